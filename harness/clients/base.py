@@ -1,0 +1,193 @@
+"""The one interface every client adapter implements.
+
+Why an adapter layer: the failures users hit look different through each
+client library (ib_async times out, ibapi hangs, the raw client sees the
+bytes). Scenarios speak only to this interface, so the same scenario runs
+through every real client and the evidence is comparable across them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+# Handshake phases in the order a healthy Gateway completes them. Every
+# adapter records the ones its library lets it observe, as seconds since
+# the connect attempt started (time.monotonic based).
+PHASE_TCP = "tcp_connect"
+PHASE_SERVER_VERSION = "server_version"
+PHASE_NEXT_VALID_ID = "next_valid_id"
+PHASE_MANAGED_ACCOUNTS = "managed_accounts"
+PHASE_FIRST_ACCOUNT_VALUE = "first_account_value"
+PHASE_API_READY = "api_ready"
+
+PHASES: tuple[str, ...] = (
+    PHASE_TCP,
+    PHASE_SERVER_VERSION,
+    PHASE_NEXT_VALID_ID,
+    PHASE_MANAGED_ACCOUNTS,
+    PHASE_FIRST_ACCOUNT_VALUE,
+    PHASE_API_READY,
+)
+
+# What a stall in each phase usually means on a real Gateway; shown by
+# `ibgw probe` and attached to evidence so on-call engineers get a cause,
+# not a stack trace.
+PHASE_MEANING: dict[str, str] = {
+    PHASE_TCP: "nothing is listening: the Gateway is down, the API port is wrong, "
+    "or 'Enable ActiveX and Socket Clients' is off",
+    PHASE_SERVER_VERSION: "TCP accepted but the API layer is not answering: the Gateway is "
+    "not logged in, waits for 2FA, a socket forwarder is up before the Gateway, "
+    "or the client address is not trusted",
+    PHASE_NEXT_VALID_ID: "the version handshake completed but the API is not ready: "
+    "nextValidId never came (client id in use, API layer stalled after a disconnect)",
+    PHASE_MANAGED_ACCOUNTS: "the API answered but managedAccounts is empty or missing: "
+    "the login is incomplete or the session is not yet synchronised",
+    PHASE_FIRST_ACCOUNT_VALUE: "the API is ready but account data never arrived: "
+    "account sync is stalled (a startup request got no end message)",
+    PHASE_API_READY: "the client did not finish its own start-up synchronisation",
+}
+
+
+@dataclass
+class ClientInfo:
+    """Which client library, and exactly which build of it, produced evidence."""
+
+    name: str  # "raw", "ib_async", "ibapi"
+    package: str  # distribution name on PyPI, e.g. "ibapi-stable"
+    version: str
+    min_version: int | None = None  # the API version range it offers, if known
+    max_version: int | None = None
+
+
+@dataclass
+class GatewayMessage:
+    """An error/warning message (TWS message id 4) the client received."""
+
+    req_id: int
+    code: int
+    message: str
+
+
+@dataclass
+class ConnectResult:
+    """Evidence from one connect attempt, successful or not."""
+
+    client: ClientInfo
+    host: str
+    port: int
+    client_id: int
+    readonly: bool
+    ok: bool = False
+    server_version: int | None = None
+    connection_time: str | None = None
+    next_valid_id: int | None = None
+    accounts: list[str] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)  # phase -> seconds since start
+    failed_phase: str | None = None
+    error: str | None = None
+    messages: list[GatewayMessage] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Position:
+    account: str
+    con_id: int
+    symbol: str
+    sec_type: str
+    currency: str
+    position: float
+    avg_cost: float
+
+
+@dataclass
+class AccountValue:
+    account: str
+    key: str
+    value: str
+    currency: str
+
+
+@dataclass
+class AccountSnapshot:
+    """What the client holds about the account after start-up sync.
+
+    The *_end fields say whether the Gateway's end-of-download message
+    arrived, which is how a missing-end stall is told apart from an empty
+    account.
+    """
+
+    accounts: list[str] = field(default_factory=list)
+    positions: list[Position] = field(default_factory=list)
+    account_values: list[AccountValue] = field(default_factory=list)
+    portfolio_items: int = 0
+    positions_end: bool = False
+    account_download_end: list[str] = field(default_factory=list)  # accounts whose download ended
+    executions_end: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class HandshakeError(Exception):
+    """A connect attempt that stopped in a known phase.
+
+    Carries the partial ConnectResult so the evidence of how far it got is
+    never lost.
+    """
+
+    def __init__(self, phase: str, cause: str, result: ConnectResult | None = None) -> None:
+        self.phase = phase
+        self.cause = cause
+        self.result = result
+        self.hint = PHASE_MEANING.get(phase, "")
+        super().__init__(f"{phase}: {cause}")
+
+
+@runtime_checkable
+class ClientAdapter(Protocol):
+    """What a scenario may ask of a client. All methods are async so the
+    scenarios run on one event loop whatever the library's threading model."""
+
+    info: ClientInfo
+
+    async def connect(
+        self, host: str, port: int, client_id: int, *, timeout: float = 10.0, readonly: bool = True
+    ) -> ConnectResult:
+        """Connect and wait until the API is ready. Raises HandshakeError."""
+        ...
+
+    async def ping(self, timeout: float = 5.0) -> float:
+        """One reqCurrentTime round trip; returns the seconds it took."""
+        ...
+
+    async def account_snapshot(self, timeout: float = 10.0) -> AccountSnapshot:
+        """Positions, account values and end markers, waited for by events."""
+        ...
+
+    async def disconnect(self) -> None:
+        """Close the connection; never raises for an already-closed one."""
+        ...
+
+
+class PhaseClock:
+    """Records the first time each phase is reached, relative to start.
+
+    One clock per connect attempt; the first mark of a phase wins so late
+    duplicates (a second nextValidId) do not rewrite history. Thread-safe
+    enough for the ibapi reader thread: dict assignment is atomic.
+    """
+
+    def __init__(self) -> None:
+        self.t0 = time.monotonic()
+        self.phases: dict[str, float] = {}
+
+    def mark(self, phase: str) -> None:
+        self.phases.setdefault(phase, round(time.monotonic() - self.t0, 6))
+
+    def reached(self, phase: str) -> bool:
+        return phase in self.phases

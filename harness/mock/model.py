@@ -1,0 +1,186 @@
+"""A deterministic paper-account model the mock serves.
+
+Why deterministic: evidence from two runs (or two Gateway profiles) is only
+comparable when the account behind them is the same. Values are derived
+from the holdings with fixed prices, never from a clock or a random source.
+Keys and formats follow what real paper accounts send (shared/reference/
+real-captures.md section 4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..protocol.messages import Contract, Execution
+
+PAPER_PREFIXES = ("DU", "DF")
+
+
+@dataclass(frozen=True)
+class Holding:
+    contract: Contract
+    quantity: float
+    avg_cost: float
+    market_price: float
+
+    @property
+    def market_value(self) -> float:
+        return round(self.quantity * self.market_price * _multiplier(self.contract), 2)
+
+    @property
+    def unrealized_pnl(self) -> float:
+        return round(self.market_value - self.quantity * self.avg_cost, 2)
+
+
+def _multiplier(contract: Contract) -> float:
+    return float(contract.multiplier) if contract.multiplier else 1.0
+
+
+@dataclass
+class Account:
+    """One managed account: id, base currency, cash and holdings."""
+
+    account_id: str
+    cash: float = 1_000_000.00
+    base_currency: str = "USD"
+    account_type: str = "INDIVIDUAL"
+    holdings: list[Holding] = field(default_factory=list)
+    executions: list[Execution] = field(default_factory=list)
+
+    @property
+    def stock_value(self) -> float:
+        return round(sum(h.market_value for h in self.holdings), 2)
+
+    @property
+    def net_liquidation(self) -> float:
+        return round(self.cash + self.stock_value, 2)
+
+    def account_values(self) -> list[tuple[str, str, str]]:
+        """(key, value, currency) in the order a real initial dump uses:
+        keys alphabetical, then by currency (BASE before the real one)."""
+        cur = self.base_currency
+        nlv = _money(self.net_liquidation)
+        cash = _money(self.cash)
+        stock = _money(self.stock_value)
+        unreal = _money(sum(h.unrealized_pnl for h in self.holdings))
+        init_margin = _money(self.stock_value * 0.25)
+        maint_margin = _money(self.stock_value * 0.25)
+        avail = _money(self.net_liquidation - self.stock_value * 0.25)
+        rows: list[tuple[str, str, str]] = [
+            ("AccountCode", self.account_id, ""),
+            ("AccountOrGroup", self.account_id, "BASE"),
+            ("AccountOrGroup", self.account_id, cur),
+            ("AccountReady", "true", ""),
+            ("AccountType", self.account_type, ""),
+            ("AccruedCash", "0.00", cur),
+            ("AvailableFunds", avail, cur),
+            ("BuyingPower", _money(float(avail) * 4), cur),
+            ("CashBalance", cash, "BASE"),
+            ("CashBalance", cash, cur),
+            ("Currency", "BASE", "BASE"),
+            ("Currency", cur, cur),
+            ("Cushion", "0.950000", ""),
+            ("DayTradesRemaining", "-1", ""),
+            ("EquityWithLoanValue", nlv, cur),
+            ("ExcessLiquidity", avail, cur),
+            ("ExchangeRate", "1.00", "BASE"),
+            ("ExchangeRate", "1.00", cur),
+            ("FullAvailableFunds", avail, cur),
+            ("FullInitMarginReq", init_margin, cur),
+            ("FullMaintMarginReq", maint_margin, cur),
+            ("GrossPositionValue", stock, cur),
+            ("InitMarginReq", init_margin, cur),
+            ("Leverage-S", "0.00", ""),
+            ("LookAheadNextChange", "0", ""),
+            ("MaintMarginReq", maint_margin, cur),
+            ("NetLiquidation", nlv, cur),
+            ("NetLiquidationByCurrency", nlv, "BASE"),
+            ("NetLiquidationByCurrency", nlv, cur),
+            ("RealCurrency", "BASE", "BASE"),
+            ("RealCurrency", cur, cur),
+            ("RealizedPnL", "0.00", "BASE"),
+            ("RealizedPnL", "0.00", cur),
+            ("StockMarketValue", stock, "BASE"),
+            ("StockMarketValue", stock, cur),
+            ("TotalCashBalance", cash, "BASE"),
+            ("TotalCashBalance", cash, cur),
+            ("TotalCashValue", cash, cur),
+            ("UnrealizedPnL", unreal, "BASE"),
+            ("UnrealizedPnL", unreal, cur),
+        ]
+        return rows
+
+    def summary(self, tags: list[str]) -> list[tuple[str, str, str]]:
+        """(tag, value, currency) for reqAccountSummary; tags without a
+        currency get an empty currency field, as real captures show."""
+        values = {key: (value, currency) for key, value, currency in self.account_values()
+                  if currency != "BASE"}
+        out = []
+        for tag in tags:
+            if tag in values:
+                value, currency = values[tag]
+                out.append((tag, value, currency))
+        return out
+
+
+def _money(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def default_contracts() -> list[tuple[Contract, float, float, float]]:
+    """Stock, ETF and FX holdings: (contract, quantity, avg cost, price)."""
+    return [
+        (Contract(265598, "AAPL", "STK", "USD", primary_exchange="NASDAQ", local_symbol="AAPL",
+                  trading_class="NMS"), 100.0, 150.25, 190.10),
+        (Contract(756733, "SPY", "STK", "USD", primary_exchange="ARCA", local_symbol="SPY",
+                  trading_class="SPY"), 20.0, 420.50, 455.30),
+        (Contract(12087792, "EUR", "CASH", "USD", local_symbol="EUR.USD", trading_class="EUR.USD"),
+         10000.0, 1.0825, 1.0910),
+    ]
+
+
+@dataclass
+class AccountModel:
+    """Every account the mock's login manages, plus the order-id sequence."""
+
+    accounts: list[Account]
+    next_order_id: int = 1
+
+    @classmethod
+    def default(cls, account_ids: list[str] | None = None) -> AccountModel:
+        """One account per id, each holding the same deterministic positions;
+        the first account also carries two executions from today."""
+        ids = account_ids or ["DU1234567"]
+        accounts = []
+        for index, account_id in enumerate(ids):
+            holdings = [Holding(c, qty, cost, price) for c, qty, cost, price in default_contracts()]
+            executions = []
+            if index == 0:
+                aapl = holdings[0].contract
+                executions = [
+                    Execution("0000e0d5.6601a2b3.01.01", 11, aapl, "20261125 09:31:02", account_id,
+                              "BOT", 50, 150.10, 1_900_000_001, client_id=1),
+                    Execution("0000e0d5.6601a2b4.01.01", 12, aapl, "20261125 10:02:47", account_id,
+                              "BOT", 50, 150.40, 1_900_000_002, client_id=1),
+                ]
+            accounts.append(Account(account_id, cash=1_000_000.00 - 100_000 * index,
+                                    holdings=holdings, executions=executions))
+        return cls(accounts)
+
+    @property
+    def account_ids(self) -> list[str]:
+        return [a.account_id for a in self.accounts]
+
+    def get(self, account_id: str) -> Account | None:
+        for account in self.accounts:
+            if account.account_id == account_id:
+                return account
+        return None
+
+    def allocate_ids(self, count: int) -> int:
+        """Reserve order ids; returns the first id still free after the call
+        so reqIds answers with an id nobody has used."""
+        count = max(1, count)
+        first = self.next_order_id
+        self.next_order_id += count
+        return first

@@ -1,0 +1,287 @@
+"""One client connection to the mock Gateway, from accept to close.
+
+Why a class per connection: every connection negotiates its own server
+version and keeps its own transcript, and any failure inside it (bad bytes,
+a client that vanishes) must end that connection alone, with a logged
+cause, never the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from ..protocol import messages as m
+from ..protocol.errors import ProtocolError
+from ..protocol.framing import Field, FrameReader, encode_message, field_text, split_fields
+from ..protocol.handshake import API_PREFIX, check_prefix, encode_server_hello, format_connection_time, parse_hello
+from ..protocol.messages import Message, Out, decode_request
+from ..protocol.versions import CURRENT_TIME_IN_MILLIS
+from .transcript import ConnectionRecord
+
+if TYPE_CHECKING:
+    from .gateway import MockGateway
+
+log = logging.getLogger("harness.mock")
+
+READ_CHUNK = 65536
+
+# Error codes the mock sends, with the texts real Gateways use.
+CLIENT_ID_IN_USE = (326, "Unable to connect as the client id is already in use. Retry with a unique client id.")
+READ_ONLY = (321, "Error validating request.-'bO' : cause - The API interface is currently in Read-Only mode.")
+UNKNOWN_ACCOUNT = (321, "Error validating request.-'bB' : cause - Invalid account code")
+
+
+class ConnectionClosed(Exception):
+    """The session decided to end the connection; the cause is the message."""
+
+
+class Session:
+    def __init__(self, gateway: MockGateway, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                 record: ConnectionRecord) -> None:
+        self.gw = gateway
+        self.reader = reader
+        self.writer = writer
+        self.record = record
+        self.frames = FrameReader(limit=gateway.frame_limit)
+        self.pending: list[bytes] = []
+        self.server_version = 0
+        self.client_id: int | None = None
+        self.holds_client_id = False
+        self._handlers: dict[int, Callable[[Message], None]] = {
+            Out.REQ_IDS: self._on_req_ids,
+            Out.REQ_MANAGED_ACCTS: self._on_req_managed_accts,
+            Out.REQ_CURRENT_TIME: self._on_req_current_time,
+            Out.REQ_CURRENT_TIME_IN_MILLIS: self._on_req_current_time_millis,
+            Out.REQ_POSITIONS: self._on_req_positions,
+            Out.CANCEL_POSITIONS: self._ignore,
+            Out.REQ_OPEN_ORDERS: self._on_req_open_orders,
+            Out.REQ_ALL_OPEN_ORDERS: self._on_req_open_orders,
+            Out.REQ_AUTO_OPEN_ORDERS: self._ignore,
+            Out.REQ_COMPLETED_ORDERS: self._on_req_completed_orders,
+            Out.REQ_ACCT_DATA: self._on_req_account_updates,
+            Out.REQ_ACCOUNT_UPDATES_MULTI: self._on_req_account_updates_multi,
+            Out.CANCEL_ACCOUNT_UPDATES_MULTI: self._ignore,
+            Out.REQ_ACCOUNT_SUMMARY: self._on_req_account_summary,
+            Out.CANCEL_ACCOUNT_SUMMARY: self._ignore,
+            Out.REQ_EXECUTIONS: self._on_req_executions,
+            Out.REQ_MARKET_DATA_TYPE: self._ignore,
+        }
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        cause = "client closed the connection"
+        try:
+            await self._handshake()
+            await self._serve_requests()
+        except ConnectionClosed as exc:
+            cause = str(exc)
+        except ProtocolError as exc:
+            cause = f"protocol error: {exc}"
+            log.warning("conn %d from %s closed: %s", self.record.conn_id, self.record.peer, cause)
+        except (ConnectionError, asyncio.IncompleteReadError) as exc:
+            cause = f"client connection lost: {type(exc).__name__}"
+        except asyncio.CancelledError:
+            cause = "mock shutting down"
+            raise
+        except Exception as exc:  # a mock bug must end one connection, not the server
+            cause = f"internal error: {type(exc).__name__}: {exc}"
+            log.exception("conn %d: internal error", self.record.conn_id)
+        finally:
+            self.record.close(cause)
+            log.info("conn %d closed: %s", self.record.conn_id, cause)
+            await self._close()
+
+    async def _close(self) -> None:
+        if self.holds_client_id and self.client_id is not None:
+            self.gw._release_client_id(self.client_id, self)
+            self.holds_client_id = False
+        self.writer.close()
+        try:
+            await asyncio.wait_for(self.writer.wait_closed(), timeout=1.0)
+        except (OSError, asyncio.TimeoutError, ConnectionError):
+            pass
+
+    # ------------------------------------------------------------ reading
+
+    async def _read_some(self) -> None:
+        data = await self.reader.read(READ_CHUNK)
+        if not data:
+            self.frames.finish()  # raises if the stream ended mid-frame
+            raise ConnectionClosed("client closed the connection")
+        self.pending.extend(self.frames.feed(data))
+
+    async def _next_frame(self) -> bytes:
+        while not self.pending:
+            await self._read_some()
+        return self.pending.pop(0)
+
+    async def _read_prefix(self) -> None:
+        got = b""
+        while len(got) < len(API_PREFIX):
+            chunk = await self.reader.read(len(API_PREFIX) - len(got))
+            if not chunk:
+                raise ConnectionClosed("client closed before sending API\\0" if not got
+                                       else "client closed inside the API\\0 prefix")
+            got += chunk
+            check_prefix(got)
+
+    # ------------------------------------------------------------ handshake
+
+    async def _handshake(self) -> None:
+        await self._read_prefix()
+        payload = await self._next_frame()
+        hello = parse_hello(payload)
+        self.record.client_range = (hello.min_version, hello.max_version)
+        self.record.add("recv", [payload.decode("ascii", "replace")], name="hello")
+        profile = self.gw.profile
+        version = min(profile.max_server_version, hello.max_version)
+        if version < hello.min_version:
+            raise ConnectionClosed(
+                f"client needs server version >= {hello.min_version}, this Gateway supports at most "
+                f"{profile.max_server_version}")
+        self.server_version = version
+        self.record.server_version = version
+        conn_time = format_connection_time(zone_name=profile.time_zone)
+        self._send_raw(encode_server_hello(version, conn_time), [str(version), conn_time], "serverVersion")
+        await self.writer.drain()
+        # Nothing more until startApi: the official client drops anything
+        # that shares a segment with the version reply.
+        while True:
+            fields = split_fields(await self._next_frame())
+            request = decode_request(fields)
+            self.record.add("recv", fields)
+            if request.msg_id == Out.START_API:
+                break
+            log.info("conn %d: %s before startApi ignored", self.record.conn_id, request.name)
+        self.client_id = request.int("client_id")
+        self.record.client_id = self.client_id
+        if not self.gw._claim_client_id(self.client_id, self):
+            self._send(m.error(version, -1, *CLIENT_ID_IN_USE, error_time_ms=_now_ms()))
+            await self.writer.drain()
+            raise ConnectionClosed(f"client id {self.client_id} already in use (326)")
+        self.holds_client_id = True
+        self.record.started_api = True
+        self._send_startup()
+        await self.writer.drain()
+
+    def _send_startup(self) -> None:
+        profile = self.gw.profile
+        accounts = m.managed_accounts(self.gw.model.account_ids)
+        next_id = m.next_valid_id(self.gw.model.next_order_id)
+        for fields in ((accounts, next_id) if profile.accounts_first else (next_id, accounts)):
+            self._send(fields)
+        for code, text in profile.farm_notices:
+            self._send(m.error(self.server_version, -1, code, text, error_time_ms=_now_ms()))
+
+    # ------------------------------------------------------------ requests
+
+    async def _serve_requests(self) -> None:
+        while True:
+            fields = split_fields(await self._next_frame())
+            request = decode_request(fields)
+            self.record.add("recv", fields, request.name)
+            handler = self._handlers.get(request.msg_id)
+            if request.msg_id in m.ORDER_MESSAGES:
+                self._on_order_message(request)
+            elif handler is None:
+                log.info("conn %d: unhandled %s (%s) ignored", self.record.conn_id, request.name,
+                         "|".join(fields[:6]))
+            else:
+                handler(request)
+            await self.writer.drain()
+
+    def _ignore(self, request: Message) -> None:
+        """Requests with no reply on a real Gateway (cancels, settings)."""
+
+    def _on_req_ids(self, request: Message) -> None:
+        self._send(m.next_valid_id(self.gw.model.allocate_ids(request.int("num_ids", 1))))
+
+    def _on_req_managed_accts(self, request: Message) -> None:
+        self._send(m.managed_accounts(self.gw.model.account_ids))
+
+    def _on_req_current_time(self, request: Message) -> None:
+        self._send(m.current_time(int(time.time())))
+
+    def _on_req_current_time_millis(self, request: Message) -> None:
+        if self.server_version >= CURRENT_TIME_IN_MILLIS:
+            self._send(m.current_time_in_millis(_now_ms()))
+
+    def _on_req_positions(self, request: Message) -> None:
+        for account in self.gw.model.accounts:
+            for h in account.holdings:
+                self._send(m.position(account.account_id, h.contract, m.quantity_text(h.quantity), h.avg_cost))
+        self._send(m.position_end())
+
+    def _on_req_open_orders(self, request: Message) -> None:
+        self._send(m.open_order_end())  # the model holds no working orders
+
+    def _on_req_completed_orders(self, request: Message) -> None:
+        self._send(m.completed_orders_end())
+
+    def _on_req_account_updates(self, request: Message) -> None:
+        if request.fields.get("subscribe") not in ("1", "true", "True"):
+            return  # unsubscribe has no reply
+        account_id = request.fields.get("account", "") or self.gw.model.account_ids[0]
+        account = self.gw.model.get(account_id)
+        if account is None:
+            self._send(m.error(self.server_version, -1, *UNKNOWN_ACCOUNT, error_time_ms=_now_ms()))
+            return
+        for key, value, currency in account.account_values():
+            self._send(m.account_value(key, value, currency, account.account_id))
+        for h in account.holdings:
+            self._send(m.portfolio_value(h.contract, m.quantity_text(h.quantity), h.market_price, h.market_value,
+                                         h.avg_cost, h.unrealized_pnl, 0.0, account.account_id))
+        self._send(m.account_time(time.strftime("%H:%M")))
+        self._send(m.account_download_end(account.account_id))
+
+    def _on_req_account_updates_multi(self, request: Message) -> None:
+        req_id = request.int("req_id")
+        wanted = request.fields.get("account", "")
+        model_code = request.fields.get("model_code", "")
+        accounts = [a for a in self.gw.model.accounts if wanted in ("", "All", a.account_id)]
+        for account in accounts:
+            for key, value, currency in account.account_values():
+                self._send(m.account_update_multi(req_id, account.account_id, model_code, key, value, currency))
+        self._send(m.account_update_multi_end(req_id))
+
+    def _on_req_account_summary(self, request: Message) -> None:
+        req_id = request.int("req_id")
+        tags = [t for t in request.fields.get("tags", "").split(",") if t]
+        for account in self.gw.model.accounts:
+            for tag, value, currency in account.summary(tags):
+                self._send(m.account_summary(req_id, account.account_id, tag, value, currency))
+        self._send(m.account_summary_end(req_id))
+
+    def _on_req_executions(self, request: Message) -> None:
+        req_id = request.int("req_id")
+        wanted_account = request.fields.get("account", "")
+        for account in self.gw.model.accounts:
+            if wanted_account and wanted_account != account.account_id:
+                continue
+            for execution in account.executions:
+                self._send(m.exec_details(self.server_version, req_id, execution))
+        self._send(m.exec_details_end(req_id))
+
+    def _on_order_message(self, request: Message) -> None:
+        log.warning("conn %d: refused %s: the mock is a read-only paper Gateway", self.record.conn_id,
+                    request.name)
+        self._send(m.error(self.server_version, -1, *READ_ONLY, error_time_ms=_now_ms()))
+
+    # ------------------------------------------------------------ writing
+
+    def _send(self, fields: list[Field]) -> None:
+        payload = encode_message(fields)
+        self._send_raw(payload, [field_text(f) for f in fields])
+
+    def _send_raw(self, data: bytes, fields: list[str], name: str | None = None) -> None:
+        self.record.add("send", fields, name)
+        self.writer.write(data)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)

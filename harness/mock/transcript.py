@@ -1,0 +1,92 @@
+"""Per-connection record of every frame in both directions.
+
+Why: when a handshake stalls, the only question that matters is "who sent
+what, when". The transcript answers it with monotonic times relative to
+the accept, message names and fields, and is bounded so a flooding client
+cannot grow it without limit.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..protocol.messages import message_name
+
+MAX_ENTRIES = 5000
+
+
+@dataclass
+class Entry:
+    t: float  # seconds since the connection was accepted
+    direction: str  # "recv" (client -> mock) or "send" (mock -> client)
+    name: str
+    fields: list[str]
+
+
+@dataclass
+class ConnectionRecord:
+    """Everything the mock knows about one connection, kept after it closes."""
+
+    conn_id: int
+    peer: str
+    accepted_at: float = field(default_factory=time.monotonic)
+    client_id: int | None = None
+    client_range: tuple[int, int] | None = None
+    server_version: int | None = None
+    started_api: bool = False
+    closed_at: float | None = None
+    close_cause: str | None = None
+    entries: list[Entry] = field(default_factory=list)
+    dropped_entries: int = 0
+
+    def _rel(self) -> float:
+        return round(time.monotonic() - self.accepted_at, 6)
+
+    def add(self, direction: str, fields: list[str], name: str | None = None) -> None:
+        if len(self.entries) >= MAX_ENTRIES:
+            self.dropped_entries += 1
+            return
+        if name is None:
+            name = _name_of(fields, from_client=direction == "recv")
+        self.entries.append(Entry(self._rel(), direction, name, list(fields)))
+
+    def close(self, cause: str) -> None:
+        if self.closed_at is None:
+            self.closed_at = time.monotonic()
+            self.close_cause = cause
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "conn_id": self.conn_id,
+            "peer": self.peer,
+            "client_id": self.client_id,
+            "client_range": list(self.client_range) if self.client_range else None,
+            "server_version": self.server_version,
+            "started_api": self.started_api,
+            "duration_s": round((self.closed_at or time.monotonic()) - self.accepted_at, 6),
+            "close_cause": self.close_cause,
+            "dropped_entries": self.dropped_entries,
+            "frames": [{"t": e.t, "dir": e.direction, "name": e.name, "fields": e.fields}
+                       for e in self.entries],
+        }
+
+    def to_text(self) -> str:
+        """Readable transcript: one line a frame, arrows for direction."""
+        lines = [f"# connection {self.conn_id} from {self.peer} client_id={self.client_id} "
+                 f"server_version={self.server_version}"]
+        for e in self.entries:
+            arrow = "->" if e.direction == "recv" else "<-"
+            lines.append(f"{e.t:10.6f} {arrow} {e.name:<24} {'|'.join(e.fields)}")
+        if self.dropped_entries:
+            lines.append(f"# {self.dropped_entries} further frames not kept")
+        if self.close_cause:
+            lines.append(f"# closed: {self.close_cause}")
+        return "\n".join(lines)
+
+
+def _name_of(fields: list[str], *, from_client: bool) -> str:
+    if fields and fields[0].isdigit():
+        return message_name(int(fields[0]), from_client=from_client)
+    return "?"

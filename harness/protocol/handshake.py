@@ -1,0 +1,91 @@
+"""The connection preamble: `API\\0`, the client's version range, the
+server's version/connection-time reply, and startApi.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .errors import ProtocolError
+from .framing import encode_frame, encode_message, split_fields
+from .versions import OPTIONAL_CAPABILITIES
+
+API_PREFIX = b"API\0"
+START_API = 71
+START_API_VERSION = 2
+
+_RANGE = re.compile(r"^v(\d+)(?:\.\.(\d+))?(?: (.*))?$")
+
+
+@dataclass(frozen=True)
+class Hello:
+    """What the client offered: the version range and connect options."""
+
+    min_version: int
+    max_version: int
+    options: str = ""
+
+
+def encode_hello(min_version: int, max_version: int, options: str = "") -> bytes:
+    """Client bytes: `API\\0` + one framed range text (no trailing NUL, as real clients send)."""
+    text = f"v{min_version}..{max_version}" if min_version != max_version else f"v{min_version}"
+    if options:
+        text += f" {options}"
+    return API_PREFIX + encode_frame(text.encode("ascii"))
+
+
+def check_prefix(data: bytes) -> None:
+    """Raise unless data (the first 4 bytes or fewer) is a prefix of `API\\0`."""
+    n = min(len(data), len(API_PREFIX))
+    if data[:n] != API_PREFIX[:n]:
+        raise ProtocolError(
+            f"connection did not start with API\\0 (got {data[:8]!r})",
+            "not a TWS API client, or a client for a different port/protocol",
+        )
+
+
+def parse_hello(payload: bytes) -> Hello:
+    """The framed range text after `API\\0`: `v157..178[ +PACEAPI]`."""
+    try:
+        text = payload.rstrip(b"\0").decode("ascii")
+    except UnicodeDecodeError:
+        raise ProtocolError("version range is not ASCII", "expected text like v157..178") from None
+    match = _RANGE.match(text)
+    if not match:
+        raise ProtocolError(f"bad version range {text[:40]!r}", "expected text like v157..178")
+    low = int(match.group(1))
+    high = int(match.group(2) or low)
+    if low > high:
+        raise ProtocolError(f"version range {low}..{high} is inverted")
+    return Hello(low, high, match.group(3) or "")
+
+
+def format_connection_time(when: datetime | None = None, zone_name: str = "UTC") -> str:
+    """`yyyyMMdd HH:mm:ss <TZ>` as the Gateway sends it (a Java zone name)."""
+    when = when or datetime.now(timezone.utc)
+    return f"{when:%Y%m%d %H:%M:%S} {zone_name}"
+
+
+def encode_server_hello(server_version: int, connection_time: str) -> bytes:
+    """The server's reply: exactly two fields, version and connection time."""
+    return encode_message([server_version, connection_time])
+
+
+def parse_server_hello(payload: bytes) -> tuple[int, str]:
+    fields = split_fields(payload)
+    if len(fields) != 2:
+        raise ProtocolError(
+            f"server hello has {len(fields)} fields, expected 2", "expected <version>\\0<time>\\0"
+        )
+    if not fields[0].isdigit():
+        raise ProtocolError(f"server version {fields[0][:20]!r} is not a number")
+    return int(fields[0]), fields[1]
+
+
+def encode_start_api(client_id: int, server_version: int, capabilities: str = "") -> bytes:
+    fields: list[object] = [START_API, START_API_VERSION, client_id]
+    if server_version >= OPTIONAL_CAPABILITIES:
+        fields.append(capabilities)
+    return encode_message(fields)  # type: ignore[arg-type]
