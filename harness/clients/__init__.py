@@ -1,0 +1,34 @@
+"""Client adapters: the harness's raw client and the real client libraries,
+unmodified, behind one interface (base.ClientAdapter)."""
+
+from __future__ import annotations
+
+from .base import ClientAdapter, ConnectResult, HandshakeError
+
+CLIENT_NAMES: tuple[str, ...] = ("raw", "ib_async", "ibapi")
+
+
+class UnknownClientError(ValueError):
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown client {name!r}; valid: {', '.join(CLIENT_NAMES)}")
+
+
+def make_client(name: str, **options: object) -> ClientAdapter:
+    """A fresh adapter by name. Imports lazily so the raw client works
+    without the real libraries installed (e.g. inside a bare python3 image)."""
+    if name == "raw":
+        from .raw import RawClient
+
+        return RawClient(**options)  # type: ignore[arg-type]
+    if name == "ib_async":
+        from .ib_async_client import IbAsyncClient
+
+        return IbAsyncClient(**options)  # type: ignore[arg-type]
+    if name == "ibapi":
+        from .ibapi_client import IbapiClient
+
+        return IbapiClient(**options)  # type: ignore[arg-type]
+    raise UnknownClientError(name)
+
+
+__all__ = ["CLIENT_NAMES", "ClientAdapter", "ConnectResult", "HandshakeError", "UnknownClientError", "make_client"]

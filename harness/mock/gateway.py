@@ -128,6 +128,10 @@ class MockGateway:
         self._tasks.add(task)
         try:
             await session.run()
+        except asyncio.CancelledError:
+            # Our own stop() cancelled it. Ending the callback task normally
+            # keeps asyncio's stream machinery from logging a spurious error.
+            pass
         finally:
             self._tasks.discard(task)
 

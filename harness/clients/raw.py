@@ -1,0 +1,309 @@
+"""The harness's own client, on its own codec.
+
+Why it exists next to the real libraries: it sees every byte, offers any
+version range, and times each handshake phase separately (TCP, version
+reply, nextValidId, managedAccounts, first account value), which is exactly
+what an on-call engineer needs when a real client only says "timeout".
+It is read-only by construction: it refuses to send order messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from importlib.metadata import version as dist_version
+
+from ..protocol import messages as m
+from ..protocol.errors import ProtocolError
+from ..protocol.framing import Field, FrameReader, encode_message, split_fields
+from ..protocol.handshake import encode_hello, encode_start_api, parse_server_hello
+from ..protocol.messages import In, Message, decode_reply
+from ..protocol.versions import TEXT_PROTOCOL_MAX
+from .base import (
+    PHASE_API_READY,
+    PHASE_FIRST_ACCOUNT_VALUE,
+    PHASE_MANAGED_ACCOUNTS,
+    PHASE_NEXT_VALID_ID,
+    PHASE_SERVER_VERSION,
+    PHASE_TCP,
+    AccountSnapshot,
+    AccountValue,
+    ClientInfo,
+    ConnectResult,
+    GatewayMessage,
+    HandshakeError,
+    PhaseClock,
+    Position,
+)
+
+DEFAULT_MIN_VERSION = 100
+DEFAULT_MAX_VERSION = TEXT_PROTOCOL_MAX
+
+
+class OrderRefused(Exception):
+    """The raw client never sends a message that could change an account."""
+
+
+class RawClient:
+    """Read-only TWS API client over asyncio streams.
+
+    One background task reads frames and hands each decoded message to the
+    waiters registered with `_expect`, so every wait is an event wait with a
+    timeout, never a sleep.
+    """
+
+    def __init__(self, min_version: int = DEFAULT_MIN_VERSION, max_version: int = DEFAULT_MAX_VERSION,
+                 *, connect_options: str = "", await_account_value: bool = True) -> None:
+        if not 100 <= min_version <= max_version <= TEXT_PROTOCOL_MAX:
+            raise ValueError(f"version range v{min_version}..{max_version} is outside the text protocol "
+                             f"(100..{TEXT_PROTOCOL_MAX})")
+        self.info = ClientInfo("raw", "ibgw-harness", _own_version(), min_version, max_version)
+        self.connect_options = connect_options
+        self.await_account_value = await_account_value
+        self.server_version = 0
+        self.accounts: list[str] = []
+        self.next_valid_id: int | None = None
+        self.messages: list[GatewayMessage] = []
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+        self._read_task: asyncio.Task[None] | None = None
+        self._waiters: list[tuple[Callable[[Message], bool], asyncio.Future[Message]]] = []
+        self._listeners: list[Callable[[Message], None]] = []
+        self._closed = asyncio.Event()
+        self._close_cause = ""
+        self._next_req_id = 1_000
+        self._account_values: list[AccountValue] = []
+        self._portfolio_items = 0
+        self._download_end: list[str] = []
+        self._clock = PhaseClock()  # replaced by each connect attempt's clock
+
+    # ------------------------------------------------------------ connect
+
+    async def connect(self, host: str, port: int, client_id: int, *, timeout: float = 10.0,
+                      readonly: bool = True) -> ConnectResult:
+        clock = PhaseClock()
+        result = ConnectResult(self.info, host, port, client_id, readonly, phases=clock.phases,
+                               messages=self.messages)
+        phase = PHASE_TCP
+        try:
+            async with asyncio.timeout(timeout):
+                self._reader, self._writer = await asyncio.open_connection(host, port)
+                clock.mark(PHASE_TCP)
+                phase = PHASE_SERVER_VERSION
+                self._writer.write(encode_hello(self.info.min_version or DEFAULT_MIN_VERSION,
+                                                self.info.max_version or DEFAULT_MAX_VERSION,
+                                                self.connect_options))
+                frames = FrameReader()
+                pending: list[bytes] = []
+                while not pending:
+                    data = await self._reader.read(65536)
+                    if not data:
+                        raise ConnectionError("the Gateway closed the connection before the version reply")
+                    pending = frames.feed(data)
+                self.server_version, result.connection_time = parse_server_hello(pending.pop(0))
+                result.server_version = self.server_version
+                clock.mark(PHASE_SERVER_VERSION)
+                phase = PHASE_NEXT_VALID_ID
+                self._read_task = asyncio.create_task(self._read_loop(frames, pending))
+                ready = self._expect_handshake(clock)
+                self._writer.write(encode_start_api(client_id, self.server_version))
+                await ready
+                result.next_valid_id = self.next_valid_id
+                result.accounts = list(self.accounts)
+                clock.mark(PHASE_API_READY)
+                if self.await_account_value:
+                    phase = PHASE_FIRST_ACCOUNT_VALUE
+                    first = self._expect(lambda msg: msg.msg_id == In.ACCT_VALUE)
+                    self.send(m.req_account_updates(True, self.accounts[0]))
+                    await first
+                    clock.mark(PHASE_FIRST_ACCOUNT_VALUE)
+        except TimeoutError:
+            await self.disconnect()
+            result.failed_phase, result.error = phase, f"no answer within {timeout:g} s"
+            raise HandshakeError(phase, result.error, result) from None
+        except (OSError, ConnectionError, ProtocolError) as exc:
+            await self.disconnect()
+            cause = self._close_cause or _describe(exc)
+            result.failed_phase, result.error = phase, cause
+            raise HandshakeError(phase, cause, result) from None
+        result.ok = True
+        return result
+
+    async def _expect_handshake(self, clock: PhaseClock) -> None:
+        """Wait for nextValidId and a non-empty managedAccounts, in either order."""
+        self._clock = clock
+        got_id = self._expect(lambda msg: msg.msg_id == In.NEXT_VALID_ID)
+        got_accounts = self._expect(lambda msg: msg.msg_id == In.MANAGED_ACCTS and bool(self.accounts))
+        try:
+            await got_id
+            await got_accounts
+        except BaseException:
+            got_accounts.cancel()
+            raise
+
+    # ------------------------------------------------------------ reading
+
+    async def _read_loop(self, frames: FrameReader, pending: list[bytes]) -> None:
+        assert self._reader is not None
+        try:
+            while True:
+                for payload in pending:
+                    self._dispatch(decode_reply(self.server_version, split_fields(payload)))
+                data = await self._reader.read(65536)
+                if not data:
+                    frames.finish()
+                    raise ConnectionError("the Gateway closed the connection")
+                pending = frames.feed(data)
+        except (OSError, ConnectionError, ProtocolError) as exc:
+            self._fail_all(exc)
+        except asyncio.CancelledError:
+            self._fail_all(ConnectionError("client disconnected"))
+            raise
+
+    def _dispatch(self, msg: Message) -> None:
+        if msg.msg_id == In.NEXT_VALID_ID:
+            self.next_valid_id = msg.int("order_id")
+            self._clock.mark(PHASE_NEXT_VALID_ID)
+        elif msg.msg_id == In.MANAGED_ACCTS:
+            self.accounts = [a for a in msg.fields.get("accounts", "").split(",") if a]
+            if self.accounts:
+                self._clock.mark(PHASE_MANAGED_ACCOUNTS)
+        elif msg.msg_id == In.ERR_MSG:
+            self.messages.append(GatewayMessage(msg.int("req_id", -1), msg.int("code"),
+                                                msg.fields.get("message", "")))
+            if msg.int("code") == 326:
+                self._close_cause = "client id already in use (error 326)"
+        elif msg.msg_id == In.ACCT_VALUE:
+            f = msg.fields
+            self._account_values.append(AccountValue(f["account"], f["key"], f["value"], f["currency"]))
+        elif msg.msg_id == In.PORTFOLIO_VALUE:
+            self._portfolio_items += 1
+        elif msg.msg_id == In.ACCT_DOWNLOAD_END:
+            self._download_end.append(msg.fields.get("account", ""))
+        for listener in list(self._listeners):
+            listener(msg)
+        for entry in list(self._waiters):
+            predicate, future = entry
+            if not future.done() and predicate(msg):
+                future.set_result(msg)
+                self._waiters.remove(entry)
+
+    def _fail_all(self, exc: BaseException) -> None:
+        if not self._close_cause:
+            self._close_cause = _describe(exc)
+        self._closed.set()
+        for _, future in self._waiters:
+            if not future.done():
+                future.set_exception(ConnectionError(self._close_cause))
+        self._waiters.clear()
+
+    def _expect(self, predicate: Callable[[Message], bool]) -> asyncio.Future[Message]:
+        """A future resolved by the first incoming message matching predicate."""
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        if self._closed.is_set():
+            future.set_exception(ConnectionError(self._close_cause or "not connected"))
+        else:
+            self._waiters.append((predicate, future))
+        return future
+
+    # ------------------------------------------------------------ requests
+
+    def send(self, fields: list[Field]) -> None:
+        if self._writer is None or self._closed.is_set():
+            raise ConnectionError(self._close_cause or "not connected")
+        if int(fields[0]) in m.ORDER_MESSAGES:  # type: ignore[arg-type]
+            raise OrderRefused(f"{m.message_name(int(fields[0]), from_client=True)} refused: "  # type: ignore[arg-type]
+                               "the harness is read-only")
+        self._writer.write(encode_message(fields))
+
+    def new_req_id(self) -> int:
+        self._next_req_id += 1
+        return self._next_req_id
+
+    async def collect(self, fields: list[Field], keep: Callable[[Message], bool],
+                      until: Callable[[Message], bool], timeout: float) -> list[Message]:
+        """Send a request and gather matching replies until its end message."""
+        got: list[Message] = []
+
+        def listener(msg: Message) -> None:
+            if keep(msg):
+                got.append(msg)
+
+        self._listeners.append(listener)
+        try:
+            end = self._expect(until)
+            self.send(fields)
+            await asyncio.wait_for(end, timeout)
+        finally:
+            self._listeners.remove(listener)
+        return got
+
+    async def ping(self, timeout: float = 5.0) -> float:
+        started = time.monotonic()
+        reply = self._expect(lambda msg: msg.msg_id == In.CURRENT_TIME)
+        self.send(m.req_current_time())
+        await asyncio.wait_for(reply, timeout)
+        return time.monotonic() - started
+
+    async def account_snapshot(self, timeout: float = 10.0) -> AccountSnapshot:
+        snap = AccountSnapshot(accounts=list(self.accounts))
+        async with asyncio.timeout(timeout):
+            positions = await self.collect(m.req_positions(), lambda msg: msg.msg_id == In.POSITION_DATA,
+                                           lambda msg: msg.msg_id == In.POSITION_END, timeout)
+            snap.positions_end = True
+            for msg in positions:
+                f = msg.fields
+                snap.positions.append(Position(f["account"], msg.int("con_id"), f["symbol"], f["sec_type"],
+                                               f["currency"], float(f["position"] or 0), float(f["avg_cost"] or 0)))
+            for account in self.accounts:
+                if account in self._download_end:
+                    continue
+                self._account_values = [v for v in self._account_values if v.account != account]
+                await self.collect(m.req_account_updates(True, account), lambda msg: False,
+                                   lambda msg, a=account: msg.msg_id == In.ACCT_DOWNLOAD_END
+                                   and msg.fields.get("account") == a, timeout)
+                self.send(m.req_account_updates(False, account))
+            req_id = self.new_req_id()
+            await self.collect(m.req_executions(self.server_version, req_id), lambda msg: False,
+                               lambda msg: msg.msg_id == In.EXECUTION_DATA_END and msg.int("req_id") == req_id,
+                               timeout)
+            snap.executions_end = True
+        snap.account_values = list(self._account_values)
+        snap.portfolio_items = self._portfolio_items
+        snap.account_download_end = list(self._download_end)
+        return snap
+
+    # ------------------------------------------------------------ disconnect
+
+    async def disconnect(self) -> None:
+        if self._read_task is not None:
+            self._read_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._read_task
+            self._read_task = None
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError, ConnectionError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._writer.wait_closed(), 1.0)
+            self._writer = None
+        self._closed.set()
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, ProtocolError):
+        return f"protocol error: {exc}"
+    text = str(exc) or type(exc).__name__
+    return text
+
+
+def _own_version() -> str:
+    try:
+        return dist_version("ibgw-harness")
+    except Exception:  # running from a source tree without installing
+        from .. import __version__
+
+        return __version__
