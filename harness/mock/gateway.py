@@ -56,6 +56,7 @@ class MockGateway:
         self._tasks: set[asyncio.Task[None]] = set()
         self._client_ids: dict[int, Session] = {}
         self._conn_ids = itertools.count(1)
+        self._released = asyncio.Event()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -144,6 +145,23 @@ class MockGateway:
     def _release_client_id(self, client_id: int, session: Session) -> None:
         if self._client_ids.get(client_id) is session:
             del self._client_ids[client_id]
+            self._released.set()
+
+    async def wait_client_id_free(self, client_id: int, timeout: float = 5.0) -> bool:
+        """Wait until the mock has seen a client's close and freed its id.
+
+        A client's disconnect() returns before the Gateway side has read the
+        EOF; a test that reuses the id at once would race into error 326,
+        exactly as against a real Gateway. Returns False on timeout.
+        """
+        try:
+            async with asyncio.timeout(timeout):
+                while client_id in self._client_ids:
+                    self._released.clear()
+                    await self._released.wait()
+        except TimeoutError:
+            return False
+        return True
 
     def record_for_client(self, client_id: int) -> ConnectionRecord | None:
         """The newest connection record of a client id (evidence for a test)."""

@@ -1,0 +1,72 @@
+"""Plain-text summary of a run's evidence: the table `make report` ends with.
+
+Why plain text: it is what an on-call engineer sees in a CI log or over
+ssh, before anyone opens the HTML report.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+COLUMNS = ("scenario", "client", "target", "sv", "outcome", "ready ms", "ping ms", "failed phase / cause")
+
+
+def load(directory: Path) -> list[dict[str, Any]]:
+    rows = []
+    for path in sorted(directory.glob("*.json")):
+        try:
+            rows.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:
+            print(f"skipping unreadable evidence {path.name}: {exc}", file=sys.stderr)
+    return rows
+
+
+def table(records: list[dict[str, Any]]) -> str:
+    lines = [_row(r) for r in records]
+    widths = [max(len(col), *(len(line[i]) for line in lines)) if lines else len(col)
+              for i, col in enumerate(COLUMNS)]
+    out = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)),
+           "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
+    passed = sum(1 for r in records if r.get("outcome") == "passed")
+    out.append(f"{passed} passed, {len(records) - passed} failed (scenario evidence records)")
+    return "\n".join(out)
+
+
+def _row(r: dict[str, Any]) -> list[str]:
+    m = r.get("measurements", {})
+    params = r.get("parameters", {})
+    client = r.get("client", {}).get("name", "?")
+    if "client_id" in params:
+        client += f" id={params['client_id']}"
+    if params.get("readonly") is False:
+        client += " rw"
+    cause = "" if r.get("outcome") == "passed" else f"{r.get('failed_phase')}: {r.get('cause')}"
+    return [r.get("scenario", "?"), client, r.get("target", {}).get("label", "?"),
+            str(r.get("server_version") or "-"), r.get("outcome", "?"),
+            _num(m.get("api_ready_ms")), _num(m.get("ping_ms")), cause[:70]]
+
+
+def _num(value: Any) -> str:
+    return f"{value:.1f}" if isinstance(value, (int, float)) else "-"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = argv if argv is not None else sys.argv[1:]
+    directory = Path(args[0] if args else "reports/evidence")
+    if not directory.is_dir():
+        print(f"no evidence directory {directory}: run the suites first (make report)", file=sys.stderr)
+        return 1
+    records = load(directory)
+    if not records:
+        print(f"no evidence in {directory}: did any scenario test run?", file=sys.stderr)
+        return 1
+    print(table(records))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

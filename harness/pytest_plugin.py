@@ -1,0 +1,201 @@
+"""pytest plugin (entry point `pytest11`): options, markers and fixtures that
+let any project run the harness's scenarios against a Gateway target.
+
+The suites in this repository are thin glue over harness.scenarios; other
+projects use the same fixtures to test their own connection code.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import random
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from . import __version__
+from .clients import CLIENT_NAMES, ClientAdapter, make_client
+from .evidence.allure_io import attach_evidence, write_allure_environment
+from .evidence.record import Evidence
+from .targets import Endpoint, GatewayTarget, MockTarget, TargetSpecError, parse_target
+
+MARKERS = {
+    "live": "needs a running paper IB Gateway (--gateway HOST:PORT or IBGW_HOST/IBGW_PORT); excluded by default",
+    "docker": "starts real containers through docker-py",
+    "soak": "long-running connection-health run; excluded by default",
+    "matrix": "Gateway-version matrix run",
+}
+DEFAULT_EXCLUDED = ("live", "soak")
+
+
+@dataclass
+class HarnessConfig:
+    gateway_spec: str
+    clients: tuple[str, ...]
+    timeout: float
+    evidence_dir: Path
+    seed: int
+    client_versions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class GatewayHandle:
+    """The session's Gateway: where it is, and the mock behind it if any."""
+
+    target: GatewayTarget
+    endpoint: Endpoint
+
+    @property
+    def mock(self) -> Any:
+        return getattr(self.target, "gateway", None)
+
+    def transcript(self, client_id: int) -> str | None:
+        """The Gateway-side transcript of a client id's newest connection."""
+        record = self.mock.record_for_client(client_id) if self.mock is not None else None
+        return record.to_text() if record is not None else None
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ibgw", "IB Gateway harness")
+    group.addoption("--gateway", default=os.environ.get("IBGW_GATEWAY", "mock"),
+                    help="Gateway target: mock, mock:PROFILE or HOST:PORT (env IBGW_GATEWAY; default mock)")
+    group.addoption("--client", action="append", default=None, choices=(*CLIENT_NAMES, "all"),
+                    help="client library to run scenarios through; repeat for several (default: all)")
+    group.addoption("--ibgw-timeout", type=float, default=float(os.environ.get("IBGW_TIMEOUT", "10")),
+                    help="per-connect timeout in seconds (default 10)")
+    group.addoption("--evidence-dir", default=os.environ.get("IBGW_EVIDENCE_DIR", "reports/evidence"),
+                    help="where scenario evidence JSON is written (default reports/evidence)")
+    group.addoption("--ibgw-seed", type=int, default=None,
+                    help="seed for random client ids (default: random, recorded in the evidence)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, text in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {text}")
+    spec = config.getoption("--gateway")
+    try:
+        parse_target(spec)
+    except TargetSpecError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    chosen = config.getoption("--client") or ["all"]
+    clients = CLIENT_NAMES if "all" in chosen else tuple(dict.fromkeys(chosen))
+    seed = config.getoption("--ibgw-seed")
+    config.stash[_CONFIG_KEY] = HarnessConfig(
+        gateway_spec=spec, clients=clients, timeout=config.getoption("--ibgw-timeout"),
+        evidence_dir=Path(config.getoption("--evidence-dir")),
+        seed=seed if seed is not None else random.SystemRandom().randrange(1, 2**31),
+    )
+
+
+_CONFIG_KEY = pytest.StashKey[HarnessConfig]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without an explicit -m, live and soak tests are deselected, so a plain
+    `pytest` in any project using the plugin never touches a real Gateway."""
+    if config.getoption("markexpr", ""):
+        return
+    keep, drop = [], []
+    for item in items:
+        (drop if any(item.get_closest_marker(m) for m in DEFAULT_EXCLUDED) else keep).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "client_name" in metafunc.fixturenames:
+        cfg = metafunc.config.stash[_CONFIG_KEY]
+        metafunc.parametrize("client_name", cfg.clients, ids=list(cfg.clients))
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Start each run with an empty evidence set, so the summary and the
+    report describe this run only. Only the harness's own JSON files go."""
+    cfg = session.config.stash.get(_CONFIG_KEY, None)
+    if cfg is not None and cfg.evidence_dir.is_dir():
+        for path in cfg.evidence_dir.glob("*.json"):
+            path.unlink()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    cfg = session.config.stash.get(_CONFIG_KEY, None)
+    alluredir = getattr(session.config.option, "allure_report_dir", None)
+    if cfg is None or not alluredir:
+        return
+    props = {
+        "harness.version": __version__,
+        "gateway.target": cfg.gateway_spec,
+        "clients": ",".join(cfg.clients),
+        "client.id.seed": str(cfg.seed),
+        "python": platform.python_version(),
+        "platform": platform.platform(terse=True),
+    }
+    props.update({f"client.{name}.version": v for name, v in sorted(cfg.client_versions.items())})
+    write_allure_environment(Path(alluredir), props)
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="session")
+def harness_config(pytestconfig: pytest.Config) -> HarnessConfig:
+    return pytestconfig.stash[_CONFIG_KEY]
+
+
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def gateway(harness_config: HarnessConfig) -> AsyncIterator[GatewayHandle]:
+    """The Gateway every scenario in the session runs against (one per session)."""
+    target = parse_target(harness_config.gateway_spec)
+    endpoint = await target.start()
+    try:
+        yield GatewayHandle(target, endpoint)
+    finally:
+        await target.stop()
+
+
+@pytest.fixture(scope="session")
+def client_id_source(harness_config: HarnessConfig) -> random.Random:
+    """Random client ids come from one seeded source, so a failing run can be replayed."""
+    return random.Random(harness_config.seed)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client_factory(harness_config: HarnessConfig, gateway: GatewayHandle
+                         ) -> AsyncIterator[Callable[..., ClientAdapter]]:
+    """Make client adapters by name; every one is disconnected at teardown,
+    and against the mock the teardown waits until their ids are free again."""
+    made: list[ClientAdapter] = []
+
+    def factory(name: str, **options: Any) -> ClientAdapter:
+        client = make_client(name, **options)
+        harness_config.client_versions[client.info.name] = f"{client.info.package} {client.info.version}"
+        made.append(client)
+        return client
+
+    yield factory
+    for client in made:
+        await client.disconnect()
+    if gateway.mock is not None:
+        for client_id in list(gateway.mock.client_ids_in_use):
+            await gateway.mock.wait_client_id_free(client_id, timeout=5.0)
+
+
+@pytest.fixture
+def record_evidence(request: pytest.FixtureRequest, harness_config: HarnessConfig) -> Iterator[Callable[[Evidence], Path]]:
+    """Write a scenario's evidence JSON and attach it (and its labels) to allure."""
+
+    def record(evidence: Evidence) -> Path:
+        path = evidence.write(harness_config.evidence_dir, request.node.nodeid)
+        attach_evidence(evidence, path)
+        return path
+
+    yield record
+
+
+__all__ = ["GatewayHandle", "HarnessConfig", "MockTarget"]

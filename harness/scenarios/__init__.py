@@ -1,0 +1,9 @@
+"""Scenarios: async functions that run against a Gateway endpoint through a
+client adapter and return Evidence. No pytest here: the suites, the CLI and
+the soak call the same functions."""
+
+from .account_sync import run_account_sync
+from .handshake import run_handshake
+from .readiness import connect_until_ready
+
+__all__ = ["connect_until_ready", "run_account_sync", "run_handshake"]

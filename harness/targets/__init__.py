@@ -1,0 +1,33 @@
+"""Gateway targets: the mock, containers (a later layer), or an external Gateway."""
+
+from __future__ import annotations
+
+from ..mock.profiles import UnknownProfileError
+from .base import TARGET_CONTAINER, TARGET_EXTERNAL, TARGET_MOCK, Endpoint, GatewayTarget, TargetSpecError
+from .external_target import ExternalTarget
+from .mock_target import MockTarget
+
+SPEC_HELP = "use 'mock', 'mock:PROFILE' or 'HOST:PORT' (for example 127.0.0.1:4002)"
+
+
+def parse_target(spec: str) -> GatewayTarget:
+    """A --gateway value -> a target. Errors name the value and the valid forms."""
+    spec = spec.strip()
+    if spec == "mock" or spec.startswith("mock:"):
+        profile = spec.partition(":")[2] or "default"
+        try:
+            return MockTarget(profile)
+        except UnknownProfileError as exc:
+            raise TargetSpecError(str(exc)) from None
+    host, sep, port_text = spec.rpartition(":")
+    if not sep or not host:
+        raise TargetSpecError(f"--gateway {spec!r} is not a target: {SPEC_HELP}")
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise TargetSpecError(f"--gateway {spec!r}: port {port_text!r} is not in 1..65535: {SPEC_HELP}")
+    return ExternalTarget(host.strip("[]"), int(port_text))
+
+
+__all__ = [
+    "SPEC_HELP", "TARGET_CONTAINER", "TARGET_EXTERNAL", "TARGET_MOCK", "Endpoint", "ExternalTarget",
+    "GatewayTarget", "MockTarget", "TargetSpecError", "parse_target",
+]
