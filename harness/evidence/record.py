@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .redact import redact_account
+from .redact import redact_tree
 
 PASSED = "passed"
 FAILED = "failed"
@@ -59,7 +59,7 @@ class Evidence:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("_t0", None)
-        return redact_accounts(data, _account_ids(self))
+        return redact_tree(data, _account_ids(self))
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, default=str)
@@ -72,27 +72,9 @@ class Evidence:
 
 
 def _account_ids(evidence: Evidence) -> set[str]:
-    ids = set(evidence.connect.get("accounts") or [])
-    ids.update(re.findall(r"\b(?:DU|DF|U|F)\d{5,}\b", evidence.transcript or ""))
-    return ids
-
-
-def redact_accounts(data: Any, account_ids: set[str]) -> Any:
-    """Replace every known account id anywhere in a JSON-like structure."""
-    if not account_ids:
-        return data
-    pattern = re.compile("|".join(re.escape(a) for a in sorted(account_ids, key=len, reverse=True)))
-
-    def walk(value: Any) -> Any:
-        if isinstance(value, str):
-            return pattern.sub(lambda m: redact_account(m.group(0)), value)
-        if isinstance(value, list):
-            return [walk(v) for v in value]
-        if isinstance(value, dict):
-            return {k: walk(v) for k, v in value.items()}
-        return value
-
-    return walk(data)
+    """Ids the connect result named; anything id-shaped elsewhere is caught
+    by redact_tree's pattern as well."""
+    return set(evidence.connect.get("accounts") or [])
 
 
 def _safe(name: str) -> str:
