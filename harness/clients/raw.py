@@ -116,7 +116,7 @@ class RawClient:
                 if self.await_account_value:
                     phase = PHASE_FIRST_ACCOUNT_VALUE
                     first = self._expect(lambda msg: msg.msg_id == In.ACCT_VALUE)
-                    self.send(m.req_account_updates(True, self.accounts[0]))
+                    self._send_expecting(m.req_account_updates(True, self.accounts[0]), first)
                     await first
                     clock.mark(PHASE_FIRST_ACCOUNT_VALUE)
         except TimeoutError:
@@ -201,12 +201,21 @@ class RawClient:
 
     def _expect(self, predicate: Callable[[Message], bool]) -> asyncio.Future[Message]:
         """A future resolved by the first incoming message matching predicate."""
-        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         if self._closed.is_set():
-            future.set_exception(ConnectionError(self._close_cause or "not connected"))
-        else:
-            self._waiters.append((predicate, future))
+            raise ConnectionError(self._close_cause or "not connected")
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self._waiters.append((predicate, future))
         return future
+
+    def _send_expecting(self, fields: list[Field], reply: asyncio.Future[Message]) -> None:
+        """Send a request whose reply future is already registered; if the
+        send fails, drop the future so no exception is left unretrieved."""
+        try:
+            self.send(fields)
+        except BaseException:
+            reply.cancel()
+            self._waiters = [w for w in self._waiters if w[1] is not reply]
+            raise
 
     # ------------------------------------------------------------ requests
 
@@ -234,7 +243,7 @@ class RawClient:
         self._listeners.append(listener)
         try:
             end = self._expect(until)
-            self.send(fields)
+            self._send_expecting(fields, end)
             await asyncio.wait_for(end, timeout)
         finally:
             self._listeners.remove(listener)
@@ -243,7 +252,7 @@ class RawClient:
     async def ping(self, timeout: float = 5.0) -> float:
         started = time.monotonic()
         reply = self._expect(lambda msg: msg.msg_id == In.CURRENT_TIME)
-        self.send(m.req_current_time())
+        self._send_expecting(m.req_current_time(), reply)
         await asyncio.wait_for(reply, timeout)
         return time.monotonic() - started
 

@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import logging
+import time
 from collections import deque
 from types import TracebackType
 
 from ..protocol.framing import MAX_FRAME
+from .faults import UNTIL_RESTART, FaultSet
 from .model import AccountModel
 from .profiles import GatewayProfile, get_profile
 from .session import Session
@@ -44,6 +47,7 @@ class MockGateway:
         accounts: list[str] | None = None,
         max_clients: int = DEFAULT_MAX_CLIENTS,
         frame_limit: int = DEFAULT_REQUEST_FRAME_LIMIT,
+        faults: list[str] | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -57,26 +61,155 @@ class MockGateway:
         self._client_ids: dict[int, Session] = {}
         self._conn_ids = itertools.count(1)
         self._released = asyncio.Event()
+        self._sessions: set[Session] = set()
+        self.faults = FaultSet()
+        # Fault-driven state, all cleared by restart():
+        self.red = False  # red-after-disconnect tripped
+        self.leaked: list[asyncio.StreamWriter] = []  # close-wait-leak: sockets we never closed
+        self.stuck_ids: dict[int, float] = {}  # client-id-stuck: id -> monotonic release time
+        self.in_outage = False  # connectivity-loss between 1100 and 1102
+        self.restarts = 0
+        self.jitter = random.Random(0)  # latency jitter: deterministic from run to run
+        self._timers: dict[str, asyncio.Task[None]] = {}
+        for text in faults or []:
+            self.faults.set(text)  # raises FaultError before anything starts
 
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> MockGateway:
-        self._server = await asyncio.start_server(self._accept, self.host, self.requested_port)
+        await self._listen()
+        for name in list(self.faults.active):
+            self._arm_timer(name)
         log.info("mock Gateway %s (build %s, server version <= %d) listening on %s:%d",
                  self.profile.name, self.profile.build, self.profile.max_server_version, self.host, self.port)
         return self
 
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(self._accept, self.host, self.requested_port)
+        # Remember the port so a restart comes back where clients expect it.
+        self.requested_port = self.port
+
     async def stop(self) -> None:
         """Stop accepting, drop every connection, wait for their clean-up."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        await self._close_listener()
+        await self.drop_all()
+
+    async def _close_listener(self) -> None:
         if self._server is not None:
             self._server.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
             await self._server.wait_closed()
             self._server = None
+
+    async def drop_all(self, cause: str = "mock shutting down") -> int:
+        """Drop every connection (the leaked CLOSE_WAIT ones too); returns how many."""
+        for session in list(self._sessions):
+            session.drop_cause = cause
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        leaked, self.leaked = self.leaked, []
+        for writer in leaked:
+            writer.close()
+        return len(tasks) + len(leaked)
+
+    async def restart(self, down: float = 0.0) -> None:
+        """The Gateway's restart: every connection dropped, the port refused
+        for `down` seconds, then back with fault state (red API, stuck ids,
+        leaked sockets) cleared. Faults themselves stay set."""
+        self.restarts += 1
+        log.warning("mock Gateway restarting (down for %.1f s)", down)
+        await self._close_listener()
+        await self.drop_all("Gateway restart")
+        self.red = False
+        self.stuck_ids.clear()
+        self.in_outage = False
+        self._client_ids.clear()
+        if down > 0:
+            await asyncio.sleep(down)  # the simulated outage itself, not a wait for an event
+        await self._listen()
+        log.warning("mock Gateway back on %s:%d after restart", self.host, self.port)
+
+    # ------------------------------------------------------------ faults
+
+    def set_fault(self, text: str) -> str:
+        """Set (or replace) a fault at run time; timed faults start counting now."""
+        name = self.faults.set(text)
+        if self._server is not None:
+            self._arm_timer(name)
+        log.warning("fault set: %s", text)
+        return name
+
+    def clear_fault(self, name: str | None = None) -> None:
+        self.faults.clear(name)
+        for key in [name] if name else list(self._timers):
+            timer = self._timers.pop(key, None) if key else None
+            if timer is not None:
+                timer.cancel()
+        log.warning("fault cleared: %s", name or "all")
+
+    def _arm_timer(self, name: str) -> None:
+        old = self._timers.pop(name, None)
+        if old is not None:
+            old.cancel()
+        if name == "connectivity-loss":
+            self._timers[name] = asyncio.create_task(self._connectivity_loss(*self.faults.get(name)))
+        elif name == "restart-at":
+            self._timers[name] = asyncio.create_task(self._restart_at(*self.faults.get(name)))
+
+    async def _connectivity_loss(self, at: float, duration: float) -> None:
+        await asyncio.sleep(at)  # scheduled fault offset
+        self.in_outage = True
+        log.warning("fault connectivity-loss: connectivity lost for %.1f s", duration)
+        for session in list(self._sessions):
+            session.notify_outage_start()
+        await asyncio.sleep(duration)  # the outage's length
+        self.in_outage = False
+        for session in list(self._sessions):
+            session.notify_outage_end()
+        log.warning("fault connectivity-loss: connectivity restored")
+
+    async def _restart_at(self, at: float, down: float) -> None:
+        await asyncio.sleep(at)  # scheduled fault offset
+        self._timers.pop("restart-at", None)
+        await self.restart(down)
+
+    @property
+    def effective_max_clients(self) -> int:
+        return int(self.faults.get("max-clients", self.max_clients))
+
+    @property
+    def effective_max_server_version(self) -> int:
+        return int(self.faults.get("max-server-version", self.profile.max_server_version))
+
+    def handshake_blocked(self) -> str | None:
+        """Why a new handshake must go unanswered right now, or None."""
+        if "silent-handshake" in self.faults:
+            return "fault silent-handshake: API layer not answering"
+        if self.red:
+            return "fault red-after-disconnect: API layer red since a client disconnected"
+        limit = self.faults.get("close-wait-leak")
+        if limit is not None and len(self.leaked) >= limit:
+            return f"fault close-wait-leak: {len(self.leaked)} CLOSE_WAIT sockets, API saturated"
+        return None
+
+    def state(self) -> dict[str, object]:
+        """What the control endpoint reports."""
+        now = time.monotonic()
+        return {
+            "profile": self.profile.name, "build": self.profile.build,
+            "max_server_version": self.effective_max_server_version,
+            "host": self.host, "port": self.requested_port or None, "listening": self._server is not None,
+            "faults": self.faults.describe(), "active_connections": self.active_connections,
+            "client_ids_in_use": self.client_ids_in_use, "red": self.red, "close_wait_leaked": len(self.leaked),
+            "stuck_client_ids": {str(k): (None if v == UNTIL_RESTART else round(v - now, 3))
+                                 for k, v in self.stuck_ids.items() if v > now},
+            "in_outage": self.in_outage, "restarts": self.restarts, "connections_seen": len(self.records),
+        }
 
     async def __aenter__(self) -> MockGateway:
         return await self.start()
@@ -93,9 +226,12 @@ class MockGateway:
 
     @property
     def port(self) -> int:
-        if self._server is None or not self._server.sockets:
-            raise RuntimeError("mock Gateway is not started")
-        return int(self._server.sockets[0].getsockname()[1])
+        """The bound port; stays known while a restart has the port down."""
+        if self._server is not None and self._server.sockets:
+            return int(self._server.sockets[0].getsockname()[1])
+        if self.requested_port:
+            return self.requested_port
+        raise RuntimeError("mock Gateway is not started")
 
     @property
     def address(self) -> tuple[str, int]:
@@ -116,10 +252,15 @@ class MockGateway:
         record = ConnectionRecord(next(self._conn_ids), f"{peer[0]}:{peer[1]}" if peer else "?")
         self.records.append(record)
         writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
-        if len(self._tasks) >= self.max_clients:
+        if "close-after-accept" in self.faults:
+            record.close("fault close-after-accept: closed right after accept")
+            log.warning("conn %d from %s: %s", record.conn_id, record.peer, record.close_cause)
+            writer.close()
+            return
+        if len(self._tasks) >= self.effective_max_clients:
             # Assumption (documented): over the cap the Gateway accepts and
             # closes without a reply; clients see it as a handshake timeout.
-            record.close(f"connection cap of {self.max_clients} clients reached")
+            record.close(f"connection cap of {self.effective_max_clients} clients reached")
             log.warning("conn %d from %s refused: %s", record.conn_id, record.peer, record.close_cause)
             writer.close()
             return
@@ -127,6 +268,7 @@ class MockGateway:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self._sessions.add(session)
         try:
             await session.run()
         except asyncio.CancelledError:
@@ -135,9 +277,12 @@ class MockGateway:
             pass
         finally:
             self._tasks.discard(task)
+            self._sessions.discard(session)
 
     def _claim_client_id(self, client_id: int, session: Session) -> bool:
         if client_id in self._client_ids:
+            return False
+        if self.stuck_ids.get(client_id, 0.0) > time.monotonic():
             return False
         self._client_ids[client_id] = session
         return True
@@ -145,6 +290,9 @@ class MockGateway:
     def _release_client_id(self, client_id: int, session: Session) -> None:
         if self._client_ids.get(client_id) is session:
             del self._client_ids[client_id]
+            stuck = self.faults.get("client-id-stuck")
+            if stuck is not None:
+                self.stuck_ids[client_id] = time.monotonic() + stuck
             self._released.set()
 
     async def wait_client_id_free(self, client_id: int, timeout: float = 5.0) -> bool:

@@ -32,6 +32,11 @@ READ_CHUNK = 65536
 # Error codes the mock sends, with the texts real Gateways use.
 CLIENT_ID_IN_USE = (326, "Unable to connect as the client id is already in use. Retry with a unique client id.")
 READ_ONLY = (321, "Error validating request.-'bO' : cause - The API interface is currently in Read-Only mode.")
+NOT_EXECUTED = (201, "Order rejected - reason:the mock Gateway never executes orders")
+CONNECTIVITY_LOST = (1100, "Connectivity between IB and Trader Workstation has been lost.")
+CONNECTIVITY_RESTORED = (1102, "Connectivity between IB and Trader Workstation has been restored - data maintained.")
+FARMS_BROKEN = ((2103, "Market data farm connection is broken:usfarm"),
+                (2105, "HMDS data farm connection is broken:ushmds"))
 UNKNOWN_ACCOUNT = (321, "Error validating request.-'bB' : cause - Invalid account code")
 
 
@@ -51,6 +56,9 @@ class Session:
         self.server_version = 0
         self.client_id: int | None = None
         self.holds_client_id = False
+        self.client_eof = False  # the client closed its side (an explicit disconnect)
+        self.drop_cause: str | None = None  # set by the gateway before it cancels us
+        self._later: set[asyncio.Task[None]] = set()  # delayed replies (faults)
         self._handlers: dict[int, Callable[[Message], None]] = {
             Out.REQ_IDS: self._on_req_ids,
             Out.REQ_MANAGED_ACCTS: self._on_req_managed_accts,
@@ -86,7 +94,7 @@ class Session:
         except (ConnectionError, asyncio.IncompleteReadError) as exc:
             cause = f"client connection lost: {type(exc).__name__}"
         except asyncio.CancelledError:
-            cause = "mock shutting down"
+            cause = self.drop_cause or "mock shutting down"
             raise
         except Exception as exc:  # a mock bug must end one connection, not the server
             cause = f"internal error: {type(exc).__name__}: {exc}"
@@ -97,9 +105,22 @@ class Session:
             await self._close()
 
     async def _close(self) -> None:
+        for task in self._later:
+            task.cancel()
         if self.holds_client_id and self.client_id is not None:
             self.gw._release_client_id(self.client_id, self)
             self.holds_client_id = False
+        explicit_disconnect = self.client_eof and self.record.started_api and self.drop_cause is None
+        if explicit_disconnect and "red-after-disconnect" in self.gw.faults and not self.gw.red:
+            self.gw.red = True
+            log.warning("conn %d: client disconnected; fault red-after-disconnect: API layer now red",
+                        self.record.conn_id)
+        if self.client_eof and self.drop_cause is None and "close-wait-leak" in self.gw.faults:
+            # Never close our side: the socket stays in CLOSE_WAIT, as a
+            # Gateway's zombie connections do, until restart or stop.
+            self.gw.leaked.append(self.writer)
+            self.record.close_cause = f"{self.record.close_cause}; left in CLOSE_WAIT (fault close-wait-leak)"
+            return
         self.writer.close()
         try:
             await asyncio.wait_for(self.writer.wait_closed(), timeout=1.0)
@@ -111,6 +132,7 @@ class Session:
     async def _read_some(self) -> None:
         data = await self.reader.read(READ_CHUNK)
         if not data:
+            self.client_eof = True
             self.frames.finish()  # raises if the stream ended mid-frame
             raise ConnectionClosed("client closed the connection")
         self.pending.extend(self.frames.feed(data))
@@ -139,11 +161,15 @@ class Session:
         self.record.client_range = (hello.min_version, hello.max_version)
         self.record.add("recv", [payload.decode("ascii", "replace")], name="hello")
         profile = self.gw.profile
-        version = min(profile.max_server_version, hello.max_version)
+        blocked = self.gw.handshake_blocked()
+        if blocked:
+            await self._swallow_until_eof()
+            raise ConnectionClosed(f"handshake left unanswered: {blocked}")
+        supported = self.gw.effective_max_server_version
+        version = min(supported, hello.max_version)
         if version < hello.min_version:
             raise ConnectionClosed(
-                f"client needs server version >= {hello.min_version}, this Gateway supports at most "
-                f"{profile.max_server_version}")
+                f"client needs server version >= {hello.min_version}, this Gateway supports at most {supported}")
         self.server_version = version
         self.record.server_version = version
         conn_time = format_connection_time(zone_name=profile.time_zone)
@@ -169,14 +195,58 @@ class Session:
         self._send_startup()
         await self.writer.drain()
 
+    async def _swallow_until_eof(self) -> None:
+        """Read and drop whatever the client sends until it gives up: what a
+        client sees from a Gateway whose API layer is not answering."""
+        while await self.reader.read(READ_CHUNK):
+            pass
+        self.client_eof = True
+
     def _send_startup(self) -> None:
-        profile = self.gw.profile
+        profile, faults = self.gw.profile, self.gw.faults
         accounts = m.managed_accounts(self.gw.model.account_ids)
-        next_id = m.next_valid_id(self.gw.model.next_order_id)
-        for fields in ((accounts, next_id) if profile.accounts_first else (next_id, accounts)):
-            self._send(fields)
+        next_id = None if "no-next-valid-id" in faults else m.next_valid_id(self.gw.model.next_order_id)
+        ordered = (accounts, next_id) if profile.accounts_first else (next_id, accounts)
+        for fields in ordered:
+            if fields is None:
+                continue
+            delay = faults.get("delayed-accounts" if fields is accounts else "delayed-next-id", 0.0)
+            if delay:
+                self._send_later(delay, fields)
+            else:
+                self._send(fields)
         for code, text in profile.farm_notices:
+            if self.gw.in_outage and code in (2104, 2106):
+                code, text = FARMS_BROKEN[0] if code == 2104 else FARMS_BROKEN[1]
             self._send(m.error(self.server_version, -1, code, text, error_time_ms=_now_ms()))
+        if self.gw.in_outage:
+            self._send(m.error(self.server_version, -1, *CONNECTIVITY_LOST, error_time_ms=_now_ms()))
+
+    def _send_later(self, delay: float, fields: list[Field]) -> None:
+        async def later() -> None:
+            await asyncio.sleep(delay)  # the fault's injected delay
+            self._send(fields)
+            await self.writer.drain()
+
+        task = asyncio.create_task(later())
+        self._later.add(task)
+        task.add_done_callback(self._later.discard)
+
+    def notify_outage_start(self) -> None:
+        if self.record.started_api:
+            self._send(m.error(self.server_version, -1, *CONNECTIVITY_LOST, error_time_ms=_now_ms()))
+            for code, text in FARMS_BROKEN:
+                self._send(m.error(self.server_version, -1, code, text, error_time_ms=_now_ms()))
+
+    def notify_outage_end(self) -> None:
+        if self.record.started_api:
+            self._send(m.error(self.server_version, -1, *CONNECTIVITY_RESTORED, error_time_ms=_now_ms()))
+            for code, text in self.gw.profile.farm_notices[:2]:
+                self._send(m.error(self.server_version, -1, code, text, error_time_ms=_now_ms()))
+
+    def _ends(self, kind: str) -> bool:
+        """False when fault missing-end swallows this kind's end message."""
+        return kind not in self.gw.faults.get("missing-end", ())
 
     # ------------------------------------------------------------ requests
 
@@ -186,6 +256,9 @@ class Session:
             request = decode_request(fields)
             self.record.add("recv", fields, request.name)
             handler = self._handlers.get(request.msg_id)
+            latency = self.gw.faults.get("latency")
+            if latency:
+                await asyncio.sleep(latency[0] + self.gw.jitter.uniform(0, latency[1]))  # injected latency
             if request.msg_id in m.ORDER_MESSAGES:
                 self._on_order_message(request)
             elif handler is None:
@@ -199,7 +272,9 @@ class Session:
         """Requests with no reply on a real Gateway (cancels, settings)."""
 
     def _on_req_ids(self, request: Message) -> None:
-        self._send(m.next_valid_id(self.gw.model.allocate_ids(request.int("num_ids", 1))))
+        first = self.gw.model.allocate_ids(request.int("num_ids", 1))
+        if "no-next-valid-id" not in self.gw.faults:
+            self._send(m.next_valid_id(first))
 
     def _on_req_managed_accts(self, request: Message) -> None:
         self._send(m.managed_accounts(self.gw.model.account_ids))
@@ -215,13 +290,16 @@ class Session:
         for account in self.gw.model.accounts:
             for h in account.holdings:
                 self._send(m.position(account.account_id, h.contract, m.quantity_text(h.quantity), h.avg_cost))
-        self._send(m.position_end())
+        if self._ends("positions"):
+            self._send(m.position_end())
 
     def _on_req_open_orders(self, request: Message) -> None:
-        self._send(m.open_order_end())  # the model holds no working orders
+        if self._ends("open-orders"):
+            self._send(m.open_order_end())  # the model holds no working orders
 
     def _on_req_completed_orders(self, request: Message) -> None:
-        self._send(m.completed_orders_end())
+        if self._ends("completed-orders"):
+            self._send(m.completed_orders_end())
 
     def _on_req_account_updates(self, request: Message) -> None:
         if request.fields.get("subscribe") not in ("1", "true", "True"):
@@ -237,7 +315,8 @@ class Session:
             self._send(m.portfolio_value(h.contract, m.quantity_text(h.quantity), h.market_price, h.market_value,
                                          h.avg_cost, h.unrealized_pnl, 0.0, account.account_id))
         self._send(m.account_time(time.strftime("%H:%M")))
-        self._send(m.account_download_end(account.account_id))
+        if self._ends("account"):
+            self._send(m.account_download_end(account.account_id))
 
     def _on_req_account_updates_multi(self, request: Message) -> None:
         req_id = request.int("req_id")
@@ -247,7 +326,8 @@ class Session:
         for account in accounts:
             for key, value, currency in account.account_values():
                 self._send(m.account_update_multi(req_id, account.account_id, model_code, key, value, currency))
-        self._send(m.account_update_multi_end(req_id))
+        if self._ends("account-multi"):
+            self._send(m.account_update_multi_end(req_id))
 
     def _on_req_account_summary(self, request: Message) -> None:
         req_id = request.int("req_id")
@@ -255,7 +335,8 @@ class Session:
         for account in self.gw.model.accounts:
             for tag, value, currency in account.summary(tags):
                 self._send(m.account_summary(req_id, account.account_id, tag, value, currency))
-        self._send(m.account_summary_end(req_id))
+        if self._ends("account-summary"):
+            self._send(m.account_summary_end(req_id))
 
     def _on_req_executions(self, request: Message) -> None:
         req_id = request.int("req_id")
@@ -265,12 +346,15 @@ class Session:
                 continue
             for execution in account.executions:
                 self._send(m.exec_details(self.server_version, req_id, execution))
-        self._send(m.exec_details_end(req_id))
+        if self._ends("executions"):
+            self._send(m.exec_details_end(req_id))
 
     def _on_order_message(self, request: Message) -> None:
-        log.warning("conn %d: refused %s: the mock is a read-only paper Gateway", self.record.conn_id,
-                    request.name)
-        self._send(m.error(self.server_version, -1, *READ_ONLY, error_time_ms=_now_ms()))
+        read_only = "read-only-api" in self.gw.faults
+        log.warning("conn %d: refused %s (%s)", self.record.conn_id, request.name,
+                    "Read-Only API" if read_only else "the mock never executes orders")
+        self._send(m.error(self.server_version, -1, *(READ_ONLY if read_only else NOT_EXECUTED),
+                           error_time_ms=_now_ms()))
 
     # ------------------------------------------------------------ writing
 

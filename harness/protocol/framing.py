@@ -81,7 +81,7 @@ def message_id(fields: Sequence[str]) -> int:
     if not fields:
         raise ProtocolError("frame has no fields")
     raw = fields[0]
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise ProtocolError(f"non-numeric message id {raw[:20]!r}", "the first field is a decimal id")
     return int(raw)
 

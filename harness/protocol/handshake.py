@@ -52,7 +52,7 @@ def parse_hello(payload: bytes) -> Hello:
         text = payload.rstrip(b"\0").decode("ascii")
     except UnicodeDecodeError:
         raise ProtocolError("version range is not ASCII", "expected text like v157..178") from None
-    match = _RANGE.match(text)
+    match = _RANGE.fullmatch(text)
     if not match:
         raise ProtocolError(f"bad version range {text[:40]!r}", "expected text like v157..178")
     low = int(match.group(1))
