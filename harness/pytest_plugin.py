@@ -186,6 +186,23 @@ async def client_factory(harness_config: HarnessConfig, gateway: GatewayHandle
             await gateway.mock.wait_client_id_free(client_id, timeout=5.0)
 
 
+@pytest_asyncio.fixture(loop_scope="session")
+async def mock_gateway(gateway: GatewayHandle) -> AsyncIterator[Any]:
+    """The session's mock Gateway, for tests that steer its faults.
+
+    Skips when the target is not the mock (a real Gateway's faults come only
+    from the proxy). At teardown every fault is cleared and the mock
+    restarted, so fault state (red API, stuck ids, leaked sockets) never
+    leaks into the next test.
+    """
+    mock = gateway.mock
+    if mock is None:
+        pytest.skip(f"needs the mock's fault control; the target is {gateway.endpoint.label}")
+    yield mock
+    mock.clear_fault()
+    await mock.restart(0)
+
+
 @pytest.fixture
 def record_evidence(request: pytest.FixtureRequest, harness_config: HarnessConfig) -> Iterator[Callable[[Evidence], Path]]:
     """Write a scenario's evidence JSON and attach it (and its labels) to allure."""

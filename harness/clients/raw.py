@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 import time
 from collections.abc import Callable
 from importlib.metadata import version as dist_version
@@ -285,6 +287,17 @@ class RawClient:
         return snap
 
     # ------------------------------------------------------------ disconnect
+
+    async def abort(self) -> None:
+        """Reset the connection (RST, no FIN): what a crashed client or a
+        killed network path looks like to the Gateway."""
+        if self._writer is not None:
+            sock = self._writer.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            self._writer.transport.abort()
+            self._writer = None
+        await self.disconnect()
 
     async def disconnect(self) -> None:
         if self._read_task is not None:

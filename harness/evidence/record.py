@@ -37,6 +37,7 @@ class Evidence:
     connect: dict[str, Any] = field(default_factory=dict)  # ConnectResult.to_dict()
     measurements: dict[str, float] = field(default_factory=dict)  # names end in _ms or _count
     checks: dict[str, bool] = field(default_factory=dict)
+    details: dict[str, Any] = field(default_factory=dict)  # scenario-specific tables (per-run rows, ...)
     transcript: str | None = None
     started_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
     duration_s: float = 0.0

@@ -1,0 +1,150 @@
+"""Scenario: consecutive connect/disconnect runs leave no zombies behind.
+
+The symptom it settles: churn (health checks, restarts of a trading worker)
+leaves CLOSE_WAIT sockets on the Gateway port until the Gateway stops
+answering, or leaves a client id "in use", or turns the API red. Each run
+records the CLOSE_WAIT count after it, whether the handshake succeeded and
+its time to API-ready; the verdict separates the three causes by evidence.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..clients.base import PHASE_NEXT_VALID_ID, PHASE_SERVER_VERSION, ClientAdapter, HandshakeError
+from ..evidence.record import FAILED, PASSED, Evidence
+from ..targets.base import Endpoint
+from .common import new_evidence
+from .readiness import connect_until_ready
+from .sockets import close_wait_count
+
+SCENARIO = "zombie"
+MODES = ("disconnect", "abort", "process-exit")
+SETTLE_POLL_S = 0.02
+
+CAUSE_ZOMBIES = "zombie sockets"
+CAUSE_STUCK_ID = "client id stuck"
+CAUSE_RED = "API unresponsive after a disconnect"
+
+
+async def settled_close_wait(port: int, baseline: int, timeout: float) -> int:
+    """CLOSE_WAIT count once a healthy Gateway has had the chance to close
+    its side. The kernel offers no event for a socket's state, so this polls
+    the table, bounded by `timeout`; a healthy server settles in
+    milliseconds, a leaking one never does."""
+    deadline = time.monotonic() + timeout
+    count = close_wait_count(port)
+    while count > baseline and time.monotonic() < deadline:
+        await asyncio.sleep(SETTLE_POLL_S)  # polling kernel state: no event exists for it
+        count = close_wait_count(port)
+    return count
+
+
+async def _run_in_exiting_process(client_name: str, endpoint: Endpoint, client_id: int,
+                                  timeout: float) -> dict[str, Any]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "harness.scenarios.exit_worker", "--client", client_name, "--host", endpoint.host,
+        "--port", str(endpoint.port), "--client-id", str(client_id), "--timeout", str(timeout),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout + 30)
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
+    lines = out.decode().strip().splitlines()
+    if not lines:
+        return {"ok": False, "failed_phase": "harness", "error": f"worker printed nothing: {err.decode()[-300:]}"}
+    return json.loads(lines[-1])
+
+
+async def run_zombie(endpoint: Endpoint, client_name: str, make_client: Callable[[], ClientAdapter], *,
+                     runs: int = 10, client_id: int = 60, rotate_ids: bool = False, mode: str = "disconnect",
+                     timeout: float = 10.0, pause: float = 0.0, settle_timeout: float = 2.0,
+                     stop_at_first_failure: bool = False) -> Evidence:
+    """`runs` consecutive connect/disconnect cycles; passes when every run
+    reached API-ready and CLOSE_WAIT on the port is back to its baseline."""
+    if mode not in MODES:
+        raise ValueError(f"mode {mode!r} is not one of {', '.join(MODES)}")
+    probe = make_client()
+    if mode == "abort" and not hasattr(probe, "abort"):
+        raise ValueError(f"mode abort needs a client that can reset its socket; {client_name} cannot")
+    evidence = new_evidence(SCENARIO, endpoint, probe, runs=runs, client_id=client_id, rotate_ids=rotate_ids,
+                            mode=mode, timeout_s=timeout, pause_s=pause)
+    baseline = close_wait_count(endpoint.port)
+    rows: list[dict[str, Any]] = []
+    for run in range(1, runs + 1):
+        cid = client_id + run - 1 if rotate_ids else client_id
+        row: dict[str, Any] = {"run": run, "client_id": cid}
+        if mode == "process-exit":
+            data = await _run_in_exiting_process(client_name, endpoint, cid, timeout)
+            row.update(ok=bool(data.get("ok")), failed_phase=data.get("failed_phase"), cause=data.get("error"),
+                       api_ready_ms=_ms((data.get("phases") or {}).get("api_ready")))
+        else:
+            client = probe if run == 1 else make_client()
+            try:
+                result = await connect_until_ready(client, endpoint, cid, timeout=timeout)
+                row.update(ok=True, api_ready_ms=_ms(result.phases.get("api_ready")))
+            except HandshakeError as exc:
+                row.update(ok=False, failed_phase=exc.phase, cause=exc.cause)
+            if mode == "abort":
+                await client.abort()  # type: ignore[attr-defined]
+            else:
+                await client.disconnect()
+        row["close_wait_after"] = await settled_close_wait(endpoint.port, baseline, settle_timeout)
+        rows.append(row)
+        if stop_at_first_failure and not row["ok"]:
+            break
+        if pause:
+            await asyncio.sleep(pause)  # deliberate spacing between cycles (respects a real Gateway)
+    _judge(evidence, rows, baseline)
+    return evidence.finish()
+
+
+def _judge(evidence: Evidence, rows: list[dict[str, Any]], baseline: int) -> None:
+    counts = [r["close_wait_after"] for r in rows]
+    final = counts[-1] if counts else baseline
+    ok_runs = sum(1 for r in rows if r["ok"])
+    evidence.details["runs"] = rows
+    evidence.measurements.update({
+        "runs_count": len(rows), "runs_ok_count": ok_runs, "close_wait_baseline_count": baseline,
+        "close_wait_max_count": max(counts, default=baseline), "close_wait_final_count": final,
+    })
+    ready = [r["api_ready_ms"] for r in rows if r.get("api_ready_ms") is not None]
+    if ready:
+        evidence.measurements["api_ready_median_ms"] = sorted(ready)[len(ready) // 2]
+    evidence.checks = {"every_run_succeeded": ok_runs == len(rows), "close_wait_back_to_baseline": final <= baseline}
+    if all(evidence.checks.values()):
+        evidence.outcome = PASSED
+        return
+    evidence.outcome = FAILED
+    first_bad = next((r for r in rows if not r["ok"]), None)
+    grew = max(counts, default=baseline) > baseline
+    if first_bad is None:
+        evidence.failed_phase = "close_wait"
+        evidence.cause = f"{CAUSE_ZOMBIES}: CLOSE_WAIT on the port stayed at {final} (baseline {baseline})"
+        evidence.hint = "the Gateway is not closing its side of finished connections; it will saturate"
+        return
+    evidence.failed_phase = first_bad["failed_phase"]
+    where = f"run {first_bad['run']} failed at {first_bad['failed_phase']} ({first_bad['cause']})"
+    if grew:
+        evidence.cause = (f"{CAUSE_ZOMBIES}: CLOSE_WAIT grew to {max(counts)} (baseline {baseline}) and {where}")
+        evidence.hint = "restart the Gateway to clear the zombies; stop the connect/disconnect churn"
+    elif first_bad["failed_phase"] == PHASE_NEXT_VALID_ID and "326" in str(first_bad["cause"]):
+        evidence.cause = f"{CAUSE_STUCK_ID}: {where}"
+        evidence.hint = "the Gateway still holds the id of a client that left; use another client id or restart"
+    elif first_bad["failed_phase"] == PHASE_SERVER_VERSION and first_bad["run"] > 1:
+        evidence.cause = f"{CAUSE_RED}: {where}; CLOSE_WAIT stayed at baseline, so not zombie saturation"
+        evidence.hint = "the API layer went unresponsive after a client disconnected; restart the Gateway"
+    else:
+        evidence.cause = where
+        evidence.hint = "see the per-run table"
+
+
+def _ms(seconds: Any) -> float | None:
+    return round(float(seconds) * 1000, 3) if isinstance(seconds, (int, float)) else None
