@@ -26,7 +26,8 @@ class GatewayProfile:
     name: str
     build: str  # the Gateway build this profile stands for, e.g. "10.30.1"
     max_server_version: int = DEFAULT_MOCK_MAX
-    time_zone: str = "US/Eastern"
+    time_zone: str = "US/Eastern"  # the Java display name the Gateway prints
+    iana_zone: str = "America/New_York"  # the same zone for computing local time
     accounts_first: bool = False  # older builds send managedAccounts before nextValidId
     farm_notices: tuple[FarmNotice, ...] = field(default=DEFAULT_FARM_NOTICES)
 
@@ -39,13 +40,15 @@ PROFILES: dict[str, GatewayProfile] = {
     for p in (
         GatewayProfile("default", "10.30.1", DEFAULT_MOCK_MAX),
         GatewayProfile("10.19", "10.19.2", 176, time_zone="Central European Standard Time",
+                       iana_zone="Europe/Berlin",
                        accounts_first=True),
         GatewayProfile("10.30", "10.30.1", 178),
         # Builds that negotiate past 200 are capped at the last text version
         # until the protobuf era lands; the cap is the profile's, so the
         # evidence says which version was actually served.
         GatewayProfile("text-max", "10.37 (text-capped)", TEXT_PROTOCOL_MAX),
-        GatewayProfile("legacy-157", "981 (legacy)", 157, time_zone="EST", accounts_first=True),
+        GatewayProfile("legacy-157", "981 (legacy)", 157, time_zone="EST", iana_zone="EST",
+                       accounts_first=True),
     )
 }
 

@@ -172,7 +172,7 @@ class Session:
                 f"client needs server version >= {hello.min_version}, this Gateway supports at most {supported}")
         self.server_version = version
         self.record.server_version = version
-        conn_time = format_connection_time(zone_name=profile.time_zone)
+        conn_time = format_connection_time(zone_name=profile.time_zone, iana_zone=profile.iana_zone)
         self._send_raw(encode_server_hello(version, conn_time), [str(version), conn_time], "serverVersion")
         await self.writer.drain()
         # Nothing more until startApi: the official client drops anything

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ProtocolError
 from .framing import encode_frame, encode_message, split_fields
@@ -62,10 +63,16 @@ def parse_hello(payload: bytes) -> Hello:
     return Hello(low, high, match.group(3) or "")
 
 
-def format_connection_time(when: datetime | None = None, zone_name: str = "UTC") -> str:
-    """`yyyyMMdd HH:mm:ss <TZ>` as the Gateway sends it (a Java zone name)."""
+def format_connection_time(when: datetime | None = None, zone_name: str = "UTC", iana_zone: str = "UTC") -> str:
+    """`yyyyMMdd HH:mm:ss <TZ>` as the Gateway sends it: local time in the
+    Gateway's zone, followed by the zone's Java display name. Falls back to
+    UTC where the system has no zone database (a bare python image)."""
     when = when or datetime.now(timezone.utc)
-    return f"{when:%Y%m%d %H:%M:%S} {zone_name}"
+    try:
+        local = when.astimezone(ZoneInfo(iana_zone))
+    except (ZoneInfoNotFoundError, ValueError):
+        local, zone_name = when.astimezone(timezone.utc), "UTC"
+    return f"{local:%Y%m%d %H:%M:%S} {zone_name}"
 
 
 def encode_server_hello(server_version: int, connection_time: str) -> bytes:

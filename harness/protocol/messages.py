@@ -263,6 +263,8 @@ def quantity_text(value: float) -> str:
 
 # ---------------------------------------------------------------- client -> server
 
+UNSET_INTEGER = 2**31 - 1  # ibapi's "no value" for integer fields
+
 
 def req_ids(count: int = 1) -> list[Field]:
     return [Out.REQ_IDS, 1, count]
@@ -291,7 +293,7 @@ def req_account_summary(req_id: int, group: str, tags: str) -> list[Field]:
 def req_executions(server_version: int, req_id: int) -> list[Field]:
     fields: list[Field] = [Out.REQ_EXECUTIONS, 3, req_id, 0, "", "", "", "", "", ""]
     if server_version >= PARAMETRIZED_DAYS_OF_EXECUTIONS:
-        fields += [0, 0]
+        fields += [UNSET_INTEGER, 0]  # lastNDays "not set", no specific dates (ibapi's default filter)
     return fields
 
 
