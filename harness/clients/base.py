@@ -9,6 +9,9 @@ through every real client and the evidence is comparable across them.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -174,6 +177,25 @@ class ClientAdapter(Protocol):
         ...
 
 
+PhaseListener = Callable[[str, float], None]
+
+# Who wants to hear about phases as they happen (the probe prints them live).
+# A clock captures the listener of the context it was created in, so the
+# ibapi reader thread reports to the same listener as the event loop.
+_phase_listener: ContextVar[PhaseListener | None] = ContextVar("phase_listener", default=None)
+
+
+@contextmanager
+def observe_phases(listener: PhaseListener) -> Iterator[None]:
+    """Call listener(phase, seconds) the first time any clock created inside
+    this block marks a phase."""
+    token = _phase_listener.set(listener)
+    try:
+        yield
+    finally:
+        _phase_listener.reset(token)
+
+
 class PhaseClock:
     """Records the first time each phase is reached, relative to start.
 
@@ -185,9 +207,15 @@ class PhaseClock:
     def __init__(self) -> None:
         self.t0 = time.monotonic()
         self.phases: dict[str, float] = {}
+        self._listener = _phase_listener.get()
 
     def mark(self, phase: str) -> None:
-        self.phases.setdefault(phase, round(time.monotonic() - self.t0, 6))
+        if phase in self.phases:
+            return
+        self.phases[phase] = seconds = round(time.monotonic() - self.t0, 6)
+        if self._listener is not None:
+            with suppress(Exception):  # reporting must never break a connect
+                self._listener(phase, seconds)
 
     def reached(self, phase: str) -> bool:
         return phase in self.phases

@@ -121,6 +121,10 @@ class RawClient:
                     self._send_expecting(m.req_account_updates(True, self.accounts[0]), first)
                     await first
                     clock.mark(PHASE_FIRST_ACCOUNT_VALUE)
+        except asyncio.CancelledError:
+            # Cancelled from outside (Ctrl-C in the probe): never leave the socket open.
+            await asyncio.shield(self.disconnect())
+            raise
         except TimeoutError:
             await self.disconnect()
             result.failed_phase, result.error = phase, f"no answer within {timeout:g} s"

@@ -2,7 +2,7 @@
 registry, the connection cap and every connection's record.
 
 Usable in-process (`async with MockGateway() as gw`) by tests and
-benchmarks, and in the foreground by `ibgw mock serve` (serve.py).
+benchmarks, and in the foreground by `ibgw mock serve` (harness/cli/mock_serve.py).
 """
 
 from __future__ import annotations

@@ -192,6 +192,8 @@ class Session:
             raise ConnectionClosed(f"client id {self.client_id} already in use (326)")
         self.holds_client_id = True
         self.record.started_api = True
+        log.info("conn %d from %s: client id %d started the API at server version %d", self.record.conn_id,
+                 self.record.peer, self.client_id, version)
         self._send_startup()
         await self.writer.drain()
 

@@ -1,0 +1,22 @@
+"""The `ibgw` click group. Kept small: each subcommand lives in its own
+module and is registered here, so adding one is one import and one line."""
+
+from __future__ import annotations
+
+import click
+
+from .. import __version__
+from .mock_serve import mock
+from .probe import probe
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ibgw")
+def main() -> None:
+    """ibgw: integration harness for the IBKR TWS API as served by IB Gateway."""
+
+
+main.add_command(probe)
+main.add_command(mock)
+
+__all__ = ["main"]

@@ -1,0 +1,176 @@
+"""`ibgw mock serve` / `ibgw mock profiles`: the mock Gateway in the foreground.
+
+Why a foreground server: it is what a developer points their own client at
+("does my code survive a Gateway that sends managedAccounts first?"), what a
+container runs as its main process, and what the CLI tests start as a real
+subprocess. So it must say where it listens (also for --port 0), log each
+connection, and stop cleanly on Ctrl-C and on SIGTERM (docker stop).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import signal
+import sys
+
+import click
+
+from ..mock import DEFAULT_MAX_CLIENTS, PROFILES, GatewayProfile, MockGateway, UnknownProfileError, get_profile
+from ..mock.model import PAPER_PREFIXES
+
+log = logging.getLogger("harness.mock")
+
+EXIT_OK = 0
+EXIT_CANNOT_LISTEN = 1
+STOP_TIMEOUT = 5.0
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+# ---------------------------------------------------------------- option parsing
+
+
+def parse_accounts(value: str) -> list[str]:
+    """'DU111,DU222' -> ['DU111', 'DU222']; ValueError with the reason otherwise.
+
+    Only paper ids are accepted: the mock stands for a paper Gateway, and a
+    live-looking id in test evidence would be indistinguishable from a leak.
+    """
+    ids = [part.strip() for part in value.split(",")]
+    if not value.strip():
+        raise ValueError("no account id given; expected e.g. DU1234567 or DU111,DU222")
+    seen: set[str] = set()
+    for account in ids:
+        if not account:
+            raise ValueError(f"empty account id in {value!r}; expected comma-separated ids like DU111,DU222")
+        if not (account.startswith(PAPER_PREFIXES) and len(account) > 2 and account.isascii()
+                and account.isalnum()):
+            raise ValueError(f"{account!r} is not a paper account id: it must start with "
+                             f"{' or '.join(PAPER_PREFIXES)} followed by letters/digits only, e.g. DU1234567")
+        if account in seen:
+            raise ValueError(f"account id {account!r} is given twice")
+        seen.add(account)
+    return ids
+
+
+def _accounts_option(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    try:
+        return parse_accounts(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+def _profile_option(ctx: click.Context, param: click.Parameter, value: str) -> GatewayProfile:
+    try:
+        return get_profile(value)
+    except UnknownProfileError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
+# ---------------------------------------------------------------- commands
+
+
+@click.group("mock", short_help="Serve the mock Gateway, or list its Gateway profiles.")
+def mock() -> None:
+    """The mock IB Gateway: serve it, or list the Gateway profiles it can imitate."""
+
+
+@mock.command("serve", context_settings={"max_content_width": 100})
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=4002, show_default=True,
+              help="Port to listen on; 0 picks a free port (the chosen one is printed).")
+@click.option("--accounts", callback=_accounts_option, default=None, metavar="DU111,DU222",
+              help="Comma-separated paper account ids (DU.../DF...) the login manages.  [default: DU1234567]")
+@click.option("--profile", callback=_profile_option, default="default", show_default=True,
+              help=f"Gateway profile to imitate: {', '.join(sorted(PROFILES))} (see `ibgw mock profiles`).")
+@click.option("--max-clients", type=click.IntRange(1, 10_000), default=DEFAULT_MAX_CLIENTS, show_default=True,
+              help="Connection cap; a real Gateway accepts 32 API clients.")
+@click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="info",
+              show_default=True, help="Level of the connection log on stderr.")
+def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProfile, max_clients: int,
+          log_level: str) -> None:
+    """Run the mock Gateway in the foreground until Ctrl-C or SIGTERM.
+
+    \b
+    Prints "mock Gateway listening on HOST:PORT (...)" on stdout once it
+    accepts connections, logs one line per connection event on stderr, and
+    exits 0 when stopped by SIGINT or SIGTERM. Exit 1: it could not listen
+    (port in use, address not available).
+    """
+    _configure_logging(log_level)
+    gw = MockGateway(host, port, profile=profile, accounts=accounts, max_clients=max_clients)
+    try:
+        code = asyncio.run(_serve(gw))
+    except KeyboardInterrupt:  # SIGINT before the loop's own handler was installed
+        code = EXIT_OK
+    sys.exit(code)
+
+
+async def _serve(gw: MockGateway) -> int:
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    received: list[str] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        try:
+            await gw.start()
+        except OSError as exc:
+            click.echo(_listen_error(gw.host, gw.requested_port, exc), err=True)
+            return EXIT_CANNOT_LISTEN
+        click.echo(f"mock Gateway listening on {gw.host}:{gw.port} "
+                   f"(profile {gw.profile.name}, server version <= {gw.profile.max_server_version})")
+        sys.stdout.flush()
+        await stop.wait()
+        log.info("%s received: stopping (%d connection(s) open)", received[0], gw.active_connections)
+        try:
+            await asyncio.wait_for(gw.stop(), STOP_TIMEOUT)
+        except TimeoutError:
+            log.warning("connections did not close within %g s; exiting anyway", STOP_TIMEOUT)
+        log.info("mock Gateway stopped")
+        return EXIT_OK
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(signum)
+
+
+def _listen_error(host: str, port: int, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    if exc.errno == errno.EADDRINUSE:
+        return (f"port {port} is already in use on {host}: {reason}; "
+                "hint: choose another --port or stop the other process")
+    if exc.errno == errno.EACCES:
+        return f"cannot listen on {host}:{port}: {reason}; hint: ports below 1024 need privileges, choose another --port"
+    return f"cannot listen on {host}:{port}: {reason}; hint: check --host is an address of this machine"
+
+
+def _configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING)  # other libraries: warnings only
+    logging.getLogger("harness").setLevel(level.upper())
+
+
+@mock.command("profiles")
+def profiles() -> None:
+    """List the Gateway profiles `ibgw mock serve --profile` accepts."""
+    click.echo(f"{'profile':<12}{'build':<22}{'max server version':>19}  {'startup order':<26}time zone")
+    for name in sorted(PROFILES):
+        p = PROFILES[name]
+        order = "managedAccounts first" if p.accounts_first else "nextValidId first"
+        click.echo(f"{p.name:<12}{p.build:<22}{p.max_server_version:>19}  {order:<26}{p.time_zone}")
+
+
+__all__ = ["mock", "parse_accounts", "profiles", "serve"]

@@ -1,0 +1,368 @@
+"""`ibgw probe`: the on-call command. One connect, one ping, a verdict.
+
+Why it looks the way it does: when a trading system says "IB timeout", the
+on-call engineer needs to know *which* step of the Gateway handshake stalled,
+because each stall has a different cause (Gateway down, not logged in,
+client id taken, account sync stuck). So the probe prints every phase as it
+is reached, ends with one line naming the phase that failed and what that
+usually means, and exits with a code per phase so scripts can branch on it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import random
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from ..clients import CLIENT_NAMES, make_client
+from ..clients.base import (
+    PHASE_API_READY,
+    PHASE_FIRST_ACCOUNT_VALUE,
+    PHASE_MANAGED_ACCOUNTS,
+    PHASE_MEANING,
+    PHASE_NEXT_VALID_ID,
+    PHASE_SERVER_VERSION,
+    PHASE_TCP,
+    ClientAdapter,
+    ConnectResult,
+    HandshakeError,
+    observe_phases,
+)
+from ..evidence.redact import redact_accounts, redact_text, redact_tree
+
+# ---------------------------------------------------------------- exit codes
+
+EXIT_READY = 0
+EXIT_ERROR = 1  # the probe itself could not run (client library missing, adapter bug)
+EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C), the shell convention 128 + 2
+EXIT_TERMINATED = 143  # SIGTERM, 128 + 15
+
+PHASE_PING = "ping"  # not a handshake phase: the reqCurrentTime round trip after it
+
+EXIT_CODES: dict[str, int] = {
+    PHASE_TCP: 2,
+    PHASE_SERVER_VERSION: 3,
+    PHASE_NEXT_VALID_ID: 4,
+    PHASE_MANAGED_ACCOUNTS: 4,
+    PHASE_FIRST_ACCOUNT_VALUE: 5,
+    PHASE_API_READY: 5,
+    PHASE_PING: 5,
+}
+
+PING_MEANING = ("the handshake completed but the API did not answer a request (reqCurrentTime): "
+                "the API layer stalled right after start-up")
+
+# What to do about a stall in each phase (PHASE_MEANING says what it means).
+HINTS: dict[str, str] = {
+    PHASE_TCP: "check the Gateway process is up and the port (Gateway 4001 live / 4002 paper, "
+    "TWS 7496 / 7497), and that API > Settings > 'Enable ActiveX and Socket Clients' is on",
+    PHASE_SERVER_VERSION: "open the Gateway (VNC/UI or its log): finish the login or 2FA, check "
+    "API > Settings > Trusted IPs for this host; if a forwarder (socat) listens in front, "
+    "check the Gateway behind it",
+    PHASE_NEXT_VALID_ID: "if error 326 is listed, another client holds this client id: retry with "
+    "another --client-id; otherwise the API session is stuck: restart the Gateway's API or the Gateway",
+    PHASE_MANAGED_ACCOUNTS: "wait for the Gateway to finish logging in and retry; look for a pending "
+    "dialog in the Gateway UI",
+    PHASE_FIRST_ACCOUNT_VALUE: "account data is stuck: check the Gateway log for the account request; "
+    "restart the Gateway if it persists",
+    PHASE_API_READY: "retry with a longer --timeout, or probe with --client raw to see which start-up "
+    "reply is missing",
+    PHASE_PING: "retry; if it persists the API layer is hung: restart the Gateway",
+}
+
+HELP = f"""Connect once to an IB Gateway / TWS API port, ping it, and say where it stalls.
+
+\b
+Prints each handshake phase with its time in ms as it is reached, then the
+negotiated server version, connection time, managed accounts (redacted, e.g.
+DU\u2026567) and the Gateway's messages (2104, 2106, 2158, ...). Read-only: the
+probe never sends an order message.
+
+\b
+--client-id defaults to a random id in 900..999, so an on-call probe never
+takes (and never kicks out) a production client's id. Pass --client-id to
+test a specific id, e.g. to see whether it is in use (error 326).
+
+\b
+Exit codes:
+  0    the API is ready (handshake complete and a ping answered)
+  2    failed at tcp_connect: nothing listening / connection refused
+  3    failed at server_version: TCP accepted, the API layer is not answering
+  4    failed at next_valid_id / managed_accounts: API not ready (e.g. error 326)
+  5    failed at first_account_value / api_ready, or the ping got no answer
+  1    the probe could not run (client library missing, internal error)
+  130  interrupted (Ctrl-C); 143 terminated (SIGTERM)
+Bad options are a usage error, which click also reports with exit code 2;
+with --json a usage error prints no JSON.
+"""
+
+
+def exit_code_for(phase: str | None) -> int:
+    return EXIT_CODES.get(phase or "", EXIT_ERROR)
+
+
+def random_client_id() -> int:
+    """A probe-only client id in 900..999 (see --help)."""
+    return random.SystemRandom().randint(900, 999)
+
+
+# ---------------------------------------------------------------- outcome
+
+
+@dataclass
+class ProbeOutcome:
+    result: ConnectResult
+    exit_code: int
+    verdict: str  # "ready" | "failed" | "error" | "interrupted"
+    failed_phase: str | None = None
+    cause: str | None = None
+    meaning: str | None = None
+    hint: str | None = None
+    elapsed_s: float = 0.0
+    ping_s: float | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        data = self.result.to_dict()
+        data["accounts"] = redact_accounts(self.result.accounts)
+        data = redact_tree(data, self.result.accounts)
+        if self.failed_phase is not None:
+            data["failed_phase"] = self.failed_phase
+        if self.cause is not None:
+            data["error"] = redact_text(self.cause, self.result.accounts)
+        data.update(
+            verdict=self.verdict,
+            exit_code=self.exit_code,
+            elapsed_s=round(self.elapsed_s, 6),
+            ping_s=None if self.ping_s is None else round(self.ping_s, 6),
+            meaning=self.meaning,
+            hint=self.hint,
+        )
+        return data
+
+
+# ---------------------------------------------------------------- output
+
+
+class Printer:
+    """Human output: aligned plain lines, so it reads the same in a terminal,
+    a pipe, a CI log or a ticket. Silent in --json mode. Thread-safe: the
+    ibapi adapter marks phases from its reader thread."""
+
+    WIDTH = 22
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self._lock = threading.Lock()
+        self.seen: dict[str, float] = {}  # every phase reported, even when connect() never returns
+
+    def line(self, text: str = "", *, err: bool = False) -> None:
+        if self.enabled:
+            with self._lock:
+                click.echo(text, err=err)
+
+    def phase(self, phase: str, seconds: float) -> None:
+        with self._lock:
+            if phase in self.seen:
+                return
+            self.seen[phase] = seconds
+            if self.enabled:
+                click.echo(f"  {phase:<{self.WIDTH}}{seconds * 1000:>10.1f} ms")
+
+    def phases_from(self, phases: dict[str, float]) -> None:
+        """Anything an adapter recorded without the live hook, in time order."""
+        for phase, seconds in sorted(phases.items(), key=lambda item: item[1]):
+            self.phase(phase, seconds)
+
+    def field(self, name: str, value: object) -> None:
+        self.line(f"  {name:<{self.WIDTH}}{value}")
+
+
+# ---------------------------------------------------------------- the probe
+
+
+async def run_probe(client: ClientAdapter, host: str, port: int, client_id: int, timeout: float,
+                    printer: Printer) -> ProbeOutcome:
+    """Connect, ping, disconnect. Never raises for an expected failure."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    caught: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        if not caught:
+            caught.append(signum)
+            task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, on_signal, signum)
+
+    started = time.monotonic()
+    result = ConnectResult(client.info, host, port, client_id, True)
+    try:
+        try:
+            with observe_phases(printer.phase):
+                result = await client.connect(host, port, client_id, timeout=timeout, readonly=True)
+        except HandshakeError as exc:
+            if exc.result is not None:
+                result = exc.result
+            printer.phases_from(result.phases)
+            for phase, seconds in printer.seen.items():
+                result.phases.setdefault(phase, seconds)
+            result.failed_phase = result.failed_phase or exc.phase
+            result.error = result.error or exc.cause
+            return ProbeOutcome(result, exit_code_for(exc.phase), "failed", exc.phase, exc.cause,
+                                exc.hint or PHASE_MEANING.get(exc.phase, ""), HINTS.get(exc.phase),
+                                time.monotonic() - started)
+        printer.phases_from(result.phases)
+        try:
+            ping_s = await client.ping(timeout=min(timeout, 5.0))
+        except (TimeoutError, OSError, ConnectionError) as exc:
+            cause = _describe(exc, f"no reply within {min(timeout, 5.0):g} s")
+            result.ok = False
+            return ProbeOutcome(result, EXIT_CODES[PHASE_PING], "failed", PHASE_PING, cause, PING_MEANING,
+                                HINTS[PHASE_PING], time.monotonic() - started)
+        printer.phase(PHASE_PING, ping_s)
+        return ProbeOutcome(result, EXIT_READY, "ready", elapsed_s=time.monotonic() - started, ping_s=ping_s)
+    except asyncio.CancelledError:
+        if not caught:
+            raise
+        task.uncancel()
+        printer.phases_from(result.phases)
+        for phase, seconds in printer.seen.items():  # connect() never returned its result
+            result.phases.setdefault(phase, seconds)
+        result.phases.pop(PHASE_PING, None)
+        name = signal.Signals(caught[0]).name
+        code = EXIT_INTERRUPTED if caught[0] == signal.SIGINT else EXIT_TERMINATED
+        return ProbeOutcome(result, code, "interrupted", None, f"interrupted by {name}",
+                            elapsed_s=time.monotonic() - started)
+    finally:
+        try:
+            await asyncio.wait_for(client.disconnect(), 5.0)
+        except (asyncio.CancelledError, Exception):  # closing must not turn a verdict into a traceback
+            pass
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signum)
+
+
+def _describe(exc: BaseException, default: str) -> str:
+    if isinstance(exc, TimeoutError):
+        return default
+    return str(exc) or type(exc).__name__
+
+
+def _redacted_accounts(result: ConnectResult) -> str:
+    return ", ".join(redact_accounts(result.accounts)) if result.accounts else "(none)"
+
+
+def print_report(outcome: ProbeOutcome, printer: Printer) -> None:
+    r = outcome.result
+    if r.server_version is not None:
+        printer.line()
+        printer.field("server version", r.server_version)
+        printer.field("connection time", r.connection_time or "?")
+        if r.next_valid_id is not None:
+            printer.field("next valid id", r.next_valid_id)
+        printer.field("accounts", _redacted_accounts(r))
+    if r.messages:
+        printer.line("  Gateway messages:")
+        for msg in r.messages:
+            printer.line(f"    {msg.code:>5}  {redact_text(msg.message, r.accounts)}"
+                         + (f"  (req {msg.req_id})" if msg.req_id not in (-1, None) else ""))
+    printer.line()
+    if outcome.verdict == "ready":
+        ping = f", ping {outcome.ping_s * 1000:.1f} ms" if outcome.ping_s is not None else ""
+        printer.line(f"OK: API ready after {outcome.elapsed_s * 1000:.1f} ms "
+                     f"(server version {r.server_version}{ping})")
+    elif outcome.verdict == "interrupted":
+        printer.line(f"INTERRUPTED after {outcome.elapsed_s:.1f} s ({outcome.cause}); connection closed", err=True)
+    else:
+        cause = redact_text(outcome.cause or "", r.accounts)
+        printer.line(f"FAILED at {outcome.failed_phase} after {outcome.elapsed_s:.1f} s: {cause}: "
+                     f"{outcome.meaning}", err=True)
+        if outcome.hint:
+            printer.line(f"hint: {outcome.hint}", err=True)
+
+
+# ---------------------------------------------------------------- command
+
+
+@click.command("probe", help=HELP, short_help="Connect once, ping, and say which handshake phase stalls.",
+               context_settings={"max_content_width": 100})
+@click.option("--host", default="127.0.0.1", show_default=True, help="Gateway / TWS host.")
+@click.option("--port", type=click.IntRange(1, 65535), default=4002, show_default=True,
+              help="API port (Gateway 4001 live / 4002 paper, TWS 7496 / 7497).")
+@click.option("--client", "client_name", type=click.Choice(CLIENT_NAMES), default="raw", show_default=True,
+              help="Client to connect with: the harness's raw client or a real library.")
+@click.option("--client-id", type=click.IntRange(0, 2**31 - 1), default=None,
+              help="API client id.  [default: random in 900..999]")
+@click.option("--timeout", type=click.FloatRange(0, 3600, min_open=True), default=10.0, show_default=True,
+              help="Seconds to wait for the handshake (and at most 5 s for the ping).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print only the result as JSON on stdout (accounts redacted), with verdict and exit_code.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also show the client library's own log warnings on stderr (hidden by default).")
+def probe(host: str, port: int, client_name: str, client_id: int | None, timeout: float, as_json: bool,
+          verbose: bool) -> None:
+    if client_id is None:
+        client_id = random_client_id()
+    _configure_logging(verbose)
+    printer = Printer(enabled=not as_json)
+    try:
+        client = make_client(client_name)
+    except ImportError as exc:
+        _fatal(f"client {client_name!r} is not available here: {exc}", as_json)
+        return
+    info = client.info
+    printer.line(f"probe {host}:{port} with {info.name} ({info.package} {info.version}), "
+                 f"client id {client_id}, timeout {timeout:g} s")
+    try:
+        outcome = asyncio.run(run_probe(client, host, port, client_id, timeout, printer))
+    except KeyboardInterrupt:  # a second Ctrl-C while closing
+        if not as_json:
+            click.echo("INTERRUPTED", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    except Exception as exc:  # an adapter bug: one line, not a traceback
+        _fatal(f"the {client_name} adapter failed unexpectedly: {type(exc).__name__}: {exc}", as_json)
+        return
+    if as_json:
+        click.echo(json.dumps(outcome.to_json_dict(), indent=2, default=str))
+    else:
+        print_report(outcome, printer)
+    sys.exit(outcome.exit_code)
+
+
+def _configure_logging(verbose: bool) -> None:
+    """Client libraries log their own view of a failure ("API connection
+    failed: TimeoutError()"); by default the probe's one FAILED line replaces
+    that noise, so library records go nowhere unless --verbose."""
+    root = logging.getLogger()
+    if verbose:
+        handler: logging.Handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        handler.setLevel(logging.WARNING)
+    else:
+        handler = logging.NullHandler()
+    root.addHandler(handler)
+
+
+def _fatal(message: str, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"verdict": "error", "exit_code": EXIT_ERROR, "error": message}, indent=2))
+    else:
+        click.echo(f"ERROR: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+__all__ = ["EXIT_CODES", "HINTS", "ProbeOutcome", "exit_code_for", "probe", "random_client_id", "run_probe"]

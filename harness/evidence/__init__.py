@@ -1,0 +1,1 @@
+"""Evidence: what a run measured, in one shape, with account ids redacted."""
