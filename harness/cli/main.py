@@ -7,6 +7,7 @@ import click
 
 from .. import __version__
 from .mock_serve import mock
+from .doctor import doctor
 from .probe import probe
 
 
@@ -18,5 +19,6 @@ def main() -> None:
 
 main.add_command(probe)
 main.add_command(mock)
+main.add_command(doctor)
 
 __all__ = ["main"]

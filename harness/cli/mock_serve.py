@@ -18,7 +18,18 @@ import sys
 
 import click
 
-from ..mock import DEFAULT_MAX_CLIENTS, PROFILES, GatewayProfile, MockGateway, UnknownProfileError, get_profile
+from ..mock import (
+    DEFAULT_MAX_CLIENTS,
+    FAULT_SPECS,
+    PROFILES,
+    ControlServer,
+    FaultError,
+    GatewayProfile,
+    MockGateway,
+    UnknownProfileError,
+    get_profile,
+    parse_fault,
+)
 from ..mock.model import PAPER_PREFIXES
 
 log = logging.getLogger("harness.mock")
@@ -71,6 +82,15 @@ def _profile_option(ctx: click.Context, param: click.Parameter, value: str) -> G
         raise click.BadParameter(str(exc), ctx, param) from None
 
 
+def _faults_option(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[str]:
+    for text in value:
+        try:
+            parse_fault(text)
+        except FaultError as exc:
+            raise click.BadParameter(str(exc), ctx, param) from None
+    return list(value)
+
+
 # ---------------------------------------------------------------- commands
 
 
@@ -89,10 +109,15 @@ def mock() -> None:
               help=f"Gateway profile to imitate: {', '.join(sorted(PROFILES))} (see `ibgw mock profiles`).")
 @click.option("--max-clients", type=click.IntRange(1, 10_000), default=DEFAULT_MAX_CLIENTS, show_default=True,
               help="Connection cap; a real Gateway accepts 32 API clients.")
+@click.option("--fault", "faults", multiple=True, callback=_faults_option, metavar="NAME[=VALUE]",
+              help="A Gateway failure to reproduce; repeat to combine (see `ibgw mock faults`).")
+@click.option("--control-port", type=click.IntRange(0, 65535), default=None,
+              help="Serve the JSON control endpoint (state, faults, restart, drop) on this port of --host; "
+                   "0 picks a free one (printed).")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="info",
               show_default=True, help="Level of the connection log on stderr.")
 def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProfile, max_clients: int,
-          log_level: str) -> None:
+          faults: list[str], control_port: int | None, log_level: str) -> None:
     """Run the mock Gateway in the foreground until Ctrl-C or SIGTERM.
 
     \b
@@ -102,15 +127,15 @@ def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProf
     (port in use, address not available).
     """
     _configure_logging(log_level)
-    gw = MockGateway(host, port, profile=profile, accounts=accounts, max_clients=max_clients)
+    gw = MockGateway(host, port, profile=profile, accounts=accounts, max_clients=max_clients, faults=faults)
     try:
-        code = asyncio.run(_serve(gw))
+        code = asyncio.run(_serve(gw, control_port))
     except KeyboardInterrupt:  # SIGINT before the loop's own handler was installed
         code = EXIT_OK
     sys.exit(code)
 
 
-async def _serve(gw: MockGateway) -> int:
+async def _serve(gw: MockGateway, control_port: int | None) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     received: list[str] = []
@@ -127,10 +152,23 @@ async def _serve(gw: MockGateway) -> int:
         except OSError as exc:
             click.echo(_listen_error(gw.host, gw.requested_port, exc), err=True)
             return EXIT_CANNOT_LISTEN
+        control = None
+        if control_port is not None:
+            try:
+                control = await ControlServer(gw, gw.host, control_port).start()
+            except OSError as exc:
+                await gw.stop()
+                click.echo(_listen_error(gw.host, control_port, exc).replace("--port", "--control-port"), err=True)
+                return EXIT_CANNOT_LISTEN
         click.echo(f"mock Gateway listening on {gw.host}:{gw.port} "
-                   f"(profile {gw.profile.name}, server version <= {gw.profile.max_server_version})")
+                   f"(profile {gw.profile.name}, server version <= {gw.effective_max_server_version})"
+                   + (f"; faults: {' '.join(gw.faults.describe())}" if gw.faults.active else ""))
+        if control is not None:
+            click.echo(f"control endpoint on http://{gw.host}:{control.port}/state")
         sys.stdout.flush()
         await stop.wait()
+        if control is not None:
+            await control.stop()
         log.info("%s received: stopping (%d connection(s) open)", received[0], gw.active_connections)
         try:
             await asyncio.wait_for(gw.stop(), STOP_TIMEOUT)
@@ -161,6 +199,13 @@ def _configure_logging(level: str) -> None:
     root.addHandler(handler)
     root.setLevel(logging.WARNING)  # other libraries: warnings only
     logging.getLogger("harness").setLevel(level.upper())
+
+
+@mock.command("faults")
+def faults_command() -> None:
+    """List the faults `ibgw mock serve --fault` accepts, with the real failure each reproduces."""
+    for spec in FAULT_SPECS.values():
+        click.echo(f"{spec.usage:<26}{spec.description}")
 
 
 @mock.command("profiles")

@@ -127,15 +127,22 @@ class RawClient:
             raise
         except TimeoutError:
             await self.disconnect()
-            result.failed_phase, result.error = phase, f"no answer within {timeout:g} s"
-            raise HandshakeError(phase, result.error, result) from None
+            raise self._failure(result, phase, f"no answer within {timeout:g} s") from None
         except (OSError, ConnectionError, ProtocolError) as exc:
             await self.disconnect()
-            cause = self._close_cause or _describe(exc)
-            result.failed_phase, result.error = phase, cause
-            raise HandshakeError(phase, cause, result) from None
+            raise self._failure(result, phase, self._close_cause or _describe(exc)) from None
         result.ok = True
         return result
+
+    def _failure(self, result: ConnectResult, phase: str, cause: str) -> HandshakeError:
+        """Fill the result with what did arrive and name the phase that did not:
+        nextValidId without accounts is a managedAccounts stall."""
+        result.next_valid_id = self.next_valid_id
+        result.accounts = list(self.accounts)
+        if phase == PHASE_NEXT_VALID_ID and self.next_valid_id is not None:
+            phase = PHASE_MANAGED_ACCOUNTS
+        result.failed_phase, result.error = phase, cause
+        return HandshakeError(phase, cause, result)
 
     async def _expect_handshake(self, clock: PhaseClock) -> None:
         """Wait for nextValidId and a non-empty managedAccounts, in either order."""

@@ -1,0 +1,173 @@
+"""`ibgw doctor`: the diagnostic ladder a person runs when trading stops.
+
+Why next to `ibgw probe`: probe answers "where does one connect stall";
+doctor answers "why", by climbing a ladder of rungs (port, version reply,
+nextValidId, managedAccounts, startup sync, client id, CLOSE_WAIT sockets,
+paper or live) and, where faults look the same on the wire, gathering the
+evidence that separates them. It judges only from the wire and the host's
+socket table, so it works the same against a real Gateway and the mock.
+The ladder itself is harness.scenarios.doctor; this module only prints it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+
+import click
+
+from ..evidence.redact import redact_text, redact_tree
+from ..scenarios.doctor import CLOSE_WAIT_THRESHOLD, DoctorResult, Rung, run_doctor
+from .probe import Printer, random_client_id
+
+EXIT_HEALTHY = 0
+EXIT_NOT_HEALTHY = 1  # any rung failed or warned, or doctor itself could not run
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+LABELS = {"ok": "OK", "fail": "FAIL", "warn": "WARN", "skip": "SKIP"}
+
+HELP = f"""Diagnose an IB Gateway / TWS API port: a ladder of checks, each with a verdict,
+its evidence and what to do about it.
+
+\b
+Rungs, in order (a rung that cannot run after a failure is SKIP):
+  port reachable        TCP connect (refused: Gateway down, wrong port, API off)
+  version reply         the API answers the handshake
+  nextValidId           the API is ready for this client id
+  managedAccounts       the login lists its accounts
+  startup sync ends     positions, account download and executions all end
+  client id in use      error 326, and whether a fresh client id helps
+  CLOSE_WAIT sockets    zombie sockets on the port (count, owning process)
+  paper or live account DU/DF accounts are paper; anything else is LIVE
+
+\b
+When TCP is accepted and nothing answers (not logged in / 2FA, API red
+after a disconnect, zombie saturation all look alike), doctor retries with
+a fresh client id and counts CLOSE_WAIT sockets, then lists under
+"Diagnosis:" the causes that remain possible, most likely first.
+CLOSE_WAIT sockets are counted from this host's socket table (psutil, lsof
+where psutil needs privileges), so run doctor on the Gateway's host.
+
+\b
+Read-only: doctor never sends an order message. --client-id defaults to a
+random id in 900..999 so it never takes a production client's id. Against a
+silent Gateway it takes about twice --timeout.
+
+\b
+Exit codes:
+  0    healthy: every rung OK
+  1    not healthy: any rung FAIL or WARN (a LIVE account or a live port
+       counts: doctor does not call a live session healthy), or doctor
+       itself could not run
+  2    usage error (bad option)
+  130  interrupted (Ctrl-C); 143 terminated (SIGTERM)
+"""
+
+
+def print_result(result: DoctorResult, printer: Printer) -> None:
+    width = max(len(rung.name) for rung in result.rungs) + 2
+    for rung in result.rungs:
+        printer.line(redact_text(f"  {LABELS.get(rung.verdict, rung.verdict.upper()):<5} {rung.name:<{width}}"
+                                 f"{rung.summary}"))
+        if rung.verdict in ("fail", "warn") and rung.remediation:
+            printer.line(redact_text(f"  {'':<5} {'':<{width}}fix: {rung.remediation}"))
+        for row in _socket_lines(rung):
+            printer.line(redact_text(f"  {'':<5} {'':<{width}}{row}"))
+    printer.line()
+    if result.diagnosis:
+        printer.line("Diagnosis:" + (" (most likely first)" if len(result.diagnosis) > 1 else ""))
+        for cause in result.diagnosis:
+            printer.line(redact_text(f"  - {cause}"))
+    else:
+        printer.line("Diagnosis: none")
+    verdict = "HEALTHY" if result.healthy else "NOT HEALTHY"
+    printer.line(f"{verdict} after {result.elapsed_s:.1f} s")
+
+
+def _socket_lines(rung: Rung) -> list[str]:
+    """The CLOSE_WAIT sockets themselves: which client churned, which process owns them."""
+    sockets = rung.evidence.get("sockets") if rung.verdict in ("fail", "warn") else None
+    lines = []
+    for row in sockets or []:
+        owner = f"{row.get('process') or '?'} pid {row['pid']}" if row.get("pid") is not None else "pid not visible"
+        lines.append(f"{row.get('local')} <- {row.get('remote')}  CLOSE_WAIT  ({owner})")
+    return lines
+
+
+async def _run_interruptible(host: str, port: int, client_id: int, timeout: float,
+                             threshold: int) -> DoctorResult | int:
+    """The ladder, or the exit code of the signal that stopped it. A signal
+    cancels the ladder so its connections are closed before exit."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    caught: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        if not caught:
+            caught.append(signum)
+            task.cancel()
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signum, on_signal, signum)
+    try:
+        return await run_doctor(host, port, client_id=client_id, timeout=timeout, close_wait_threshold=threshold)
+    except asyncio.CancelledError:
+        if not caught:
+            raise
+        task.uncancel()
+        return EXIT_INTERRUPTED if caught[0] == signal.SIGINT else EXIT_TERMINATED
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.remove_signal_handler(signum)
+
+
+@click.command("doctor", help=HELP, context_settings={"max_content_width": 100})
+@click.option("--host", default="127.0.0.1", show_default=True, help="Gateway / TWS host.")
+@click.option("--port", type=click.IntRange(1, 65535), default=4002, show_default=True,
+              help="API port (Gateway 4001 live / 4002 paper, TWS 7496 / 7497).")
+@click.option("--client-id", type=click.IntRange(0, 2**31 - 1), default=None,
+              help="API client id for the first attempt.  [default: random in 900..999]")
+@click.option("--timeout", type=click.FloatRange(0, 3600, min_open=True), default=5.0, show_default=True,
+              help="Seconds to wait for each handshake attempt and for the startup sync.")
+@click.option("--close-wait-threshold", type=click.IntRange(1, 100000), default=CLOSE_WAIT_THRESHOLD,
+              show_default=True, help="CLOSE_WAIT sockets at which zombie saturation becomes the leading verdict.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print only the structured result as JSON on stdout (accounts redacted).")
+def doctor(host: str, port: int, client_id: int | None, timeout: float, close_wait_threshold: int,
+           as_json: bool) -> None:
+    if client_id is None:
+        client_id = random_client_id()
+    printer = Printer(enabled=not as_json)
+    printer.line(f"doctor {host}:{port}, client id {client_id}, timeout {timeout:g} s")
+    try:
+        outcome = asyncio.run(_run_interruptible(host, port, client_id, timeout, close_wait_threshold))
+    except KeyboardInterrupt:  # a second Ctrl-C while closing
+        outcome = EXIT_INTERRUPTED
+    except Exception as exc:  # a doctor bug: one line, not a traceback
+        message = f"doctor failed unexpectedly: {type(exc).__name__}: {exc}"
+        if as_json:
+            click.echo(json.dumps({"healthy": False, "exit_code": EXIT_NOT_HEALTHY, "error": message}, indent=2))
+        else:
+            click.echo(f"ERROR: {message}", err=True)
+        sys.exit(EXIT_NOT_HEALTHY)
+    if isinstance(outcome, int):
+        if as_json:
+            click.echo(json.dumps({"healthy": False, "exit_code": outcome, "error": "interrupted"}, indent=2))
+        else:
+            click.echo("INTERRUPTED: connections closed", err=True)
+        sys.exit(outcome)
+    if as_json:
+        click.echo(json.dumps(redact_tree(outcome.to_dict()), indent=2, default=str))
+    else:
+        print_result(outcome, printer)
+    sys.exit(outcome.exit_code)
+
+
+__all__ = ["doctor", "print_result"]
