@@ -44,6 +44,7 @@ async def test_detector_names_the_zombie_cause(mock_gateway, gateway, client_fac
     mock_gateway.set_fault(fault)
     evidence = await run_zombie(gateway.endpoint, "raw", lambda: client_factory("raw"), runs=5, client_id=80,
                                 rotate_ids=rotate_ids, timeout=1.5, settle_timeout=0.5)
+    evidence.parameters.update(fault=fault, expected_outcome="failed")
     record_evidence(evidence)
     assert not evidence.ok
     assert evidence.cause is not None and evidence.cause.startswith(cause), evidence.cause

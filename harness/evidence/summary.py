@@ -31,8 +31,10 @@ def table(records: list[dict[str, Any]]) -> str:
     out = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)),
            "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
+    expected = sum(1 for r in records if _expected_failure(r))
     passed = sum(1 for r in records if r.get("outcome") == "passed")
-    out.append(f"{passed} passed, {len(records) - passed} failed (scenario evidence records)")
+    failed = len(records) - passed - expected
+    out.append(f"{passed} passed, {failed} failed, {expected} failed as expected (detector self-tests)")
     return "\n".join(out)
 
 
@@ -44,10 +46,18 @@ def _row(r: dict[str, Any]) -> list[str]:
         client += f" id={params['client_id']}"
     if params.get("readonly") is False:
         client += " rw"
+    if "mode" in params:
+        client += f" {params['mode']} x{params.get('runs')}"
     cause = "" if r.get("outcome") == "passed" else f"{r.get('failed_phase')}: {r.get('cause')}"
+    outcome = r.get("outcome", "?") + (" (expected)" if _expected_failure(r) else "")
     return [r.get("scenario", "?"), client, r.get("target", {}).get("label", "?"),
-            str(r.get("server_version") or "-"), r.get("outcome", "?"),
-            _num(m.get("api_ready_ms")), _num(m.get("ping_ms")), cause[:70]]
+            str(r.get("server_version") or "-"), outcome,
+            _num(m.get("api_ready_ms", m.get("api_ready_median_ms"))), _num(m.get("ping_ms")), cause[:70]]
+
+
+def _expected_failure(r: dict[str, Any]) -> bool:
+    """A detector self-test: the scenario was meant to fail against a fault."""
+    return r.get("outcome") == "failed" and r.get("parameters", {}).get("expected_outcome") == "failed"
 
 
 def _num(value: Any) -> str:
