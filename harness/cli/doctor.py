@@ -12,9 +12,7 @@ The ladder itself is harness.scenarios.doctor; this module only prints it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-import signal
 import sys
 
 import click
@@ -22,15 +20,14 @@ import click
 from ..evidence.redact import redact_text, redact_tree
 from ..scenarios.doctor import CLOSE_WAIT_THRESHOLD, DoctorResult, Rung, run_doctor
 from .probe import Printer, random_client_id
+from .signals import EXIT_INTERRUPTED, CancelOnSignal
 
 EXIT_HEALTHY = 0
 EXIT_NOT_HEALTHY = 1  # any rung failed or warned, or doctor itself could not run
-EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
 
 LABELS = {"ok": "OK", "fail": "FAIL", "warn": "WARN", "skip": "SKIP"}
 
-HELP = f"""Diagnose an IB Gateway / TWS API port: a ladder of checks, each with a verdict,
+HELP = """Diagnose an IB Gateway / TWS API port: a ladder of checks, each with a verdict,
 its evidence and what to do about it.
 
 \b
@@ -102,30 +99,14 @@ async def _run_interruptible(host: str, port: int, client_id: int, timeout: floa
                              threshold: int) -> DoctorResult | int:
     """The ladder, or the exit code of the signal that stopped it. A signal
     cancels the ladder so its connections are closed before exit."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    caught: list[int] = []
-
-    def on_signal(signum: int) -> None:
-        if not caught:
-            caught.append(signum)
-            task.cancel()
-
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signum, on_signal, signum)
-    try:
-        return await run_doctor(host, port, client_id=client_id, timeout=timeout, close_wait_threshold=threshold)
-    except asyncio.CancelledError:
-        if not caught:
-            raise
-        task.uncancel()
-        return EXIT_INTERRUPTED if caught[0] == signal.SIGINT else EXIT_TERMINATED
-    finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(signum)
+    with CancelOnSignal() as signals:
+        try:
+            return await run_doctor(host, port, client_id=client_id, timeout=timeout,
+                                    close_wait_threshold=threshold)
+        except asyncio.CancelledError:
+            if not signals.absorb():
+                raise
+            return signals.exit_code
 
 
 @click.command("doctor", help=HELP, context_settings={"max_content_width": 100})

@@ -6,8 +6,8 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from .mock_serve import mock
 from .doctor import doctor
+from .mock_serve import mock
 from .probe import probe
 
 

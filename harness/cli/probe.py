@@ -11,11 +11,9 @@ usually means, and exits with a code per phase so scripts can branch on it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import random
-import signal
 import sys
 import threading
 import time
@@ -39,13 +37,12 @@ from ..clients.base import (
     observe_phases,
 )
 from ..evidence.redact import redact_accounts, redact_text, redact_tree
+from .signals import EXIT_INTERRUPTED, CancelOnSignal
 
 # ---------------------------------------------------------------- exit codes
 
 EXIT_READY = 0
 EXIT_ERROR = 1  # the probe itself could not run (client library missing, adapter bug)
-EXIT_INTERRUPTED = 130  # SIGINT (Ctrl-C), the shell convention 128 + 2
-EXIT_TERMINATED = 143  # SIGTERM, 128 + 15
 
 PHASE_PING = "ping"  # not a handshake phase: the reqCurrentTime round trip after it
 
@@ -80,7 +77,7 @@ HINTS: dict[str, str] = {
     PHASE_PING: "retry; if it persists the API layer is hung: restart the Gateway",
 }
 
-HELP = f"""Connect once to an IB Gateway / TWS API port, ping it, and say where it stalls.
+HELP = """Connect once to an IB Gateway / TWS API port, ping it, and say where it stalls.
 
 \b
 Prints each handshake phase with its time in ms as it is reached, then the
@@ -193,20 +190,12 @@ class Printer:
 async def run_probe(client: ClientAdapter, host: str, port: int, client_id: int, timeout: float,
                     printer: Printer) -> ProbeOutcome:
     """Connect, ping, disconnect. Never raises for an expected failure."""
-    loop = asyncio.get_running_loop()
-    task = asyncio.current_task()
-    assert task is not None
-    caught: list[int] = []
+    with CancelOnSignal() as signals:
+        return await _probe_once(client, host, port, client_id, timeout, printer, signals)
 
-    def on_signal(signum: int) -> None:
-        if not caught:
-            caught.append(signum)
-            task.cancel()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(signum, on_signal, signum)
-
+async def _probe_once(client: ClientAdapter, host: str, port: int, client_id: int, timeout: float,
+                      printer: Printer, signals: CancelOnSignal) -> ProbeOutcome:
     started = time.monotonic()
     result = ConnectResult(client.info, host, port, client_id, True)
     try:
@@ -235,25 +224,19 @@ async def run_probe(client: ClientAdapter, host: str, port: int, client_id: int,
         printer.phase(PHASE_PING, ping_s)
         return ProbeOutcome(result, EXIT_READY, "ready", elapsed_s=time.monotonic() - started, ping_s=ping_s)
     except asyncio.CancelledError:
-        if not caught:
+        if not signals.absorb():
             raise
-        task.uncancel()
         printer.phases_from(result.phases)
         for phase, seconds in printer.seen.items():  # connect() never returned its result
             result.phases.setdefault(phase, seconds)
         result.phases.pop(PHASE_PING, None)
-        name = signal.Signals(caught[0]).name
-        code = EXIT_INTERRUPTED if caught[0] == signal.SIGINT else EXIT_TERMINATED
-        return ProbeOutcome(result, code, "interrupted", None, f"interrupted by {name}",
+        return ProbeOutcome(result, signals.exit_code, "interrupted", None, f"interrupted by {signals.name}",
                             elapsed_s=time.monotonic() - started)
     finally:
         try:
             await asyncio.wait_for(client.disconnect(), 5.0)
         except (asyncio.CancelledError, Exception):  # closing must not turn a verdict into a traceback
             pass
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.remove_signal_handler(signum)
 
 
 def _describe(exc: BaseException, default: str) -> str:
