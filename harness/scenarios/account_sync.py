@@ -34,7 +34,7 @@ async def run_account_sync(endpoint: Endpoint, client: ClientAdapter, client_id:
             snap = await client.account_snapshot(timeout)
         except (TimeoutError, ConnectionError) as exc:
             evidence.outcome, evidence.failed_phase = FAILED, PHASE_SYNC
-            evidence.cause = f"account snapshot did not complete: {exc or type(exc).__name__}"
+            evidence.cause = f"account snapshot did not complete: {str(exc) or type(exc).__name__}"
             evidence.hint = "a start-up request never got its end message (positionEnd, accountDownloadEnd, execDetailsEnd)"
             return evidence
         accounts = evidence.connect.get("accounts") or []

@@ -26,7 +26,7 @@ async def run_handshake(endpoint: Endpoint, client: ClientAdapter, client_id: in
                 evidence.outcome = PASSED
             except (TimeoutError, ConnectionError) as exc:
                 evidence.outcome, evidence.failed_phase = FAILED, "ping"
-                evidence.cause = f"reqCurrentTime got no answer: {exc or type(exc).__name__}"
+                evidence.cause = f"reqCurrentTime got no answer: {str(exc) or type(exc).__name__}"
                 evidence.hint = "the API accepted the session but stopped answering requests"
     finally:
         await client.disconnect()
