@@ -37,6 +37,7 @@ from ..clients.base import (
     observe_phases,
 )
 from ..evidence.redact import redact_accounts, redact_text, redact_tree
+from ..protocol.versions import PROTOCOL_MAX
 from .signals import EXIT_INTERRUPTED, CancelOnSignal
 
 # ---------------------------------------------------------------- exit codes
@@ -281,6 +282,20 @@ def print_report(outcome: ProbeOutcome, printer: Printer) -> None:
 # ---------------------------------------------------------------- command
 
 
+def _parse_client_range(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+    """`MIN..MAX` (or one version) -> (min, max), within what the codec speaks."""
+    if value is None:
+        return None
+    low_text, _, high_text = value.partition("..")
+    try:
+        low, high = int(low_text), int(high_text or low_text)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not MIN..MAX, e.g. 100..226") from None
+    if not 100 <= low <= high <= PROTOCOL_MAX:
+        raise click.BadParameter(f"{value!r}: need 100 <= MIN <= MAX <= {PROTOCOL_MAX}")
+    return low, high
+
+
 @click.command("probe", help=HELP, short_help="Connect once, ping, and say which handshake phase stalls.",
                context_settings={"max_content_width": 100})
 @click.option("--host", default="127.0.0.1", show_default=True, help="Gateway / TWS host.")
@@ -292,23 +307,31 @@ def print_report(outcome: ProbeOutcome, printer: Printer) -> None:
               help="API client id.  [default: random in 900..999]")
 @click.option("--timeout", type=click.FloatRange(0, 3600, min_open=True), default=10.0, show_default=True,
               help="Seconds to wait for the handshake (and at most 5 s for the ping).")
+@click.option("--client-range", "client_range", default=None, metavar="MIN..MAX", callback=_parse_client_range,
+              help="Server versions the raw client offers (100..226).  [default: 100..226, the modern official "
+                   "client's; e.g. 157..178 to ask what ib_async would get]")
 @click.option("--json", "as_json", is_flag=True,
               help="Print only the result as JSON on stdout (accounts redacted), with verdict and exit_code.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Also show the client library's own log warnings on stderr (hidden by default).")
-def probe(host: str, port: int, client_name: str, client_id: int | None, timeout: float, as_json: bool,
-          verbose: bool) -> None:
+def probe(host: str, port: int, client_name: str, client_id: int | None, timeout: float,
+          client_range: tuple[int, int] | None, as_json: bool, verbose: bool) -> None:
     if client_id is None:
         client_id = random_client_id()
     _configure_logging(verbose)
     printer = Printer(enabled=not as_json)
+    if client_range is not None and client_name != "raw":
+        _fatal(f"--client-range applies to the raw client; {client_name} offers its own range", as_json)
+        return
     try:
-        client = make_client(client_name)
+        options = {} if client_range is None else {"min_version": client_range[0], "max_version": client_range[1]}
+        client = make_client(client_name, **options)
     except ImportError as exc:
         _fatal(f"client {client_name!r} is not available here: {exc}", as_json)
         return
     info = client.info
-    printer.line(f"probe {host}:{port} with {info.name} ({info.package} {info.version}), "
+    offers = f", offers v{info.min_version}..{info.max_version}" if info.max_version else ""
+    printer.line(f"probe {host}:{port} with {info.name} ({info.package} {info.version}{offers}), "
                  f"client id {client_id}, timeout {timeout:g} s")
     try:
         outcome = asyncio.run(run_probe(client, host, port, client_id, timeout, printer))

@@ -14,15 +14,16 @@ import contextlib
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from importlib.metadata import version as dist_version
 
 from ..protocol import messages as m
 from ..protocol.errors import ProtocolError
-from ..protocol.framing import Field, FrameReader, encode_message, split_fields
-from ..protocol.handshake import encode_hello, encode_start_api, parse_server_hello
-from ..protocol.messages import In, Message, decode_reply
-from ..protocol.versions import TEXT_PROTOCOL_MAX
+from ..protocol.framing import Field, FrameReader
+from ..protocol.handshake import START_API, START_API_VERSION, encode_hello, encode_start_api, parse_server_hello
+from ..protocol.messages import In, Message
+from ..protocol.versions import PROTOBUF, PROTOCOL_MAX
+from ..protocol.wire import decode_server_frame, encode_request
 from .base import (
     PHASE_API_READY,
     PHASE_FIRST_ACCOUNT_VALUE,
@@ -40,8 +41,12 @@ from .base import (
     Position,
 )
 
+# The modern official client's range (ibapi-stable 10.50: v100..226): what
+# a real Gateway is asked for by the library most users run. Past 200 the
+# raw client speaks binary ids and protobuf exactly as that client does
+# (protocol/era.py request_form), so its frames match the official ones.
 DEFAULT_MIN_VERSION = 100
-DEFAULT_MAX_VERSION = TEXT_PROTOCOL_MAX
+DEFAULT_MAX_VERSION = PROTOCOL_MAX
 
 
 class OrderRefused(Exception):
@@ -58,9 +63,9 @@ class RawClient:
 
     def __init__(self, min_version: int = DEFAULT_MIN_VERSION, max_version: int = DEFAULT_MAX_VERSION,
                  *, connect_options: str = "", await_account_value: bool = True) -> None:
-        if not 100 <= min_version <= max_version <= TEXT_PROTOCOL_MAX:
-            raise ValueError(f"version range v{min_version}..{max_version} is outside the text protocol "
-                             f"(100..{TEXT_PROTOCOL_MAX})")
+        if not 100 <= min_version <= max_version <= PROTOCOL_MAX:
+            raise ValueError(f"version range v{min_version}..{max_version} is outside what the codec speaks "
+                             f"(100..{PROTOCOL_MAX})")
         self.info = ClientInfo("raw", "ibgw-harness", _own_version(), min_version, max_version)
         self.connect_options = connect_options
         self.await_account_value = await_account_value
@@ -110,7 +115,11 @@ class RawClient:
                 phase = PHASE_NEXT_VALID_ID
                 self._read_task = asyncio.create_task(self._read_loop(frames, pending))
                 ready = self._expect_handshake(clock)
-                self._writer.write(encode_start_api(client_id, self.server_version))
+                if self.server_version < PROTOBUF:
+                    self._writer.write(encode_start_api(client_id, self.server_version))
+                else:  # binary id from 201, protobuf from 213, as the official client
+                    self._writer.write(encode_request(self.server_version,
+                                                      [START_API, START_API_VERSION, client_id, ""])[0])
                 await ready
                 result.next_valid_id = self.next_valid_id
                 result.accounts = list(self.accounts)
@@ -129,8 +138,9 @@ class RawClient:
             await self.disconnect()
             raise self._failure(result, phase, f"no answer within {timeout:g} s") from None
         except (OSError, ConnectionError, ProtocolError) as exc:
+            cause = self._close_cause or _describe(exc)  # before disconnect() records its own cause
             await self.disconnect()
-            raise self._failure(result, phase, self._close_cause or _describe(exc)) from None
+            raise self._failure(result, phase, cause) from None
         result.ok = True
         return result
 
@@ -163,7 +173,7 @@ class RawClient:
         try:
             while True:
                 for payload in pending:
-                    self._dispatch(decode_reply(self.server_version, split_fields(payload)))
+                    self._dispatch(decode_server_frame(self.server_version, payload)[0])
                 data = await self._reader.read(65536)
                 if not data:
                     frames.finish()
@@ -238,7 +248,7 @@ class RawClient:
         if int(fields[0]) in m.ORDER_MESSAGES:  # type: ignore[arg-type]
             raise OrderRefused(f"{m.message_name(int(fields[0]), from_client=True)} refused: "  # type: ignore[arg-type]
                                "the harness is read-only")
-        self._writer.write(encode_message(fields))
+        self._writer.write(encode_request(self.server_version, fields)[0])
 
     def new_req_id(self) -> int:
         self._next_req_id += 1
@@ -270,28 +280,51 @@ class RawClient:
         return time.monotonic() - started
 
     async def account_snapshot(self, timeout: float = 10.0) -> AccountSnapshot:
+        """Positions, account download and executions requested together,
+        each bounded by `timeout`. An end message that never comes leaves
+        its flag False instead of failing the whole snapshot, so the
+        evidence names exactly which part of the start-up sync stalled."""
         snap = AccountSnapshot(accounts=list(self.accounts))
-        async with asyncio.timeout(timeout):
-            positions = await self.collect(m.req_positions(), lambda msg: msg.msg_id == In.POSITION_DATA,
-                                           lambda msg: msg.msg_id == In.POSITION_END, timeout)
+
+        async def positions() -> None:
+            msgs = await self.collect(m.req_positions(), lambda msg: msg.msg_id == In.POSITION_DATA,
+                                      lambda msg: msg.msg_id == In.POSITION_END, timeout)
             snap.positions_end = True
-            for msg in positions:
+            for msg in msgs:
                 f = msg.fields
                 snap.positions.append(Position(f["account"], msg.int("con_id"), f["symbol"], f["sec_type"],
                                                f["currency"], float(f["position"] or 0), float(f["avg_cost"] or 0)))
-            for account in self.accounts:
-                if account in self._download_end:
-                    continue
-                self._account_values = [v for v in self._account_values if v.account != account]
+
+        async def download(account: str) -> None:
+            if account in self._download_end:
+                return
+            self._account_values = [v for v in self._account_values if v.account != account]
+            try:
                 await self.collect(m.req_account_updates(True, account), lambda msg: False,
-                                   lambda msg, a=account: msg.msg_id == In.ACCT_DOWNLOAD_END
-                                   and msg.fields.get("account") == a, timeout)
-                self.send(m.req_account_updates(False, account))
+                                   lambda msg: msg.msg_id == In.ACCT_DOWNLOAD_END
+                                   and msg.fields.get("account") == account, timeout)
+            finally:
+                with contextlib.suppress(ConnectionError):
+                    self.send(m.req_account_updates(False, account))
+
+        async def executions() -> None:
             req_id = self.new_req_id()
             await self.collect(m.req_executions(self.server_version, req_id), lambda msg: False,
                                lambda msg: msg.msg_id == In.EXECUTION_DATA_END and msg.int("req_id") == req_id,
                                timeout)
             snap.executions_end = True
+
+        async def bounded(part: Awaitable[None]) -> None:
+            with contextlib.suppress(TimeoutError):  # the missing end shows as a False flag
+                await part
+
+        # Account downloads go one account at a time, as a real client must
+        # (the Gateway streams one account's updates per connection).
+        async def downloads() -> None:
+            for account in self.accounts:
+                await bounded(download(account))
+
+        await asyncio.gather(bounded(positions()), downloads(), bounded(executions()))
         snap.account_values = list(self._account_values)
         snap.portfolio_items = self._portfolio_items
         snap.account_download_end = list(self._download_end)

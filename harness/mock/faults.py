@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..protocol.versions import TEXT_PROTOCOL_MAX, TEXT_PROTOCOL_MIN
+from ..protocol.versions import PROTOCOL_MAX, TEXT_PROTOCOL_MIN
 
 END_KINDS = ("positions", "account", "executions", "open-orders", "completed-orders", "account-multi",
              "account-summary")
@@ -84,7 +84,7 @@ def _close_wait_leak(value: str | None) -> int:
 def _pair(name: str, value: str | None, default_second: float | None) -> tuple[float, float]:
     parts = (value or "").split(",")
     if len(parts) > 2 or not parts[0]:
-        raise FaultError(f"fault {name} needs AT[,FOR] seconds (got {value!r})")
+        raise FaultError(f"fault {name} needs {SPECS[name].usage} (got {value!r})")
     first = _number(name, parts[0])
     if len(parts) == 2:
         return first, _number(name, parts[1])
@@ -100,9 +100,9 @@ def _latency(value: str | None) -> tuple[float, float]:
 
 def _max_server_version(value: str | None) -> int:
     version = int(_number("max-server-version", value, minimum=TEXT_PROTOCOL_MIN, integer=True))
-    if version > TEXT_PROTOCOL_MAX:
-        raise FaultError(f"fault max-server-version: {version} is above {TEXT_PROTOCOL_MAX}, "
-                         "the last text-protocol version this mock speaks")
+    if version > PROTOCOL_MAX:
+        raise FaultError(f"fault max-server-version: {version} is above {PROTOCOL_MAX}, "
+                         "the newest server version this mock speaks")
     return version
 
 

@@ -48,6 +48,7 @@ class MockGateway:
         max_clients: int = DEFAULT_MAX_CLIENTS,
         frame_limit: int = DEFAULT_REQUEST_FRAME_LIMIT,
         faults: list[str] | None = None,
+        idle_timeout: float | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -55,6 +56,10 @@ class MockGateway:
         self.model = model or AccountModel.default(accounts)
         self.max_clients = max_clients
         self.frame_limit = min(frame_limit, MAX_FRAME)
+        # Seconds a connection may send nothing, or read nothing while we
+        # have replies queued, before it is closed; None (the default) keeps
+        # idle clients forever, as a real Gateway does.
+        self.idle_timeout = idle_timeout if idle_timeout and idle_timeout > 0 else None
         self.records: deque[ConnectionRecord] = deque(maxlen=RECORD_HISTORY)
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -71,7 +76,9 @@ class MockGateway:
         self.restarts = 0
         self.jitter = random.Random(0)  # latency jitter: deterministic from run to run
         self._timers: dict[str, asyncio.Task[None]] = {}
-        for text in faults or []:
+        # A profile's regression fixture (its default faults) first, so an
+        # explicit fault of the same name replaces it.
+        for text in (*self.profile.default_faults, *(faults or [])):
             self.faults.set(text)  # raises FaultError before anything starts
 
     # ------------------------------------------------------------ lifecycle
@@ -95,13 +102,17 @@ class MockGateway:
             timer.cancel()
         self._timers.clear()
         await self._close_listener()
-        await self.drop_all()
 
-    async def _close_listener(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
+    async def _close_listener(self, cause: str = "mock shutting down") -> None:
+        """Stop accepting and drop every connection. Connections go before
+        wait_closed(): from Python 3.12 on it waits for every client
+        connection, so awaiting it first would hang with a client attached."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        await self.drop_all(cause)
+        if server is not None:
+            await server.wait_closed()
 
     async def drop_all(self, cause: str = "mock shutting down") -> int:
         """Drop every connection (the leaked CLOSE_WAIT ones too); returns how many."""
@@ -123,15 +134,19 @@ class MockGateway:
         leaked sockets) cleared. Faults themselves stay set."""
         self.restarts += 1
         log.warning("mock Gateway restarting (down for %.1f s)", down)
-        await self._close_listener()
-        await self.drop_all("Gateway restart")
+        await self._close_listener("Gateway restart")
         self.red = False
         self.stuck_ids.clear()
         self.in_outage = False
         self._client_ids.clear()
-        if down > 0:
-            await asyncio.sleep(down)  # the simulated outage itself, not a wait for an event
-        await self._listen()
+        try:
+            if down > 0:
+                await asyncio.sleep(down)  # the simulated outage itself, not a wait for an event
+        finally:
+            # Even when the restart is cancelled mid-outage (fault cleared,
+            # teardown), the Gateway comes back rather than staying down.
+            if self._server is None:
+                await self._listen()
         log.warning("mock Gateway back on %s:%d after restart", self.host, self.port)
 
     # ------------------------------------------------------------ faults
@@ -175,8 +190,7 @@ class MockGateway:
 
     async def _restart_at(self, at: float, down: float) -> None:
         await asyncio.sleep(at)  # scheduled fault offset
-        self._timers.pop("restart-at", None)
-        await self.restart(down)
+        await self.restart(down)  # stays in _timers until done, so clear_fault can end it early
 
     @property
     def effective_max_clients(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from ..protocol.era import DEFAULT_REPLY_MODEL
 from ..protocol.versions import DEFAULT_MOCK_MAX, TEXT_PROTOCOL_MAX
 
 FarmNotice = tuple[int, str]
@@ -30,6 +31,18 @@ class GatewayProfile:
     iana_zone: str = "America/New_York"  # the same zone for computing local time
     accounts_first: bool = False  # older builds send managedAccounts before nextValidId
     farm_notices: tuple[FarmNotice, ...] = field(default=DEFAULT_FARM_NOTICES)
+    # A regression fixture: faults (mock/faults.py syntax) MockGateway sets
+    # at start because a public report ties that symptom to this build, and
+    # the report it comes from. The pinning report never reads these: it
+    # must find the fault from the evidence alone.
+    default_faults: tuple[str, ...] = ()
+    regression_source: str = ""
+    # Past 200: how the build picks text-with-binary-id or protobuf per
+    # message (protocol/era.py REPLY_MODELS: a named assumption, switchable).
+    reply_model: str = DEFAULT_REPLY_MODEL
+    # Where max_server_version comes from: the API release table
+    # (gateway-failure-modes.md, MAX_CLIENT_VER by release) or an interpolation.
+    version_source: str = ""
 
     def with_max(self, max_server_version: int) -> GatewayProfile:
         return replace(self, max_server_version=max_server_version)
@@ -39,14 +52,32 @@ PROFILES: dict[str, GatewayProfile] = {
     p.name: p
     for p in (
         GatewayProfile("default", "10.30.1", DEFAULT_MOCK_MAX),
-        GatewayProfile("10.19", "10.19.2", 176, time_zone="Central European Standard Time",
+        GatewayProfile("10.19", "10.19.2d", 176, time_zone="Central European Standard Time",
                        iana_zone="Europe/Berlin",
                        accounts_first=True),
-        GatewayProfile("10.30", "10.30.1", 178),
+        # ib_async#143: on 10.30.1 a reconnect with a unique client id got
+        # "clientId already in use?" (326) and a close. Reproduced as an id
+        # that stays taken for 30 s after its client left.
+        GatewayProfile("10.30", "10.30.1", 187, default_faults=("client-id-stuck=30",),
+                       regression_source="ib_async#143 (spurious 326 on 10.30.1)"),
         # Builds that negotiate past 200 are capped at the last text version
         # until the protobuf era lands; the cap is the profile's, so the
         # evidence says which version was actually served.
         GatewayProfile("text-max", "10.37 (text-capped)", TEXT_PROTOCOL_MAX),
+        # The builds users pin today (containers issue), at the server
+        # version each negotiates with the modern official client (v100..226).
+        GatewayProfile("10.37", "10.37.1q", 203, version_source="API 10.37.02 MAX_CLIENT_VER=203"),
+        # 10.40/10.41 are not in the release table: between 10.37.02 (203) and
+        # 10.43.02 (219). ASSUMPTION: 10.40 = 213 (the first build with
+        # protobuf start-up: rust-ibapi, live-tested, floors at 213), 10.41 = 216.
+        GatewayProfile("10.40", "10.40.1c", 213, version_source="interpolated (203 @10.37 .. 219 @10.43)"),
+        # gnzsnz/ib-gateway-docker#336, 10.41.1d: the API stalls with
+        # CLOSE_WAIT sockets owned by the Gateway piling up on its port.
+        GatewayProfile("10.41", "10.41.1d", 216, default_faults=("close-wait-leak=8",),
+                       version_source="interpolated (203 @10.37 .. 219 @10.43)",
+                       regression_source="gnzsnz/ib-gateway-docker#336 (CLOSE_WAIT zombies on 10.41.1d)"),
+        GatewayProfile("10.45", "10.45.1j", 223, version_source="API 10.45.01 MAX_CLIENT_VER=223"),
+        GatewayProfile("10.50", "10.50.1d", 226, version_source="API 10.50 (ibapi-stable 10.50.2) MAX_CLIENT_VER=226"),
         GatewayProfile("legacy-157", "981 (legacy)", 157, time_zone="EST", iana_zone="EST",
                        accounts_first=True),
     )

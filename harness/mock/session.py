@@ -11,21 +11,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from ..protocol import messages as m
 from ..protocol.errors import ProtocolError
-from ..protocol.framing import Field, FrameReader, encode_message, field_text, split_fields
+from ..protocol.framing import Field, FrameReader
 from ..protocol.handshake import API_PREFIX, check_prefix, encode_server_hello, format_connection_time, parse_hello
-from ..protocol.messages import Message, Out, decode_request
+from ..protocol.messages import Message, Out
 from ..protocol.versions import CURRENT_TIME_IN_MILLIS
+from ..protocol.era import get_reply_model
+from ..protocol.wire import decode_client_frame, encode_in_form
 from .transcript import ConnectionRecord
 
 if TYPE_CHECKING:
     from .gateway import MockGateway
 
 log = logging.getLogger("harness.mock")
+T = TypeVar("T")
 
 READ_CHUNK = 65536
 
@@ -59,6 +62,8 @@ class Session:
         self.client_eof = False  # the client closed its side (an explicit disconnect)
         self.drop_cause: str | None = None  # set by the gateway before it cancels us
         self._later: set[asyncio.Task[None]] = set()  # delayed replies (faults)
+        self._origin: int | None = None  # the request being answered: picks the reply form at >= 201
+        self.reply_model = get_reply_model(gateway.profile.reply_model)
         self._handlers: dict[int, Callable[[Message], None]] = {
             Out.REQ_IDS: self._on_req_ids,
             Out.REQ_MANAGED_ACCTS: self._on_req_managed_accts,
@@ -130,7 +135,7 @@ class Session:
     # ------------------------------------------------------------ reading
 
     async def _read_some(self) -> None:
-        data = await self.reader.read(READ_CHUNK)
+        data = await self._idle(self.reader.read(READ_CHUNK), "no bytes from the client")
         if not data:
             self.client_eof = True
             self.frames.finish()  # raises if the stream ended mid-frame
@@ -142,10 +147,31 @@ class Session:
             await self._read_some()
         return self.pending.pop(0)
 
+    async def _idle(self, read: Awaitable[T], what: str) -> T:
+        """Await a read or a drain, bounded by the gateway's idle_timeout.
+
+        Off by default: a real Gateway keeps an idle client forever. When
+        set, a client that sends nothing (idle or half-open) or reads
+        nothing (its replies pile up) for that long is closed with a cause.
+        """
+        timeout = self.gw.idle_timeout
+        if not timeout:
+            return await read
+        try:
+            return await asyncio.wait_for(read, timeout)
+        except TimeoutError:
+            raise ConnectionClosed(f"idle timeout: {what} for {timeout:g} s") from None
+
+    async def _drain(self) -> None:
+        """drain() stops us (and so our reading) while the client's unread
+        replies exceed the write high-water mark: the client, not the mock,
+        then holds the backlog (in the kernel's socket buffers)."""
+        await self._idle(self.writer.drain(), "client read nothing (write buffer full)")
+
     async def _read_prefix(self) -> None:
         got = b""
         while len(got) < len(API_PREFIX):
-            chunk = await self.reader.read(len(API_PREFIX) - len(got))
+            chunk = await self._idle(self.reader.read(len(API_PREFIX) - len(got)), "no bytes from the client")
             if not chunk:
                 raise ConnectionClosed("client closed before sending API\\0" if not got
                                        else "client closed inside the API\\0 prefix")
@@ -174,13 +200,12 @@ class Session:
         self.record.server_version = version
         conn_time = format_connection_time(zone_name=profile.time_zone, iana_zone=profile.iana_zone)
         self._send_raw(encode_server_hello(version, conn_time), [str(version), conn_time], "serverVersion")
-        await self.writer.drain()
+        await self._drain()
         # Nothing more until startApi: the official client drops anything
         # that shares a segment with the version reply.
         while True:
-            fields = split_fields(await self._next_frame())
-            request = decode_request(fields)
-            self.record.add("recv", fields)
+            request, form, fields = decode_client_frame(self.server_version, await self._next_frame())
+            self.record.add("recv", fields, request.name, form=form.value)
             if request.msg_id == Out.START_API:
                 break
             log.info("conn %d: %s before startApi ignored", self.record.conn_id, request.name)
@@ -188,19 +213,19 @@ class Session:
         self.record.client_id = self.client_id
         if not self.gw._claim_client_id(self.client_id, self):
             self._send(m.error(version, -1, *CLIENT_ID_IN_USE, error_time_ms=_now_ms()))
-            await self.writer.drain()
+            await self._drain()
             raise ConnectionClosed(f"client id {self.client_id} already in use (326)")
         self.holds_client_id = True
         self.record.started_api = True
         log.info("conn %d from %s: client id %d started the API at server version %d", self.record.conn_id,
                  self.record.peer, self.client_id, version)
         self._send_startup()
-        await self.writer.drain()
+        await self._drain()
 
     async def _swallow_until_eof(self) -> None:
         """Read and drop whatever the client sends until it gives up: what a
         client sees from a Gateway whose API layer is not answering."""
-        while await self.reader.read(READ_CHUNK):
+        while await self._idle(self.reader.read(READ_CHUNK), "no bytes from the client"):
             pass
         self.client_eof = True
 
@@ -214,9 +239,9 @@ class Session:
                 continue
             delay = faults.get("delayed-accounts" if fields is accounts else "delayed-next-id", 0.0)
             if delay:
-                self._send_later(delay, fields)
+                self._send_later(delay, fields, Out.START_API)
             else:
-                self._send(fields)
+                self._send(fields, Out.START_API)
         for code, text in profile.farm_notices:
             if self.gw.in_outage and code in (2104, 2106):
                 code, text = FARMS_BROKEN[0] if code == 2104 else FARMS_BROKEN[1]
@@ -224,11 +249,11 @@ class Session:
         if self.gw.in_outage:
             self._send(m.error(self.server_version, -1, *CONNECTIVITY_LOST, error_time_ms=_now_ms()))
 
-    def _send_later(self, delay: float, fields: list[Field]) -> None:
+    def _send_later(self, delay: float, fields: list[Field], origin: int | None = None) -> None:
         async def later() -> None:
             await asyncio.sleep(delay)  # the fault's injected delay
-            self._send(fields)
-            await self.writer.drain()
+            self._send(fields, origin)
+            await self._drain()
 
         task = asyncio.create_task(later())
         self._later.add(task)
@@ -254,9 +279,8 @@ class Session:
 
     async def _serve_requests(self) -> None:
         while True:
-            fields = split_fields(await self._next_frame())
-            request = decode_request(fields)
-            self.record.add("recv", fields, request.name)
+            request, form, fields = decode_client_frame(self.server_version, await self._next_frame())
+            self.record.add("recv", fields, request.name, form=form.value)
             handler = self._handlers.get(request.msg_id)
             latency = self.gw.faults.get("latency")
             if latency:
@@ -267,8 +291,12 @@ class Session:
                 log.info("conn %d: unhandled %s (%s) ignored", self.record.conn_id, request.name,
                          "|".join(fields[:6]))
             else:
-                handler(request)
-            await self.writer.drain()
+                self._origin = request.msg_id  # replies take the form of this request's family
+                try:
+                    handler(request)
+                finally:
+                    self._origin = None
+            await self._drain()
 
     def _ignore(self, request: Message) -> None:
         """Requests with no reply on a real Gateway (cancels, settings)."""
@@ -360,12 +388,19 @@ class Session:
 
     # ------------------------------------------------------------ writing
 
-    def _send(self, fields: list[Field]) -> None:
-        payload = encode_message(fields)
-        self._send_raw(payload, [field_text(f) for f in fields])
+    def _send(self, fields: list[Field], origin: int | None = None) -> None:
+        """The one send path of every reply and notice, in both eras: the
+        profile's reply model picks text, text with a binary id or protobuf
+        from the negotiated version and the request the reply answers
+        (origin; default the request being handled)."""
+        origin = self._origin if origin is None else origin
+        form = self.reply_model.reply_form(self.server_version, int(fields[0]), origin)  # type: ignore[arg-type]
+        payload, shown = encode_in_form(form, self.server_version, fields, from_client=False)
+        name = m.message_name(int(fields[0]), from_client=False)  # type: ignore[arg-type]
+        self._send_raw(payload, shown, name, form=form.value)
 
-    def _send_raw(self, data: bytes, fields: list[str], name: str | None = None) -> None:
-        self.record.add("send", fields, name)
+    def _send_raw(self, data: bytes, fields: list[str], name: str | None = None, form: str = "text") -> None:
+        self.record.add("send", fields, name, form=form)
         self.writer.write(data)
 
 

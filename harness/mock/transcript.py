@@ -15,6 +15,14 @@ from typing import Any
 from ..protocol.messages import message_name
 
 MAX_ENTRIES = 5000
+# Entries are also bounded in bytes: a frame may be up to the mock's 1 MiB
+# request limit, and 5000 of those per connection (times the records kept)
+# would let a client grow the mock by gigabytes. A kept field is cut to
+# MAX_FIELD_CHARS, an entry keeps MAX_FIELDS fields, and once a record holds
+# MAX_RECORD_CHARS characters further frames are only counted.
+MAX_FIELD_CHARS = 512
+MAX_FIELDS = 256
+MAX_RECORD_CHARS = 256 * 1024
 
 
 @dataclass
@@ -23,6 +31,9 @@ class Entry:
     direction: str  # "recv" (client -> mock) or "send" (mock -> client)
     name: str
     fields: list[str]
+    # "text" (<= 200), "text-binary-id" or "protobuf" (>= 201; protocol/era.py).
+    # Protobuf fields are `name=value` strings, so both eras read alike.
+    form: str = "text"
 
 
 @dataclass
@@ -40,17 +51,22 @@ class ConnectionRecord:
     close_cause: str | None = None
     entries: list[Entry] = field(default_factory=list)
     dropped_entries: int = 0
+    kept_chars: int = 0
 
     def _rel(self) -> float:
         return round(time.monotonic() - self.accepted_at, 6)
 
-    def add(self, direction: str, fields: list[str], name: str | None = None) -> None:
-        if len(self.entries) >= MAX_ENTRIES:
+    def add(self, direction: str, fields: list[str], name: str | None = None, form: str = "text") -> None:
+        if len(self.entries) >= MAX_ENTRIES or self.kept_chars >= MAX_RECORD_CHARS:
             self.dropped_entries += 1
             return
         if name is None:
             name = _name_of(fields, from_client=direction == "recv")
-        self.entries.append(Entry(self._rel(), direction, name, list(fields)))
+        kept = [_cut(f) for f in fields[:MAX_FIELDS]]
+        if len(fields) > MAX_FIELDS:
+            kept.append(f"...(+{len(fields) - MAX_FIELDS} fields)")
+        self.kept_chars += sum(len(f) for f in kept) + len(kept)
+        self.entries.append(Entry(self._rel(), direction, name, kept, form))
 
     def close(self, cause: str) -> None:
         if self.closed_at is None:
@@ -68,7 +84,8 @@ class ConnectionRecord:
             "duration_s": round((self.closed_at or time.monotonic()) - self.accepted_at, 6),
             "close_cause": self.close_cause,
             "dropped_entries": self.dropped_entries,
-            "frames": [{"t": e.t, "dir": e.direction, "name": e.name, "fields": e.fields}
+            "frames": [{"t": e.t, "dir": e.direction, "name": e.name, "fields": e.fields,
+                        **({"form": e.form} if e.form != "text" else {})}
                        for e in self.entries],
         }
 
@@ -78,12 +95,17 @@ class ConnectionRecord:
                  f"server_version={self.server_version}"]
         for e in self.entries:
             arrow = "->" if e.direction == "recv" else "<-"
-            lines.append(f"{e.t:10.6f} {arrow} {e.name:<24} {'|'.join(e.fields)}")
+            form = {"text": "", "protobuf": "[pb] ", "text-binary-id": "[bin] "}.get(e.form, f"[{e.form}] ")
+            lines.append(f"{e.t:10.6f} {arrow} {e.name:<24} {form}{'|'.join(e.fields)}")
         if self.dropped_entries:
             lines.append(f"# {self.dropped_entries} further frames not kept")
         if self.close_cause:
             lines.append(f"# closed: {self.close_cause}")
         return "\n".join(lines)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_FIELD_CHARS else f"{text[:MAX_FIELD_CHARS]}...(+{len(text) - MAX_FIELD_CHARS} chars)"
 
 
 def _name_of(fields: list[str], *, from_client: bool) -> str:

@@ -1,4 +1,5 @@
-"""The TWS API wire codec (text protocol, server versions 100..200), standard library only."""
+"""The TWS API wire codec, standard library only: the text protocol (server versions 100..200) and,
+from 201 to 226, binary message ids and protobuf (era.py, protobuf.py, proto_messages.py, wire.py)."""
 
 from . import messages, versions
 from .errors import ProtocolError

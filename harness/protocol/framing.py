@@ -83,6 +83,8 @@ def message_id(fields: Sequence[str]) -> int:
     raw = fields[0]
     if not (raw.isascii() and raw.isdigit()):
         raise ProtocolError(f"non-numeric message id {raw[:20]!r}", "the first field is a decimal id")
+    if len(raw) > 9:  # int() refuses > 4,300 digits with ValueError; no id needs 10
+        raise ProtocolError(f"message id of {len(raw)} digits", "the first field is a short decimal id")
     return int(raw)
 
 

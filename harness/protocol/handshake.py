@@ -17,7 +17,9 @@ API_PREFIX = b"API\0"
 START_API = 71
 START_API_VERSION = 2
 
-_RANGE = re.compile(r"^v(\d+)(?:\.\.(\d+))?(?: (.*))?$")
+# At most 9 digits: a version fits easily, and int() of a hostile
+# 5,000-digit "version" would raise ValueError instead of a ProtocolError.
+_RANGE = re.compile(r"^v(\d{1,9})(?:\.\.(\d{1,9}))?(?: (.*))?$")
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def parse_server_hello(payload: bytes) -> tuple[int, str]:
         raise ProtocolError(
             f"server hello has {len(fields)} fields, expected 2", "expected <version>\\0<time>\\0"
         )
-    if not fields[0].isdigit():
+    if not (fields[0].isascii() and fields[0].isdigit() and len(fields[0]) <= 9):
         raise ProtocolError(f"server version {fields[0][:20]!r} is not a number")
     return int(fields[0]), fields[1]
 

@@ -19,5 +19,7 @@ PARAMETRIZED_DAYS_OF_EXECUTIONS = 200  # reqExecutions gains lastNDays/specificD
 PROTOBUF = 201  # binary message ids; the text codec stops here
 
 TEXT_PROTOCOL_MAX = PROTOBUF - 1
+# The newest server version the codec speaks (ibapi-stable 10.50: UNIFIED_VERSION_COND_ORDER_WITH_OVERNIGHT_PARAM).
+PROTOCOL_MAX = 226
 TEXT_PROTOCOL_MIN = MIN_CLIENT_VERSION_V100
 DEFAULT_MOCK_MAX = 178
