@@ -4,15 +4,24 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 REPORTS := reports
+# The offline HTML report's tooling (npm `allure` 3 + playwright-core), pinned by its lock file.
+ALLURE_TOOLS := tools/allure
+ALLURE_STAMP := $(ALLURE_TOOLS)/node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv test report mock bench clean
+.PHONY: help venv test test-live report report-tools mock bench soak clean
 
 help:
-	@echo "make report   all CI suites against the mock; allure results + JUnit in reports/, summary table"
+	@echo "make report   all CI suites against the mock; allure results, JUnit, plots, offline HTML report in reports/"
 	@echo "make test     the harness's unit tests + the CI suites against the mock"
+	@echo "make test-live  the suites against a real paper Gateway: IBGW_HOST=127.0.0.1 IBGW_PORT=4002 (or GATEWAY=HOST:PORT|docker:IMAGE), CLIENT=module:factory"
 	@echo "make mock     run the mock Gateway in the foreground on 127.0.0.1:4002 (Ctrl-C stops it)"
-	@echo "make bench    benchmarks (not part of pass/fail)"
+	@echo "make bench    benchmarks as one table: handshake cost vs bare, 1000 sessions, CI suite time (not pass/fail)"
+	@echo "make fuzz     FUZZ_INPUTS=100000: fuzz the mock Gateway (coverage, memory, every close logged)"
+	@echo "make soak     DURATION=3600 GATEWAY=mock: the soak with its fault schedule (reports/soak/)"
+	@echo "make report GATEWAY=docker   the version matrix on containers (docker-py), ending with the pinning table"
+	@echo "make images   BASE_IMAGE=python:3.11-slim: the mock Gateway images and the gnzsnz-shaped stand-in"
+	@echo "make client-matrix   ib_async 2.0.1/2.1.0, ibapi 10.50/9.81 (own venvs) through the version matrix"
 
 venv: $(STAMP)
 
@@ -22,23 +31,73 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e .
 	@touch $@
 
-test: $(STAMP)
+# With npm present, the report tooling is installed first so the browser test
+# of the HTML report runs (without npm it skips, or fails under HARNESS_REQUIRE_BROWSER=1).
+test: $(STAMP) $(if $(shell command -v npm 2>/dev/null),$(ALLURE_STAMP))
 	$(PY) -m pytest tests suites $(PYTEST_ARGS)
 
+# Against a real paper Gateway: read-only through the recording proxy, paper accounts only, paced
+# (harness/pytest_live.py). Without IBGW_HOST/IBGW_PORT or GATEWAY every test skips and says what to set.
+test-live: $(STAMP)
+	$(PY) -m pytest suites -m "not soak" --ibgw-live $(if $(GATEWAY),--gateway $(GATEWAY)) $(if $(CLIENT),--client $(CLIENT)) $(PYTEST_ARGS)
+
+report-tools: $(ALLURE_STAMP)
+
+$(ALLURE_STAMP): $(ALLURE_TOOLS)/package.json $(ALLURE_TOOLS)/package-lock.json
+	cd $(ALLURE_TOOLS) && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# The version matrix in `make report`: the full grid (10 zombie runs per cell) on the
+# in-process mock profiles, or on containers with GATEWAY=docker; it ends with `ibgw pin`.
+MATRIX_TARGET = $(if $(filter docker,$(GATEWAY)),docker,mock)
 report: $(STAMP)
 	@mkdir -p $(REPORTS)
 	@status=0; \
+	IBGW_MATRIX_TARGET=$(MATRIX_TARGET) IBGW_MATRIX_RUNS=$${IBGW_MATRIX_RUNS:-10} \
 	$(PY) -m pytest suites --alluredir=$(REPORTS)/allure-results --clean-alluredir \
-		--junitxml=$(REPORTS)/junit.xml $(PYTEST_ARGS) || status=$$?; \
+		--junitxml=$(REPORTS)/junit.xml --evidence-dir=$(REPORTS)/evidence $(PYTEST_ARGS) || status=$$?; \
 	echo; $(PY) -m harness.evidence.summary $(REPORTS)/evidence || status=1; \
-	echo; echo "allure results: $(REPORTS)/allure-results   JUnit: $(REPORTS)/junit.xml   evidence: $(REPORTS)/evidence"; \
+	echo; { $(MAKE) --no-print-directory report-tools && \
+	$(PY) -m harness.evidence.html_report --results $(REPORTS)/allure-results --output $(REPORTS)/html \
+		--history $(REPORTS)/history.jsonl; } || status=1; \
+	echo; $(PY) -m harness.evidence.artifacts $(REPORTS); \
+	echo; $(PY) -m harness.cli pin $(REPORTS)/evidence/matrix --out $(REPORTS); [ $$? -ne 2 ] || status=1; \
 	exit $$status
 
 mock: $(STAMP)
 	$(VENV)/bin/ibgw mock serve --host 127.0.0.1 --port 4002
 
 bench: $(STAMP)
-	$(PY) benchmarks/bench_mock.py
+	$(PY) -m benchmarks.run_all $(BENCH_ARGS)
+
+# The mock under structure-aware fuzzing; CI runs a 4000-input share in tests/test_fuzz_mock.py.
+.PHONY: fuzz
+FUZZ_INPUTS ?= 100000
+fuzz: $(STAMP)
+	$(PY) -m benchmarks.fuzz_mock --inputs $(FUZZ_INPUTS)
+
+# The soak (suites/test_soak.py, marker soak): DURATION seconds against GATEWAY
+# (mock, mock:PROFILE or HOST:PORT); evidence in reports/soak/<UTC time>/.
+DURATION ?= 3600
+GATEWAY ?= mock
+soak: $(STAMP)
+	IBGW_SOAK_DURATION=$(DURATION) $(PY) -m pytest suites/test_soak.py -m soak -s -p no:cacheprovider \
+		--gateway $(GATEWAY) $(PYTEST_ARGS)
+
+# Mock Gateway images (one per version in gateway-docker/versions.json) and the
+# gnzsnz-shaped stand-in, through docker-py; needs an engine (.ci/provision-docker
+# provisions one and a local base image on Debian without a registry).
+BASE_IMAGE ?= python:3.11-slim
+.PHONY: images
+images: $(STAMP)
+	$(PY) -m harness.targets.images --base-image $(BASE_IMAGE)
+
+# The client matrix: ib_async 2.0.1 / 2.1.0, ibapi 10.50 / legacy 9.81, each in its own
+# .venvs/ virtualenv, through the version matrix; ends with one pinning table.
+.PHONY: client-matrix
+client-matrix: $(STAMP)
+	gateway-docker/client-matrix.sh
 
 clean:
 	rm -rf $(REPORTS)/allure-results $(REPORTS)/evidence $(REPORTS)/junit.xml .pytest_cache
+	rm -rf $(REPORTS)/html $(REPORTS)/plots $(REPORTS)/report-screenshot*.png  # history.jsonl stays: it is the trend

@@ -18,9 +18,12 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from . import __version__
+from . import __version__, runstate
 from .clients import CLIENT_NAMES, ClientAdapter, make_client
+from .clients.custom import ClientSpecError, validate_spec
 from .evidence.allure_io import attach_evidence, write_allure_environment
+from .evidence.report_redaction import redact_report
+from .evidence.session_report import finish_allure_results
 from .evidence.record import Evidence
 from .targets import Endpoint, GatewayTarget, MockTarget, TargetSpecError, parse_target
 
@@ -41,6 +44,8 @@ class HarnessConfig:
     evidence_dir: Path
     seed: int
     client_versions: dict[str, str] = field(default_factory=dict)
+    gateway_build: str | None = None  # set when the session's Gateway has started
+    declared_build: str | None = None  # --gateway-version: the build a desktop Gateway cannot report
 
 
 @dataclass
@@ -55,26 +60,44 @@ class GatewayHandle:
         return getattr(self.target, "gateway", None)
 
     def transcript(self, client_id: int) -> str | None:
-        """The Gateway-side transcript of a client id's newest connection."""
-        record = self.mock.record_for_client(client_id) if self.mock is not None else None
+        """The Gateway-side transcript of a client id's newest connection.
+
+        A connect that stopped before startApi never told the mock its
+        client id; then the newest connection without one, if it came
+        later, is taken as this client's (scenarios run one at a time)."""
+        if self.mock is None:
+            return None
+        record = self.mock.record_for_client(client_id)
+        anonymous = next((r for r in reversed(self.mock.records) if r.client_id is None), None)
+        if anonymous is not None and (record is None or anonymous.accepted_at > record.accepted_at):
+            return "# matched by time: the client id never reached the Gateway\n" + anonymous.to_text()
         return record.to_text() if record is not None else None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("ibgw", "IB Gateway harness")
     group.addoption("--gateway", default=os.environ.get("IBGW_GATEWAY", "mock"),
-                    help="Gateway target: mock, mock:PROFILE or HOST:PORT (env IBGW_GATEWAY; default mock)")
-    group.addoption("--client", action="append", default=None, choices=(*CLIENT_NAMES, "all"),
-                    help="client library to run scenarios through; repeat for several (default: all)")
+                    help="Gateway target: mock, mock:PROFILE, replay:FILE (a recording, `ibgw record`) or HOST:PORT "
+                         "(env IBGW_GATEWAY; default mock)")
+    group.addoption("--client", action="append", default=None,
+                    help="client to run scenarios through: raw, ib_async, ibapi, all, or a team's own adapter "
+                         "as module.path:factory; repeat for several (default: all)")
     group.addoption("--ibgw-timeout", type=float, default=float(os.environ.get("IBGW_TIMEOUT", "10")),
                     help="per-connect timeout in seconds (default 10)")
     group.addoption("--evidence-dir", default=os.environ.get("IBGW_EVIDENCE_DIR", "reports/evidence"),
                     help="where scenario evidence JSON is written (default reports/evidence)")
+    group.addoption("--gateway-version", default=os.environ.get("IBGW_GATEWAY_VERSION"),
+                    help="the Gateway build you run (e.g. 10.45.1j), recorded in the evidence for `ibgw pin` "
+                         "when the target cannot tell (a desktop Gateway); containers read it from the image")
     group.addoption("--ibgw-seed", type=int, default=None,
                     help="seed for random client ids (default: random, recorded in the evidence)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Processes this run starts register under its run dir; SIGTERM ends
+    # the run like Ctrl-C, so teardown runs (harness/runstate.py).
+    runstate.claim_run()
+    runstate.sigterm_as_interrupt()
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     spec = config.getoption("--gateway")
@@ -82,17 +105,33 @@ def pytest_configure(config: pytest.Config) -> None:
         parse_target(spec)
     except TargetSpecError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if spec.strip().startswith("docker:"):
+        from .targets.docker_engine import engine_available
+
+        ok, why = engine_available()
+        if not ok:
+            raise pytest.UsageError(why)
     chosen = config.getoption("--client") or ["all"]
     clients = CLIENT_NAMES if "all" in chosen else tuple(dict.fromkeys(chosen))
+    for name in clients:
+        if name not in CLIENT_NAMES:
+            try:
+                validate_spec(name)
+            except ClientSpecError as exc:
+                raise pytest.UsageError(f"{exc} (built-in clients: {', '.join(CLIENT_NAMES)}, all)") from None
     seed = config.getoption("--ibgw-seed")
     config.stash[_CONFIG_KEY] = HarnessConfig(
         gateway_spec=spec, clients=clients, timeout=config.getoption("--ibgw-timeout"),
         evidence_dir=Path(config.getoption("--evidence-dir")),
         seed=seed if seed is not None else random.SystemRandom().randrange(1, 2**31),
     )
+    config.stash[_CONFIG_KEY].declared_build = config.getoption("--gateway-version")
 
 
 _CONFIG_KEY = pytest.StashKey[HarnessConfig]()
+# Live runs (real Gateway: interlock, proxy, pacing) and the fixtures for
+# other projects live in their own modules; pytest loads them with this one.
+pytest_plugins = ("harness.pytest_live", "harness.pytest_fixtures")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -118,6 +157,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Start each run with an empty evidence set, so the summary and the
     report describe this run only. Only the harness's own JSON files go."""
     cfg = session.config.stash.get(_CONFIG_KEY, None)
+    # What a killed earlier run left: its mock processes, half-written files.
+    runstate.sweep(temp_dirs=[cfg.evidence_dir] if cfg is not None else [])
     if cfg is not None and cfg.evidence_dir.is_dir():
         for path in cfg.evidence_dir.glob("*.json"):
             path.unlink()
@@ -137,7 +178,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         "platform": platform.platform(terse=True),
     }
     props.update({f"client.{name}.version": v for name, v in sorted(cfg.client_versions.items())})
+    if cfg.gateway_build:
+        props["gateway.version"] = cfg.gateway_build
     write_allure_environment(Path(alluredir), props)
+    finish_allure_results(Path(alluredir), cfg.evidence_dir)
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Innermost wrapper: redact captured logs/output and failure text
+    before allure and JUnit read the report (evidence.report_redaction)."""
+    outcome = yield
+    redact_report(outcome.get_result(), call)
 
 
 # ------------------------------------------------------------------ fixtures
@@ -149,12 +201,22 @@ def harness_config(pytestconfig: pytest.Config) -> HarnessConfig:
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
-async def gateway(harness_config: HarnessConfig) -> AsyncIterator[GatewayHandle]:
+async def gateway(harness_config: HarnessConfig, record_testsuite_property: Callable[[str, object], None],
+                  pytestconfig: pytest.Config) -> AsyncIterator[GatewayHandle]:
     """The Gateway every scenario in the session runs against (one per session)."""
     target = parse_target(harness_config.gateway_spec)
     endpoint = await target.start()
+    if harness_config.declared_build:
+        endpoint.build = harness_config.declared_build
+    harness_config.gateway_build = endpoint.build
+    # JUnit XML: which Gateway this run judged, as suite properties.
+    record_testsuite_property("gateway_version", endpoint.build)
+    record_testsuite_property("gateway_target", endpoint.kind)
+    from .pytest_live import open_gateway_handle
+
     try:
-        yield GatewayHandle(target, endpoint)
+        async with open_gateway_handle(pytestconfig, target, endpoint) as handle:
+            yield handle
     finally:
         await target.stop()
 
@@ -166,7 +228,7 @@ def client_id_source(harness_config: HarnessConfig) -> random.Random:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def client_factory(harness_config: HarnessConfig, gateway: GatewayHandle
+async def client_factory(harness_config: HarnessConfig, gateway: GatewayHandle, connection_budget: Any
                          ) -> AsyncIterator[Callable[..., ClientAdapter]]:
     """Make client adapters by name; every one is disconnected at teardown,
     and against the mock the teardown waits until their ids are free again."""
@@ -175,6 +237,7 @@ async def client_factory(harness_config: HarnessConfig, gateway: GatewayHandle
     def factory(name: str, **options: Any) -> ClientAdapter:
         client = make_client(name, **options)
         harness_config.client_versions[client.info.name] = f"{client.info.package} {client.info.version}"
+        client = connection_budget.wrap(client)  # live runs: never more connections than allowed
         made.append(client)
         return client
 
@@ -208,11 +271,33 @@ def record_evidence(request: pytest.FixtureRequest, harness_config: HarnessConfi
     """Write a scenario's evidence JSON and attach it (and its labels) to allure."""
 
     def record(evidence: Evidence) -> Path:
+        # The mock faults active during the run belong to its evidence: a
+        # reader (and the latency plot) must not take an injected delay for
+        # the Gateway's own speed.
+        mock = request.getfixturevalue("gateway").mock if "gateway" in request.fixturenames else None
+        if mock is not None and mock.faults.describe():
+            evidence.parameters.setdefault("mock_faults", mock.faults.describe())
         path = evidence.write(harness_config.evidence_dir, request.node.nodeid)
         attach_evidence(evidence, path)
         return path
 
     yield record
+
+
+@pytest.fixture(scope="session")
+def docker_engine() -> Any:
+    """The docker-py client, for tests that start containers. Without an
+    engine they skip with the one-line reason, and FAIL instead when
+    HARNESS_REQUIRE_DOCKER=1 (CI provisions an engine: a skip there would
+    hide that the container tests never ran)."""
+    from .targets.docker_engine import engine_available, engine
+
+    ok, why = engine_available()
+    if not ok:
+        if os.environ.get("HARNESS_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"HARNESS_REQUIRE_DOCKER=1 but {why}", pytrace=False)
+        pytest.skip(why)
+    return engine()
 
 
 __all__ = ["GatewayHandle", "HarnessConfig", "MockTarget"]

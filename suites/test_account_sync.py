@@ -7,9 +7,10 @@ from harness.scenarios import run_account_sync
 from harness.targets import TARGET_MOCK
 
 
-async def test_account_sync_complete(gateway, client_factory, client_name, harness_config, record_evidence):
+async def test_account_sync_complete(gateway, client_factory, client_name, harness_config, record_evidence,
+                                     client_ids):
     evidence = await run_account_sync(
-        gateway.endpoint, client_factory(client_name), client_id=11, timeout=harness_config.timeout,
+        gateway.endpoint, client_factory(client_name), client_id=client_ids.take(11), timeout=harness_config.timeout,
         # The mock's account always holds positions; a real paper account may hold none.
         expect_positions=gateway.endpoint.kind == TARGET_MOCK, transcript=gateway.transcript)
     record_evidence(evidence)

@@ -20,8 +20,9 @@ CLIENT_IDS = [0, 1, 100, "random"]
 @pytest.mark.parametrize("readonly", [True, False], ids=["readonly", "readwrite"])
 @pytest.mark.parametrize("client_id_spec", CLIENT_IDS, ids=[f"id{c}" for c in CLIENT_IDS])
 async def test_handshake_completes(gateway, client_factory, client_name, client_id_spec, readonly,
-                                   client_id_source, harness_config, record_evidence):
+                                   client_id_source, harness_config, record_evidence, client_ids):
     client_id = client_id_source.randrange(1000, 32000) if client_id_spec == "random" else client_id_spec
+    client_id = client_ids.take(client_id)  # a live run: an id from --ibgw-client-ids instead
     evidence = await run_handshake(gateway.endpoint, client_factory(client_name), client_id, readonly=readonly,
                                    timeout=harness_config.timeout, transcript=gateway.transcript)
     record_evidence(evidence)

@@ -17,19 +17,22 @@ from harness.scenarios.zombie import CAUSE_RED, CAUSE_STUCK_ID, CAUSE_ZOMBIES, r
 @pytest.mark.parametrize("mode, runs", [("disconnect", 10), ("process-exit", 5)],
                          ids=["disconnect-x10", "process-exit-x5"])
 async def test_consecutive_runs_leave_no_zombies(gateway, client_factory, client_name, mode, runs, rotate_ids,
-                                                 harness_config, record_evidence):
-    evidence = await run_zombie(gateway.endpoint, client_name, lambda: client_factory(client_name), runs=runs,
-                                client_id=60, rotate_ids=rotate_ids, mode=mode, timeout=harness_config.timeout)
+                                                 harness_config, record_evidence, zombie_plan, client_ids):
+    plan = zombie_plan(runs)  # a real Gateway: fewer cycles, paced, stop at the first failure
+    evidence = await run_zombie(gateway.endpoint, client_name, lambda: client_factory(client_name),
+                                client_id=client_ids.take(60, plan["runs"]), rotate_ids=rotate_ids, mode=mode,
+                                timeout=harness_config.timeout, **plan)
     record_evidence(evidence)
     assert evidence.ok, evidence.summary_line()
-    assert evidence.measurements["runs_ok_count"] == runs
+    assert evidence.measurements["runs_ok_count"] == plan["runs"]
     assert evidence.measurements["close_wait_final_count"] <= evidence.measurements["close_wait_baseline_count"]
 
 
-async def test_socket_abort_leaves_no_zombies(gateway, client_factory, harness_config, record_evidence):
+async def test_socket_abort_leaves_no_zombies(gateway, client_factory, harness_config, record_evidence, zombie_plan,
+                                              client_ids):
     """RST instead of FIN (a crashed client, a dropped path); only the raw client can do it on demand."""
-    evidence = await run_zombie(gateway.endpoint, "raw", lambda: client_factory("raw"), runs=10, client_id=70,
-                                mode="abort", timeout=harness_config.timeout)
+    evidence = await run_zombie(gateway.endpoint, "raw", lambda: client_factory("raw"), client_id=client_ids.take(70),
+                                mode="abort", timeout=harness_config.timeout, **zombie_plan(10))
     record_evidence(evidence)
     assert evidence.ok, evidence.summary_line()
 

@@ -121,10 +121,24 @@ async def _run_interruptible(host: str, port: int, client_id: int, timeout: floa
               show_default=True, help="CLOSE_WAIT sockets at which zombie saturation becomes the leading verdict.")
 @click.option("--json", "as_json", is_flag=True,
               help="Print only the structured result as JSON on stdout (accounts redacted).")
+@click.option("--client", "client_spec", default=None, metavar="MODULE:FACTORY",
+              help="Gateway or your code? Instead of the ladder, run your adapter (module.path:factory) and the "
+                   "reference raw client back to back through a recording proxy and give a verdict "
+                   "(exit 0 both OK, 1 otherwise).")
+@click.option("--allow-live-account", is_flag=True,
+              help="With --client: go on when the Gateway manages a non-paper (non DU/DF) account.")
 def doctor(host: str, port: int, client_id: int | None, timeout: float, close_wait_threshold: int,
-           as_json: bool) -> None:
+           as_json: bool, client_spec: str | None, allow_live_account: bool) -> None:
     if client_id is None:
         client_id = random_client_id()
+    if client_spec is not None:
+        from .compare import check_client_spec, run_compare
+
+        check_client_spec(client_spec)
+        if not as_json:
+            click.echo(f"doctor {host}:{port}: {client_spec} vs the reference client, client ids {client_id} and "
+                       f"{client_id + 1}, timeout {timeout:g} s")
+        sys.exit(run_compare(host, port, client_spec, client_id, timeout, allow_live_account, as_json))
     printer = Printer(enabled=not as_json)
     printer.line(f"doctor {host}:{port}, client id {client_id}, timeout {timeout:g} s")
     try:

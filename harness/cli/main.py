@@ -6,9 +6,14 @@ from __future__ import annotations
 import click
 
 from .. import __version__
+from .diff import diff
 from .doctor import doctor
 from .mock_serve import mock
+from .pin import pin
 from .probe import probe
+from .proxy import proxy
+from .record import record
+from .soak import soak
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -18,7 +23,12 @@ def main() -> None:
 
 
 main.add_command(probe)
+main.add_command(proxy)
 main.add_command(mock)
 main.add_command(doctor)
+main.add_command(pin)
+main.add_command(soak)
+main.add_command(record)
+main.add_command(diff)
 
 __all__ = ["main"]

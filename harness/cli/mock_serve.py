@@ -15,9 +15,11 @@ import errno
 import logging
 import signal
 import sys
+from typing import Any
 
 import click
 
+from .. import runstate
 from ..mock import (
     DEFAULT_MAX_CLIENTS,
     FAULT_SPECS,
@@ -82,6 +84,19 @@ def _profile_option(ctx: click.Context, param: click.Parameter, value: str) -> G
         raise click.BadParameter(str(exc), ctx, param) from None
 
 
+def _replay_option(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from pathlib import Path
+
+    from ..recording import RecordingError, load
+
+    try:
+        return load(Path(value))
+    except RecordingError as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 def _faults_option(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> list[str]:
     for text in value:
         try:
@@ -114,10 +129,20 @@ def mock() -> None:
 @click.option("--control-port", type=click.IntRange(0, 65535), default=None,
               help="Serve the JSON control endpoint (state, faults, restart, drop) on this port of --host; "
                    "0 picks a free one (printed).")
+@click.option("--idle-timeout", type=click.FloatRange(0, min_open=False), default=0.0, show_default=True,
+              metavar="SECONDS",
+              help="Close a connection that sends nothing, or reads nothing while replies wait, for this long; "
+                   "0 keeps idle clients forever, as a real Gateway does.")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="info",
               show_default=True, help="Level of the connection log on stderr.")
+@click.option("--replay", "replay_file", default=None, metavar="FILE", callback=_replay_option,
+              help="Answer from a recording (`ibgw record`) instead of the account model; --profile and "
+                   "--accounts then come from the recording. Divergences are logged.")
+@click.option("--replay-speed", type=click.FloatRange(0), default=1.0, show_default=True, metavar="FACTOR",
+              help="With --replay: 1 keeps the recorded timing, 2 replays twice as fast, 0 without delays.")
 def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProfile, max_clients: int,
-          faults: list[str], control_port: int | None, log_level: str) -> None:
+          faults: list[str], control_port: int | None, idle_timeout: float, log_level: str,
+          replay_file: Any = None, replay_speed: float = 1.0) -> None:
     """Run the mock Gateway in the foreground until Ctrl-C or SIGTERM.
 
     \b
@@ -127,7 +152,14 @@ def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProf
     (port in use, address not available).
     """
     _configure_logging(log_level)
-    gw = MockGateway(host, port, profile=profile, accounts=accounts, max_clients=max_clients, faults=faults)
+    if replay_file is not None:
+        from ..recording.replay import replay_gateway
+
+        gw, _ = replay_gateway(replay_file, speed=replay_speed, host=host, port=port, max_clients=max_clients,
+                               faults=faults, idle_timeout=idle_timeout or None)
+    else:
+        gw = MockGateway(host, port, profile=profile, accounts=accounts, max_clients=max_clients, faults=faults,
+                         idle_timeout=idle_timeout or None)
     try:
         code = asyncio.run(_serve(gw, control_port))
     except KeyboardInterrupt:  # SIGINT before the loop's own handler was installed
@@ -166,7 +198,12 @@ async def _serve(gw: MockGateway, control_port: int | None) -> int:
         if control is not None:
             click.echo(f"control endpoint on http://{gw.host}:{control.port}/state")
         sys.stdout.flush()
-        await stop.wait()
+        # Inside a harness run: register, so a killed run's next start-up sweep stops us (harness/runstate.py).
+        pidfile = runstate.register("mock-serve", port=gw.port)
+        try:
+            await stop.wait()
+        finally:
+            runstate.unregister(pidfile)
         if control is not None:
             await control.stop()
         log.info("%s received: stopping (%d connection(s) open)", received[0], gw.active_connections)

@@ -10,12 +10,17 @@ CLIENT_NAMES: tuple[str, ...] = ("raw", "ib_async", "ibapi")
 
 class UnknownClientError(ValueError):
     def __init__(self, name: str) -> None:
-        super().__init__(f"unknown client {name!r}; valid: {', '.join(CLIENT_NAMES)}")
+        super().__init__(f"unknown client {name!r}; valid: {', '.join(CLIENT_NAMES)} or module.path:factory")
 
 
 def make_client(name: str, **options: object) -> ClientAdapter:
     """A fresh adapter by name. Imports lazily so the raw client works
-    without the real libraries installed (e.g. inside a bare python3 image)."""
+    without the real libraries installed (e.g. inside a bare python3 image).
+    A "module.path:factory" name loads a team's own adapter (clients/custom.py)."""
+    if ":" in name:
+        from .custom import make_custom_client
+
+        return make_custom_client(name, **options)
     if name == "raw":
         from .raw import RawClient
 
@@ -28,6 +33,10 @@ def make_client(name: str, **options: object) -> ClientAdapter:
         from .ibapi_client import IbapiClient
 
         return IbapiClient(**options)  # type: ignore[arg-type]
+    if name == "naive":  # the field-report anti-pattern; an example, never in --client all
+        from .naive import NaiveClient
+
+        return NaiveClient(**options)  # type: ignore[arg-type]
     raise UnknownClientError(name)
 
 

@@ -368,15 +368,12 @@ class _App(EWrapper, EClient):
         accounts = [a for a in accountsList.split(",") if a]
         self._attempt.post(self._attempt.on_managed_accounts, accounts)
 
-    def error(
-        self,
-        reqId: int,
-        errorTime: int,
-        errorCode: int,
-        errorString: str,
-        advancedOrderRejectJson: str = "",
-    ) -> None:
-        self._attempt.post(self._attempt.on_error, int(reqId), int(errorCode), str(errorString))
+    def error(self, reqId: int, *args: Any) -> None:
+        """Every ibapi generation's signature, so the client matrix can run them all:
+        10.50 (errorTime, errorCode, errorString[, advancedOrderRejectJson]),
+        10.37-10.45 (errorCode, errorString[, advancedOrderRejectJson]), 9.81 (errorCode, errorString)."""
+        code, text = (args[0], args[1]) if len(args) >= 2 and isinstance(args[1], str) else (args[1], args[2])
+        self._attempt.post(self._attempt.on_error, int(reqId), int(code), str(text))
 
     def connectionClosed(self) -> None:
         self._attempt.post(self._attempt.on_closed)

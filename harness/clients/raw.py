@@ -84,6 +84,7 @@ class RawClient:
         self._account_values: list[AccountValue] = []
         self._portfolio_items = 0
         self._download_end: list[str] = []
+        self._downloading: set[str] = set()  # accounts whose update stream this client opened
         self._clock = PhaseClock()  # replaced by each connect attempt's clock
 
     # ------------------------------------------------------------ connect
@@ -128,6 +129,7 @@ class RawClient:
                     phase = PHASE_FIRST_ACCOUNT_VALUE
                     first = self._expect(lambda msg: msg.msg_id == In.ACCT_VALUE)
                     self._send_expecting(m.req_account_updates(True, self.accounts[0]), first)
+                    self._downloading.add(self.accounts[0])
                     await first
                     clock.mark(PHASE_FIRST_ACCOUNT_VALUE)
         except asyncio.CancelledError:
@@ -298,14 +300,19 @@ class RawClient:
         async def download(account: str) -> None:
             if account in self._download_end:
                 return
-            self._account_values = [v for v in self._account_values if v.account != account]
+            ends = lambda msg: msg.msg_id == In.ACCT_DOWNLOAD_END and msg.fields.get("account") == account  # noqa: E731
+            if account in self._downloading:
+                # The stream connect() opened is still arriving: wait for its
+                # end rather than clearing it and asking again.
+                await asyncio.wait_for(self._expect(ends), timeout)
+                return
+            self._downloading.add(account)
             try:
-                await self.collect(m.req_account_updates(True, account), lambda msg: False,
-                                   lambda msg: msg.msg_id == In.ACCT_DOWNLOAD_END
-                                   and msg.fields.get("account") == account, timeout)
+                await self.collect(m.req_account_updates(True, account), lambda msg: False, ends, timeout)
             finally:
                 with contextlib.suppress(ConnectionError):
                     self.send(m.req_account_updates(False, account))
+                self._downloading.discard(account)
 
         async def executions() -> None:
             req_id = self.new_req_id()

@@ -1,18 +1,31 @@
 """Evidence into allure: labels a person filters by, measured values as
-parameters excluded from the history id, and the JSON and transcript as
-attachments.
+parameters excluded from the history id, one step per handshake phase with
+its measured time, and the evidence as readable attachments.
 
 allure-pytest is imported lazily so the evidence layer stays importable
-without pytest (the CLI writes the same JSON files).
+without pytest (the CLI writes the same JSON files). Everything attached is
+read back from the redacted evidence record or passed through
+harness.evidence.redact, so no account id or credential reaches a report.
 """
 
 from __future__ import annotations
 
 import json
+import time
+import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from .categories import categories_json
 from .record import Evidence
+from .redact import redact_text
+
+EPIC = "Gateway connection"
+# Phases in the order a healthy Gateway completes them (harness.clients.base.PHASES;
+# repeated as strings so this module needs no client-layer import).
+PHASE_ORDER = ("tcp_connect", "server_version", "next_valid_id", "managed_accounts",
+               "first_account_value", "api_ready")
 
 
 def _allure() -> Any:
@@ -24,11 +37,33 @@ def _allure() -> Any:
 
 
 def attach_evidence(evidence: Evidence, path: Path) -> None:
+    """Labels, parameters, phase steps and attachments for the running test."""
     allure = _allure()
     if allure is None:
         return
+    data = json.loads(path.read_text(encoding="utf-8"))  # the redacted record, as written
+    _labels(allure, evidence)
+    _phase_steps(allure, evidence, data)
+    allure.attach(path.read_text(encoding="utf-8"), name="evidence.json",
+                  attachment_type=allure.attachment_type.JSON)
+    if data.get("transcript"):
+        allure.attach(data["transcript"], name="transcript.txt", attachment_type=allure.attachment_type.TEXT)
+    runs = (data.get("details") or {}).get("runs")
+    if isinstance(runs, list) and runs:
+        allure.attach(runs_table(runs, data.get("measurements") or {}), name="close_wait_runs.txt",
+                      attachment_type=allure.attachment_type.TEXT)
+    logs = (data.get("details") or {}).get("logs")
+    if logs and not evidence.ok:
+        # Container (or other process) logs, attached only when the run
+        # failed: the place a person looks next. Redacted once more here in
+        # case a producer put raw text in details.
+        for name, text in (logs.items() if isinstance(logs, Mapping) else [("logs", logs)]):
+            allure.attach(redact_text(str(text)), name=f"{name}.log", attachment_type=allure.attachment_type.TEXT)
+
+
+def _labels(allure: Any, evidence: Evidence) -> None:
     target, client = evidence.target, evidence.client
-    allure.dynamic.epic("Gateway connection")
+    allure.dynamic.epic(EPIC)
     allure.dynamic.feature(evidence.scenario)
     allure.dynamic.label("gateway_target", target.get("kind", "?"))
     allure.dynamic.label("gateway_version", target.get("build", "unknown"))
@@ -36,26 +71,134 @@ def attach_evidence(evidence: Evidence, path: Path) -> None:
     allure.dynamic.label("client_version", f"{client.get('package')} {client.get('version')}")
     if evidence.server_version is not None:
         allure.dynamic.label("server_version", str(evidence.server_version))
+    category = evidence.category
+    if category:
+        allure.dynamic.label("failure_category", category)
     # Measured values vary run to run: excluded from the history id so the
     # test keeps one history across runs.
     for name, value in sorted(evidence.measurements.items()):
         allure.dynamic.parameter(name, value, excluded=True)
     if evidence.failed_phase:
         allure.dynamic.parameter("failed_phase", evidence.failed_phase, excluded=True)
-    allure.attach(path.read_text(encoding="utf-8"), name="evidence.json",
-                  attachment_type=allure.attachment_type.JSON)
-    if evidence.transcript:
-        text = json.loads(path.read_text(encoding="utf-8")).get("transcript") or ""
-        allure.attach(text, name="transcript.txt", attachment_type=allure.attachment_type.TEXT)
+
+
+def _phase_steps(allure: Any, evidence: Evidence, data: Mapping[str, Any]) -> None:
+    """One step per handshake phase, titled with its time, back-dated to
+    when the phase happened; then a failed step for the phase that stopped.
+
+    allure.step cannot be back-dated, so each step is opened and closed
+    through allure's own hooks and its start/stop are then set from the
+    measured times. The connect attempt's wall-clock start is estimated
+    from the evidence's creation (a few ms earlier than the attempt, so the
+    steps sit at most that much early; the titles carry the exact times).
+    """
+    measurements = evidence.measurements
+    # In the order they happened: clients differ in when they call
+    # themselves ready (raw: after nextValidId; ib_async: after its sync).
+    marks = sorted(((phase, measurements[f"{phase}_ms"]) for phase in PHASE_ORDER if f"{phase}_ms" in measurements),
+                   key=lambda mark: mark[1])
+    origin_ms = (time.time() - (time.monotonic() - evidence._t0)) * 1000
+    previous = 0.0
+    for phase, at_ms in marks:
+        title = f"{phase}: at {at_ms:.1f} ms (+{max(0.0, at_ms - previous):.1f} ms)"
+        _step(title, origin_ms + previous, origin_ms + at_ms)
+        previous = at_ms
+    for name, value in sorted(measurements.items()):
+        if name.endswith("_ms") and name[:-3] not in PHASE_ORDER:
+            _step(f"{name[:-3]}: {value:.1f} ms", None, None)
+    for row in (data.get("details") or {}).get("runs") or []:
+        ready = row.get("api_ready_ms")
+        state = "ok" if row.get("ok") else f"failed at {row.get('failed_phase')}: {row.get('cause')}"
+        _step(f"run {row.get('run')} (client id {row.get('client_id')}): {state}"
+              + (f", api_ready {ready:.1f} ms" if isinstance(ready, (int, float)) else "")
+              + f", CLOSE_WAIT {row.get('close_wait_after')}", None, None, failed=not row.get("ok"))
+    if not evidence.ok:
+        where = data.get("failed_phase") or "?"
+        _step(f"FAILED at {where}: {data.get('cause')}", None, None, failed=True,
+              message=f"{data.get('cause')}\nhint: {data.get('hint')}")
+
+
+def _step(title: str, start_ms: float | None, stop_ms: float | None, *, failed: bool = False,
+          message: str | None = None) -> None:
+    from allure_commons._core import plugin_manager
+
+    step_id = str(uuid.uuid4())
+    plugin_manager.hook.start_step(uuid=step_id, title=title, params={})
+    step = _step_result(plugin_manager, step_id)
+    # An AssertionError is what allure reports as "failed" (anything else is "broken").
+    error = AssertionError(message or title) if failed else None
+    plugin_manager.hook.stop_step(uuid=step_id, exc_type=type(error) if error else None, exc_val=error,
+                                  exc_tb=None)
+    if step is not None:
+        if failed:
+            step.status = "failed"
+        if start_ms is not None and stop_ms is not None:
+            step.start, step.stop = round(start_ms), round(max(stop_ms, start_ms))
+
+
+def _step_result(plugin_manager: Any, step_id: str) -> Any:
+    """The step object allure-pytest keeps for a running step, so its times
+    can be set; None if the listener is not the one this code knows."""
+    for plugin in plugin_manager.get_plugins():
+        logger = getattr(plugin, "allure_logger", None)
+        if logger is not None and hasattr(logger, "get_item"):
+            item = logger.get_item(step_id)
+            if item is not None:
+                return item
+    return None
+
+
+def runs_table(runs: list[Mapping[str, Any]], measurements: Mapping[str, Any]) -> str:
+    """The per-run CLOSE_WAIT table of a consecutive-run scenario, as text."""
+    header = ("run", "client id", "ok", "api_ready ms", "CLOSE_WAIT after", "failed phase / cause")
+    rows = [(str(r.get("run")), str(r.get("client_id")), "yes" if r.get("ok") else "NO",
+             f"{r['api_ready_ms']:.1f}" if isinstance(r.get("api_ready_ms"), (int, float)) else "-",
+             str(r.get("close_wait_after")),
+             "" if r.get("ok") else f"{r.get('failed_phase')}: {r.get('cause')}") for r in runs]
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header[:-1])]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(line[:-1], widths)) + "  " + line[-1]
+             for line in [header, *rows]]
+    baseline = measurements.get("close_wait_baseline_count")
+    if baseline is not None:
+        lines.append(f"CLOSE_WAIT baseline {baseline}, max {measurements.get('close_wait_max_count')}, "
+                     f"final {measurements.get('close_wait_final_count')}")
+    return "\n".join(line.rstrip() for line in lines) + "\n"
+
+
+# ------------------------------------------------------------------ files in the results directory
+# Written at session end: --clean-alluredir wipes the directory at start-up,
+# so anything written earlier would be lost.
 
 
 def write_allure_environment(alluredir: Path, props: dict[str, str]) -> None:
-    """environment.properties, written at session end (after allure has
-    cleaned its directory at start-up, so it survives)."""
+    """environment.properties (the report's Environment / Metadata widget)."""
     alluredir.mkdir(parents=True, exist_ok=True)
-    lines = [f"{key}={_escape(value)}" for key, value in props.items()]
+    lines = [f"{key}={_escape(redact_text(value))}" for key, value in props.items()]
     (alluredir / "environment.properties").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_allure_executor(alluredir: Path, *, name: str, build_name: str, build_order: int | None = None,
+                          build_url: str | None = None) -> None:
+    """executor.json: who ran this and which run it was (the trend's x axis)."""
+    alluredir.mkdir(parents=True, exist_ok=True)
+    data: dict[str, Any] = {"name": name, "type": "local" if name == "local" else "ci", "buildName": build_name,
+                            "reportName": "ibgw-harness"}
+    if build_order is not None:
+        data["buildOrder"] = build_order
+    if build_url:
+        data["buildUrl"] = build_url
+    (alluredir / "executor.json").write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+
+
+def write_allure_categories(alluredir: Path) -> None:
+    """categories.json: failure causes keyed on the evidence-derived prefix."""
+    alluredir.mkdir(parents=True, exist_ok=True)
+    (alluredir / "categories.json").write_text(json.dumps(categories_json(), indent=2) + "\n", encoding="utf-8")
 
 
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", " ")
+
+
+__all__ = ["attach_evidence", "runs_table", "write_allure_categories", "write_allure_environment",
+           "write_allure_executor"]

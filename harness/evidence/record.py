@@ -10,6 +10,7 @@ put them there.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from dataclasses import asdict, dataclass, field
@@ -51,11 +52,23 @@ class Evidence:
         self.duration_s = round(time.monotonic() - self._t0, 6)
         return self
 
+    @property
+    def category(self) -> str | None:
+        """The failure's cause category (evidence.categories), None when passed."""
+        from .categories import categorize  # lazy: categories is a leaf module of this layer
+
+        return categorize(asdict(self))
+
     def summary_line(self) -> str:
-        """One line a human reads first: what failed, where, why."""
+        """One line a human reads first: what failed, where, why. A failure
+        starts with its [category], which the report's categories.json
+        matches on."""
         if self.ok:
             return f"{self.scenario} via {self.client.get('name')}: passed (server version {self.server_version})"
-        return f"{self.scenario} via {self.client.get('name')}: FAILED at {self.failed_phase}: {self.cause}"
+        from .categories import prefix
+
+        return (f"{prefix(self.category or 'unclassified')} {self.scenario} via {self.client.get('name')}: "
+                f"FAILED at {self.failed_phase}: {self.cause}")
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -68,7 +81,11 @@ class Evidence:
     def write(self, directory: Path, name: str) -> Path:
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{_safe(name)}.json"
-        path.write_text(self.to_json() + "\n", encoding="utf-8")
+        # Temporary file + rename: a run killed mid-write leaves the old
+        # file or the new one, never half a JSON (a stale .tmp is swept).
+        tmp = directory / f".{path.name}.{os.getpid()}.tmp"
+        tmp.write_text(self.to_json() + "\n", encoding="utf-8")
+        os.replace(tmp, path)
         return path
 
 

@@ -18,9 +18,12 @@ def load(directory: Path) -> list[dict[str, Any]]:
     rows = []
     for path in sorted(directory.glob("*.json")):
         try:
-            rows.append(json.loads(path.read_text(encoding="utf-8")))
+            data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
             print(f"skipping unreadable evidence {path.name}: {exc}", file=sys.stderr)
+            continue
+        if isinstance(data, dict):  # fault_matrix.json and other tables share the directory
+            rows.append(data)
     return rows
 
 

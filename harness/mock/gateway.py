@@ -13,7 +13,9 @@ import random
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from ..protocol.framing import MAX_FRAME
 from .faults import UNTIL_RESTART, FaultSet
@@ -49,6 +51,7 @@ class MockGateway:
         frame_limit: int = DEFAULT_REQUEST_FRAME_LIMIT,
         faults: list[str] | None = None,
         idle_timeout: float | None = None,
+        responder: Callable[[Session], Any] | None = None,
     ) -> None:
         self.host = host
         self.requested_port = port
@@ -68,6 +71,8 @@ class MockGateway:
         self._released = asyncio.Event()
         self._sessions: set[Session] = set()
         self.faults = FaultSet()
+        # Answers requests instead of the account model (a recording's replay).
+        self.responder_factory = responder
         # Fault-driven state, all cleared by restart():
         self.red = False  # red-after-disconnect tripped
         self.leaked: list[asyncio.StreamWriter] = []  # close-wait-leak: sockets we never closed

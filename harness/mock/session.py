@@ -64,6 +64,11 @@ class Session:
         self._later: set[asyncio.Task[None]] = set()  # delayed replies (faults)
         self._origin: int | None = None  # the request being answered: picks the reply form at >= 201
         self.reply_model = get_reply_model(gateway.profile.reply_model)
+        # Who answers after startApi: None = the account model handlers below;
+        # a replay responder (harness/recording/replay.py) otherwise. The
+        # handshake, the order refusal and every fault stay here either way.
+        factory = getattr(gateway, "responder_factory", None)
+        self.responder = factory(self) if factory is not None else None
         self._handlers: dict[int, Callable[[Message], None]] = {
             Out.REQ_IDS: self._on_req_ids,
             Out.REQ_MANAGED_ACCTS: self._on_req_managed_accts,
@@ -219,7 +224,10 @@ class Session:
         self.record.started_api = True
         log.info("conn %d from %s: client id %d started the API at server version %d", self.record.conn_id,
                  self.record.peer, self.client_id, version)
-        self._send_startup()
+        if self.responder is not None:
+            self.responder.start()
+        else:
+            self._send_startup()
         await self._drain()
 
     async def _swallow_until_eof(self) -> None:
@@ -287,6 +295,8 @@ class Session:
                 await asyncio.sleep(latency[0] + self.gw.jitter.uniform(0, latency[1]))  # injected latency
             if request.msg_id in m.ORDER_MESSAGES:
                 self._on_order_message(request)
+            elif self.responder is not None:
+                self.responder.answer(request, fields)
             elif handler is None:
                 log.info("conn %d: unhandled %s (%s) ignored", self.record.conn_id, request.name,
                          "|".join(fields[:6]))

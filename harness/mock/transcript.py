@@ -52,6 +52,7 @@ class ConnectionRecord:
     entries: list[Entry] = field(default_factory=list)
     dropped_entries: int = 0
     kept_chars: int = 0
+    divergences: list[dict[str, Any]] = field(default_factory=list)  # replay: requests the recording never saw
 
     def _rel(self) -> float:
         return round(time.monotonic() - self.accepted_at, 6)
@@ -84,6 +85,7 @@ class ConnectionRecord:
             "duration_s": round((self.closed_at or time.monotonic()) - self.accepted_at, 6),
             "close_cause": self.close_cause,
             "dropped_entries": self.dropped_entries,
+            **({"divergences": self.divergences} if self.divergences else {}),
             "frames": [{"t": e.t, "dir": e.direction, "name": e.name, "fields": e.fields,
                         **({"form": e.form} if e.form != "text" else {})}
                        for e in self.entries],
@@ -99,6 +101,9 @@ class ConnectionRecord:
             lines.append(f"{e.t:10.6f} {arrow} {e.name:<24} {form}{'|'.join(e.fields)}")
         if self.dropped_entries:
             lines.append(f"# {self.dropped_entries} further frames not kept")
+        for d in self.divergences:
+            lines.append(f"# replay divergence ({d.get('kind')}): {d.get('detail')}"
+                         + (f": {d.get('request')} {'|'.join(d.get('fields') or [])}" if d.get("request") else ""))
         if self.close_cause:
             lines.append(f"# closed: {self.close_cause}")
         return "\n".join(lines)

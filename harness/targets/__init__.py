@@ -7,7 +7,8 @@ from .base import TARGET_CONTAINER, TARGET_EXTERNAL, TARGET_MOCK, Endpoint, Gate
 from .external_target import ExternalTarget
 from .mock_target import MockTarget
 
-SPEC_HELP = "use 'mock', 'mock:PROFILE' or 'HOST:PORT' (for example 127.0.0.1:4002)"
+SPEC_HELP = ("use 'mock', 'mock:PROFILE', 'docker:IMAGE[:TAG]', 'replay:FILE' or 'HOST:PORT' "
+             "(for example 127.0.0.1:4002)")
 
 
 def parse_target(spec: str) -> GatewayTarget:
@@ -19,6 +20,23 @@ def parse_target(spec: str) -> GatewayTarget:
             return MockTarget(profile)
         except UnknownProfileError as exc:
             raise TargetSpecError(str(exc)) from None
+    if spec.startswith("replay:"):
+        from pathlib import Path
+
+        from .replay_target import ReplayTarget
+
+        path = spec.partition(":")[2].strip()
+        if not path:
+            raise TargetSpecError(f"--gateway {spec!r} names no recording: {SPEC_HELP}")
+        return ReplayTarget(Path(path))
+    if spec.startswith("docker:"):
+        image = spec.partition(":")[2].strip()
+        if not image:
+            raise TargetSpecError(f"--gateway {spec!r} names no image: {SPEC_HELP}")
+        # Imported here: docker-py is loaded only when a container is asked for.
+        from .container_target import ContainerTarget
+
+        return ContainerTarget(image)
     host, sep, port_text = spec.rpartition(":")
     if not sep or not host:
         raise TargetSpecError(f"--gateway {spec!r} is not a target: {SPEC_HELP}")

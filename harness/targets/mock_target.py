@@ -6,6 +6,8 @@ real client libraries still talk to it over a real loopback socket.
 
 from __future__ import annotations
 
+import os
+
 from ..mock import MockGateway
 from ..mock.profiles import get_profile
 from .base import TARGET_MOCK, Endpoint
@@ -19,7 +21,9 @@ class MockTarget:
         self.profile = get_profile(profile)  # fails early with the valid names
         self.host = host
         self.port = port
-        self.accounts = accounts
+        # IBGW_MOCK_ACCOUNTS=DU1111111,DU2222222 makes `--gateway mock` present
+        # those accounts (the redaction test plants one and searches for it).
+        self.accounts = accounts if accounts is not None else _accounts_from_env()
         self.gateway: MockGateway | None = None
 
     async def start(self) -> Endpoint:
@@ -35,3 +39,8 @@ class MockTarget:
         if self.gateway is not None:
             await self.gateway.stop()
             self.gateway = None
+
+
+def _accounts_from_env() -> list[str] | None:
+    accounts = [a.strip() for a in os.environ.get("IBGW_MOCK_ACCOUNTS", "").split(",") if a.strip()]
+    return accounts or None

@@ -1,0 +1,77 @@
+"""`ibgw proxy`: the fault proxy in the foreground, steerable from another
+process through its control endpoint.
+
+    ibgw proxy --listen 127.0.0.1:4012 --upstream 127.0.0.1:4002 --fault latency=200,50 \
+               --control-port 4013 --transcript reports/proxy-transcript.jsonl
+    curl -s -X POST 127.0.0.1:4013/faults -d '{"fault": "blackhole"}'
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+import click
+
+from ..proxy import FaultProxy, ProxyAddressError, ProxyFaultError
+from ..proxy.control import ProxyControlServer
+from ..proxy.faults import valid_faults_text
+
+
+def _address(value: str, option: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise click.BadParameter(f"{value!r} is not HOST:PORT (e.g. 127.0.0.1:4002)", param_hint=option)
+    return host.strip("[]"), int(port)
+
+
+@click.command("proxy")
+@click.option("--listen", required=True, help="HOST:PORT to accept clients on (loopback)")
+@click.option("--upstream", required=True, help="HOST:PORT of the Gateway (mock, container or real; loopback)")
+@click.option("--fault", "faults", multiple=True,
+              help=f"NAME[=VALUE][/up|down|both], repeatable: {valid_faults_text()}")
+@click.option("--control-port", type=click.IntRange(0, 65535), default=None,
+              help="serve the JSON control endpoint on 127.0.0.1:N")
+@click.option("--transcript", type=click.Path(path_type=Path), default=None,
+              help="append every frame, decoded, as JSON Lines (account ids redacted)")
+@click.option("--no-order-guard", is_flag=True, hidden=True, help="testing only: forward order messages")
+@click.option("-v", "--verbose", is_flag=True)
+def proxy(listen: str, upstream: str, faults: tuple[str, ...], control_port: int | None, transcript: Path | None,
+          no_order_guard: bool, verbose: bool) -> None:
+    """Forward a Gateway port with injectable faults and a decoded transcript."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    host, port = _address(listen, "--listen")
+    up = _address(upstream, "--upstream")
+    try:
+        fp = FaultProxy(up, host, port, faults=list(faults), transcript=transcript, order_guard_on=not no_order_guard)
+    except (ProxyFaultError, ProxyAddressError) as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        asyncio.run(_serve(fp, control_port))
+    except OSError as exc:
+        raise click.ClickException(f"cannot listen on {listen}: {exc.strerror or exc}; hint: is the port in use?") \
+            from None
+
+
+async def _serve(fp: FaultProxy, control_port: int | None) -> None:
+    await fp.start()
+    control = await ProxyControlServer(fp, "127.0.0.1", control_port).start() if control_port is not None else None
+    click.echo(f"proxy {fp.host}:{fp.port} -> {fp.upstream[0]}:{fp.upstream[1]}"
+               + (f", control on 127.0.0.1:{control.port}" if control else "")
+               + f", faults: {', '.join(fp.faults.describe()) or 'none'}", err=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        if control is not None:
+            await control.stop()
+        with contextlib.suppress(Exception):
+            await fp.stop()
+        click.echo("proxy stopped", err=True)

@@ -1,0 +1,212 @@
+"""`ibgw soak`: the soak from a shell, with a live progress line.
+
+    ibgw soak --duration 3600 --gateway mock
+    ibgw soak --duration 600 --gateway 127.0.0.1:4002 --schedule proxy-reset@120,proxy-blackhole@300:20
+
+Against the mock the mock runs in this process and the schedule uses its
+faults; against any other Gateway the clients go through the fault proxy
+(harness/proxy) and only proxy faults are injected. Evidence goes to
+reports/soak/<UTC time>/: soak.jsonl (written while it runs), evidence.json
+(the verdict), timeline.png and, through the proxy, wire.jsonl (every frame
+both ways, decoded, account ids redacted). SIGTERM or Ctrl-C stops it early with the
+evidence so far and a summary line; exit status 0 pass, 1 fail, 2 bad
+input, 130/143 interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..clients import CLIENT_NAMES
+from ..evidence.record import Evidence
+from ..scenarios.soak import SoakConfig, run_soak
+from ..scenarios.soak_schedule import ScheduleError, default_schedule, parse_schedule
+from ..targets import SPEC_HELP, TargetSpecError, parse_target
+
+DEFAULT_OUT = Path("reports/soak")
+
+
+class SoakProgress:
+    """A progress bar with the live figures of the last interval on a
+    terminal; one plain line per interval otherwise (CI logs)."""
+
+    def __init__(self, duration: float, stream: Any = None) -> None:
+        self.duration = duration
+        self.stream = stream or sys.stderr
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> SoakProgress:
+        if self.tty:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+            from rich.table import Column
+
+            # The figures wrap under a narrow terminal rather than being cut off.
+            self._progress = Progress(TextColumn("soak"), BarColumn(bar_width=20), TimeElapsedColumn(),
+                                      TextColumn("{task.fields[figures]}",
+                                                 table_column=Column(overflow="fold", ratio=1)),
+                                      console=Console(file=self.stream), transient=False)
+            self._progress.start()
+            self._task = self._progress.add_task("soak", total=self.duration, figures="starting")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def __call__(self, figures: dict[str, Any]) -> None:
+        parts = []
+        for name, c in figures["clients"].items():
+            state = "up" if c["connected"] else "DOWN"
+            p50 = "-" if c["p50_ms"] is None else f"{c['p50_ms']:.1f}"
+            p99 = "-" if c["p99_ms"] is None else f"{c['p99_ms']:.1f}"
+            parts.append(f"{name} {state} p50 {p50} p99 {p99} ms missed {c['missed']}")
+        parts.append(f"disc {figures['disconnects']} rec {figures['recoveries']} "
+                     f"probes {figures['probes_ok']}/{figures['probes']} rss {figures['rss_mb']:.0f}MB "
+                     f"fds {figures['fds']} cw {figures['close_wait']}")
+        text = " | ".join(parts)
+        if self._progress is not None:
+            self._progress.update(self._task, completed=figures["t"], figures=text)
+        else:
+            print(f"[soak {figures['t']:7.1f}/{figures['duration']:g} s] {text}", file=self.stream, flush=True)
+
+
+def soak_out_dir(base: Path) -> Path:
+    return base / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+async def run_soak_against(spec: str, config: SoakConfig, out_dir: Path, *, schedule_text: str | None,
+                           progress: Any = None, proxy_faults: bool = True) -> Evidence:
+    """Start the target (and the proxy for a non-mock Gateway), run the soak,
+    stop everything. Used by `ibgw soak` and suites/test_soak.py."""
+    target = parse_target(spec)
+    endpoint = await target.start()
+    proxy = None
+    try:
+        mock = getattr(target, "gateway", None)
+        connect_to = endpoint
+        if mock is None and proxy_faults:
+            from ..proxy import FaultProxy
+
+            # Its transcript is the Gateway-side wire record a real Gateway otherwise keeps only in its API log.
+            proxy = await FaultProxy(upstream=(endpoint.host, endpoint.port),
+                                     transcript=out_dir / "wire.jsonl").start()
+            connect_to = replace(endpoint, host=proxy.host, port=proxy.port, label=f"proxy -> {endpoint.label}")
+        container = target if getattr(target, "kind", "") == "container" else None
+        kind = "mock" if mock is not None else ("container" if container is not None else "proxy")
+        config.schedule = (default_schedule(config.duration, kind)
+                           if schedule_text is None else parse_schedule(schedule_text))
+        return await run_soak(config, endpoint, out_dir, mock=mock, proxy=proxy, container=container,
+                              connect_endpoint=connect_to, progress=progress)
+    finally:
+        if proxy is not None:
+            await proxy.stop()
+        await target.stop()
+
+
+def write_outputs(evidence: Evidence, out_dir: Path) -> list[Path]:
+    """evidence.json and the timeline plot next to soak.jsonl."""
+    from ..evidence.soak_plot import plot_timeline
+
+    written = [evidence.write(out_dir, "evidence")]
+    jsonl = out_dir / "soak.jsonl"
+    if jsonl.is_file():
+        with contextlib.suppress(ImportError):  # matplotlib missing: the JSON Lines are the evidence
+            written.append(plot_timeline(jsonl, out_dir / "timeline.png"))
+    return written
+
+
+@click.command("soak")
+@click.option("--duration", type=click.FloatRange(min=1), default=3600.0, show_default=True, help="seconds")
+@click.option("--gateway", default="mock", show_default=True, help=f"the target: {SPEC_HELP}")
+@click.option("--client", "clients", multiple=True, type=click.Choice(CLIENT_NAMES),
+              help="persistent connections (repeatable; default raw and ib_async)")
+@click.option("--schedule", default=None,
+              help="faults KIND@AT[:SECONDS],... ('none' for no faults; default: one of each, spread over the run)")
+@click.option("--ping-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
+@click.option("--probe-interval", type=click.FloatRange(min=0.5), default=30.0, show_default=True)
+@click.option("--interval", type=click.FloatRange(min=0.5), default=10.0, show_default=True,
+              help="seconds per JSON Lines interval record")
+@click.option("--no-reconnect", is_flag=True, help="switch the reconnecting client off (shows what a client "
+              "without a reconnect loop suffers)")
+@click.option("--gap-margin", type=float, default=None, help="pass criterion: ping gap <= longest outage + this")
+@click.option("--recovery-bound", type=float, default=None, help="pass criterion: ready again within S after a fault")
+@click.option("--rss-growth-mb", type=float, default=None, help="pass criterion: RSS growth bound")
+@click.option("--out", "out_base", type=click.Path(path_type=Path), default=DEFAULT_OUT, show_default=True)
+@click.option("--connect-timeout", type=float, default=None)
+@click.option("--backoff-cap", type=float, default=None)
+def soak(duration: float, gateway: str, clients: tuple[str, ...], schedule: str | None, ping_interval: float,
+         probe_interval: float, interval: float, no_reconnect: bool, gap_margin: float | None,
+         recovery_bound: float | None, rss_growth_mb: float | None, out_base: Path,
+         connect_timeout: float | None, backoff_cap: float | None) -> None:
+    """Keep connections alive for DURATION under a fault schedule; measure outages, recoveries, resources."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # ib_async logs every refused reconnect attempt as an ERROR; the JSON Lines record them already.
+    logging.getLogger("ib_async").setLevel(logging.CRITICAL)
+    overrides = {k: v for k, v in {"gap_margin": gap_margin, "recovery_bound": recovery_bound,
+                                   "rss_growth_mb": rss_growth_mb, "connect_timeout": connect_timeout,
+                                   "backoff_cap": backoff_cap}.items() if v is not None}
+    config = SoakConfig(duration=duration, clients=clients or SoakConfig.clients, ping_interval=ping_interval,
+                        probe_interval=probe_interval, interval=interval, reconnect=not no_reconnect, **overrides)
+    try:
+        if schedule is not None:
+            parse_schedule(schedule)  # fail before starting anything
+        parse_target(gateway)
+    except (ScheduleError, TargetSpecError) as exc:
+        raise click.UsageError(str(exc)) from None
+    out_dir = soak_out_dir(out_base)
+    click.echo(f"soak: {duration:g} s against {gateway}, clients {', '.join(config.clients)}; evidence in {out_dir}",
+               err=True)
+    status, evidence = asyncio.run(_main(gateway, config, out_dir, schedule))
+    if evidence is not None:
+        for path in write_outputs(evidence, out_dir):
+            click.echo(f"wrote {path}", err=True)
+        click.echo(evidence.summary_line())
+        if evidence.cause:
+            click.echo(f"cause: {evidence.cause}")
+            click.echo(f"hint: {evidence.hint}")
+    sys.exit(status)
+
+
+async def _main(gateway: str, config: SoakConfig, out_dir: Path, schedule: str | None
+                ) -> tuple[int, Evidence | None]:
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    interrupted: list[int] = []
+
+    def stop(signum: int) -> None:
+        interrupted.append(128 + signum)
+        task.cancel()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop, signum)
+    with SoakProgress(config.duration) as progress:
+        try:
+            evidence = await run_soak_against(gateway, config, out_dir, schedule_text=schedule, progress=progress)
+        except asyncio.CancelledError:
+            click.echo(f"soak interrupted; the evidence so far is in {out_dir / 'soak.jsonl'}", err=True)
+            with contextlib.suppress(Exception):
+                from ..evidence.soak_plot import plot_timeline
+
+                plot_timeline(out_dir / "soak.jsonl", out_dir / "timeline.png")
+            return (interrupted[0] if interrupted else 130), None
+        except (ScheduleError, TargetSpecError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            return 2, None
+    return (0 if evidence.ok else 1), evidence
+
+
+__all__ = ["SoakProgress", "run_soak_against", "soak", "write_outputs"]

@@ -1,0 +1,124 @@
+"""Setting up a live run's Gateway session safely.
+
+In order: warn about a live-trading port; put the recording proxy (with
+the order guard) in front of the Gateway so every connection is recorded
+and no order message can pass, whatever client sends it; then read the
+managed accounts once through it and refuse to go on when any is not a
+paper account. Raises LiveRunRefused for the caller to stop the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ..clients.base import HandshakeError
+from ..clients.raw import RawClient
+from ..evidence.redact import redact_accounts
+from ..safety.accounts import (
+    live_account_stop_message,
+    live_port_warning,
+    non_paper_accounts,
+)
+from ..safety.order_guard import OrderGuard
+from ..targets.base import Endpoint
+from .policy import ClientIdAllocator, LivePolicy
+
+log = logging.getLogger("harness.live")
+
+
+class LiveRunRefused(Exception):
+    """A live run that must not start; the message says why and what to pass."""
+
+
+class LiveAccountRefused(LiveRunRefused):
+    """The Gateway manages a non-paper account and --allow-live-account was not given."""
+
+
+@dataclass
+class LiveSession:
+    upstream: Endpoint  # the Gateway itself
+    endpoint: Endpoint  # where clients connect: the proxy, or the Gateway when the proxy is off
+    guard: OrderGuard = field(default_factory=OrderGuard)
+    proxy: Any = None
+    accounts: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what the run should say at its start
+
+    def transcript(self, client_id: int) -> str | None:
+        """The proxy's Gateway-side transcript of a client id's newest connection."""
+        if self.proxy is None:
+            return None
+        from .proxy_glue import transcript_for_client
+
+        return transcript_for_client(self.proxy, client_id)
+
+
+async def read_managed_accounts(endpoint: Endpoint, client_id: int, timeout: float) -> list[str]:
+    """One read-only raw connection: the account ids managedAccounts lists."""
+    client = RawClient(await_account_value=False)
+    try:
+        result = await client.connect(endpoint.host, endpoint.port, client_id, timeout=timeout)
+        return list(result.accounts)
+    finally:
+        await client.disconnect()
+
+
+@contextlib.asynccontextmanager
+async def live_session(upstream: Endpoint, policy: LivePolicy, client_ids: ClientIdAllocator, *, timeout: float,
+                       report: Callable[[str], None] = log.warning) -> AsyncIterator[LiveSession]:
+    session = LiveSession(upstream, upstream)
+    warning = live_port_warning(upstream.port)
+    if warning:
+        report(f"WARNING: {warning}")
+    if policy.proxy:
+        from .proxy_glue import ProxyUnavailable, start_recording_proxy
+
+        try:
+            session.proxy, session.endpoint = await start_recording_proxy(upstream, session.guard)
+            session.notes.append(f"recording proxy {session.endpoint.host}:{session.endpoint.port} -> "
+                                 f"{upstream.label} (order guard on)")
+        except ProxyUnavailable as exc:
+            # Without the proxy no order guard stands in front of a client the
+            # harness did not write: that must be asked for, never a fallback.
+            raise LiveRunRefused(f"STOPPED before the first scenario: the recording proxy (and its order guard) "
+                                 f"cannot run in front of {upstream.label}: {exc}. Pass --ibgw-no-proxy to run "
+                                 "without it (only the harness's own clients are then known to be read-only)") from None
+    else:
+        session.notes.append("recording proxy off (--ibgw-no-proxy): no Gateway-side transcript, order guard only "
+                             "in the harness's own raw client")
+    for note in session.notes:
+        report(note)
+    reported = len(session.notes)
+    try:
+        try:
+            session.accounts = await read_managed_accounts(session.endpoint, client_ids.take(0), timeout)
+        except HandshakeError as exc:
+            session.notes.append(f"account check could not run ({exc.phase}: {exc.cause}); the scenarios will "
+                                 "show why. Order messages stay blocked by the proxy")
+        else:
+            live = non_paper_accounts(session.accounts)
+            if live and not policy.allow_live_account:
+                raise LiveAccountRefused(live_account_stop_message(session.accounts, upstream.label))
+            kind = "LIVE (allowed by --allow-live-account)" if live else "paper"
+            session.notes.append(f"accounts: {', '.join(redact_accounts(session.accounts))} ({kind})")
+        for note in session.notes[reported:]:
+            report(note)
+        yield session
+    finally:
+        if session.proxy is not None:
+            from .proxy_glue import stop_recording_proxy
+
+            await stop_recording_proxy(session.proxy)
+
+
+def proxied(endpoint: Endpoint, host: str, port: int) -> Endpoint:
+    """The upstream's endpoint with the proxy's address: evidence still names the Gateway."""
+    return replace(endpoint, host=host, port=port,
+                   details={**endpoint.details, "via_proxy": f"{host}:{port}", "upstream": endpoint.label})
+
+
+__all__ = ["LiveAccountRefused", "LiveRunRefused", "LiveSession", "live_session", "proxied",
+           "read_managed_accounts"]

@@ -1,0 +1,510 @@
+"""The fault-injecting, recording TCP proxy between any client and any Gateway.
+
+Why: the mock can only misbehave the ways it was written to; a real
+Gateway, a container or a socket forwarder in front of one fails on the
+*path* too: latency, a blackholed route, a reset, a half-closed socket, a
+slow link, a forwarder that coalesces or splits writes. The proxy puts
+those faults between any client and any Gateway, switchable at run time
+(this API, or the JSON control endpoint from another process), records both
+directions with decoded message names, and runs every client->Gateway frame
+past the registered request guards (the order guard refuses order messages
+and closes the connection).
+
+Per connection and direction: a reader task reads, decodes (transcript,
+guards) and queues the bytes with their arrival time; a writer task applies
+the faults (latency, coalesce, slice, bandwidth, data limit) and writes, so
+a delay never stops reading and the byte order is always kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import itertools
+import json
+import logging
+import random
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+from ..evidence.redact import redact_text, redact_tree
+from .faults import BOTH, ProxyFault, ProxyFaultSet
+from .wire import DOWN, UP, Frame, RequestGuard, WireDecoder, WireEntry, entry_for, order_guard
+
+log = logging.getLogger("harness.proxy")
+
+READ_CHUNK = 65536
+ENTRY_HISTORY = 20_000  # transcript entries kept in memory (the file keeps all)
+LINK_HISTORY = 1000
+_EOF = object()
+
+
+# An observer of the decoded stream (see FaultProxy.add_observer).
+FrameObserver = Callable[[WireEntry, "Frame | None"], None]
+
+
+class ProxyAddressError(ValueError):
+    """A listen or upstream address that is not loopback."""
+
+
+def require_loopback(host: str, what: str) -> None:
+    """The harness only ever talks to this machine (never a bridge, never a
+    private-range or public address): refuse anything else up front."""
+    if host == "localhost":
+        return
+    try:
+        ok = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ProxyAddressError(f"{what} {host!r} is not a loopback address; the proxy is loopback only "
+                                "(use 127.0.0.1, ::1 or localhost)")
+
+
+class Link:
+    """One proxied connection: the client's socket, the Gateway's socket and
+    the four tasks that move bytes between them."""
+
+    def __init__(self, proxy: FaultProxy, conn_id: int, reader: asyncio.StreamReader,
+                 writer: asyncio.StreamWriter) -> None:
+        self.proxy = proxy
+        self.conn_id = conn_id
+        peer = writer.get_extra_info("peername")
+        self.peer = f"{peer[0]}:{peer[1]}" if peer else "?"
+        self.opened = time.monotonic()
+        self.client = (reader, writer)
+        self.upstream: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        up = WireDecoder(conn_id, UP)
+        down = WireDecoder(conn_id, DOWN)
+        up.peer, down.peer = down, up
+        self.decoders = {UP: up, DOWN: down}
+        self.received = {UP: 0, DOWN: 0}
+        self.forwarded = {UP: 0, DOWN: 0}
+        self.queues: dict[str, asyncio.Queue[Any]] = {UP: asyncio.Queue(), DOWN: asyncio.Queue()}
+        self.eof: set[str] = set()
+        self.stopped: set[str] = set()  # directions no longer forwarded (half-close)
+        self.blackholed = False  # accepted under blackhole: no upstream at all
+        self.done = asyncio.Event()
+        self.close_cause = ""
+        self.tasks: list[asyncio.Task[Any]] = []
+
+    @property
+    def server_version(self) -> int | None:
+        return self.decoders[DOWN].server_version
+
+    def summary(self) -> dict[str, Any]:
+        return {"conn_id": self.conn_id, "peer": self.peer, "server_version": self.server_version,
+                "received": dict(self.received), "forwarded": dict(self.forwarded),
+                "open": not self.done.is_set(), "close_cause": self.close_cause,
+                "seconds": round(time.monotonic() - self.opened, 3)}
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def run(self) -> None:
+        faults = self.proxy.faults
+        reset = faults.get("reset")
+        if reset is not None and reset.values[0] == 0:
+            self.abort("fault reset: reset at accept")
+            return
+        if "blackhole" in faults:
+            self.blackholed = True
+            self.proxy.note(self.conn_id, UP, "accepted under blackhole: no upstream, bytes dropped")
+            self.tasks = [asyncio.create_task(self._read(UP))]
+        else:
+            try:
+                self.upstream = await asyncio.wait_for(asyncio.open_connection(*self.proxy.upstream),
+                                                       self.proxy.connect_timeout)
+            except (OSError, TimeoutError) as exc:
+                # What a client sees from a forwarder whose backend is down: accepted, then closed.
+                self.close(f"upstream {self.proxy.upstream[0]}:{self.proxy.upstream[1]} unreachable: "
+                           f"{exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__}")
+                await self._cleanup()
+                return
+            self.tasks = [asyncio.create_task(self._read(d)) for d in (UP, DOWN)]
+            self.tasks += [asyncio.create_task(self._write(d)) for d in (UP, DOWN)]
+            half = faults.get("half-close")
+            if half is not None:
+                self.half_close(half.direction)
+        if reset is not None:
+            self.tasks.append(asyncio.create_task(self._reset_later(reset.values[0] / 1000.0)))
+        try:
+            await self.done.wait()
+        finally:
+            await self._cleanup()
+
+    async def _reset_later(self, delay: float) -> None:
+        await asyncio.sleep(delay)  # the fault's configured delay
+        self.abort(f"fault reset: reset {delay * 1000:g} ms after accept")
+
+    def close(self, cause: str) -> None:
+        if not self.done.is_set():
+            self.close_cause = cause
+            log.info("proxy conn %d closed: %s", self.conn_id, cause)
+            self.proxy.note(self.conn_id, BOTH, f"closed: {cause}")
+            self.done.set()
+
+    def abort(self, cause: str) -> None:
+        """RST both sockets (SO_LINGER 0), no FIN: what a crashed peer or a
+        stateful firewall forgetting the flow looks like."""
+        for pair in (self.client, self.upstream):
+            if pair is None:
+                continue
+            writer = pair[1]
+            sock = writer.get_extra_info("socket")
+            with contextlib.suppress(OSError):
+                if sock is not None:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            writer.transport.abort()
+        self.close(cause)
+
+    def half_close(self, direction: str) -> None:
+        """FIN one way, keep the other: DOWN -> the client sees EOF while the
+        Gateway's socket stays open; UP -> the other way round."""
+        directions = (UP, DOWN) if direction == BOTH else (direction,)
+        for d in directions:
+            if d in self.stopped:
+                continue
+            self.stopped.add(d)
+            writer = self.client[1] if d == DOWN else (self.upstream[1] if self.upstream else None)
+            if writer is not None and writer.can_write_eof():
+                with contextlib.suppress(OSError, RuntimeError):
+                    writer.write_eof()
+            towards = "to the client" if d == DOWN else "to the Gateway"
+            self.proxy.note(self.conn_id, d, f"fault half-close: FIN sent {towards}")
+
+    async def _cleanup(self) -> None:
+        current = asyncio.current_task()
+        for task in self.tasks:
+            if task is not current:
+                task.cancel()
+        await asyncio.gather(*(t for t in self.tasks if t is not current), return_exceptions=True)
+        for pair in (self.client, self.upstream):
+            if pair is not None:
+                pair[1].close()
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(pair[1].wait_closed(), 1.0)
+
+    # ------------------------------------------------------------ pumps
+
+    async def _read(self, direction: str) -> None:
+        reader = self.client[0] if direction == UP else self.upstream[0]  # type: ignore[index]
+        try:
+            while True:
+                data = await reader.read(READ_CHUNK)
+                if not data:
+                    self.queues[direction].put_nowait(_EOF)
+                    if self.blackholed:
+                        self.close("client closed (blackholed connection)")
+                    return
+                self.received[direction] += len(data)
+                denial = self.proxy.inspect(self, direction, data)
+                if denial is not None:
+                    self.close(denial)
+                    return
+                if self.blackholed or direction in self.stopped or self.proxy.faults.get("blackhole", direction):
+                    continue  # dropped on the floor: the fault
+                self.queues[direction].put_nowait((time.monotonic(), data))
+        except (ConnectionError, OSError) as exc:
+            self.close(f"{'client' if direction == UP else 'Gateway'} socket error: {exc}")
+
+    async def _write(self, direction: str) -> None:
+        writer = self.upstream[1] if direction == UP else self.client[1]  # type: ignore[index]
+        queue = self.queues[direction]
+        faults = self.proxy.faults
+        release = 0.0
+        try:
+            while True:
+                item = await queue.get()
+                if item is _EOF:
+                    await self._forward_eof(direction, writer)
+                    return
+                arrival, data = item
+                latency = faults.get("latency", direction)
+                if latency is not None:
+                    delay = (latency.values[0] + self.proxy.random.uniform(-latency.values[1],
+                                                                            latency.values[1])) / 1000.0
+                    release = max(release, arrival + max(0.0, delay))  # never reorder
+                    await asyncio.sleep(max(0.0, release - time.monotonic()))  # the injected latency
+                coalesce = faults.get("coalesce", direction)
+                eof_after = False
+                if coalesce is not None:
+                    await asyncio.sleep(coalesce.values[0] / 1000.0)  # the hold time: what arrives meanwhile joins
+                    parts = [data]
+                    while not queue.empty():
+                        nxt = queue.get_nowait()
+                        if nxt is _EOF:
+                            eof_after = True
+                            break
+                        parts.append(nxt[1])
+                    data = b"".join(parts)
+                if direction in self.stopped:
+                    continue
+                if not await self._send(direction, writer, data):
+                    return
+                if eof_after:
+                    await self._forward_eof(direction, writer)
+                    return
+        except (ConnectionError, OSError) as exc:
+            self.close(f"writing to the {'Gateway' if direction == UP else 'client'} failed: {exc}")
+
+    async def _send(self, direction: str, writer: asyncio.StreamWriter, data: bytes) -> bool:
+        """Write with slice, bandwidth and data-limit applied; False once the link closed."""
+        faults = self.proxy.faults
+        limit = faults.get("limit-data", direction)
+        close_after = False
+        if limit is not None:
+            sent = sum(self.forwarded.values()) if limit.direction == BOTH else self.forwarded[direction]
+            room = max(0, int(limit.values[0]) - sent)
+            if len(data) >= room:
+                data, close_after = data[:room], True
+        sl = faults.get("slice", direction)
+        bandwidth = faults.get("bandwidth", direction)
+        size = len(data) or 1
+        if sl is not None:
+            size = max(1, int(sl.values[0]))
+        if bandwidth is not None:  # pace in pieces of 50 ms worth, so the client sees the rate
+            size = min(size, max(1, int(bandwidth.values[0] * 1024 * 0.05)))
+        pieces = [data[i:i + size] for i in range(0, len(data), size)]
+        for i, piece in enumerate(pieces):
+            if bandwidth is not None:
+                await asyncio.sleep(len(piece) / (bandwidth.values[0] * 1024))  # the bandwidth cap
+            writer.write(piece)
+            await writer.drain()
+            self.forwarded[direction] += len(piece)
+            if sl is not None and i < len(pieces) - 1 and sl.values[1] > 0:
+                await asyncio.sleep(sl.values[1] / 1000.0)  # the slicer's gap between writes
+        if close_after:
+            self.close(f"fault limit-data: {int(limit.values[0])} bytes forwarded")  # type: ignore[union-attr]
+            return False
+        return True
+
+    async def _forward_eof(self, direction: str, writer: asyncio.StreamWriter) -> None:
+        """A FIN from one side goes on to the other (half-close preserved);
+        once both sides have sent theirs the link is done."""
+        self.eof.add(direction)
+        if writer.can_write_eof():
+            with contextlib.suppress(OSError, RuntimeError):
+                writer.write_eof()
+        if self.eof >= {UP, DOWN} or direction in self.stopped:
+            self.close("both sides closed" if self.eof >= {UP, DOWN} else f"{direction} closed")
+        elif direction == DOWN:
+            self.proxy.note(self.conn_id, DOWN, "Gateway closed its side (FIN passed to the client)")
+
+
+class FaultProxy:
+    """The proxy. In-process::
+
+        async with FaultProxy(upstream=("127.0.0.1", 4002)) as proxy:
+            proxy.set_fault("latency=200,50")
+            ... connect clients to proxy.port ...
+            proxy.clear_fault("latency")
+
+    From another process: `ibgw proxy ... --control-port N` and the control
+    endpoint (harness/proxy/control.py).
+    """
+
+    def __init__(self, upstream: tuple[str, int], host: str = "127.0.0.1", port: int = 0, *,
+                 faults: list[str] | None = None, transcript: Path | None = None, order_guard_on: bool = True,
+                 connect_timeout: float = 10.0, seed: int = 0) -> None:
+        require_loopback(host, "listen address")
+        require_loopback(upstream[0], "upstream")
+        self.host = host
+        self.requested_port = port
+        self.upstream = upstream
+        self.connect_timeout = connect_timeout
+        self.faults = ProxyFaultSet()
+        self.random = random.Random(seed)  # jitter is reproducible from run to run
+        self.guards: list[RequestGuard] = [order_guard] if order_guard_on else []
+        self.links: dict[int, Link] = {}
+        self.history: deque[dict[str, Any]] = deque(maxlen=LINK_HISTORY)
+        self.entries: deque[WireEntry] = deque(maxlen=ENTRY_HISTORY)
+        self.denied: list[dict[str, Any]] = []
+        self.accounts: set[str] = set()
+        # Frame observers (harness/recording): called with every transcript
+        # entry and, for decoded frames, the Frame with its payload.
+        self.observers: list[FrameObserver] = []
+        self.origin = time.monotonic()
+        self._ids = itertools.count(1)
+        self._server: asyncio.base_events.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._transcript_path = transcript
+        self._transcript: IO[str] | None = None
+        for text in faults or []:
+            self.faults.set(text)  # raises ProxyFaultError before anything starts
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> FaultProxy:
+        if self._transcript_path is not None:
+            self._transcript_path.parent.mkdir(parents=True, exist_ok=True)
+            self._transcript = self._transcript_path.open("a", encoding="utf-8")
+        self._server = await asyncio.start_server(self._accept, self.host, self.requested_port)
+        log.info("proxy %s:%d -> %s:%d (faults: %s)", self.host, self.port, *self.upstream,
+                 ", ".join(self.faults.describe()) or "none")
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for link in list(self.links.values()):
+            link.close("proxy stopping")
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._transcript is not None:
+            self._transcript.close()
+            self._transcript = None
+
+    async def __aenter__(self) -> FaultProxy:
+        return await self.start()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.stop()
+
+    async def serve_forever(self) -> None:
+        if self._server is None:
+            await self.start()
+        assert self._server is not None
+        await self._server.serve_forever()
+
+    @property
+    def port(self) -> int:
+        if self._server is not None and self._server.sockets:
+            return int(self._server.sockets[0].getsockname()[1])
+        if self.requested_port:
+            return self.requested_port
+        raise RuntimeError("proxy is not started")
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        link = Link(self, next(self._ids), reader, writer)
+        self.links[link.conn_id] = link
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self.note(link.conn_id, BOTH, f"accepted from {link.peer}")
+        try:
+            await link.run()
+        except asyncio.CancelledError:
+            pass  # stop() ended it; finishing normally keeps asyncio's stream machinery quiet
+        finally:
+            self._tasks.discard(task)
+            self.links.pop(link.conn_id, None)
+            self.history.append(link.summary())
+
+    # ------------------------------------------------------------ faults
+
+    def set_fault(self, text: str) -> ProxyFault:
+        """Set (or replace) a fault now. `reset` resets every open connection
+        at once; `half-close` half-closes every open one."""
+        fault = self.faults.set(text)
+        log.warning("proxy fault set: %s", fault.text)
+        if fault.name == "reset":
+            for link in list(self.links.values()):
+                link.abort("fault reset: reset when the fault was set")
+        elif fault.name == "half-close":
+            for link in list(self.links.values()):
+                link.half_close(fault.direction)
+        return fault
+
+    def clear_fault(self, name: str | None = None) -> None:
+        self.faults.clear(name)
+        log.warning("proxy fault cleared: %s", name or "all")
+
+    async def reset_all(self) -> int:
+        """Reset (RST) every open connection once; returns how many."""
+        links = list(self.links.values())
+        for link in links:
+            link.abort("reset_all: connection reset")
+        await asyncio.sleep(0)  # let the links' tasks see it
+        return len(links)
+
+    def add_request_guard(self, guard: RequestGuard) -> None:
+        """Run `guard` on every client->Gateway frame; a non-None return is
+        the reason the frame is refused and its connection closed."""
+        self.guards.append(guard)
+
+    def remove_request_guard(self, guard: RequestGuard) -> None:
+        self.guards.remove(guard)
+
+    # ------------------------------------------------------------ transcript
+
+    def inspect(self, link: Link, direction: str, data: bytes) -> str | None:
+        """Decode, record, and (client->Gateway) run the guards; returns a
+        denial cause or None."""
+        decoder = link.decoders[direction]
+        for frame in decoder.feed(data):
+            denial = self._guard(frame) if direction == UP else None
+            self._record(frame, f"DENIED: {denial}" if denial else (decoder.broken or ""))
+            if denial is not None:
+                self.denied.append({"conn_id": link.conn_id, "message": frame.name, "cause": denial,
+                                    "t": round(time.monotonic() - self.origin, 3)})
+                log.warning("proxy conn %d: %s", link.conn_id, denial)
+                return f"request guard: {denial}; connection closed"
+        self.accounts |= decoder.accounts
+        return None
+
+    def _guard(self, frame: Frame) -> str | None:
+        for guard in self.guards:
+            try:
+                denial = guard(frame)
+            except Exception as exc:  # a broken guard denies: failing closed is the safe side
+                denial = f"guard {getattr(guard, '__name__', guard)!r} raised {type(exc).__name__}: {exc}"
+            if denial:
+                return denial
+        return None
+
+    def _record(self, frame: Frame, note: str = "") -> None:
+        entry = entry_for(frame, self.origin, note)
+        self._keep(entry)
+        self._observe(entry, frame)
+
+    def note(self, conn_id: int, direction: str, text: str) -> None:
+        entry = WireEntry(round(time.monotonic() - self.origin, 6), time.time(), conn_id, direction,
+                          "(proxy)", 0, [], text)
+        self._keep(entry)
+        self._observe(entry, None)
+
+    def add_observer(self, observer: FrameObserver) -> None:
+        """Call observer(entry, frame) for every frame (frame set, payload
+        included) and every proxy note (frame None: accept, FIN, close), in
+        order. Observers must not raise; one that does is logged and dropped."""
+        self.observers.append(observer)
+
+    def _observe(self, entry: WireEntry, frame: Frame | None) -> None:
+        for observer in list(self.observers):
+            try:
+                observer(entry, frame)
+            except Exception:
+                log.exception("proxy frame observer %r failed; removed", observer)
+                self.observers.remove(observer)
+
+    def _keep(self, entry: WireEntry) -> None:
+        self.entries.append(entry)
+        if self._transcript is not None:
+            self._transcript.write(json.dumps(redact_tree(entry.to_dict(), self.accounts), ensure_ascii=False) + "\n")
+            self._transcript.flush()
+
+    def transcript_text(self, conn_id: int | None = None) -> str:
+        """The recorded frames as text, account ids redacted."""
+        lines = [e.to_text() for e in self.entries if conn_id is None or e.conn_id == conn_id]
+        return redact_text("\n".join(lines), self.accounts)
+
+    def state(self) -> dict[str, Any]:
+        return {"listen": f"{self.host}:{self.port if self._server else self.requested_port}",
+                "upstream": f"{self.upstream[0]}:{self.upstream[1]}", "faults": self.faults.describe(),
+                "connections": [link.summary() for link in self.links.values()],
+                "closed_connections": len(self.history), "guards": [getattr(g, "__name__", repr(g))
+                                                                    for g in self.guards],
+                "denied": self.denied[-20:], "frames_recorded": len(self.entries)}
+
+
+__all__ = ["FaultProxy", "Link", "ProxyAddressError", "require_loopback"]

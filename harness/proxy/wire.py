@@ -1,0 +1,162 @@
+"""Decoding what flows through the proxy: frames, message names, the
+negotiated server version, and the request guards' view of each frame.
+
+Why the proxy decodes at all: against a real Gateway the only other
+wire-level record is the Gateway's API log, which the user must enable and
+fetch by hand. The proxy sees both directions, so every live run can carry
+a Gateway-side transcript as evidence, and an order guard can refuse a
+request before it reaches the Gateway.
+"""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..protocol.errors import ProtocolError
+from ..protocol.framing import FrameReader, split_fields
+from ..protocol.handshake import API_PREFIX, check_prefix, parse_hello, parse_server_hello
+from ..protocol.messages import ORDER_MESSAGES, In, decode_reply, decode_request, message_name
+from ..protocol.versions import PROTOBUF
+
+PROTOBUF_MSG_ID = 200  # ibapi.common.PROTOBUF_MSG_ID: added to the id of a protobuf-encoded message
+UP = "up"  # client -> Gateway
+DOWN = "down"  # Gateway -> client
+
+
+@dataclass
+class Frame:
+    """One complete frame as a guard or the transcript sees it."""
+
+    conn_id: int
+    direction: str
+    kind: str  # "hello" | "message"
+    name: str
+    payload: bytes
+    fields: list[str] | None  # None when the frame is not text (protobuf era, or undecodable)
+    msg_id: int | None
+    server_version: int | None
+
+
+# A request guard: returns None to let the frame through, or the reason it is refused.
+RequestGuard = Callable[[Frame], "str | None"]
+
+
+def order_guard(frame: Frame) -> str | None:
+    """Refuse the text-protocol order messages (placeOrder, cancelOrder,
+    reqGlobalCancel, exerciseOptions). The harness is read-only; this is the
+    last line of defence in front of a real Gateway, whatever client is
+    connected through the proxy.
+
+    Protobuf era (server version >= 201): the id is a 4-byte binary int,
+    plus PROTOBUF_MSG_ID (200) when the body is protobuf; both forms are
+    refused. The bodies themselves are not parsed.
+    """
+    if frame.direction != UP or frame.kind != "message" or frame.msg_id is None:
+        return None
+    msg_id = frame.msg_id
+    if frame.fields is None and msg_id > PROTOBUF_MSG_ID:
+        msg_id -= PROTOBUF_MSG_ID
+    if msg_id in ORDER_MESSAGES:
+        return f"{frame.name} refused by the order guard (the harness is read-only)"
+    return None
+
+
+@dataclass
+class WireEntry:
+    t: float  # seconds since the proxy started
+    wall: float  # epoch seconds
+    conn_id: int
+    direction: str
+    name: str
+    size: int
+    fields: list[str] = field(default_factory=list)
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_text(self) -> str:
+        arrow = {UP: "->", DOWN: "<-"}.get(self.direction, "--")
+        body = "|".join(self.fields[:12]) + ("|..." if len(self.fields) > 12 else "")
+        note = f"  # {self.note}" if self.note else ""
+        return f"{self.t:10.3f} conn {self.conn_id:<4} {arrow} {self.name:<28} {body}{note}"
+
+
+class WireDecoder:
+    """Frames of one direction of one connection, decoded as they complete.
+
+    The client->Gateway stream starts with `API\\0` and the framed version
+    range; the Gateway->client stream starts with the server hello, which
+    carries the negotiated server version the replies are decoded at.
+    Decoding never affects forwarding: after an undecodable frame the
+    direction is marked and later frames are only named by their size.
+    """
+
+    def __init__(self, conn_id: int, direction: str, peer: WireDecoder | None = None) -> None:
+        self.conn_id = conn_id
+        self.direction = direction
+        self.frames = FrameReader()
+        self.prefix = b"" if direction == UP else API_PREFIX  # Gateway->client has no prefix
+        self.hello_seen = False
+        self.server_version: int | None = None
+        self.peer = peer  # the other direction (to share the server version)
+        self.broken: str | None = None
+        self.accounts: set[str] = set()
+
+    def feed(self, data: bytes) -> list[Frame]:
+        if self.broken:
+            return []
+        try:
+            if len(self.prefix) < len(API_PREFIX):
+                need = len(API_PREFIX) - len(self.prefix)
+                self.prefix += data[:need]
+                check_prefix(self.prefix)
+                data = data[need:]
+            return [self._frame(payload) for payload in self.frames.feed(data)]
+        except ProtocolError as exc:
+            self.broken = str(exc)
+            return [Frame(self.conn_id, self.direction, "message", "undecodable", data, None, None, None)]
+
+    def _version(self) -> int | None:
+        if self.server_version is None and self.peer is not None:
+            return self.peer.server_version
+        return self.server_version
+
+    def _frame(self, payload: bytes) -> Frame:
+        if not self.hello_seen:
+            self.hello_seen = True
+            if self.direction == UP:
+                hello = parse_hello(payload)
+                return Frame(self.conn_id, UP, "hello", f"hello v{hello.min_version}..{hello.max_version}",
+                             payload, [payload.rstrip(b"\0").decode("ascii")], None, None)
+            version, when = parse_server_hello(payload)
+            self.server_version = version
+            return Frame(self.conn_id, DOWN, "hello", f"server hello v{version}", payload, [str(version), when],
+                         None, version)
+        version = self._version()
+        if version is not None and version >= PROTOBUF:
+            return self._binary(payload, version)
+        fields = split_fields(payload)
+        msg = decode_request(fields) if self.direction == UP else decode_reply(version or 0, fields)
+        if msg.msg_id == In.MANAGED_ACCTS and self.direction == DOWN:
+            self.accounts.update(a for a in str(msg.fields.get("accounts", "")).split(",") if a)
+        return Frame(self.conn_id, self.direction, "message", msg.name, payload, fields, msg.msg_id, version)
+
+    def _binary(self, payload: bytes, version: int) -> Frame:
+        """Protobuf era: a 4-byte binary message id, then text or protobuf bytes."""
+        msg_id = struct.unpack(">I", payload[:4])[0] if len(payload) >= 4 else None
+        name = "?" if msg_id is None else message_name(msg_id - PROTOBUF_MSG_ID if msg_id > PROTOBUF_MSG_ID else msg_id,
+                                                        from_client=self.direction == UP)
+        if msg_id is not None and msg_id > PROTOBUF_MSG_ID:
+            name += " (protobuf)"
+        return Frame(self.conn_id, self.direction, "message", name, payload, None, msg_id, version)
+
+
+def entry_for(frame: Frame, origin: float, note: str = "") -> WireEntry:
+    now = time.monotonic()
+    return WireEntry(round(now - origin, 6), time.time(), frame.conn_id, frame.direction, frame.name,
+                     len(frame.payload) + 4, list(frame.fields or []), note)

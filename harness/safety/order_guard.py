@@ -1,0 +1,94 @@
+"""The order guard: recognises every form of an order message a client can
+send, so the recording proxy can refuse it for ANY client (a team's own
+code included) without patching that client.
+
+The four messages that can change an account: placeOrder (3),
+cancelOrder (4), exerciseOptions (21) and reqGlobalCancel (58). Each has
+three wire forms (verified in ibapi-stable 10.50.2: client.py sendMsg /
+sendMsgProtoBuf, comm.py make_msg / make_msg_proto, common.py
+PROTOBUF_MSG_ID = 200 and getServerVersionForMessage):
+
+* text (server version < 201): the id as ASCII digits and a NUL, ``b"3\\0..."``;
+* binary id (>= 201, text payload): the id as a 4-byte big-endian int,
+  ``b"\\0\\0\\0\\x03..."``;
+* protobuf (placeOrder/cancelOrder/globalCancel from 203, exerciseOptions
+  from 211): the id + 200 as a 4-byte int: 203, 204, 258, 221.
+
+Why it ignores the negotiated version: a text payload always starts with an
+ASCII digit and a binary id with a zero byte, so the shape alone tells the
+forms apart, and a client that sends a form its version does not allow
+(buggy or hostile) is still caught. The guard fails closed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ORDER_MESSAGE_IDS: dict[int, str] = {
+    3: "placeOrder",
+    4: "cancelOrder",
+    21: "exerciseOptions",
+    58: "reqGlobalCancel",
+}
+PROTOBUF_MSG_ID = 200  # ibapi common.PROTOBUF_MSG_ID
+FORM_TEXT = "text"
+FORM_BINARY = "binary-id"
+FORM_PROTOBUF = "protobuf"
+_MAX_TEXT_ID_DIGITS = 10
+
+
+@dataclass(frozen=True)
+class BlockedOrder:
+    """An order message the guard refused, and why the user sees it refused."""
+
+    name: str  # placeOrder, cancelOrder, exerciseOptions, reqGlobalCancel
+    form: str  # text | binary-id | protobuf
+    wire_id: int  # the id as sent (203 for a protobuf placeOrder)
+
+    @property
+    def reason(self) -> str:
+        return (f"ORDER BLOCKED: {self.name} ({self.form} form, message id {self.wire_id}) was not forwarded: "
+                "live runs are read-only; the harness closed this connection")
+
+
+def classify_order(payload: bytes) -> BlockedOrder | None:
+    """The order message a client->Gateway frame payload (after the length
+    prefix) carries, or None for anything else (including the handshake)."""
+    if not payload:
+        return None
+    if payload[0] == 0:  # binary 4-byte id: text payload (>= 201) or protobuf
+        if len(payload) < 4:
+            return None
+        wire_id = int.from_bytes(payload[:4], "big")
+        if wire_id in ORDER_MESSAGE_IDS:
+            return BlockedOrder(ORDER_MESSAGE_IDS[wire_id], FORM_BINARY, wire_id)
+        if wire_id - PROTOBUF_MSG_ID in ORDER_MESSAGE_IDS:
+            return BlockedOrder(ORDER_MESSAGE_IDS[wire_id - PROTOBUF_MSG_ID], FORM_PROTOBUF, wire_id)
+        return None
+    head, sep, _ = payload[: _MAX_TEXT_ID_DIGITS + 1].partition(b"\0")
+    if sep and head.isdigit() and int(head) in ORDER_MESSAGE_IDS:
+        return BlockedOrder(ORDER_MESSAGE_IDS[int(head)], FORM_TEXT, int(head))
+    return None
+
+
+class OrderGuard:
+    """A frame -> allow/deny callable for the proxy, keeping what it refused.
+
+    Call it with each client->Gateway frame payload: it returns None to
+    forward the frame, or the refusal text; the proxy then drops the frame
+    and closes the connection. ``blocked`` is the evidence.
+    """
+
+    def __init__(self) -> None:
+        self.blocked: list[BlockedOrder] = []
+
+    def __call__(self, payload: bytes) -> str | None:
+        order = classify_order(payload)
+        if order is None:
+            return None
+        self.blocked.append(order)
+        return order.reason
+
+
+__all__ = ["FORM_BINARY", "FORM_PROTOBUF", "FORM_TEXT", "ORDER_MESSAGE_IDS", "BlockedOrder", "OrderGuard",
+           "classify_order"]

@@ -1,0 +1,249 @@
+"""Scenario: is it the Gateway, or our code?
+
+The question every field report argued about for weeks. It is settled by an
+experiment, not an opinion: run the user's client and the harness's
+reference client (the raw client, which waits for nextValidId and
+managedAccounts by event) back to back against the same Gateway, each
+through connect-until-ready, one ping and the account snapshot, and read
+the Gateway-side transcript of both connections (from the recording proxy,
+or the mock's own record).
+
+* both fail the same way          -> the Gateway (your code is not the cause);
+* the reference succeeds where the
+  user's client fails             -> the user's code, with the phase where the
+                                     two parted and the wire evidence (when the
+                                     Gateway sent managedAccounts, when the
+                                     user's client gave up);
+* both succeed                    -> neither: this Gateway serves both;
+* only the reference fails        -> inconclusive (a flaky Gateway); rerun.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from ..clients.base import (
+    PHASE_API_READY,
+    PHASE_MANAGED_ACCOUNTS,
+    PHASE_NEXT_VALID_ID,
+    ClientAdapter,
+    HandshakeError,
+)
+from ..evidence.record import FAILED, PASSED, Evidence
+from ..targets.base import Endpoint
+from .common import new_evidence
+from .readiness import connect_until_ready
+
+SCENARIO = "gateway_or_code"
+PHASE_PING = "ping"
+PHASE_SYNC = "account_sync"
+
+VERDICT_BOTH_OK = "both-ok"
+VERDICT_GATEWAY = "gateway"
+VERDICT_USER_CODE = "user-code"
+VERDICT_INCONCLUSIVE = "inconclusive"
+
+# Which Gateway message ends each handshake phase on the wire.
+PHASE_MESSAGE = {PHASE_NEXT_VALID_ID: "nextValidId", PHASE_MANAGED_ACCOUNTS: "managedAccounts"}
+
+
+@dataclass
+class WireView:
+    """One connection as the Gateway side saw it: (seconds since accept,
+    "c2g" or "g2c", message name) per frame, and when it closed."""
+
+    frames: list[tuple[float, str, str]] = field(default_factory=list)
+    closed_at: float | None = None  # seconds since accept
+    close_cause: str | None = None
+    text: str = ""
+
+    def first(self, name: str, direction: str | None = None) -> float | None:
+        for t, d, n in self.frames:
+            if n == name and (direction is None or d == direction):
+                return t
+        return None
+
+
+# (client id, monotonic start of the run) -> the newest connection that used
+# that id and was accepted after the start, or None when none arrived.
+WireSource = Callable[[int, float], WireView | None]
+
+
+def wire_from_mock(mock: Any) -> WireSource:
+    """A WireSource over the mock Gateway's own connection records."""
+
+    def lookup(client_id: int, since: float) -> WireView | None:
+        record = mock.record_for_client(client_id)
+        if record is None or record.accepted_at < since:
+            return None
+        closed = None if record.closed_at is None else round(record.closed_at - record.accepted_at, 6)
+        frames = [(e.t, "c2g" if e.direction == "recv" else "g2c", e.name) for e in record.entries]
+        return WireView(frames, closed, record.close_cause, record.to_text())
+
+    return lookup
+
+
+@dataclass
+class ClientRun:
+    """What one client did: how far it got, where it stopped, and when."""
+
+    client: str
+    client_id: int
+    ok: bool = False
+    failed_phase: str | None = None
+    cause: str | None = None
+    phases: dict[str, float] = field(default_factory=dict)
+    gave_up_after_s: float | None = None  # connect() call -> failure
+    wire: WireView | None = None
+    started: float = 0.0  # time.monotonic() at the connect call
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("started")
+        data["wire"] = None if self.wire is None else {
+            "closed_at_s": self.wire.closed_at, "close_cause": self.wire.close_cause,
+            "frames": [list(f) for f in self.wire.frames[:200]]}
+        return data
+
+
+async def run_client(client: ClientAdapter, endpoint: Endpoint, client_id: int, *, timeout: float) -> ClientRun:
+    """Connect until ready, ping once, take the account snapshot, disconnect."""
+    run = ClientRun(str(client.info.name), client_id)
+    started = time.monotonic()
+    phase = PHASE_API_READY
+    try:
+        result = await connect_until_ready(client, endpoint, client_id, timeout=timeout)
+        run.phases = dict(result.phases)
+        phase = PHASE_PING
+        await client.ping(timeout)
+        phase = PHASE_SYNC
+        snap = await client.account_snapshot(timeout)
+        if not (snap.positions_end and snap.executions_end and snap.account_download_end):
+            raise TimeoutError("a start-up request never got its end message")
+        run.ok = True
+    except HandshakeError as exc:
+        run.failed_phase, run.cause = exc.phase, exc.cause
+        if exc.result is not None:
+            run.phases = dict(exc.result.phases)
+    except (TimeoutError, ConnectionError) as exc:
+        run.failed_phase, run.cause = phase, str(exc) or type(exc).__name__
+    finally:
+        if not run.ok:
+            run.gave_up_after_s = round(time.monotonic() - started, 3)
+        await client.disconnect()
+    run.started = started
+    return run
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.1f} s"
+
+
+def _after_start(view: WireView | None, name: str) -> float | None:
+    """Seconds from the client's startApi to the Gateway's `name` on this connection."""
+    if view is None:
+        return None
+    start, at = view.first("startApi", "c2g"), view.first(name, "g2c")
+    return None if start is None or at is None else at - start
+
+
+def wire_evidence(user: ClientRun, ref: ClientRun) -> str:
+    """The sentence that shows where the two parted, from the Gateway side."""
+    if user.wire is None:
+        if ref.wire is None:
+            return "no Gateway-side transcript is available for either client"
+        return (f"no connection with client id {user.client_id} reached the Gateway: the user's client never "
+                "completed the version handshake and sent startApi (check what it sends before connecting)")
+    message = PHASE_MESSAGE.get(user.failed_phase or "", "managedAccounts")
+    parts = []
+    ref_at = _after_start(ref.wire, message)
+    user_at = _after_start(user.wire, message)
+    sent = []
+    if ref_at is not None:
+        sent.append(f"{_ms(ref_at)} after startApi to the reference client")
+    if user_at is not None:
+        sent.append(f"{_ms(user_at)} after startApi on the user's connection")
+    if sent:
+        parts.append(f"the Gateway sent {message} " + " and ".join(sent))
+    start = user.wire.first("startApi", "c2g")
+    if start is None:
+        parts.append("the user's client never sent startApi")
+    elif user_at is not None and (user.wire.closed_at is None or start + user_at <= user.wire.closed_at):
+        parts.append("so the answer was on the user's socket and the client still reported it missing: it looked "
+                     "before processing it")
+    if start is not None and user.wire.closed_at is not None:
+        before = f", before {message} arrived" if user_at is None or start + user_at > user.wire.closed_at else ""
+        parts.append(f"the user's client closed its connection {_ms(user.wire.closed_at - start)} after "
+                     f"startApi{before}")
+    return "; ".join(parts) if parts else "the transcripts show no difference in the Gateway's answers"
+
+
+def judge(user: ClientRun, ref: ClientRun) -> tuple[str, str | None, str]:
+    """(verdict, phase where they part, explanation)."""
+    if user.ok and ref.ok:
+        return VERDICT_BOTH_OK, None, (f"both {user.client} and the reference ({ref.client}) reached API-ready, "
+                                       "answered a ping and completed the account sync: this Gateway serves both")
+    if not user.ok and not ref.ok:
+        same = user.failed_phase == ref.failed_phase
+        how = f"the same way, at {user.failed_phase}" if same else (
+            f"at {user.failed_phase} ({user.client}) and {ref.failed_phase} (reference)")
+        return VERDICT_GATEWAY, ref.failed_phase, (
+            f"THE GATEWAY: both {user.client} and the reference client ({ref.client}) failed {how} "
+            f"({user.cause} / {ref.cause}); the user's code is not the cause")
+    if ref.ok:
+        gave_up = f"; the user's client gave up after {user.gave_up_after_s:.1f} s" if user.gave_up_after_s else ""
+        return VERDICT_USER_CODE, user.failed_phase, (
+            f"THE USER'S CODE ({user.client}): the reference client ({ref.client}) succeeded against the same "
+            f"Gateway, the user's client failed at {user.failed_phase} ({user.cause}){gave_up}; "
+            f"{wire_evidence(user, ref)}")
+    return VERDICT_INCONCLUSIVE, ref.failed_phase, (
+        f"INCONCLUSIVE: the user's client succeeded but the reference client failed at {ref.failed_phase} "
+        f"({ref.cause}); the Gateway is flaky: rerun")
+
+
+async def run_gateway_or_code(endpoint: Endpoint, user_client: Callable[[], ClientAdapter],
+                              reference_client: Callable[[], ClientAdapter], *, client_id: int,
+                              reference_client_id: int | None = None, timeout: float = 10.0,
+                              wire: WireSource | None = None) -> Evidence:
+    """The user's client, then the reference, back to back; a verdict with evidence.
+
+    The reference uses its own client id (default client_id + 1) so a client
+    id the user's client left stuck cannot make the reference fail too.
+    """
+    user = user_client()
+    ref_id = client_id + 1 if reference_client_id is None else reference_client_id
+    evidence = new_evidence(SCENARIO, endpoint, user, client_id=client_id, reference_client_id=ref_id,
+                            timeout_s=timeout)
+    user_run = await run_client(user, endpoint, client_id, timeout=timeout)
+    reference = reference_client()
+    ref_run = await run_client(reference, endpoint, ref_id, timeout=timeout)
+    if wire is not None:  # read after both runs: the Gateway side has seen both connections close by now
+        for run in (user_run, ref_run):
+            run.wire = wire(run.client_id, run.started)
+    verdict, phase, explanation = judge(user_run, ref_run)
+    evidence.details = {"verdict": verdict, "parting_phase": phase, "explanation": explanation,
+                        "user": user_run.to_dict(), "reference": ref_run.to_dict(),
+                        "reference_client": asdict(reference.info)}
+    evidence.checks = {"user_client_ok": user_run.ok, "reference_client_ok": ref_run.ok}
+    for name, run in (("user", user_run), ("reference", ref_run)):
+        if PHASE_API_READY in run.phases:
+            evidence.measurements[f"{name}_api_ready_ms"] = round(run.phases[PHASE_API_READY] * 1000, 3)
+    transcripts = [f"## {label} ({run.client}, client id {run.client_id})\n{run.wire.text}"
+                   for label, run in (("user", user_run), ("reference", ref_run)) if run.wire and run.wire.text]
+    evidence.transcript = "\n\n".join(transcripts) or None
+    if verdict == VERDICT_BOTH_OK:
+        evidence.outcome = PASSED
+    else:
+        evidence.outcome, evidence.failed_phase = FAILED, phase
+        evidence.cause = explanation
+        evidence.hint = {VERDICT_USER_CODE: "fix the client at that phase: wait for the event, not a fixed time",
+                         VERDICT_GATEWAY: "see `ibgw doctor` for the Gateway-side cause",
+                         VERDICT_INCONCLUSIVE: "rerun; if it repeats, run `ibgw doctor`"}[verdict]
+    return evidence.finish()
+
+
+__all__ = ["VERDICT_BOTH_OK", "VERDICT_GATEWAY", "VERDICT_INCONCLUSIVE", "VERDICT_USER_CODE", "ClientRun",
+           "WireSource", "WireView", "judge", "run_client", "run_gateway_or_code", "wire_from_mock"]

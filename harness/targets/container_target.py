@@ -1,0 +1,255 @@
+"""A Gateway in a container, started through docker-py (`--gateway docker:IMAGE[:TAG]`).
+
+Why docker-py and not the CLI: the target must label, inspect, exec into and
+remove containers from a test process with real error types, and the
+project settled on docker-py as its engine client.
+
+Networking: host networking by default (tests and CI: every socket stays on
+127.0.0.1 and the port is picked free per container so runs never collide),
+or a port mapping bound to 127.0.0.1 for real images whose ports are fixed
+(network="ports"). Never a bridge address the tests talk to.
+
+Images built by this project say what they are through labels
+(`ibgw.kind` = mock | standin, `ibgw.profile`, `ibgw.max-server-version`);
+an unlabelled image is taken for a real gnzsnz-shaped Gateway (socat on
+4004 for paper).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+import sys
+import time
+from typing import Any
+
+from ..evidence.redact import redact_text
+from ..mock.healthcheck import Readiness, check_api_ready
+from .base import TARGET_CONTAINER, Endpoint
+from .docker_engine import (
+    EngineUnavailable,
+    engine,
+    install_cleanup,
+    run_labels,
+    sweep_orphans,
+)
+from .proc_net import count_state, parse_proc_net_tcp
+
+KIND_MOCK, KIND_STANDIN, KIND_GATEWAY = "mock", "standin", "gateway"
+NOFILE = 10000  # extrange's README asks for it; a Gateway under churn runs out of descriptors
+POLL_S = 0.25  # readiness polling interval (engine and socket state have no event to await)
+PROGRESS_EVERY_S = 5.0
+LOG_TAIL = 200
+IBC_BUILD = re.compile(r"Starting Gateway version (\S+)")
+
+
+class ContainerNotReady(RuntimeError):
+    """The container did not become API-ready; carries its log tail."""
+
+    def __init__(self, message: str, logs: str = "") -> None:
+        super().__init__(message)
+        self.logs = logs
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (the engine binds it a moment later)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def split_image(ref: str) -> tuple[str, str]:
+    """'repo/name:tag' -> ('repo/name', 'tag'); a registry port is not a tag."""
+    name, sep, tag = ref.rpartition(":")
+    if not sep or "/" in tag:
+        return ref, "latest"
+    return name, tag
+
+
+class ContainerTarget:
+    kind = TARGET_CONTAINER
+
+    def __init__(self, image: str, *, network: str = "host", env: dict[str, str] | None = None,
+                 ready_timeout: float = 60.0, login_delay: float | None = None, progress: bool = True) -> None:
+        if network not in ("host", "ports"):
+            raise ValueError(f"network {network!r} is not 'host' or 'ports'")
+        self.repo, self.tag = split_image(image)
+        self.image = f"{self.repo}:{self.tag}"
+        self.network = network
+        self.env = dict(env or {})
+        self.ready_timeout = ready_timeout
+        self.login_delay = login_delay
+        self.progress = progress
+        self.container: Any = None
+        self.kind_of_image = KIND_GATEWAY
+        self.port = 0  # where clients connect (socat's port for a gnzsnz-shaped image)
+        self.gateway_port = 0  # where the Gateway itself listens inside (its CLOSE_WAIT sockets live there)
+        self.command_port = 0
+        self.image_labels: dict[str, str] = {}
+        self.image_env: dict[str, str] = {}
+        self.endpoint: Endpoint | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> Endpoint:
+        client = await asyncio.to_thread(engine)  # EngineUnavailable: one line with the fix
+        install_cleanup()
+        await asyncio.to_thread(sweep_orphans)
+        image = await asyncio.to_thread(self._image, client)
+        kwargs = self._run_kwargs(image)
+        self.container = await asyncio.to_thread(client.containers.run, self.image, **kwargs)
+        readiness = await self.wait_ready()
+        build = await asyncio.to_thread(self.gateway_build)
+        details: dict[str, Any] = {
+            "image": self.image, "container": self.container.short_id, "network": self.network,
+            "image_kind": self.kind_of_image, "readiness": readiness.detail,
+        }
+        if "ibgw.max-server-version" in self.image_labels:
+            details["max_server_version"] = int(self.image_labels["ibgw.max-server-version"])
+        if self.gateway_port != self.port:
+            details["gateway_port"] = self.gateway_port
+        self.endpoint = Endpoint(kind=self.kind, host="127.0.0.1", port=self.port, label=f"docker:{self.image}",
+                                 build=build, profile=self.image_labels.get("ibgw.profile"), details=details)
+        return self.endpoint
+
+    def _image(self, client: Any) -> Any:
+        import docker.errors
+
+        try:
+            image = client.images.get(self.image)
+        except docker.errors.ImageNotFound:
+            raise EngineUnavailable(f"image {self.image} is not on this engine: build it (make images, or "
+                                    f".ci/provision-docker) or pull it") from None
+        self.image_labels = dict(image.labels or {})
+        self.image_env = dict(e.split("=", 1) for e in image.attrs.get("Config", {}).get("Env") or [] if "=" in e)
+        self.kind_of_image = self.image_labels.get("ibgw.kind", KIND_GATEWAY)
+        return image
+
+    def _run_kwargs(self, image: Any) -> dict[str, Any]:
+        import docker.types
+
+        env = dict(self.env)
+        if self.kind_of_image == KIND_MOCK:
+            self.port = self.gateway_port = free_port() if self.network == "host" else 4002
+            env.setdefault("IBGW_MOCK_PORT", str(self.gateway_port))
+            env.setdefault("IBGW_MOCK_HOST", "127.0.0.1" if self.network == "host" else "0.0.0.0")
+        elif self.kind_of_image == KIND_STANDIN and self.network == "host":
+            self.port, self.gateway_port, self.command_port = free_port(), free_port(), free_port()
+            env.setdefault("IBGW_STANDIN_PORT", str(self.port))
+            env.setdefault("IBGW_STANDIN_API_PORT", str(self.gateway_port))
+            env.setdefault("IBGW_STANDIN_COMMAND_PORT", str(self.command_port))
+            env.setdefault("IBGW_STANDIN_BIND", "127.0.0.1")  # host networking: loopback only
+        else:  # a real gnzsnz-shaped image: socat publishes 4004 (paper), the Gateway listens on 4002
+            live = env.get("TRADING_MODE", self.image_env.get("TRADING_MODE", "paper")) == "live"
+            self.port, self.gateway_port = (4003, 4001) if live else (4004, 4002)
+            if self.kind_of_image == KIND_STANDIN:
+                env.setdefault("IBGW_STANDIN_BIND", "0.0.0.0")  # inside its own namespace, behind the mapping
+        if self.login_delay is not None:
+            env.setdefault("IBGW_LOGIN_DELAY", f"{self.login_delay:g}")
+        kwargs: dict[str, Any] = {
+            "detach": True, "environment": env, "labels": run_labels(),
+            "ulimits": [docker.types.Ulimit(name="nofile", soft=NOFILE, hard=NOFILE)],
+        }
+        if self.network == "host":
+            kwargs["network_mode"] = "host"
+        else:  # users: a loopback-bound mapping, never a published address beyond this host
+            inside = self.port
+            self.port = free_port()
+            kwargs["ports"] = {f"{inside}/tcp": ("127.0.0.1", self.port)}
+        return kwargs
+
+    async def wait_ready(self, timeout: float | None = None) -> Readiness:
+        """Poll an API-level handshake until ready, printing a progress line
+        every few seconds; raise ContainerNotReady with the log tail."""
+        timeout = self.ready_timeout if timeout is None else timeout
+        started = time.monotonic()
+        deadline = started + timeout
+        next_progress = started + PROGRESS_EVERY_S
+        last = Readiness(False, "tcp", "not tried yet")
+        while True:
+            status = await asyncio.to_thread(self._status)
+            if status not in ("created", "running", "restarting"):
+                raise ContainerNotReady(f"container {self.image} {status} before it was API-ready "
+                                        f"(last check: {last.detail})", await asyncio.to_thread(self.logs))
+            last = await check_api_ready("127.0.0.1", self.port, timeout=min(3.0, max(0.5, deadline - time.monotonic())))
+            if last.ready:
+                return last
+            now = time.monotonic()
+            if now >= deadline:
+                raise ContainerNotReady(f"container {self.image} not API-ready within {timeout:g} s "
+                                        f"(last check: {last.detail})", await asyncio.to_thread(self.logs))
+            if self.progress and now >= next_progress:
+                print(f"ibgw: waiting for {self.image} to be API-ready: {now - started:.0f} s of {timeout:g} s "
+                      f"({last.detail})", file=sys.stderr, flush=True)
+                next_progress = now + PROGRESS_EVERY_S
+            await asyncio.sleep(POLL_S)  # bounded polling: a login has no event we could await
+
+    def _status(self) -> str:
+        self.container.reload()
+        return str(self.container.status)
+
+    async def restart(self, *, cold: bool = True) -> Readiness:
+        """cold: `docker restart` (the process and its login start over);
+        otherwise IBC's RESTART on the command server (stand-in only)."""
+        if cold or not self.command_port:
+            await asyncio.to_thread(self.container.restart, timeout=5)
+        else:
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.command_port)
+            writer.write(b"RESTART\n")
+            reply = await asyncio.wait_for(reader.readline(), 10)
+            writer.close()
+            if not reply.startswith(b"OK"):
+                raise ContainerNotReady(f"command server refused RESTART: {reply!r}")
+            await self._wait_gateway_down()
+        return await self.wait_ready()
+
+    async def _wait_gateway_down(self, timeout: float = 10.0) -> None:
+        """After RESTART the old Gateway must be gone before readiness means anything."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not (await check_api_ready("127.0.0.1", self.port, timeout=1.0)).ready:
+                return
+            await asyncio.sleep(POLL_S)  # bounded polling: the restart has no event we could await
+
+    async def stop(self) -> None:
+        container, self.container = self.container, None
+        if container is not None:
+            await asyncio.to_thread(container.remove, force=True)
+
+    # ------------------------------------------------------------ evidence
+
+    def logs(self, tail: int = LOG_TAIL) -> str:
+        """The container's log tail, redacted (it may name accounts)."""
+        if self.container is None:
+            return ""
+        try:
+            raw = self.container.logs(tail=tail).decode("utf-8", "replace")
+        except Exception as exc:  # noqa: BLE001 - logs are evidence, their absence must not hide the failure
+            return f"(logs unavailable: {exc})"
+        return redact_text(raw)
+
+    def gateway_build(self) -> str:
+        """The Gateway build: IB_GATEWAY_VERSION in the image's env, else IBC's log line."""
+        if self.image_env.get("IB_GATEWAY_VERSION"):
+            return self.image_env["IB_GATEWAY_VERSION"]
+        match = IBC_BUILD.search(self.logs(1000))
+        return match.group(1) if match else "unknown"
+
+    def close_wait_count(self, port: int | None = None) -> int:
+        """CLOSE_WAIT sockets on the Gateway's own port inside the container."""
+        return container_close_wait(self.container, port or self.gateway_port)
+
+
+def read_tcp_table(container: Any) -> str:
+    """/proc/net/tcp and tcp6 as a container's network namespace sees them
+    (through exec: Gateway images ship no ss; `cat` exists in all of them)."""
+    code, output = container.exec_run(["cat", "/proc/net/tcp", "/proc/net/tcp6"], demux=False)
+    if code not in (0, 1):  # 1: tcp6 absent (IPv6 disabled); tcp was still printed
+        raise RuntimeError(f"reading /proc/net/tcp in container {container.short_id} failed with exit {code}")
+    return output.decode("ascii", "replace")
+
+
+def container_close_wait(container: Any, port: int) -> int:
+    """CLOSE_WAIT sockets on a local port in the container's network namespace."""
+    return count_state(parse_proc_net_tcp(read_tcp_table(container)), port)

@@ -1,0 +1,173 @@
+"""The Docker engine as the harness uses it: connect with a one-line error,
+label every container with the run that owns it, and remove them all at
+the end, on SIGINT/SIGTERM, and (for a SIGKILLed run) at the next start.
+
+Why labels rather than remembered ids: a SIGKILLed process remembers
+nothing. The labels carry the owning process id and its start time, so the
+next run can tell a dead owner from a live one (even after pid reuse) and
+never touches containers of another run that is still going.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import socket
+import sys
+import threading
+import uuid
+from typing import Any
+
+import psutil
+
+LABEL = "ibgw.harness"
+LABEL_RUN = "ibgw.run"
+LABEL_PID = "ibgw.pid"
+LABEL_PID_START = "ibgw.pid-start"
+LABEL_HOST = "ibgw.host"
+
+RUN_ID = os.environ.get("IBGW_RUN_ID") or uuid.uuid4().hex[:12]
+ENGINE_FIX = "start Docker (or run .ci/provision-docker), set DOCKER_HOST to a running engine, or use --gateway mock"
+
+
+class EngineUnavailable(RuntimeError):
+    """No Docker engine answers; the message is one line with the fix."""
+
+
+def _process_start(pid: int) -> str:
+    try:
+        return f"{psutil.Process(pid).create_time():.2f}"
+    except psutil.Error:
+        return ""
+
+
+def run_labels() -> dict[str, str]:
+    """Labels naming this run and its owning process (pid plus start time)."""
+    pid = os.getpid()
+    return {LABEL: "1", LABEL_RUN: RUN_ID, LABEL_PID: str(pid), LABEL_PID_START: _process_start(pid),
+            LABEL_HOST: socket.gethostname()}
+
+
+_client: Any = None
+_lock = threading.Lock()
+
+
+def engine() -> Any:
+    """A docker-py client that has answered a ping, or EngineUnavailable."""
+    global _client
+    with _lock:
+        if _client is not None:
+            return _client
+        try:
+            import docker
+        except ImportError:  # pragma: no cover - docker is a declared dependency
+            raise EngineUnavailable("docker-py is not installed: pip install docker; or use --gateway mock") from None
+        try:
+            client = docker.from_env(timeout=30)
+            client.ping()
+        except Exception as exc:  # noqa: BLE001 - docker-py raises many kinds for "no engine"
+            where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+            reason = _why(exc)
+            raise EngineUnavailable(f"no Docker engine at {where} ({reason}): {ENGINE_FIX}") from None
+        _client = client
+        return client
+
+
+def _why(exc: Exception) -> str:
+    """docker-py's connection errors, in a few words."""
+    text = str(exc)
+    for marker, words in (("FileNotFoundError", "no engine socket there"), ("ConnectionRefused", "connection refused"),
+                          ("PermissionError", "permission denied on the engine socket"),
+                          ("timed out", "the engine did not answer in time")):
+        if marker in text:
+            return words
+    return (text.splitlines()[0].replace("Error while fetching server API version: ", "")[:140] if text
+            else type(exc).__name__)
+
+
+def engine_available() -> tuple[bool, str]:
+    """(True, "") or (False, the one-line reason): for skip decisions."""
+    try:
+        engine()
+    except EngineUnavailable as exc:
+        return False, str(exc)
+    return True, ""
+
+
+def _owner_alive(labels: dict[str, str]) -> bool:
+    if labels.get(LABEL_HOST) not in (None, socket.gethostname()):
+        return True  # another host's run: not ours to judge
+    try:
+        pid = int(labels.get(LABEL_PID, ""))
+    except ValueError:
+        return False
+    if not psutil.pid_exists(pid):
+        return False
+    started = labels.get(LABEL_PID_START, "")
+    return not started or _process_start(pid) == started
+
+
+def sweep_orphans() -> list[str]:
+    """Remove containers left by earlier runs whose owning process is gone
+    (a SIGKILLed run cannot clean up after itself). Returns their names."""
+    client = engine()
+    removed = []
+    for container in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
+        labels = container.labels or {}
+        if labels.get(LABEL_RUN) == RUN_ID or _owner_alive(labels):
+            continue
+        _remove(container)
+        removed.append(container.name)
+    if removed:
+        print(f"ibgw: removed {len(removed)} container(s) left by dead runs: {', '.join(removed)}",
+              file=sys.stderr, flush=True)
+    return removed
+
+
+def remove_run_containers(run_id: str = RUN_ID) -> int:
+    """Remove every container of a run (the end of a session, a signal)."""
+    if _client is None:
+        return 0  # this process never reached the engine: it started nothing
+    count = 0
+    try:
+        for container in _client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run_id}"}):
+            _remove(container)
+            count += 1
+    except Exception as exc:  # noqa: BLE001 - clean-up must not mask the original failure
+        print(f"ibgw: could not remove this run's containers: {exc}", file=sys.stderr)
+    return count
+
+
+def _remove(container: Any) -> None:
+    try:
+        container.remove(force=True)
+    except Exception as exc:
+        if "No such container" not in str(exc) and "already in progress" not in str(exc):
+            raise
+
+
+_installed = False
+
+
+def install_cleanup() -> None:
+    """Remove this run's containers at exit and on SIGINT/SIGTERM (then let
+    the previous handler act: KeyboardInterrupt, or exit 128+signal)."""
+    global _installed
+    if _installed:
+        return
+    _installed = True
+    atexit.register(remove_run_containers)
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous = signal.getsignal(signum)
+
+        def handler(num: int, frame: Any, previous: Any = previous) -> None:
+            remove_run_containers()
+            if callable(previous):
+                previous(num, frame)
+            elif previous != signal.SIG_IGN:
+                raise SystemExit(128 + num)
+
+        signal.signal(signum, handler)

@@ -1,0 +1,221 @@
+"""The Gateway-version matrix: every version in gateway-docker/versions.json,
+one at a time, through every chosen client: handshake, account sync and the
+zombie run, plus a version-only probe for the build's own maximum.
+
+Sequential on purpose: real Gateways on one login knock each other off, so a
+version's target is started, used by every client and stopped before the
+next. The target is the in-process mock profile (default) or the version's
+container (IBGW_MATRIX_TARGET=docker, through docker-py; the gnzsnz-shaped
+stand-in runs as one more row). Before each client the Gateway is restarted,
+so one client's leftovers (zombie sockets, a stuck id) never decide another
+client's cells.
+
+The evidence (one JSON per scenario, `parameters.gateway_version`, in
+<evidence dir>/matrix/) is what `ibgw pin` reads. A version whose profile carries a regression fixture must
+be caught: its cell passes when the matrix detects the fault (the failing
+evidence is marked as expected), so CI proves the detector, and the pinning
+report, reading only the evidence, rejects that version.
+
+Knobs (environment): IBGW_MATRIX_TARGET=mock|docker, IBGW_MATRIX_VERSIONS=10.41,10.45
+(a slice), IBGW_MATRIX_RUNS (zombie runs per cell, default 3; `make report` runs 10), IBGW_MATRIX_LOGIN_DELAY
+(stand-in login delay, default 1 s).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+
+from harness.evidence.allure_io import attach_evidence
+from harness.evidence.record import Evidence
+from harness.mock.profiles import get_profile
+from harness.scenarios import run_account_sync, run_handshake
+from harness.scenarios.version_probe import run_version_probe
+from harness.scenarios.zombie import run_zombie
+from harness.targets import MockTarget
+from harness.targets.images import load_versions
+
+pytestmark = pytest.mark.matrix
+
+MATRIX_TARGET = os.environ.get("IBGW_MATRIX_TARGET", "mock")
+RUNS = int(os.environ.get("IBGW_MATRIX_RUNS", "3"))
+LOGIN_DELAY = float(os.environ.get("IBGW_MATRIX_LOGIN_DELAY", "1"))
+CELL_TIMEOUT = 5.0  # per connect; a healthy mock answers in milliseconds
+CLIENT_IDS = {"handshake": 11, "account_sync": 12, "zombie": 13}
+
+
+@dataclass(frozen=True)
+class Row:
+    """One matrix row: a Gateway version and what stands for it."""
+
+    version: str
+    profile: str
+    image: str  # the container image (docker mode)
+    standin: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"standin-{self.version}" if self.standin else self.version
+
+
+def _rows() -> list[Row]:
+    entries, standin = load_versions()
+    wanted = {v.strip() for v in os.environ.get("IBGW_MATRIX_VERSIONS", "").split(",") if v.strip()}
+    rows = [Row(e.version, e.mock_profile, e.mock_image) for e in entries if not wanted or e.version in wanted]
+    if MATRIX_TARGET == "docker" and standin and (not wanted or standin["version"] in wanted):
+        rows.append(Row(standin["version"], standin["mock_profile"], standin["image"], standin=True))
+    return rows
+
+
+@dataclass
+class VersionTarget:
+    row: Row
+    target: Any
+    endpoint: Any
+    start_error: Exception | None = None  # the container never became API-ready
+
+    @property
+    def gateway_port(self) -> int:
+        return int(self.endpoint.details.get("gateway_port", self.endpoint.port))
+
+    async def restart(self) -> None:
+        if MATRIX_TARGET == "docker":
+            await self.target.restart()
+        else:
+            await self.target.gateway.restart(0)
+
+    def logs(self) -> str | None:
+        return self.target.logs(100) if hasattr(self.target, "logs") else None
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session", params=_rows(), ids=lambda r: r.id)
+async def version_target(request: pytest.FixtureRequest) -> Any:
+    row: Row = request.param
+    if MATRIX_TARGET == "docker":
+        request.getfixturevalue("docker_engine")  # skip, or fail under HARNESS_REQUIRE_DOCKER=1
+        from harness.targets.container_target import ContainerTarget
+
+        env = {"TWS_USERID": "standin", "TWS_PASSWORD": "standin"} if row.standin else {}
+        target: Any = ContainerTarget(row.image, env=env, ready_timeout=30 + LOGIN_DELAY, login_delay=LOGIN_DELAY)
+    else:
+        target = MockTarget(row.profile)
+    try:
+        try:
+            endpoint = await target.start()
+        except Exception as exc:  # ContainerNotReady: recorded as this version's evidence, not a crash
+            if MATRIX_TARGET != "docker" or type(exc).__name__ != "ContainerNotReady":
+                raise
+            yield VersionTarget(row, target, None, start_error=exc)
+            return
+        yield VersionTarget(row, target, endpoint)
+    finally:
+        await target.stop()
+
+
+@pytest.fixture(scope="module")
+def matrix_dir(harness_config) -> Path:
+    """<evidence dir>/matrix, emptied once per run: what `ibgw pin` reads
+    (kept apart from the other suites' evidence, whose default mock claims a
+    build of its own)."""
+    directory = harness_config.evidence_dir / "matrix"
+    if directory.is_dir():
+        for path in directory.glob("*.json"):
+            path.unlink()
+    return directory
+
+
+WRITTEN: dict[str, Path] = {}  # this session's matrix evidence, by file name
+
+
+def _write(evidence: Evidence, directory: Path, name: str, row: Row) -> None:
+    evidence.parameters.update(gateway_version=row.version, matrix=True)
+    path = evidence.write(directory, name)
+    WRITTEN[path.name] = path
+    attach_evidence(evidence, path)
+
+
+async def test_version_probe(version_target: VersionTarget, matrix_dir, request):
+    """The build's own maximum server version, and no zombie from a probe that never starts the API."""
+    if version_target.start_error is not None:
+        # The version's evidence says it never came up (with the container's
+        # log), so `ibgw pin` rejects it instead of calling it missing.
+        failed = Evidence(scenario="version_probe", target={"kind": "container", "label": version_target.row.image,
+                                                            "build": "unknown"}, client={"name": "version-probe"},
+                          failed_phase="container_start", cause=str(version_target.start_error),
+                          hint="the container never became API-ready; see its log")
+        failed.details["container_logs"] = getattr(version_target.start_error, "logs", "")
+        _write(failed.finish(), matrix_dir, request.node.nodeid, version_target.row)
+        pytest.fail(f"{version_target.start_error}\n{failed.details['container_logs'][-2000:]}", pytrace=False)
+    evidence = await run_version_probe(version_target.endpoint, timeout=CELL_TIMEOUT,
+                                       zombie_port=version_target.gateway_port)
+    _write(evidence, matrix_dir, request.node.nodeid, version_target.row)
+    assert evidence.server_version is not None, evidence.summary_line()
+    expected_max = get_profile(version_target.row.profile).max_server_version
+    # The reply is min(build maximum, 300): the build's own maximum.
+    assert evidence.server_version == expected_max, evidence.summary_line()
+    profile = get_profile(version_target.row.profile)
+    if not evidence.ok and profile.default_faults:
+        evidence.parameters.update(expected_outcome="failed", regression_fixture=profile.regression_source)
+        _write(evidence, matrix_dir, request.node.nodeid, version_target.row)
+    elif not profile.default_faults:
+        assert evidence.ok, evidence.summary_line()
+
+
+async def test_matrix_cell(version_target: VersionTarget, client_factory, client_name, harness_config, matrix_dir,
+                           request):
+    row = version_target.row
+    if version_target.start_error is not None:
+        pytest.fail(f"{row.id} never became API-ready: {version_target.start_error}", pytrace=False)
+    await version_target.restart()
+    endpoint = version_target.endpoint
+    timeout = min(harness_config.timeout, CELL_TIMEOUT)
+    results = [
+        await run_handshake(endpoint, client_factory(client_name), CLIENT_IDS["handshake"], timeout=timeout),
+        await run_account_sync(endpoint, client_factory(client_name), CLIENT_IDS["account_sync"], timeout=timeout),
+        await run_zombie(endpoint, client_name, lambda: client_factory(client_name), runs=RUNS,
+                         client_id=CLIENT_IDS["zombie"], timeout=timeout, settle_timeout=0.5,
+                         stop_at_first_failure=True),
+    ]
+    profile = get_profile(row.profile)
+    failed = [e for e in results if not e.ok]
+    logs = version_target.logs() if failed else None
+    for evidence in results:
+        if not evidence.ok:
+            if profile.default_faults:  # the regression fixture this row exists to catch
+                evidence.parameters.update(expected_outcome="failed", regression_fixture=profile.regression_source)
+            if logs:
+                evidence.details["container_logs"] = logs
+        _write(evidence, matrix_dir, f"{request.node.nodeid}-{evidence.scenario}", row)
+    if profile.default_faults:
+        # A client may legitimately escape a regression (one that resets its
+        # socket never leaves CLOSE_WAIT behind: legacy ibapi 9.81's zombie run),
+        # so detection is asserted per version, over every client and the probe,
+        # by test_pin_never_recommends_a_regression_fixture. Here: every failure
+        # must carry its cause.
+        assert all(e.cause and e.failed_phase for e in failed), [e.summary_line() for e in failed]
+    else:
+        assert not failed, "; ".join(e.summary_line() for e in failed)
+
+
+def test_pin_never_recommends_a_regression_fixture(matrix_dir):
+    """Runs last in this module (it uses no version target, so pytest keeps it
+    after the parametrized tests): the pinning decision, made from the
+    evidence files alone, rejects every version whose profile carries a
+    regression fixture, and says why."""
+    from harness.evidence.pinning import build_report
+
+    if not WRITTEN:
+        pytest.skip("no matrix cell ran in this session (deselected)")
+    report = build_report(sorted(WRITTEN.values()))  # this session's files only
+    ran = {v["version"] for v in report["versions"]}
+    fixtures = {r.version for r in _rows() if get_profile(r.profile).default_faults and r.version in ran}
+    assert report["recommended"] not in fixtures, report["reason"]
+    for version in fixtures:
+        # rejected for what the evidence shows (a failing cell or the probe), not for being older
+        assert version in report["rejected"], report["rejected"]
+        assert not report["rejected"][version].startswith("passed"), report["rejected"][version]

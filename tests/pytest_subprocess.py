@@ -1,0 +1,38 @@
+"""Run pytest in a child process, bounded, from an async test (so a mock
+Gateway on the test's own event loop keeps serving while the child runs).
+
+Every child gets its own --evidence-dir: a child writing to the default
+reports/evidence would wipe the outer run's evidence at its session start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CHILD_TIMEOUT = 150.0
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IBGW_", "PYTEST_"))}
+    env.update(extra)
+    return env
+
+
+async def run_pytest(*args: str, evidence_dir: Path, cwd: Path = REPO, env: dict[str, str] | None = None,
+                     timeout: float = CHILD_TIMEOUT, python: str = sys.executable) -> tuple[int, str]:
+    """(exit code, combined output) of `python -m pytest ARGS` in cwd."""
+    proc = await asyncio.create_subprocess_exec(
+        python, "-m", "pytest", *args, "-p", "no:cacheprovider", "--evidence-dir", str(evidence_dir),
+        cwd=cwd, env=env if env is not None else child_env(), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode or 0, out.decode(errors="replace")

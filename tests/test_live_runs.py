@@ -1,0 +1,149 @@
+"""Live runs are safe and gentle: the paper-account interlock stops a run
+before its first scenario, a live run without a target skips and says what
+to set, tests that need the mock's fault control are deselected against a
+real Gateway, and the live policy paces and bounds what it does.
+
+The "real Gateway" here is a mock started by the test and addressed as an
+external HOST:PORT, which is exactly how a live run sees a Gateway; the
+mock can present a non-paper account (MockGateway(accounts=[...])).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pytest_subprocess import child_env, run_pytest
+
+from harness.live.policy import (
+    ClientIdAllocator,
+    ConnectionBudget,
+    LivePolicy,
+    parse_id_range,
+)
+from harness.mock import MockGateway
+from harness.safety.accounts import live_port_warning, non_paper_accounts
+
+SUITE = "suites/test_account_sync.py"
+
+
+async def test_non_paper_account_stops_the_run_before_the_first_scenario(tmp_path):
+    async with MockGateway(port=0, accounts=["U1234567"]) as gw:
+        code, out = await run_pytest(SUITE, "--gateway", f"127.0.0.1:{gw.port}", "--client", "raw",
+                                     evidence_dir=tmp_path / "stopped")
+        assert code == 3, out
+        assert "STOPPED before the first scenario" in out and "non-paper account(s) U\u2026567" in out, out
+        assert "U1234567" not in out  # redacted, even in the stop message
+        assert "passed" not in out.splitlines()[-1]
+        assert not list((tmp_path / "stopped").glob("*.json")), "a scenario ran"
+        # Only the interlock's own connection reached the Gateway.
+        assert [r.client_id for r in gw.records if r.client_id is not None] == [900]
+
+        code, out = await run_pytest(SUITE, "--gateway", f"127.0.0.1:{gw.port}", "--client", "raw",
+                                     "--allow-live-account", evidence_dir=tmp_path / "allowed")
+        assert code == 0, out
+        assert "1 passed" in out and "LIVE (allowed by --allow-live-account)" in out
+        evidence = json.loads(next((tmp_path / "allowed").glob("*.json")).read_text())
+        assert evidence["outcome"] == "passed"
+        assert evidence["target"]["details"]["via_proxy"], "a live run goes through the recording proxy"
+        assert "startApi" in evidence["transcript"] and "U1234567" not in json.dumps(evidence)
+
+
+async def test_paper_account_runs_and_mock_only_tests_are_deselected(tmp_path):
+    async with MockGateway(port=0) as gw:
+        code, out = await run_pytest(SUITE, "suites/test_zombie.py", "--gateway", f"127.0.0.1:{gw.port}",
+                                     "--client", "raw", "--ibgw-pause", "0.05", "-k", "account or abort or detector",
+                                     evidence_dir=tmp_path)
+    assert code == 0, out
+    assert "2 passed" in out, out
+    assert "3 test(s) that need the mock's fault control were deselected" in out
+    assert "zombie cycles against a real Gateway: at most 5 per test" in out
+    zombie = json.loads(next(tmp_path.glob("*abort*.json")).read_text())
+    assert zombie["measurements"]["runs_count"] == 5  # 10 asked, the live cap is 5
+    assert all(900 <= r["client_id"] <= 999 for r in zombie["details"]["runs"])
+
+
+async def test_live_run_without_a_target_skips_and_says_what_to_set(tmp_path):
+    code, out = await run_pytest(SUITE, "--ibgw-live", "-rs", evidence_dir=tmp_path, env=child_env())
+    assert code == 0, out
+    assert "3 skipped" in out and "SKIPPED [3]" in out and "set IBGW_HOST and IBGW_PORT" in out, out
+
+
+async def test_live_run_takes_the_gateway_from_the_environment(tmp_path):
+    async with MockGateway(port=0) as gw:
+        code, out = await run_pytest(SUITE, "--ibgw-live", "--client", "raw", evidence_dir=tmp_path,
+                                     env=child_env(IBGW_HOST="127.0.0.1", IBGW_PORT=str(gw.port)))
+    assert code == 0, out
+    assert f"LIVE RUN against 127.0.0.1:{gw.port}" in out and "1 passed" in out
+
+
+def test_live_ports_warn_and_paper_ids_are_recognised():
+    assert "live-trading" in (live_port_warning(4001) or "") and "live-trading" in (live_port_warning(7496) or "")
+    assert live_port_warning(4002) is None and live_port_warning(7497) is None
+    assert non_paper_accounts(["DU123", "DF9", "U1234567", "F777"]) == ["U1234567", "F777"]
+
+
+def test_live_policy_bounds_zombie_cycles_and_client_ids():
+    live = LivePolicy(live=True, pause_s=1.5, zombie_runs=5)
+    assert live.zombie_plan(10) == {"runs": 5, "pause": 1.5, "stop_at_first_failure": True}
+    assert LivePolicy().zombie_plan(10) == {"runs": 10, "pause": 0.0, "stop_at_first_failure": False}
+    ids = ClientIdAllocator((900, 905))
+    assert [ids.take(0), ids.take(60, 3), ids.take(1), ids.take(1, 2)] == [900, 901, 904, 900]
+    assert ClientIdAllocator().take(60) == 60
+    with pytest.raises(ValueError, match="LOW-HIGH"):
+        parse_id_range("999-900")
+
+
+async def test_connection_budget_never_exceeds_the_limit():
+    from harness.clients import make_client
+    from harness.clients.base import HandshakeError
+
+    budget = ConnectionBudget(1)
+    async with MockGateway(port=0) as gw:
+        first, second = budget.wrap(make_client("raw")), budget.wrap(make_client("raw"))
+        await first.connect("127.0.0.1", gw.port, 1, timeout=2)
+        with pytest.raises(HandshakeError, match="connection budget"):
+            await second.connect("127.0.0.1", gw.port, 2, timeout=0.2)
+        assert [r.client_id for r in gw.records] == [1]  # the refused one never touched the Gateway
+        await first.disconnect()
+        await second.connect("127.0.0.1", gw.port, 2, timeout=2)
+        await second.disconnect()
+    assert budget.peak == 1
+
+
+async def test_no_proxy_in_front_of_the_gateway_stops_the_run_unless_asked_for():
+    """The proxy is loopback only; for any other Gateway address the run
+    stops before connecting anywhere instead of silently dropping the order
+    guard. (192.0.2.1 is TEST-NET: the proxy refuses it on sight, nothing
+    is ever sent to it.)"""
+    from harness.live.session import LiveRunRefused, live_session
+    from harness.targets.base import TARGET_EXTERNAL, Endpoint
+
+    remote = Endpoint(TARGET_EXTERNAL, "192.0.2.1", 4002, "192.0.2.1:4002")
+    with pytest.raises(LiveRunRefused, match="--ibgw-no-proxy"):
+        async with live_session(remote, LivePolicy(live=True), ClientIdAllocator((900, 999)), timeout=1.0,
+                                report=lambda text: None):
+            pytest.fail("the session must not start")
+
+
+async def test_connections_are_spaced_by_the_pause():
+    from harness.clients import make_client
+
+    budget = ConnectionBudget(3, pause=0.3)
+    async with MockGateway(port=0) as gw:
+        for client_id in (1, 2):
+            client = budget.wrap(make_client("raw"))
+            await client.connect("127.0.0.1", gw.port, client_id, timeout=2)
+            await client.disconnect()
+        first, second = gw.record_for_client(1), gw.record_for_client(2)
+        assert first is not None and second is not None and first.closed_at is not None
+        # The second connect began at least the pause after the first client closed.
+        assert second.accepted_at - first.closed_at >= 0.25
+
+
+async def test_live_trading_port_gets_a_warning_in_the_header(tmp_path):
+    """--collect-only: the header is printed, no Gateway is ever contacted."""
+    code, out = await run_pytest(SUITE, "--gateway", "127.0.0.1:4001", "--collect-only", evidence_dir=tmp_path)
+    assert code == 0, out
+    assert "ibgw: WARNING: port 4001 is the IB Gateway live-trading port" in out
+    assert "LIVE RUN against 127.0.0.1:4001: read-only" in out
