@@ -37,7 +37,7 @@ def table(records: list[dict[str, Any]]) -> str:
     expected = sum(1 for r in records if _expected_failure(r))
     passed = sum(1 for r in records if r.get("outcome") == "passed")
     failed = len(records) - passed - expected
-    out.append(f"{passed} passed, {failed} failed, {expected} failed as expected (detector self-tests)")
+    out.append(f"{passed} passed, {failed} failed, {expected} failed under injected faults or as detector self-tests")
     return "\n".join(out)
 
 
@@ -52,15 +52,21 @@ def _row(r: dict[str, Any]) -> list[str]:
     if "mode" in params:
         client += f" {params['mode']} x{params.get('runs')}"
     cause = "" if r.get("outcome") == "passed" else f"{r.get('failed_phase')}: {r.get('cause')}"
-    outcome = r.get("outcome", "?") + (" (expected)" if _expected_failure(r) else "")
+    faults = r.get("parameters", {}).get("mock_faults")
+    outcome = r.get("outcome", "?") + ((f" (fault {' '.join(faults)})" if faults else " (expected)")
+                                        if _expected_failure(r) else "")
     return [r.get("scenario", "?"), client, r.get("target", {}).get("label", "?"),
             str(r.get("server_version") or "-"), outcome,
             _num(m.get("api_ready_ms", m.get("api_ready_median_ms"))), _num(m.get("ping_ms")), cause[:70]]
 
 
 def _expected_failure(r: dict[str, Any]) -> bool:
-    """A detector self-test: the scenario was meant to fail against a fault."""
-    return r.get("outcome") == "failed" and r.get("parameters", {}).get("expected_outcome") == "failed"
+    """A failure the run provoked on purpose: a detector self-test, or a
+    scenario run while mock faults were injected (the fault suites assert
+    that it fails, and how)."""
+    params = r.get("parameters", {})
+    return r.get("outcome") == "failed" and (params.get("expected_outcome") == "failed"
+                                             or bool(params.get("mock_faults")))
 
 
 def _num(value: Any) -> str:
