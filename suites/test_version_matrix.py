@@ -11,14 +11,15 @@ so one client's leftovers (zombie sockets, a stuck id) never decide another
 client's cells.
 
 The evidence (one JSON per scenario, `parameters.gateway_version`, in
-<evidence dir>/matrix/) is what `ibgw pin` reads. A version whose profile carries a regression fixture must
-be caught: its cell passes when the matrix detects the fault (the failing
-evidence is marked as expected), so CI proves the detector, and the pinning
-report, reading only the evidence, rejects that version.
+<evidence dir>/matrix/) is what `ibgw pin` reads. A version whose profile
+carries a regression fixture must be caught: its failing evidence is marked
+as expected, and the last test builds the pinning decision from this
+session's files alone and asserts every such version is rejected for what
+its evidence shows, so CI proves the detector and the pin together.
 
 Knobs (environment): IBGW_MATRIX_TARGET=mock|docker, IBGW_MATRIX_VERSIONS=10.41,10.45
-(a slice), IBGW_MATRIX_RUNS (zombie runs per cell, default 3; `make report` runs 10), IBGW_MATRIX_LOGIN_DELAY
-(stand-in login delay, default 1 s).
+(a slice), IBGW_MATRIX_RUNS (zombie runs per cell, default 3; `make report` runs 10),
+IBGW_MATRIX_LOGIN_DELAY (stand-in login delay, default 1 s).
 """
 
 from __future__ import annotations

@@ -250,14 +250,15 @@ def test_a_sigkilled_run_leaves_no_container_after_the_next_runs_start(docker_en
 
 
 @pytest.mark.docker
-def test_sigterm_removes_the_runs_containers_and_a_live_run_is_never_swept(docker_engine):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_removes_the_runs_containers_and_a_live_run_is_never_swept(docker_engine, signum):
     from harness.targets.docker_engine import sweep_orphans
 
     proc, container_id, run_id = _victim(hold=60)
     try:
         sweep_orphans()  # the victim is alive: its container must survive another run's sweep
         assert [c.id for c in _run_containers(docker_engine, run_id)] == [container_id]
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, signum)
         proc.wait(timeout=30)
         assert _run_containers(docker_engine, run_id) == []
     finally:
