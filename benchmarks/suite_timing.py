@@ -4,7 +4,8 @@
 
 Per test (setup + call + teardown): wall time, the process's CPU time over
 the same span, and whether it injects a fault (it uses the `mock_gateway`
-fault-control fixture, or lives in a module about faults). A test that is
+fault-control fixture, its name or module is about faults, or it is the CI
+soak with its fault schedule). A test that is
 waiting on a timeout sits idle, so for fault tests wall minus CPU is the
 time spent waiting on what the fault requires (a delay, a silent handshake
 running into its timeout): the floor no harness change can remove. The rest
@@ -24,6 +25,9 @@ from typing import Any
 import pytest
 
 FAULT_FIXTURES = {"mock_gateway"}
+# Tests that inject faults without the fixture: a soak with a fault schedule,
+# and any test whose name says it provokes one.
+FAULT_MODULES = ("test_soak_ci",)
 SUBPROCESS_MODULES = ("test_fuzz_mock", "test_interrupt_cleanup", "test_cli_", "test_doctor")
 
 _rows: list[dict[str, Any]] = []
@@ -32,7 +36,8 @@ _started = 0.0
 
 def classify(item: pytest.Item) -> str:
     module = getattr(getattr(item, "module", None), "__name__", "") or ""
-    if FAULT_FIXTURES & set(getattr(item, "fixturenames", ())) or "fault" in module.rsplit(".", 1)[-1]:
+    if (FAULT_FIXTURES & set(getattr(item, "fixturenames", ())) or "fault" in item.name.lower()
+            or "fault" in module.rsplit(".", 1)[-1] or module.rsplit(".", 1)[-1] in FAULT_MODULES):
         return "fault"
     if any(part in module for part in SUBPROCESS_MODULES):
         return "subprocess"
