@@ -281,20 +281,23 @@ async def test_slicing_keeps_ibapi_working_unless_it_splits_the_version_reply(ea
 
 
 def test_order_guard_refuses_exactly_the_order_messages() -> None:
-    def frame(msg_id: int) -> Frame:
-        return Frame(1, "up", "message", f"msg{msg_id}", b"", [str(msg_id)], msg_id, 178)
+    def frame(msg_id: int) -> Frame:  # text era: the id as ASCII digits and a NUL
+        return Frame(1, "up", "message", f"msg{msg_id}", f"{msg_id}\0".encode(), [str(msg_id)], msg_id, 178)
+
+    def binary(msg_id: int) -> Frame:  # protobuf era: a 4-byte id (+200 for a protobuf body)
+        return Frame(1, "up", "message", "x", msg_id.to_bytes(4, "big") + b"\x08\x01", None, msg_id, 223)
 
     assert {int(m) for m in ORDER_MESSAGES} == {3, 4, 58, 21}
     for msg_id in ORDER_MESSAGES:
         assert order_guard(frame(int(msg_id))) is not None
     for msg_id in (Out.REQ_CURRENT_TIME, Out.REQ_POSITIONS, Out.REQ_ACCT_DATA, Out.START_API):
         assert order_guard(frame(int(msg_id))) is None
-    assert order_guard(Frame(1, "down", "message", "openOrder", b"", ["5"], 5, 178)) is None  # replies pass
+    assert order_guard(Frame(1, "down", "message", "openOrder", b"5\0", ["5"], 5, 178)) is None  # replies pass
     # Protobuf era: binary ids, protobuf bodies add 200 to the id.
     for msg_id in (3, 203, 4, 204, 58, 258, 21, 221):
-        assert order_guard(Frame(1, "up", "message", "x", b"", None, msg_id, 223)) is not None, msg_id
+        assert order_guard(binary(msg_id)) is not None, msg_id
     for msg_id in (49, 249, 61, 261):
-        assert order_guard(Frame(1, "up", "message", "x", b"", None, msg_id, 223)) is None, msg_id
+        assert order_guard(binary(msg_id)) is None, msg_id
 
 
 async def test_order_guard_closes_the_connection_before_the_gateway_sees_the_order(

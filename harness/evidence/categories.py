@@ -34,6 +34,7 @@ CLIENT_ID_STUCK = "client id stuck"
 ZOMBIE_SOCKETS = "zombie sockets"
 GATEWAY_UNREACHABLE = "Gateway unreachable"
 BUILD_TOO_OLD = "build too old"
+HEALTH_LOST_OVER_TIME = "connection health lost over time"
 HARNESS_ERROR = "harness error"
 UNCLASSIFIED = "unclassified"
 
@@ -46,6 +47,8 @@ CATEGORY_TEXT: dict[str, str] = {
     ZOMBIE_SOCKETS: "CLOSE_WAIT sockets pile up on the Gateway port: it is not closing finished connections",
     API_NOT_READY: "the handshake completed but nextValidId or managedAccounts never came",
     STARTUP_SYNC_INCOMPLETE: "the API was ready but a start-up request never got its end message",
+    HEALTH_LOST_OVER_TIME: "during a soak a connection did not recover in time, pings went unanswered, or "
+                           "CLOSE_WAIT / memory did not return to baseline",
     HARNESS_ERROR: "the harness itself failed (an exception in a test or a worker), not the Gateway",
 }
 
@@ -63,6 +66,7 @@ _PHASE_CATEGORY: dict[str, str] = {
     "api_ready": STARTUP_SYNC_INCOMPLETE,
     "close_wait": ZOMBIE_SOCKETS,
     "harness": HARNESS_ERROR,
+    "soak": HEALTH_LOST_OVER_TIME,
 }
 
 CLIENT_ID_IN_USE = 326
@@ -186,7 +190,7 @@ def _matches(rule: Mapping[str, Any], status: str, message: str | None, trace: s
 
 
 __all__ = [
-    "API_NOT_READY", "BUILD_TOO_OLD", "CATEGORY_TEXT", "CLIENT_ID_STUCK", "GATEWAY_UNREACHABLE",
+    "API_NOT_READY", "BUILD_TOO_OLD", "HEALTH_LOST_OVER_TIME", "CATEGORY_TEXT", "CLIENT_ID_STUCK", "GATEWAY_UNREACHABLE",
     "HANDSHAKE_UNANSWERED", "HARNESS_ERROR", "STARTUP_SYNC_INCOMPLETE", "UNCLASSIFIED", "ZOMBIE_SOCKETS",
     "categories_json", "categorize", "match_category", "prefix",
 ]

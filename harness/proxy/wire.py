@@ -18,9 +18,20 @@ from typing import Any
 
 from ..protocol.errors import ProtocolError
 from ..protocol.framing import FrameReader, split_fields
-from ..protocol.handshake import API_PREFIX, check_prefix, parse_hello, parse_server_hello
-from ..protocol.messages import ORDER_MESSAGES, In, decode_reply, decode_request, message_name
+from ..protocol.handshake import (
+    API_PREFIX,
+    check_prefix,
+    parse_hello,
+    parse_server_hello,
+)
+from ..protocol.messages import (
+    In,
+    decode_reply,
+    decode_request,
+    message_name,
+)
 from ..protocol.versions import PROTOBUF
+from ..safety.order_guard import classify_order
 
 PROTOBUF_MSG_ID = 200  # ibapi.common.PROTOBUF_MSG_ID: added to the id of a protobuf-encoded message
 UP = "up"  # client -> Gateway
@@ -46,23 +57,15 @@ RequestGuard = Callable[[Frame], "str | None"]
 
 
 def order_guard(frame: Frame) -> str | None:
-    """Refuse the text-protocol order messages (placeOrder, cancelOrder,
-    reqGlobalCancel, exerciseOptions). The harness is read-only; this is the
-    last line of defence in front of a real Gateway, whatever client is
-    connected through the proxy.
-
-    Protobuf era (server version >= 201): the id is a 4-byte binary int,
-    plus PROTOBUF_MSG_ID (200) when the body is protobuf; both forms are
-    refused. The bodies themselves are not parsed.
-    """
-    if frame.direction != UP or frame.kind != "message" or frame.msg_id is None:
+    """Refuse every order message (placeOrder, cancelOrder, reqGlobalCancel,
+    exerciseOptions) in all three wire forms: the last line of defence in
+    front of a real Gateway, whatever client is connected through the proxy.
+    The forms are told apart by harness.safety.classify_order, the one place
+    that knows them."""
+    if frame.direction != UP or frame.kind != "message":
         return None
-    msg_id = frame.msg_id
-    if frame.fields is None and msg_id > PROTOBUF_MSG_ID:
-        msg_id -= PROTOBUF_MSG_ID
-    if msg_id in ORDER_MESSAGES:
-        return f"{frame.name} refused by the order guard (the harness is read-only)"
-    return None
+    order = classify_order(frame.payload)
+    return order.reason if order is not None else None
 
 
 @dataclass

@@ -24,12 +24,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-ORDER_MESSAGE_IDS: dict[int, str] = {
-    3: "placeOrder",
-    4: "cancelOrder",
-    21: "exerciseOptions",
-    58: "reqGlobalCancel",
-}
+from ..protocol.messages import ORDER_MESSAGES, message_name
+
+ORDER_MESSAGE_IDS: dict[int, str] = {int(i): message_name(i, from_client=True) for i in ORDER_MESSAGES}
 PROTOBUF_MSG_ID = 200  # ibapi common.PROTOBUF_MSG_ID
 FORM_TEXT = "text"
 FORM_BINARY = "binary-id"
