@@ -516,3 +516,31 @@ async def test_request_ids_and_timestamps_are_remapped(tmp_path: Path) -> None:
     assert abs(times[-1].int("time") - time.time()) < 60
     assert snap.executions_end  # execDetailsEnd carried request id 41, the live one
     assert replayer.divergences == []
+
+
+async def test_pin_cites_the_wire_diff_as_a_rejection_reason(default_recording: Any, tmp_path: Path) -> None:
+    """A regressed build with a recording is rejected with what changed on the wire
+    against the recommended build; a build rejected only for being older is not."""
+    from test_pinning import full_grid
+    from test_pinning import record as pin_record
+    from test_pinning import write as write_results
+
+    recommended_rec, _, _ = default_recording
+    regressed_rec = tmp_path / "10.45.jsonl"
+    await record(regressed_rec, ("raw",), profile="10.19")  # a different wire: accounts first, sv 176
+    rows = [r for r in full_grid() if not (r["parameters"].get("gateway_version") == "10.45"
+                                            and r["client"]["name"] == "ib_async" and r["scenario"] == "zombie")]
+    rows.append(pin_record("10.45", "ib_async", "zombie", passed=False))
+    results = write_results(tmp_path, rows)
+    out = tmp_path / "pin"
+    cited = CliRunner().invoke(ibgw, ["pin", str(results), "--out", str(out),
+                                      "--recording", f"10.41={recommended_rec}",
+                                      "--recording", f"10.45={regressed_rec}"])
+    assert cited.exit_code == 0, cited.output
+    report = json.loads((out / "pinning.json").read_text())
+    assert report["recommended"] == "10.41"
+    assert "wire diff vs 10.41" in report["rejected"]["10.45"]
+    assert any("managedAccounts" in change for change in report["wire_diffs"]["10.45"])
+    assert "What changed on the wire" in (out / "pinning.md").read_text()
+    bad = CliRunner().invoke(ibgw, ["pin", str(results), "--out", str(out), "--recording", "10.45"])
+    assert bad.exit_code == 2 and "VERSION=FILE" in bad.output

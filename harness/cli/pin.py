@@ -20,6 +20,7 @@ from ..evidence.pinning import (
     RECOMMENDED,
     PinInputError,
     build_report,
+    cite_wire_diffs,
     to_markdown,
     write_report,
 )
@@ -31,7 +32,10 @@ EXIT_RECOMMENDED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE, EXIT_NONE = 0, 2, 3, 4
 @click.argument("results", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--out", "out_dir", default=Path("reports"), show_default=True, type=click.Path(path_type=Path),
               help="where pinning.md and pinning.json are written")
-def pin(results: tuple[Path, ...], out_dir: Path) -> None:
+@click.option("--recording", "recordings", multiple=True, metavar="VERSION=FILE",
+              help="a wire recording of a Gateway version (ibgw record); a rejected version with one is cited with "
+                   "what changed on the wire against the recommended version's recording. Repeatable.")
+def pin(results: tuple[Path, ...], out_dir: Path, recordings: tuple[str, ...]) -> None:
     """Pick the newest Gateway version that passed every cell, from RESULTS
     (evidence directories or files; any number, one per Gateway install)."""
     missing = [str(p) for p in results if not p.exists()]
@@ -43,9 +47,39 @@ def pin(results: tuple[Path, ...], out_dir: Path) -> None:
     except PinInputError as exc:
         click.echo(f"error: {exc}", err=True)
         raise SystemExit(EXIT_BAD_INPUT) from None
+    if recordings:
+        try:
+            report = cite_wire_diffs(report, _wire_diffs(report["recommended"], _parse_recordings(recordings)))
+        except (ValueError, OSError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            raise SystemExit(EXIT_BAD_INPUT) from None
     click.echo(to_markdown(report), nl=False)
     md, js = write_report(report, out_dir)
     click.echo(f"\nwritten: {md}  {js}")
     status = report["status"]
     raise SystemExit(EXIT_RECOMMENDED if status == RECOMMENDED else EXIT_INCONCLUSIVE if status == INCONCLUSIVE
                      else EXIT_NONE)
+
+
+def _parse_recordings(specs: tuple[str, ...]) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for spec in specs:
+        version, sep, file = spec.partition("=")
+        if not sep or not version or not file:
+            raise ValueError(f"--recording {spec!r}: expected VERSION=FILE, e.g. 10.41=rec-10.41.jsonl")
+        if not Path(file).is_file():
+            raise ValueError(f"--recording {spec!r}: no such file {file}")
+        out[version] = Path(file)
+    return out
+
+
+def _wire_diffs(recommended: str | None, files: dict[str, Path]) -> dict[str, list[str]]:
+    """Readable changes from the recommended version's recording to each other one's."""
+    if recommended is None or recommended not in files:
+        return {}
+    from ..recording.diff import diff_recordings
+    from ..recording.format import load
+
+    base = load(files[recommended])
+    return {version: [c.to_text() for c in diff_recordings(base, load(path))]
+            for version, path in files.items() if version != recommended}

@@ -278,6 +278,24 @@ def build_report(paths: list[Path]) -> dict[str, Any]:
     return report
 
 
+def cite_wire_diffs(report: dict[str, Any], diffs: dict[str, list[str]]) -> dict[str, Any]:
+    """Add what changed on the wire to the reason each regressed version was
+    rejected. `diffs` maps a version to the readable changes between the
+    recommended build's recording and that version's (harness.recording.diff);
+    versions rejected only for being older are left alone."""
+    cited: dict[str, list[str]] = {}
+    for version, changes in diffs.items():
+        why = report["rejected"].get(version)
+        if why is None or why.startswith("passed, but older"):
+            continue
+        cited[version] = changes
+        shown = "; ".join(c.strip() for c in changes[:2]) if changes else "no change on the wire"
+        more = f" (+{len(changes) - 2} more)" if len(changes) > 2 else ""
+        report["rejected"][version] = f"{why}; wire diff vs {report['recommended']}: {shown}{more}"
+    report["wire_diffs"] = cited
+    return report
+
+
 # ---------------------------------------------------------------- rendering
 
 
@@ -315,6 +333,11 @@ def to_markdown(report: dict[str, Any]) -> str:
     if report["rejected"]:
         lines += ["", "### Why not the other versions", ""]
         lines += [f"- {v}: {why}" for v, why in report["rejected"].items()]
+    if report.get("wire_diffs"):
+        lines += ["", "### What changed on the wire (recordings)", ""]
+        for version, changes in report["wire_diffs"].items():
+            lines.append(f"- {report['recommended']} -> {version}:")
+            lines += [f"  - {c.strip()}" for c in changes[:20]]
     if report["too_old"]:
         lines += ["", "### Too old for a client (not a regression)", ""]
         lines += [f"- {v}: {why}" for v, why in report["too_old"].items()]
