@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 from .faults import SPECS, FaultError
 
@@ -37,14 +37,20 @@ class HttpError(Exception):
         self.status = status
 
 
-class ControlServer:
-    def __init__(self, gateway: MockGateway, host: str = "127.0.0.1", port: int = 0) -> None:
-        self.gw = gateway
+class JsonControlServer:
+    """A small JSON-over-HTTP endpoint on loopback: lifecycle, request
+    reading and response writing. Subclasses supply `_route` and the error
+    types that mean "bad request" (a bad fault name, say). The mock's and
+    the proxy's control endpoints share it."""
+
+    client_errors: tuple[type[Exception], ...] = ()
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.requested_port = port
         self._server: asyncio.base_events.Server | None = None
 
-    async def start(self) -> ControlServer:
+    async def start(self) -> Self:
         self._server = await asyncio.start_server(self._handle, self.host, self.requested_port)
         return self
 
@@ -59,14 +65,17 @@ class ControlServer:
         assert self._server is not None, "control endpoint not started"
         return int(self._server.sockets[0].getsockname()[1])
 
+    async def _route(self, method: str, target: str, body: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         status, payload = 200, {}
         try:
-            method, path, body = await asyncio.wait_for(_read_request(reader), timeout=10)
-            payload = await self._route(method, path, body)
+            method, target, body = await asyncio.wait_for(_read_request(reader), timeout=10)
+            payload = await self._route(method, target, body)
         except HttpError as exc:
             status, payload = exc.status, {"error": str(exc)}
-        except FaultError as exc:
+        except self.client_errors as exc:
             status, payload = 400, {"error": str(exc)}
         except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
             status, payload = 400, {"error": f"bad request: {type(exc).__name__}"}
@@ -80,6 +89,16 @@ class ControlServer:
             pass
         finally:
             writer.close()
+
+
+class ControlServer(JsonControlServer):
+    """The mock Gateway's endpoint (routes in the module docstring)."""
+
+    client_errors = (FaultError,)
+
+    def __init__(self, gateway: MockGateway, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
+        self.gw = gateway
 
     async def _route(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         path = path.split("?", 1)[0].rstrip("/") or "/"

@@ -13,59 +13,20 @@ mock control endpoint's (harness/mock/control.py), imported, not copied.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from ..mock.control import _REASONS, HttpError, _read_request
+from ..mock.control import HttpError, JsonControlServer
 from .faults import ProxyFaultError
 from .proxy import FaultProxy
 
 
-class ProxyControlServer:
+class ProxyControlServer(JsonControlServer):
+    client_errors = (ProxyFaultError,)
+
     def __init__(self, proxy: FaultProxy, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
         self.proxy = proxy
-        self.host = host
-        self.requested_port = port
-        self._server: asyncio.base_events.Server | None = None
-
-    async def start(self) -> ProxyControlServer:
-        self._server = await asyncio.start_server(self._handle, self.host, self.requested_port)
-        return self
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-
-    @property
-    def port(self) -> int:
-        assert self._server is not None, "control endpoint not started"
-        return int(self._server.sockets[0].getsockname()[1])
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        status, payload = 200, {}
-        try:
-            method, target, body = await asyncio.wait_for(_read_request(reader), timeout=10)
-            payload = await self._route(method, target, body)
-        except HttpError as exc:
-            status, payload = exc.status, {"error": str(exc)}
-        except ProxyFaultError as exc:
-            status, payload = 400, {"error": str(exc)}
-        except (TimeoutError, asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
-            status, payload = 400, {"error": f"bad request: {type(exc).__name__}"}
-        data = json.dumps(payload, indent=1).encode()
-        head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n").encode()
-        try:
-            writer.write(head + data)
-            await writer.drain()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
 
     async def _route(self, method: str, target: str, body: dict[str, Any]) -> dict[str, Any]:
         parts = urlsplit(target)
