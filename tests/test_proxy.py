@@ -78,8 +78,10 @@ def test_fault_text_parsing_and_errors() -> None:
 
 
 def test_loopback_only() -> None:
+    # A documentation address (RFC 5737 TEST-NET-1): refused in the constructor,
+    # before any socket exists, so no packet ever leaves for it.
     with pytest.raises(ProxyAddressError, match="loopback"):
-        FaultProxy(("192.168.1.10", 4002))
+        FaultProxy(("192.0.2.10", 4002))
     with pytest.raises(ProxyAddressError, match="loopback"):
         FaultProxy((HOST, 4002), host="0.0.0.0")
 

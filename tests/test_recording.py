@@ -414,7 +414,8 @@ async def test_record_and_serve_replay_commands_stop_cleanly(tmp_path: Path) -> 
 
 def test_commands_refuse_bad_input_with_one_line(tmp_path: Path) -> None:
     runner = CliRunner()
-    far = runner.invoke(ibgw, ["record", "--upstream", "10.1.2.3:4002", "--listen", "127.0.0.1:0",
+    # RFC 5737 documentation address: refused before any socket is opened.
+    far = runner.invoke(ibgw, ["record", "--upstream", "192.0.2.10:4002", "--listen", "127.0.0.1:0",
                                "--out", str(tmp_path / "x.jsonl")])
     assert far.exit_code == 2 and "loopback" in far.output and "Traceback" not in far.output
     missing = runner.invoke(ibgw, ["mock", "serve", "--replay", str(tmp_path / "nope.jsonl")])
