@@ -11,38 +11,21 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
-import os
-import queue
 import re
 import signal
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from harness.clients.raw import RawClient
 from harness.evidence.redact import redact_account, redact_text
 
-ROOT = Path(__file__).resolve().parents[1]
-CLI = [sys.executable, "-m", "harness.cli"]
+from cli_process import CLI, ROOT, RUN_TIMEOUT, MockServe, cli_env, run_cli
+
 ACCOUNTS = ("DU1234567", "DF7654321")
-RUN_TIMEOUT = 60  # a hard cap per CLI run: subprocess.run kills the child after it
-
-
-def cli_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
-    env.pop("COLUMNS", None)
-    return env
-
-
-def run_cli(*args: str, timeout: float = RUN_TIMEOUT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], cwd=ROOT, env=cli_env(), capture_output=True, text=True,
-                          timeout=timeout, check=False)
 
 
 def free_port() -> int:
@@ -59,56 +42,6 @@ def failed_line(stderr: str) -> str:
 
 
 # ---------------------------------------------------------------- servers
-
-
-class MockServe:
-    """`ibgw mock serve --port 0` as a subprocess; its port is read from the
-    "listening on" line it prints (a blocking queue read, not a sleep)."""
-
-    def __init__(self, stderr_path: Path, *args: str) -> None:
-        self.stderr_path = stderr_path
-        self._stderr = stderr_path.open("wb")  # a file, so a chatty log can never block the child
-        self.proc = subprocess.Popen([*CLI, "mock", "serve", "--host", "127.0.0.1", "--port", "0", *args],
-                                     cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=self._stderr,
-                                     text=True)
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.port = self._wait_listening(timeout=30)
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def _wait_listening(self, timeout: float) -> int:
-        while True:
-            try:
-                line = self._lines.get(timeout=timeout)
-            except queue.Empty:
-                self.close()
-                raise AssertionError(f"mock serve did not report listening within {timeout} s") from None
-            if line is None:
-                code = self.proc.wait(10)
-                self.close()
-                raise AssertionError(f"mock serve exited {code}: {self.stderr_path.read_text()}")
-            match = re.search(r"listening on 127\.0\.0\.1:(\d+) ", line)
-            if match:
-                return int(match.group(1))
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._reader.join(5)
-        self._stderr.close()
 
 
 class SilentServer:
