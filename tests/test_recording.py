@@ -8,7 +8,10 @@ timing within a stated tolerance), at every server version the mock
 negotiates (157, 178, 200 and protobuf-era 203/213/226); a request removed
 by hand is reported as a divergence and named by `ibgw diff`; a planted
 account id, its order/perm/execution ids and an environment credential
-never reach the file; replay combines with the mock's faults.
+never reach the file; replay combines with the mock's faults. The
+gnzsnz-shaped stand-in is recorded twice: as its process, and as a real
+container (marker `docker`) recorded by `ibgw record` in its own process,
+the way a team records its own Gateway; both replay to all three clients.
 
 Timing tolerance (stated): each start-up phase of a replay (nextValidId,
 first account value) lands within 250 ms of the original's, whatever the
@@ -545,3 +548,65 @@ async def test_pin_cites_the_wire_diff_as_a_rejection_reason(default_recording: 
     assert "What changed on the wire" in (out / "pinning.md").read_text()
     bad = CliRunner().invoke(ibgw, ["pin", str(results), "--out", str(out), "--recording", "10.45"])
     assert bad.exit_code == 2 and "VERSION=FILE" in bad.output
+
+
+@pytest.mark.docker
+async def test_recording_of_the_standin_container_replays_to_every_client(tmp_path: Path, docker_engine: Any) -> None:
+    """The gnzsnz-shaped stand-in as a real container (docker-py, host
+    networking: socat in front, IBC's login, the 10.45 profile), recorded
+    the way a team records its own Gateway: `ibgw record` in its own
+    process, the three clients pointed at it, Ctrl-C. The file replays to
+    raw, ib_async and ibapi with what each saw from the container.
+
+    The container's login credentials never reach the file (they are not on
+    the API wire; this proves the proxy adds none). The account mapping is
+    derived independently of the replay: the recorder numbers accounts in
+    the order it first sees them, so the container's only account is DU0000001."""
+    from harness.targets.container_target import ContainerTarget
+
+    user, password = "planted-user-4711", "planted-pass-0815"
+    target = ContainerTarget("ibgw-standin:10.45", env={"TWS_USERID": user, "TWS_PASSWORD": password},
+                             login_delay=0.5, ready_timeout=30, progress=False)
+    path = tmp_path / "standin-container.jsonl"
+    original: list[Seen] = []
+    endpoint = await target.start()
+    try:
+        assert endpoint.kind == "container" and endpoint.build == "10.45.1j"
+        ibgw_bin = str(Path(sys.executable).with_name("ibgw"))
+        proc = await asyncio.create_subprocess_exec(ibgw_bin, "record", "--upstream", f"{HOST}:{endpoint.port}",
+                                                    "--listen", f"{HOST}:0", "--out", str(path),
+                                                    "--gateway-build", endpoint.build, stderr=subprocess.PIPE,
+                                                    env=_env())
+        try:
+            assert proc.stderr is not None
+            banner = (await asyncio.wait_for(proc.stderr.readline(), 10)).decode()
+            port = int(re.search(r"recording 127\.0\.0\.1:(\d+)", banner).group(1))  # type: ignore[union-attr]
+            for i, name in enumerate(ALL_CLIENTS):
+                original.append(await see(name, port, 850 + i, None, **RAW_SINGLE_DOWNLOAD))
+            proc.send_signal(signal.SIGINT)
+            rest = (await asyncio.wait_for(proc.stderr.read(), 15)).decode()
+            assert await asyncio.wait_for(proc.wait(), 15) == 0, rest
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        logs = target.logs()
+    finally:
+        await target.stop()
+    assert "IBC: Login has completed" in logs
+    assert f"recorded {len(ALL_CLIENTS)} connection(s)" in rest and "Traceback" not in rest
+    accounts = original[0].accounts
+    assert accounts and all(seen.accounts == accounts for seen in original)
+    # ibapi negotiates the profile's protobuf-era maximum, ib_async its own text-era one
+    assert original[ALL_CLIENTS.index("ibapi")].server_version == 223
+    text = path.read_text()
+    for leaked in (user, password, *accounts):
+        assert leaked not in text
+    header = load(path).header
+    assert header.gateway_build == "10.45.1j" and 223 in header.server_versions
+    pseudo = Pseudonymizer(environ={})
+    pseudo.learn_accounts(accounts)
+    replayed, replayer, _ = await replay(path, ALL_CLIENTS, **RAW_SINGLE_DOWNLOAD)
+    for name, before, after in zip(ALL_CLIENTS, original, replayed):
+        assert_same(before, after, pseudo.accounts, name)
+    assert replayer.divergences == []
