@@ -37,7 +37,7 @@ from .live.policy import (
     LivePolicy,
     parse_id_range,
 )
-from .live.session import LiveRunRefused, LiveSession, live_session
+from .live.session import LIVE_REFUSED_EXIT, LiveRunRefused, LiveSession, live_session
 from .pytest_plugin import _CONFIG_KEY, GatewayHandle
 from .safety.accounts import ALLOW_FLAG, live_port_warning
 from .scenarios.gateway_or_code import WireSource, wire_from_mock
@@ -46,7 +46,6 @@ SET_A_TARGET = ("live run without a Gateway: set IBGW_HOST and IBGW_PORT (e.g. I
                 "IBGW_PORT=4002 for a paper IB Gateway), or pass --gateway HOST:PORT, or --gateway docker:IMAGE "
                 "to start a Gateway container")
 NEEDS_MOCK = "needs_mock: needs the mock Gateway's fault control; deselected automatically against a real Gateway"
-LIVE_REFUSED_EXIT = 3  # a live run stopped before its first scenario (live account, no proxy)
 
 
 @dataclass

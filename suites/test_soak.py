@@ -21,7 +21,9 @@ import pytest
 
 from harness.cli.soak import DEFAULT_OUT, SoakProgress, run_soak_against, soak_out_dir, write_outputs
 from harness.evidence.record import Evidence
+from harness.live.session import LIVE_REFUSED_EXIT, LiveRunRefused
 from harness.pytest_plugin import HarnessConfig
+from harness.safety.accounts import ALLOW_FLAG
 from harness.scenarios.soak import SoakConfig
 
 DURATION = float(os.environ.get("IBGW_SOAK_DURATION", "3600"))
@@ -42,9 +44,13 @@ async def test_soak(harness_config: HarnessConfig, record_evidence: Callable[[Ev
     out_dir = soak_out_dir(DEFAULT_OUT)
     print(f"\nsoak: {DURATION:g} s against {harness_config.gateway_spec}; evidence in {out_dir}", file=sys.stderr)
     with SoakProgress(DURATION) as progress:
-        evidence = await run_soak_against(harness_config.gateway_spec, config, out_dir,
-                                          schedule_text=os.environ.get("IBGW_SOAK_SCHEDULE") or None,
-                                          progress=progress)
+        try:
+            evidence = await run_soak_against(harness_config.gateway_spec, config, out_dir,
+                                              schedule_text=os.environ.get("IBGW_SOAK_SCHEDULE") or None,
+                                              progress=progress, allow_live_account=pytestconfig.getoption(ALLOW_FLAG),
+                                              report=lambda text: print(f"soak: {text}", file=sys.stderr))
+        except LiveRunRefused as exc:  # a non-paper account: stop the whole run, as every live run does
+            pytest.exit(str(exc), returncode=LIVE_REFUSED_EXIT)
     record_evidence(evidence)
     for path in write_outputs(evidence, out_dir):
         print(f"wrote {path}", file=sys.stderr)

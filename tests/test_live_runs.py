@@ -10,10 +10,14 @@ mock can present a non-paper account (MockGateway(accounts=[...])).
 
 from __future__ import annotations
 
+import asyncio
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
-from pytest_subprocess import child_env, run_pytest
+from pytest_subprocess import REPO, child_env, run_pytest
 
 from harness.live.policy import (
     ClientIdAllocator,
@@ -147,3 +151,48 @@ async def test_live_trading_port_gets_a_warning_in_the_header(tmp_path):
     assert code == 0, out
     assert "ibgw: WARNING: port 4001 is the IB Gateway live-trading port" in out
     assert "LIVE RUN against 127.0.0.1:4001: read-only" in out
+
+
+async def _soak(port: int, out: Path, *extra: str) -> tuple[int, str]:
+    """`ibgw soak` in its own process against 127.0.0.1:port, a few seconds, no faults."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "harness.cli", "soak", "--gateway", f"127.0.0.1:{port}", "--duration", "5",
+        "--client", "raw", "--client", "ib_async", "--schedule", "none", "--interval", "1", "--ping-interval", "0.2",
+        "--probe-interval", "1", "--probe-timeout", "2", "--out", str(out), *extra,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=child_env())
+    try:
+        output, _ = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    return int(proc.returncode or 0), output.decode()
+
+
+async def test_soak_against_a_non_paper_gateway_stops_before_its_first_connection(tmp_path: Path) -> None:
+    """`ibgw soak` at a Gateway that is not the mock is a live run, as in the
+    suites: the same interlock, the live client-id range, the complete order guard."""
+    async with MockGateway(port=0, accounts=["U1234567"]) as gw:
+        code, out = await _soak(gw.port, tmp_path / "stopped")
+        assert code == 3, out
+        assert "STOPPED before the first scenario" in out and "U\u2026567" in out and "U1234567" not in out
+        assert "Traceback" not in out
+        assert not list((tmp_path / "stopped").rglob("soak.jsonl")), "the soak started"
+        assert [r.client_id for r in gw.records if r.client_id is not None] == [900]  # the interlock's only
+        # The soak suite (make soak GATEWAY=HOST:PORT) stops the same way.
+        code, out = await run_pytest(str(REPO / "suites" / "test_soak.py"), "-m", "soak", "--gateway",
+                                     f"127.0.0.1:{gw.port}", evidence_dir=tmp_path / "suite", cwd=tmp_path,
+                                     env=child_env(IBGW_SOAK_DURATION="5"))
+        assert code == 3 and "STOPPED before the first scenario" in out and "U1234567" not in out, out
+        assert [r.client_id for r in gw.records if r.client_id is not None] == [900, 900]
+
+        code, out = await _soak(gw.port, tmp_path / "allowed", "--allow-live-account")
+        assert code == 0, out
+        assert "LIVE (allowed by --allow-live-account)" in out and "order guard on" in out
+        ids = {r.client_id for r in gw.records if r.client_id is not None}
+        assert len(ids) > 3 and all(900 <= i <= 999 for i in ids), ids  # interlock, 2 persistent, probes
+    written = [p for p in (tmp_path / "allowed").rglob("*") if p.is_file()]
+    assert {p.name for p in written} >= {"soak.jsonl", "evidence.json", "wire.jsonl"}
+    for path in written:
+        if path.suffix in (".json", ".jsonl"):
+            assert "U1234567" not in path.read_text(), path.name

@@ -8,9 +8,12 @@ faults; against any other Gateway the clients go through the fault proxy
 (harness/proxy) and only proxy faults are injected. Evidence goes to
 reports/soak/<UTC time>/: soak.jsonl (written while it runs), evidence.json
 (the verdict), timeline.png and, through the proxy, wire.jsonl (every frame
-both ways, decoded, account ids redacted). SIGTERM or Ctrl-C stops it early with the
-evidence so far and a summary line; exit status 0 pass, 1 fail, 2 bad
-input, 130/143 interrupted.
+both ways, decoded, account ids redacted). A Gateway that is not the mock is a
+live run: complete order guard, client ids 900-999, and a stop before the
+first connection when an account is not paper (--allow-live-account).
+SIGTERM or Ctrl-C stops it early with the evidence so far and a summary
+line; exit status 0 pass, 1 fail, 2 bad input, 3 refused (live account),
+130/143 interrupted.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import contextlib
 import logging
 import signal
 import sys
-from dataclasses import replace
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,6 +32,9 @@ import click
 
 from ..clients import CLIENT_NAMES
 from ..evidence.record import Evidence
+from ..live.policy import ClientIdAllocator, LivePolicy
+from ..live.session import LIVE_REFUSED_EXIT, LiveRunRefused, live_session
+from ..safety.accounts import ALLOW_FLAG
 from ..scenarios.soak import SoakConfig, run_soak
 from ..scenarios.soak_schedule import ScheduleError, default_schedule, parse_schedule
 from ..targets import SPEC_HELP, TargetSpecError, parse_target
@@ -88,32 +94,44 @@ def soak_out_dir(base: Path) -> Path:
 
 
 async def run_soak_against(spec: str, config: SoakConfig, out_dir: Path, *, schedule_text: str | None,
-                           progress: Any = None, proxy_faults: bool = True) -> Evidence:
-    """Start the target (and the proxy for a non-mock Gateway), run the soak,
-    stop everything. Used by `ibgw soak` and suites/test_soak.py."""
+                           progress: Any = None, allow_live_account: bool = False,
+                           report: Callable[[str], None] | None = None) -> Evidence:
+    """Start the target, run the soak, stop everything. Used by `ibgw soak`
+    and suites/test_soak.py.
+
+    Anything but the in-process mock (a HOST:PORT Gateway, a container) is
+    treated as a live run, as the suites treat it (harness/live/session.py):
+    clients go through the recording proxy with the complete order guard (its
+    transcript is the Gateway-side wire record, and it injects the proxy
+    faults), the soak stops before its first connection when a managed
+    account is not a paper account unless allow_live_account, and every
+    client id comes from the live range (900-999), never a production
+    client's. Raises LiveRunRefused for the caller to stop with exit 3.
+    """
     target = parse_target(spec)
     endpoint = await target.start()
-    proxy = None
     try:
         mock = getattr(target, "gateway", None)
-        connect_to = endpoint
-        if mock is None and proxy_faults:
-            from ..proxy import FaultProxy
-
-            # Its transcript is the Gateway-side wire record a real Gateway otherwise keeps only in its API log.
-            proxy = await FaultProxy(upstream=(endpoint.host, endpoint.port),
-                                     transcript=out_dir / "wire.jsonl").start()
-            connect_to = replace(endpoint, host=proxy.host, port=proxy.port, label=f"proxy -> {endpoint.label}")
         container = target if getattr(target, "kind", "") == "container" else None
         kind = "mock" if mock is not None else ("container" if container is not None else "proxy")
         config.schedule = (default_schedule(config.duration, kind)
                            if schedule_text is None else parse_schedule(schedule_text))
-        return await run_soak(config, endpoint, out_dir, mock=mock, proxy=proxy, container=container,
-                              connect_endpoint=connect_to, progress=progress)
+        if mock is not None:
+            return await run_soak(config, endpoint, out_dir, mock=mock, container=container, progress=progress)
+        policy = LivePolicy(live=True, allow_live_account=allow_live_account)
+        client_ids = ClientIdAllocator(policy.id_range)
+        async with live_session(endpoint, policy, client_ids, timeout=config.probe_timeout,
+                                report=report or _say, transcript=out_dir / "wire.jsonl") as session:
+            config.client_id_base = client_ids.take(0, len(config.clients))
+            config.probe_id_range = (config.client_id_base + len(config.clients), policy.id_range[1])
+            return await run_soak(config, endpoint, out_dir, mock=None, proxy=session.proxy, container=container,
+                                  connect_endpoint=session.endpoint, progress=progress)
     finally:
-        if proxy is not None:
-            await proxy.stop()
         await target.stop()
+
+
+def _say(text: str) -> None:
+    click.echo(f"soak: {text}", err=True)
 
 
 def write_outputs(evidence: Evidence, out_dir: Path) -> list[Path]:
@@ -137,6 +155,9 @@ def write_outputs(evidence: Evidence, out_dir: Path) -> list[Path]:
               help="faults KIND@AT[:SECONDS],... ('none' for no faults; default: one of each, spread over the run)")
 @click.option("--ping-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
 @click.option("--probe-interval", type=click.FloatRange(min=0.5), default=30.0, show_default=True)
+@click.option("--probe-timeout", type=click.FloatRange(min=0.5), default=None,
+              help="seconds a fresh probe may take to be ready (default 10); no probe starts that could end after "
+                   "the soak")
 @click.option("--interval", type=click.FloatRange(min=0.5), default=10.0, show_default=True,
               help="seconds per JSON Lines interval record")
 @click.option("--no-reconnect", is_flag=True, help="switch the reconnecting client off (shows what a client "
@@ -147,17 +168,19 @@ def write_outputs(evidence: Evidence, out_dir: Path) -> list[Path]:
 @click.option("--out", "out_base", type=click.Path(path_type=Path), default=DEFAULT_OUT, show_default=True)
 @click.option("--connect-timeout", type=float, default=None)
 @click.option("--backoff-cap", type=float, default=None)
+@click.option(ALLOW_FLAG, "allow_live_account", is_flag=True,
+              help="go on when the Gateway manages a non-paper account (default: stop before the first connection)")
 def soak(duration: float, gateway: str, clients: tuple[str, ...], schedule: str | None, ping_interval: float,
-         probe_interval: float, interval: float, no_reconnect: bool, gap_margin: float | None,
-         recovery_bound: float | None, rss_growth_mb: float | None, out_base: Path,
-         connect_timeout: float | None, backoff_cap: float | None) -> None:
+         probe_interval: float, probe_timeout: float | None, interval: float, no_reconnect: bool,
+         gap_margin: float | None, recovery_bound: float | None, rss_growth_mb: float | None, out_base: Path,
+         connect_timeout: float | None, backoff_cap: float | None, allow_live_account: bool) -> None:
     """Keep connections alive for DURATION under a fault schedule; measure outages, recoveries, resources."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # ib_async logs every refused reconnect attempt as an ERROR; the JSON Lines record them already.
     logging.getLogger("ib_async").setLevel(logging.CRITICAL)
     overrides = {k: v for k, v in {"gap_margin": gap_margin, "recovery_bound": recovery_bound,
                                    "rss_growth_mb": rss_growth_mb, "connect_timeout": connect_timeout,
-                                   "backoff_cap": backoff_cap}.items() if v is not None}
+                                   "backoff_cap": backoff_cap, "probe_timeout": probe_timeout}.items() if v is not None}
     config = SoakConfig(duration=duration, clients=clients or SoakConfig.clients, ping_interval=ping_interval,
                         probe_interval=probe_interval, interval=interval, reconnect=not no_reconnect, **overrides)
     try:
@@ -169,7 +192,7 @@ def soak(duration: float, gateway: str, clients: tuple[str, ...], schedule: str 
     out_dir = soak_out_dir(out_base)
     click.echo(f"soak: {duration:g} s against {gateway}, clients {', '.join(config.clients)}; evidence in {out_dir}",
                err=True)
-    status, evidence = asyncio.run(_main(gateway, config, out_dir, schedule))
+    status, evidence = asyncio.run(_main(gateway, config, out_dir, schedule, allow_live_account))
     if evidence is not None:
         for path in write_outputs(evidence, out_dir):
             click.echo(f"wrote {path}", err=True)
@@ -180,8 +203,8 @@ def soak(duration: float, gateway: str, clients: tuple[str, ...], schedule: str 
     sys.exit(status)
 
 
-async def _main(gateway: str, config: SoakConfig, out_dir: Path, schedule: str | None
-                ) -> tuple[int, Evidence | None]:
+async def _main(gateway: str, config: SoakConfig, out_dir: Path, schedule: str | None,
+                allow_live_account: bool) -> tuple[int, Evidence | None]:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
@@ -195,7 +218,8 @@ async def _main(gateway: str, config: SoakConfig, out_dir: Path, schedule: str |
         loop.add_signal_handler(signum, stop, signum)
     with SoakProgress(config.duration) as progress:
         try:
-            evidence = await run_soak_against(gateway, config, out_dir, schedule_text=schedule, progress=progress)
+            evidence = await run_soak_against(gateway, config, out_dir, schedule_text=schedule, progress=progress,
+                                              allow_live_account=allow_live_account)
         except asyncio.CancelledError:
             click.echo(f"soak interrupted; the evidence so far is in {out_dir / 'soak.jsonl'}", err=True)
             with contextlib.suppress(Exception):
@@ -206,6 +230,9 @@ async def _main(gateway: str, config: SoakConfig, out_dir: Path, schedule: str |
         except (ScheduleError, TargetSpecError) as exc:
             click.echo(f"error: {exc}", err=True)
             return 2, None
+        except LiveRunRefused as exc:
+            click.echo(str(exc), err=True)
+            return LIVE_REFUSED_EXIT, None
     return (0 if evidence.ok else 1), evidence
 
 

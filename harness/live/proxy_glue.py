@@ -10,6 +10,7 @@ since nothing could then vouch that no order passes in it.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from ..safety.order_guard import OrderGuard
@@ -38,8 +39,10 @@ def frame_guard(guard: OrderGuard) -> Any:
     return complete_order_guard
 
 
-async def start_recording_proxy(upstream: Endpoint, guard: OrderGuard) -> tuple[Any, Endpoint]:
-    """A started FaultProxy in front of upstream, and the endpoint clients use."""
+async def start_recording_proxy(upstream: Endpoint, guard: OrderGuard, transcript: Path | None = None
+                                ) -> tuple[Any, Endpoint]:
+    """A started FaultProxy in front of upstream, and the endpoint clients use
+    (transcript: also write its decoded wire record there as it runs)."""
     try:
         from ..proxy import FaultProxy, ProxyAddressError, order_guard
     except ImportError:
@@ -47,7 +50,7 @@ async def start_recording_proxy(upstream: Endpoint, guard: OrderGuard) -> tuple[
     from .session import proxied
 
     try:
-        proxy = FaultProxy((upstream.host, upstream.port), order_guard_on=False)
+        proxy = FaultProxy((upstream.host, upstream.port), order_guard_on=False, transcript=transcript)
     except ProxyAddressError as exc:
         raise ProxyUnavailable(str(exc)) from None
     proxy.add_request_guard(frame_guard(guard))

@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 from ..clients.base import HandshakeError
@@ -28,6 +29,9 @@ from ..targets.base import Endpoint
 from .policy import ClientIdAllocator, LivePolicy
 
 log = logging.getLogger("harness.live")
+
+
+LIVE_REFUSED_EXIT = 3  # the exit status of a live run stopped before its first scenario or connection
 
 
 class LiveRunRefused(Exception):
@@ -68,7 +72,8 @@ async def read_managed_accounts(endpoint: Endpoint, client_id: int, timeout: flo
 
 @contextlib.asynccontextmanager
 async def live_session(upstream: Endpoint, policy: LivePolicy, client_ids: ClientIdAllocator, *, timeout: float,
-                       report: Callable[[str], None] = log.warning) -> AsyncIterator[LiveSession]:
+                       report: Callable[[str], None] = log.warning,
+                       transcript: Path | None = None) -> AsyncIterator[LiveSession]:
     session = LiveSession(upstream, upstream)
     warning = live_port_warning(upstream.port)
     if warning:
@@ -77,7 +82,7 @@ async def live_session(upstream: Endpoint, policy: LivePolicy, client_ids: Clien
         from .proxy_glue import ProxyUnavailable, start_recording_proxy
 
         try:
-            session.proxy, session.endpoint = await start_recording_proxy(upstream, session.guard)
+            session.proxy, session.endpoint = await start_recording_proxy(upstream, session.guard, transcript)
             session.notes.append(f"recording proxy {session.endpoint.host}:{session.endpoint.port} -> "
                                  f"{upstream.label} (order guard on)")
         except ProxyUnavailable as exc:
@@ -96,7 +101,8 @@ async def live_session(upstream: Endpoint, policy: LivePolicy, client_ids: Clien
         try:
             session.accounts = await read_managed_accounts(session.endpoint, client_ids.take(0), timeout)
         except HandshakeError as exc:
-            session.notes.append(f"account check could not run ({exc.phase}: {exc.cause}); the scenarios will "
+            why = getattr(session.proxy, "upstream_unreachable", None) or f"{exc.phase}: {exc.cause}"
+            session.notes.append(f"account check could not run ({why}); the scenarios will "
                                  "show why. Order messages stay blocked by the proxy")
         else:
             live = non_paper_accounts(session.accounts)
@@ -120,5 +126,5 @@ def proxied(endpoint: Endpoint, host: str, port: int) -> Endpoint:
                    details={**endpoint.details, "via_proxy": f"{host}:{port}", "upstream": endpoint.label})
 
 
-__all__ = ["LiveAccountRefused", "LiveRunRefused", "LiveSession", "live_session", "proxied",
+__all__ = ["LIVE_REFUSED_EXIT", "LiveAccountRefused", "LiveRunRefused", "LiveSession", "live_session", "proxied",
            "read_managed_accounts"]

@@ -24,6 +24,7 @@ import ipaddress
 import itertools
 import json
 import logging
+import os
 import random
 import socket
 import struct
@@ -66,6 +67,15 @@ def require_loopback(host: str, what: str) -> None:
     if not ok:
         raise ProxyAddressError(f"{what} {host!r} is not a loopback address; the proxy is loopback only "
                                 "(use 127.0.0.1, ::1 or localhost)")
+
+
+def _os_reason(exc: BaseException) -> str:
+    """'Connection refused' rather than asyncio's "Connect call failed ('127.0.0.1', 4002)"."""
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno)
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return "timed out" if isinstance(exc, TimeoutError) else type(exc).__name__
 
 
 class Link:
@@ -123,10 +133,12 @@ class Link:
                                                        self.proxy.connect_timeout)
             except (OSError, TimeoutError) as exc:
                 # What a client sees from a forwarder whose backend is down: accepted, then closed.
-                self.close(f"upstream {self.proxy.upstream[0]}:{self.proxy.upstream[1]} unreachable: "
-                           f"{exc.strerror if isinstance(exc, OSError) and exc.strerror else type(exc).__name__}")
+                cause = f"upstream {self.proxy.upstream[0]}:{self.proxy.upstream[1]} unreachable: {_os_reason(exc)}"
+                self.proxy.upstream_unreachable = cause
+                self.close(cause)
                 await self._cleanup()
                 return
+            self.proxy.upstream_unreachable = None
             self.tasks = [asyncio.create_task(self._read(d)) for d in (UP, DOWN)]
             self.tasks += [asyncio.create_task(self._write(d)) for d in (UP, DOWN)]
             half = faults.get("half-close")
@@ -327,6 +339,9 @@ class FaultProxy:
         self.entries: deque[WireEntry] = deque(maxlen=ENTRY_HISTORY)
         self.denied: list[dict[str, Any]] = []
         self.accounts: set[str] = set()
+        # Why the newest link could not reach the upstream (None once one does): a client
+        # behind the proxy only sees "accepted, then closed", so callers add this to its cause.
+        self.upstream_unreachable: str | None = None
         # Frame observers (harness/recording): called with every transcript
         # entry and, for decoded frames, the Frame with its payload.
         self.observers: list[FrameObserver] = []

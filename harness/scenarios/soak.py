@@ -56,6 +56,7 @@ class SoakConfig:
     duration: float = 3600.0
     clients: tuple[str, ...] = ("raw", "ib_async")
     client_id_base: int = 41  # persistent connections use base, base+1, ...
+    probe_id_range: tuple[int, int] = PROBE_ID_RANGE  # fresh probes cycle through these, skipping persistent ids
     ping_interval: float = 1.0
     ping_timeout: float = 2.0
     probe_interval: float = 30.0
@@ -263,7 +264,8 @@ class Soak:
                 rc.subscribe(self._on_link_event)
                 self.runs.append(_ClientRun(name, rc, self.origin))
                 await rc.start()
-            self._probe_ids = _cycle_ids(PROBE_ID_RANGE, {cfg.client_id_base + i for i in range(len(cfg.clients))})
+            persistent = {cfg.client_id_base + i for i in range(len(cfg.clients))}
+            self._probe_ids = _cycle_ids(cfg.probe_id_range, persistent)
             end = self.origin + cfg.duration
             tasks = [asyncio.create_task(self._ping_loop(run, end)) for run in self.runs]
             tasks.append(asyncio.create_task(self._probe_loop(end)))
@@ -273,7 +275,9 @@ class Soak:
             self.aborted = "cancelled (SIGTERM or Ctrl-C)"
             raise
         except HandshakeError as exc:
-            self.aborted = f"a persistent connection never came up: {exc}"
+            # Behind the proxy a dead Gateway looks like "closed before the version reply"; say what the proxy saw.
+            behind = getattr(self.proxy, "upstream_unreachable", None)
+            self.aborted = f"a persistent connection never came up: {behind or exc}"
         finally:
             for task in tasks:
                 task.cancel()
