@@ -172,6 +172,50 @@ def test_close_wait_reader_sees_the_containers_own_namespace(docker_engine, imag
         gateway.remove(force=True)
 
 
+def _first_health_status(client, container, timeout: float) -> str | None:
+    """The container's first health_status event from the engine's event
+    stream (the engine pushes it; the stream ends at `until`, so the wait is
+    bounded), starting the container only once the stream is open."""
+    since = int(time.time())
+    events = client.events(decode=True, since=since, until=since + int(timeout) + 1,
+                           filters={"container": container.id, "event": "health_status"})
+    try:
+        container.start()
+        for event in events:
+            return str(event.get("status", "")).rpartition(": ")[2] or None
+        return None
+    finally:
+        events.close()
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("faults, expected", [("", "healthy"), ("close-after-accept", "unhealthy")],
+                         ids=["ready", "port-open-api-closed"])
+def test_image_healthcheck_reports_the_api_not_the_port(docker_engine, faults, expected):
+    """The mock image's own HEALTHCHECK command (inherited from the image: only
+    its interval, start period and retries are shortened here) turns the
+    container healthy when the API answers, and unhealthy when the port accepts
+    but the API layer closes the connection: what a port check would call up.
+    Network none: the check runs on the container's own loopback."""
+    container = docker_engine.containers.create(
+        MOCK_IMAGE, detach=True, network_mode="none", labels=run_labels(),
+        environment={"IBGW_MOCK_PORT": "4002", "IBGW_FAULTS": faults},
+        healthcheck={"interval": 1_000_000_000, "start_period": 1_000_000, "retries": 2})
+    try:
+        image_test = docker_engine.images.get(MOCK_IMAGE).attrs["Config"]["Healthcheck"]["Test"]
+        assert container.attrs["Config"]["Healthcheck"]["Test"] == image_test  # the image's own command
+        assert "harness.mock.healthcheck" in " ".join(image_test)
+        assert _first_health_status(docker_engine, container, timeout=45) == expected
+        container.reload()
+        last = container.attrs["State"]["Health"]["Log"][-1]
+        if expected == "healthy":
+            assert last["ExitCode"] == 0 and last["Output"].startswith("ready: server version"), last
+        else:
+            assert last["ExitCode"] != 0 and last["Output"].startswith("not ready: server_version"), last
+    finally:
+        container.remove(force=True)
+
+
 @pytest.mark.docker
 async def test_standin_is_shaped_like_the_gnzsnz_image(docker_engine):
     target = ContainerTarget(STANDIN_IMAGE, env={"TWS_USERID": "standin-user", "TWS_PASSWORD": "s3cret-standin"},
