@@ -504,13 +504,14 @@ async def _wire_order_reply(port: int, client_id: int) -> tuple[int, str]:
     return reply.int("code"), reply.fields.get("message", "")
 
 
-async def _place_order_through(client_name: str, client: Any, result: ConnectResult) -> None:
+async def _place_order_through(client_name: str, client: Any, result: ConnectResult) -> int:
     """Send one order through a real client's own API (mock only: the
-    mock_gateway fixture skips against a real Gateway)."""
+    mock_gateway fixture skips against a real Gateway); its order id."""
     if client_name == "ib_async":
         from ib_async import LimitOrder, Stock
 
-        client.ib.placeOrder(Stock("AAPL", "SMART", "USD"), LimitOrder("BUY", 1, 1.0))
+        trade = client.ib.placeOrder(Stock("AAPL", "SMART", "USD"), LimitOrder("BUY", 1, 1.0))
+        return int(trade.order.orderId)
     elif client_name == "ibapi":
         from ibapi.contract import Contract
         from ibapi.order import Order
@@ -522,8 +523,8 @@ async def _place_order_through(client_name: str, client: Any, result: ConnectRes
         # The adapter offers no order call (it is read-only by design); its
         # EClient is driven on its own call thread, as every ibapi call is.
         await client._call(client._app.placeOrder, result.next_valid_id, contract, order)
-    else:
-        raise AssertionError(f"no order path for {client_name}")
+        return int(result.next_valid_id or 0)
+    raise AssertionError(f"no order path for {client_name}")
 
 
 async def test_read_only_api_rejects_orders_connection_stays(mock_gateway, gateway, client_factory, client_name,
@@ -541,10 +542,12 @@ async def test_read_only_api_rejects_orders_connection_stays(mock_gateway, gatew
             row.observed = f"raw client refuses to send; codec-level placeOrder got {code}"
         else:
             watch = MessageWatch.install(client, result)
-            await _place_order_through(client_name, client, result)
+            order_id = await _place_order_through(client_name, client, result)
             codes = await watch.wait_for(lambda c: 321 in c or 201 in c, within=OK_TIMEOUT)
             code = 321 if 321 in codes else 201
-            message = next(msg.message for msg in watch if msg.code == code)
+            refusal = next(msg for msg in watch if msg.code == code)
+            message = refusal.message
+            assert refusal.req_id == order_id, "the refusal names the order, as a Gateway's does"
             via = "errorEvent" if client_name == "ib_async" else "EWrapper.error"
             row.observed = f"{client_name} {via} got {code}"
         assert code == 321 and "Read-Only" in message, (code, message)

@@ -381,11 +381,13 @@ async def test_unknown_request_is_ignored_and_connection_keeps_working(gw: MockG
     await client.close()
 
 
+# (fields, the id the refusal carries: placeOrder's orderId comes first at 178,
+# cancelOrder's after its VERSION below 192, exerciseOptions' after VERSION, none for a global cancel)
 ORDER_MESSAGES = [
-    [Out.PLACE_ORDER, 45, 3, 0, "AAPL", "STK"],
-    [Out.CANCEL_ORDER, 1, 3, ""],
-    [Out.REQ_GLOBAL_CANCEL, 1],
-    [Out.EXERCISE_OPTIONS, 2, 5],
+    ([Out.PLACE_ORDER, 45, 3, 0, "AAPL", "STK"], 45),
+    ([Out.CANCEL_ORDER, 1, 3, ""], 3),
+    ([Out.REQ_GLOBAL_CANCEL, 1], -1),
+    ([Out.EXERCISE_OPTIONS, 2, 5], 5),
 ]
 ORDER_IDS = ["placeOrder", "cancelOrder", "reqGlobalCancel", "exerciseOptions"]
 
@@ -394,9 +396,9 @@ ORDER_IDS = ["placeOrder", "cancelOrder", "reqGlobalCancel", "exerciseOptions"]
     ([], 201, "never executes orders"),                 # default: rejected like an order
     (["read-only-api"], 321, "Read-Only mode"),          # the Read-Only API setting
 ], ids=["default", "read-only-api"])
-@pytest.mark.parametrize("order_fields", ORDER_MESSAGES, ids=ORDER_IDS)
+@pytest.mark.parametrize("order_fields, order_id", ORDER_MESSAGES, ids=ORDER_IDS)
 async def test_order_messages_are_refused_and_connection_stays(
-        order_fields: list[Any], faults: list[str], code: int, text: str,
+        order_fields: list[Any], order_id: int, faults: list[str], code: int, text: str,
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="harness.mock")
     async with MockGateway(port=0, faults=faults) as gw:
@@ -405,6 +407,7 @@ async def test_order_messages_are_refused_and_connection_stays(
         assert len(frames) == 1
         error = decode_reply(178, frames[0])
         assert error.int("code") == code and text in error.fields["message"]
+        assert error.int("req_id") == order_id
         assert ibapi_callbacks(178, frames) == ["error"]
         assert await client.ping() > 0
         assert _record(gw, client).close_cause is None

@@ -19,6 +19,7 @@ from ..protocol.errors import ProtocolError
 from ..protocol.framing import Field, FrameReader
 from ..protocol.handshake import API_PREFIX, check_prefix, encode_server_hello, format_connection_time, parse_hello
 from ..protocol.messages import Message, Out
+from ..protocol.orders import order_id_of
 from ..protocol.versions import CURRENT_TIME_IN_MILLIS
 from ..protocol.era import get_reply_model
 from ..protocol.wire import decode_client_frame, encode_in_form
@@ -287,14 +288,15 @@ class Session:
 
     async def _serve_requests(self) -> None:
         while True:
-            request, form, fields = decode_client_frame(self.server_version, await self._next_frame())
+            payload = await self._next_frame()
+            request, form, fields = decode_client_frame(self.server_version, payload)
             self.record.add("recv", fields, request.name, form=form.value)
             handler = self._handlers.get(request.msg_id)
             latency = self.gw.faults.get("latency")
             if latency:
                 await asyncio.sleep(latency[0] + self.gw.jitter.uniform(0, latency[1]))  # injected latency
             if request.msg_id in m.ORDER_MESSAGES:
-                self._on_order_message(request)
+                self._on_order_message(request, order_id_of(self.server_version, payload))
             elif self.responder is not None:
                 self.responder.answer(request, fields)
             elif handler is None:
@@ -389,11 +391,13 @@ class Session:
         if self._ends("executions"):
             self._send(m.exec_details_end(req_id))
 
-    def _on_order_message(self, request: Message) -> None:
+    def _on_order_message(self, request: Message, order_id: int) -> None:
+        """Refused as a Gateway refuses it: an error carrying the order's id
+        (-1 for reqGlobalCancel), so the client's bookkeeping closes the order."""
         read_only = "read-only-api" in self.gw.faults
-        log.warning("conn %d: refused %s (%s)", self.record.conn_id, request.name,
+        log.warning("conn %d: refused %s id %d (%s)", self.record.conn_id, request.name, order_id,
                     "Read-Only API" if read_only else "the mock never executes orders")
-        self._send(m.error(self.server_version, -1, *(READ_ONLY if read_only else NOT_EXECUTED),
+        self._send(m.error(self.server_version, order_id, *(READ_ONLY if read_only else NOT_EXECUTED),
                            error_time_ms=_now_ms()))
 
     # ------------------------------------------------------------ writing
