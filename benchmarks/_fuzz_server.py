@@ -36,7 +36,9 @@ if str(ROOT) not in sys.path:  # run as a script: make the repository importable
     sys.path.insert(0, str(ROOT))
 
 COVERED = ["harness/mock/session.py", "harness/mock/gateway.py", "harness/mock/transcript.py",
-           "harness/protocol/framing.py", "harness/protocol/handshake.py", "harness/protocol/messages.py"]
+           "harness/protocol/framing.py", "harness/protocol/handshake.py", "harness/protocol/messages.py",
+           "harness/protocol/wire.py", "harness/protocol/protobuf.py", "harness/protocol/proto_bridge.py",
+           "harness/protocol/orders.py"]
 _DIGITS = re.compile(r"\d+")
 
 

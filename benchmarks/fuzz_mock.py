@@ -11,8 +11,13 @@ a non-ASCII byte, a missing NUL), raw mutations before and during the
 handshake, oversized length prefixes, floods of tiny frames, slowloris
 partial frames, near-limit frames and a client that never reads; every
 byte stream cut into chunks of a generated size, ended by FIN, RST or a
-hold. Connections run 32 at a time against the mock in its own process
-(benchmarks/_fuzz_server.py), while one healthy client pings it.
+hold. The protobuf era too (the default profile, 10.50, negotiates up to
+226): binary-id text frames, protobuf frames built from every request schema
+the mock decodes (values of each field's type, account ids and tags the model
+knows) and raw protobuf bodies with any wire type, lying lengths and
+truncated varints, all then mutated like the text frames. Connections run 32
+at a time against the mock in its own process (benchmarks/_fuzz_server.py),
+while one healthy client pings it.
 
 Checked across the run (exit 1 when any fails): the mock process is alive;
 every ping is answered (none waits over PING_TIMEOUT); every accepted
@@ -56,6 +61,7 @@ from harness.mock.gateway import (
     RECORD_HISTORY,
     WRITE_HIGH_WATER,
 )
+from harness.mock.profiles import get_profile
 from harness.mock.session import READ_CHUNK
 from harness.mock.transcript import MAX_RECORD_CHARS
 from harness.protocol import (
@@ -66,9 +72,14 @@ from harness.protocol import (
     encode_message,
     encode_start_api,
     messages,
+    protobuf,
     split_fields,
 )
+from harness.protocol.errors import ProtocolError
 from harness.protocol.messages import Out
+from harness.protocol.proto_messages import PROTOBUF_MSG_ID, REQUESTS
+from harness.protocol.versions import PROTOBUF
+from harness.protocol.wire import encode_request
 
 SERVER = Path(__file__).resolve().parent / "_fuzz_server.py"
 LIMIT = DEFAULT_REQUEST_FRAME_LIMIT
@@ -156,6 +167,108 @@ random_frames = st.builds(Frame, msg_id=st.sampled_from(MESSAGE_IDS),
 frames = st.one_of(typed_frames, random_frames)
 
 
+# ---------------------------------------------------------------- the protobuf era (server version >= 201)
+
+
+@dataclass(frozen=True)
+class BinaryFrame:
+    """A frame after 201: a 4-byte id, then text fields (binary-id form) or a
+    protobuf body (id + 200), mutated like a text Frame."""
+
+    wire_id: int
+    body: bytes
+    mutation: str = "none"
+    at: int = 0
+    byte: int = 0
+
+    def encode(self) -> bytes:
+        payload = struct.pack(">I", self.wire_id) + self.body
+        frame = encode_frame(payload, limit=1 << 32)
+        pos = 4 + self.at % len(payload)
+        if self.mutation == "flip":
+            return frame[:pos] + bytes([frame[pos] ^ (self.byte or 1)]) + frame[pos + 1:]
+        if self.mutation == "insert":
+            return frame[:pos] + bytes([self.byte]) + frame[pos:]
+        if self.mutation == "delete":
+            return frame[:pos] + frame[pos + 1:]
+        if self.mutation == "truncate":
+            return frame[:pos]
+        if self.mutation == "length":
+            return struct.pack(">I", max(0, len(payload) + (self.byte % 9) - 4)) + payload
+        return frame
+
+
+# Proto field names the mock's handlers read, given values the model knows.
+PROTO_TYPED = {
+    "account": st.sampled_from(["", "All", "DU1234567", "DU7654321"]), "reqId": st.integers(-3, 10**6),
+    "acctCode": st.sampled_from(["", "All", "DU1234567", "DU7654321"]),
+    "clientId": st.integers(-3, 10**4), "tags": TYPED["tags"], "group": TYPED["group"],
+    "subscribe": st.booleans(), "numIds": st.integers(-3, 10**4), "modelCode": st.sampled_from(["", "M1"]),
+}
+_SCALAR_VALUES: dict[str, st.SearchStrategy[Any]] = {
+    "int32": st.one_of(st.integers(-(2**31), 2**31 - 1), st.sampled_from([0, -1, 1, 2**31 - 1])),
+    "int64": st.integers(-(2**63), 2**63 - 1),
+    "bool": st.booleans(),
+    "double": st.floats(allow_nan=True, allow_infinity=True),
+    "string": st.one_of(ascii_text, st.sampled_from(["DU1234567", "All", "NetLiquidation", "\u00e9", ""])),
+    "bytes": st.binary(max_size=16),
+}
+
+
+def _proto_values(mtype: protobuf.MessageType, depth: int = 0) -> st.SearchStrategy[dict[str, Any]]:
+    """Values of the right type for any subset of a message's fields."""
+    optional: dict[str, st.SearchStrategy[Any]] = {}
+    for f in mtype.fields:
+        if isinstance(f.type, protobuf.MessageType):
+            value = _proto_values(f.type, depth + 1) if depth < 2 else st.just({})
+        else:
+            value = PROTO_TYPED.get(f.name, _SCALAR_VALUES[f.type]) if f.name in PROTO_TYPED else \
+                _SCALAR_VALUES[f.type]
+        optional[f.name] = st.lists(value, max_size=3) if f.repeated else value
+    return st.fixed_dictionaries({}, optional=optional)
+
+
+def _encode_or_empty(mtype: protobuf.MessageType, values: dict[str, Any]) -> bytes:
+    try:
+        return protobuf.encode(mtype, values)
+    except (ProtocolError, TypeError, ValueError, OverflowError):
+        return b""  # a value the schema's type cannot carry: an empty message instead
+
+
+schema_bodies = st.sampled_from(sorted(REQUESTS)).flatmap(
+    lambda i: _proto_values(REQUESTS[i]).map(lambda v, i=i: (i + PROTOBUF_MSG_ID, _encode_or_empty(REQUESTS[i], v))))
+
+
+def _raw_field(number: int, wire: int, value: int, data: bytes) -> bytes:
+    key = protobuf.encode_varint((number << 3) | wire)
+    if wire == protobuf.VARINT:
+        return key + protobuf.encode_varint(value)
+    if wire == protobuf.I64:
+        return key + data[:8].ljust(8, b"\0")
+    if wire == protobuf.I32:
+        return key + data[:4].ljust(4, b"\0")
+    if wire == protobuf.LEN:  # the length may lie (value % 3 == 0: too long by the value)
+        length = len(data) + (value % 50 if value % 3 == 0 else 0)
+        return key + protobuf.encode_varint(length) + data
+    return key + data[:2]  # groups (3, 4) and the unused wire types 6, 7: refused by the codec
+
+
+raw_proto_bodies = st.tuples(
+    st.sampled_from(sorted({*REQUESTS, 3, 4, 21, 58, 49, 999})).map(lambda i: i + PROTOBUF_MSG_ID),
+    st.lists(st.builds(_raw_field, st.integers(1, 40), st.integers(0, 7), st.integers(0, 2**64 - 1),
+                       st.binary(max_size=24)), max_size=6).map(b"".join))
+binary_text_bodies = st.tuples(
+    st.sampled_from(MESSAGE_IDS), st.lists(field_values, max_size=10).map(
+        lambda fs: ("\0".join(fs) + "\0").encode("ascii", "replace") if fs else b""))
+binary_frames = st.builds(
+    lambda wb, mutation, at, byte: BinaryFrame(wb[0], wb[1], mutation, at, byte),
+    st.one_of(schema_bodies, schema_bodies, raw_proto_bodies, binary_text_bodies),
+    st.sampled_from(MUTATIONS[:6] * 2 + ["flip", "insert", "delete", "truncate", "length"]),
+    st.integers(0, 4096), st.integers(0, 255))
+# Ranges that negotiate the protobuf era against a 226 profile (and one that falls back to text).
+proto_ranges = st.sampled_from([(201, 226), (100, 226), (213, 213), (203, 210), (157, 226), (201, 202)])
+
+
 @dataclass(frozen=True)
 class FuzzInput:
     """One connection's script."""
@@ -182,7 +295,7 @@ chunks = st.sampled_from([0, 0, 0, 1, 2, 3, 7, 64, 4096])
 ends = st.sampled_from(["fin", "fin", "abort", "hold"])
 
 
-def _api_frames(fs: list[Frame]) -> bytes:
+def _api_frames(fs: list[Frame] | list[BinaryFrame]) -> bytes:
     return b"".join(f.encode() for f in fs)
 
 
@@ -252,11 +365,15 @@ large = st.builds(
     lambda size, msg: FuzzInput("near-limit-frame", "api",
                                 encode_message([msg, 1, "x" * max(1, size - 12)]), end="fin"),
     st.integers(64 * 1024, LIMIT - 16), st.sampled_from([int(Out.REQ_CURRENT_TIME), int(Out.REQ_ACCT_DATA), 4242]))
+protobuf_frames = st.builds(
+    lambda fs, rng, chunk, reads, end, hold: FuzzInput("protobuf-era-frames", "api", _api_frames(fs), rng, chunk,
+                                                       reads=reads, end=end, hold=hold),
+    st.lists(binary_frames, min_size=1, max_size=8), proto_ranges, chunks, st.booleans(), ends, st.floats(0, 0.02))
 duplicate_id = st.builds(lambda f: FuzzInput("duplicate-client-id", "api", f.encode(), same_id_as_healthy=True,
                                              end="hold", hold=CLOSE_TIMEOUT, expect_close=True), frames)
 
 # Weights by repetition: mutated API frames dominate, as the brief asks.
-KINDS = ([api_frames] * 10 + [handshake_frames] * 3 + [raw_handshake] * 3 + [raw_garbage] * 2 + [bad_hello] * 2
+KINDS = ([api_frames] * 10 + [protobuf_frames] * 6 + [handshake_frames] * 3 + [raw_handshake] * 3 + [raw_garbage] * 2 + [bad_hello] * 2
          + [oversize, zero_length, flood, slowloris, slowloris, never_reads, large, duplicate_id])
 # sampled_from + flatmap draws a kind uniformly from the list (one_of would not honour the repetition).
 fuzz_inputs = st.sampled_from(range(len(KINDS))).flatmap(lambda i: KINDS[i])
@@ -325,8 +442,20 @@ class Server:
             await self.proc.wait()
 
 
+def start_api_for(client_id: int, hello_range: tuple[int, int], server_max: int) -> bytes:
+    """startApi in the form the negotiated version asks for (text, binary
+    id, protobuf from 213), as ibapi sends it: the fuzz client writes its
+    whole script at once, so it works out the version the mock will pick."""
+    lo, hi = hello_range
+    version = min(server_max, hi)
+    if version < PROTOBUF or version < lo:
+        return encode_start_api(client_id, 178)
+    return encode_request(version, [int(Out.START_API), 2, client_id, ""])[0]
+
+
 class Runner:
-    def __init__(self, server: Server, concurrency: int, results: Results) -> None:
+    def __init__(self, server: Server, concurrency: int, results: Results, server_max: int) -> None:
+        self.server_max = server_max
         self.server = server
         self.results = results
         self.slots = asyncio.Semaphore(concurrency)
@@ -365,7 +494,8 @@ class Runner:
         if fi.stage in ("hello", "api"):
             head = encode_hello(*fi.hello_range)
             if fi.stage == "api":
-                head += encode_start_api(HEALTHY_ID if fi.same_id_as_healthy else client_id, 178)
+                head += start_api_for(HEALTHY_ID if fi.same_id_as_healthy else client_id, fi.hello_range,
+                                      self.server_max)
             data = head + data
         eof = asyncio.Event()
 
@@ -570,8 +700,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         async def setup() -> tuple[Runner, asyncio.Task[None], asyncio.Task[None], dict[str, Any]]:
             baseline = await server.ask()
             pinger = asyncio.create_task(pinger_process(await start_pinger(server.port), results, stop))
-            return Runner(server, args.concurrency, results), pinger, asyncio.create_task(
-                sampler(server, results, stop)), baseline
+            runner = Runner(server, args.concurrency, results, get_profile(args.profile).max_server_version)
+            return runner, pinger, asyncio.create_task(sampler(server, results, stop)), baseline
 
         runner, pinger, sampling, baseline = call(setup(), 60)
         deadline = started + args.time_limit
@@ -712,7 +842,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--inputs", type=int, default=2000, help="connections to generate (default 2000)")
     p.add_argument("--seed", type=int, default=8, help="hypothesis seed (default 8)")
     p.add_argument("--concurrency", type=int, default=32, help="fuzz connections at a time (default 32)")
-    p.add_argument("--profile", default="text-max", help="mock profile (default text-max: every version to 200)")
+    p.add_argument("--profile", default="10.50", help="mock profile (default 10.50: every version to 226, both eras)")
     p.add_argument("--time-limit", type=float, default=3600.0, help="stop generating after this many seconds")
     p.add_argument("--allow-fewer", action="store_true", help="a run cut by --time-limit still passes")
     p.add_argument("--no-coverage", action="store_true", help="do not measure the mock's coverage (faster)")

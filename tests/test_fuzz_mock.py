@@ -1,7 +1,8 @@
 """The mock Gateway under structure-aware fuzzing: CI's bounded share.
 
 benchmarks/fuzz_mock.py generates connections with hypothesis (valid
-handshakes followed by mutated frames of every message type, raw mutations
+handshakes followed by mutated frames of every message type, in both eras
+(text, and binary-id/protobuf at 201-226), raw mutations
 before and during the handshake, oversized length prefixes, floods, slowloris,
 clients that never read) and checks the mock in its own process: it stays
 up, a healthy client's pings are all answered, every connection ends with a
@@ -48,12 +49,16 @@ def test_fuzzed_mock_stays_up_serves_others_and_closes_every_bad_connection(tmp_
     assert report["pings"]["count"] > 0 and report["pings"]["failed"] == 0
     # Every kind of input was generated, and the bad ones were closed by the mock.
     kinds = set(report["inputs_by_kind"])
-    assert {"mutated-frames", "during-handshake", "raw-handshake-mutation", "oversized-length-prefix",
-            "tiny-frame-flood", "slowloris", "never-reads", "near-limit-frame"} <= kinds
+    assert {"mutated-frames", "protobuf-era-frames", "during-handshake", "raw-handshake-mutation",
+            "oversized-length-prefix", "tiny-frame-flood", "slowloris", "never-reads", "near-limit-frame"} <= kinds
+    assert report["config"]["profile"] == "10.50"  # negotiates up to 226: both eras under fuzz
     assert report["closed_by_mock_by_kind"].get("oversized-length-prefix", 0) == \
         report["inputs_by_kind"]["oversized-length-prefix"]
     # The handler code reached: what is left is fault-injection and idle-timeout branches.
     assert report["coverage"]["harness/mock/session.py"]["percent"] >= 80.0
+    # The protobuf era's decode path was reached (wire ids above 200, the proto3 codec, the bridge).
+    for rel in ("harness/protocol/wire.py", "harness/protocol/protobuf.py", "harness/protocol/proto_bridge.py"):
+        assert report["coverage"][rel]["percent"] >= 60.0, rel
 
 
 @pytest.mark.parametrize("text", [b"v" + b"9" * 5000, b"v1.." + b"9" * 5000, b"v" + b"1" * 10])

@@ -22,8 +22,8 @@ from __future__ import annotations
 from .errors import ProtocolError
 from .framing import split_fields
 from .messages import Out
-from .protobuf import decode_varint
 from .proto_messages import PROTOBUF_MSG_ID
+from .protobuf import decode_varint
 
 NO_ID = -1
 ORDER_CONTAINER = 145  # placeOrder drops its VERSION field
