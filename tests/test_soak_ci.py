@@ -157,3 +157,29 @@ def test_backoff_grows_to_its_cap_and_rejects_nonsense() -> None:
     assert all(4.5 <= jittered.delay(40) <= 5.5 for _ in range(20))
     with pytest.raises(ValueError):
         Backoff(initial=0)
+
+
+def test_soak_command_runs_a_teams_own_client_through_a_restart(tmp_path: Path) -> None:
+    """`ibgw soak --client module:factory`: the example isolated-worker adapter
+    (a worker process per connection) is kept alive across a mock restart."""
+    from cli_process import run_cli
+
+    spec = "examples.isolated_worker.adapter:factory"
+    proc = run_cli("soak", "--client", spec, "--duration", "6", "--schedule", "restart@2:1", "--interval", "1",
+                   "--ping-interval", "0.2", "--probe-interval", "1", "--probe-timeout", "2", "--connect-timeout", "2",
+                   "--backoff-cap", "0.5", "--gap-margin", "5", "--recovery-bound", "5", "--out", str(tmp_path),
+                   timeout=90)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"soak via {spec}: passed" in proc.stdout
+    evidence = json.loads(next(tmp_path.glob("*/evidence.json")).read_text())
+    assert evidence["outcome"] == "passed"
+    assert any(e.get("kind") == "recovered" and e.get("client") == spec
+               for e in read_jsonl(next(tmp_path.glob("*/soak.jsonl")))), "no recovery recorded for the custom client"
+
+
+def test_soak_command_refuses_an_unloadable_client_in_one_line() -> None:
+    from cli_process import run_cli
+
+    proc = run_cli("soak", "--client", "no_such_team_module:factory", "--duration", "5")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "cannot import 'no_such_team_module'" in proc.stderr and "built-in clients: raw" in proc.stderr

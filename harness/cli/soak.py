@@ -31,6 +31,7 @@ from typing import Any
 import click
 
 from ..clients import CLIENT_NAMES
+from ..clients.custom import ClientSpecError, validate_spec
 from ..evidence.record import Evidence
 from ..live.policy import ClientIdAllocator, LivePolicy
 from ..live.session import LIVE_REFUSED_EXIT, LiveRunRefused, live_session
@@ -146,11 +147,24 @@ def write_outputs(evidence: Evidence, out_dir: Path) -> list[Path]:
     return written
 
 
+def _clients_option(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """Built-in names, or a team's module:factory loaded now, so a typo fails before the soak starts."""
+    for name in value:
+        if name in CLIENT_NAMES:
+            continue
+        try:
+            validate_spec(name)
+        except ClientSpecError as exc:
+            raise click.BadParameter(f"{exc} (built-in clients: {', '.join(CLIENT_NAMES)})") from None
+    return value
+
+
 @click.command("soak")
 @click.option("--duration", type=click.FloatRange(min=1), default=3600.0, show_default=True, help="seconds")
 @click.option("--gateway", default="mock", show_default=True, help=f"the target: {SPEC_HELP}")
-@click.option("--client", "clients", multiple=True, type=click.Choice(CLIENT_NAMES),
-              help="persistent connections (repeatable; default raw and ib_async)")
+@click.option("--client", "clients", multiple=True, callback=_clients_option, metavar="NAME|module:factory",
+              help=f"persistent connections (repeatable; default raw and ib_async): {', '.join(CLIENT_NAMES)}, or "
+                   "your own adapter as module.path:factory (harness/clients/custom.py)")
 @click.option("--schedule", default=None,
               help="faults KIND@AT[:SECONDS],... ('none' for no faults; default: one of each, spread over the run)")
 @click.option("--ping-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
