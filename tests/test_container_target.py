@@ -217,6 +217,27 @@ def test_image_healthcheck_reports_the_api_not_the_port(docker_engine, faults, e
 
 
 @pytest.mark.docker
+def test_a_port_only_healthcheck_calls_a_logging_in_gateway_healthy(docker_engine):
+    """The health check people put on the gnzsnz image (`echo > /dev/tcp/127.0.0.1/4004`)
+    goes healthy on socat alone while IB Gateway is still logging in; at the same
+    moment the harness's API-level check, run in that container, says not ready.
+    Why the image's HEALTHCHECK and the readiness wait speak the API, never the port."""
+    container = docker_engine.containers.create(
+        STANDIN_IMAGE, detach=True, network_mode="none", labels=run_labels(),
+        environment={"TWS_USERID": "standin-user", "TWS_PASSWORD": "s3cret-standin", "IBGW_LOGIN_DELAY": "120"},
+        healthcheck={"test": ["CMD", "bash", "-c", "echo > /dev/tcp/127.0.0.1/4004"], "interval": 500_000_000,
+                     "start_period": 1_000_000, "retries": 2, "timeout": 2_000_000_000})
+    try:
+        assert _first_health_status(docker_engine, container, timeout=30) == "healthy"
+        code, out = container.exec_run(["python3", "-m", "harness.mock.healthcheck", "--port", "4004",
+                                        "--timeout", "2"])
+        assert code != 0 and out.decode().startswith("not ready"), out
+        assert "Login has completed" not in container.logs().decode()
+    finally:
+        container.remove(force=True)
+
+
+@pytest.mark.docker
 async def test_standin_is_shaped_like_the_gnzsnz_image(docker_engine):
     target = ContainerTarget(STANDIN_IMAGE, env={"TWS_USERID": "standin-user", "TWS_PASSWORD": "s3cret-standin"},
                              login_delay=3, ready_timeout=1, progress=False)
