@@ -18,7 +18,7 @@ import pytest
 from mockclient import MockClient, until
 
 from harness.mock import MockGateway
-from harness.mock.transcript import MAX_ENTRIES
+from harness.mock.transcript import HEAD_ENTRIES, MAX_ENTRIES
 from harness.protocol import API_PREFIX, encode_frame, encode_hello
 from harness.protocol.messages import Out
 
@@ -286,6 +286,27 @@ async def test_flood_transcript_stays_bounded() -> None:
         assert await healthy.ping() > 0
         await healthy.close()
         await bad.close()
+
+
+async def test_a_long_lived_connection_keeps_its_start_and_its_last_frames() -> None:
+    """A connection that lives for hours (a soak, a trading process) is
+    diagnosed by its start-up and by what came just before it died: past the
+    bound the transcript keeps the first frames and the newest, not only the first."""
+    async with MockGateway(port=0) as gw:
+        client = await MockClient.connect(gw.port, 57)
+        for _ in range(MAX_ENTRIES // 2 + 200):  # 2 frames a ping: past the bound
+            await client.ping()
+        await client.request([Out.REQ_MANAGED_ACCTS, 1], lambda fields: fields[0] == "15")  # the newest exchange
+        record = _record_of(gw, client)
+        assert len(record.entries) == MAX_ENTRIES and len(record.head) == HEAD_ENTRIES
+        assert record.dropped_entries > 0
+        assert [e.name for e in record.head[:3]] == ["hello", "serverVersion", "startApi"]
+        assert [e.name for e in record.entries[-2:]] == ["reqManagedAccts", "managedAccounts"]
+        text = record.to_text()
+        assert f"# {record.dropped_entries} further frames not kept (the first {HEAD_ENTRIES}" in text
+        assert text.index("startApi") < text.index("further frames not kept") < text.rindex("managedAccounts")
+        assert record.to_dict()["dropped_after_frame"] == HEAD_ENTRIES
+        await client.close()
 
 
 async def test_all_bad_kinds_at_once_with_pings_throughout(caplog: pytest.LogCaptureFixture) -> None:

@@ -4,25 +4,33 @@ Why: when a handshake stalls, the only question that matters is "who sent
 what, when". The transcript answers it with monotonic times relative to
 the accept, message names and fields, and is bounded so a flooding client
 cannot grow it without limit.
+
+Bounded as the first frames and the last: a connection that lives for hours
+(a soak, a trading process) is diagnosed by its start-up and by what came
+just before it died, so once the head is full the newest frames replace the
+oldest of the tail, and the transcript says how many in between it dropped.
 """
 
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..protocol.messages import message_name
 
-MAX_ENTRIES = 5000
+MAX_ENTRIES = 5000  # the first HEAD_ENTRIES frames and the last MAX_ENTRIES - HEAD_ENTRIES
+HEAD_ENTRIES = MAX_ENTRIES // 2
 # Entries are also bounded in bytes: a frame may be up to the mock's 1 MiB
 # request limit, and 5000 of those per connection (times the records kept)
 # would let a client grow the mock by gigabytes. A kept field is cut to
-# MAX_FIELD_CHARS, an entry keeps MAX_FIELDS fields, and once a record holds
-# MAX_RECORD_CHARS characters further frames are only counted.
+# MAX_FIELD_CHARS, an entry keeps MAX_FIELDS fields, and head and tail each
+# hold at most half of MAX_RECORD_CHARS characters.
 MAX_FIELD_CHARS = 512
 MAX_FIELDS = 256
 MAX_RECORD_CHARS = 256 * 1024
+_HALF_CHARS = MAX_RECORD_CHARS // 2
 
 
 @dataclass
@@ -49,25 +57,38 @@ class ConnectionRecord:
     started_api: bool = False
     closed_at: float | None = None
     close_cause: str | None = None
-    entries: list[Entry] = field(default_factory=list)
-    dropped_entries: int = 0
-    kept_chars: int = 0
+    head: list[Entry] = field(default_factory=list)  # the first frames, kept for good
+    tail: deque[Entry] = field(default_factory=deque)  # the newest frames after the head filled
+    dropped_entries: int = 0  # frames between head and tail that were not kept
+    head_chars: int = 0
+    tail_chars: int = 0
     divergences: list[dict[str, Any]] = field(default_factory=list)  # replay: requests the recording never saw
 
     def _rel(self) -> float:
         return round(time.monotonic() - self.accepted_at, 6)
 
+    @property
+    def entries(self) -> list[Entry]:
+        """Every kept frame in order: the head, then the tail (dropped_entries lie between)."""
+        return [*self.head, *self.tail]
+
     def add(self, direction: str, fields: list[str], name: str | None = None, form: str = "text") -> None:
-        if len(self.entries) >= MAX_ENTRIES or self.kept_chars >= MAX_RECORD_CHARS:
-            self.dropped_entries += 1
-            return
         if name is None:
             name = _name_of(fields, from_client=direction == "recv")
         kept = [_cut(f) for f in fields[:MAX_FIELDS]]
         if len(fields) > MAX_FIELDS:
             kept.append(f"...(+{len(fields) - MAX_FIELDS} fields)")
-        self.kept_chars += sum(len(f) for f in kept) + len(kept)
-        self.entries.append(Entry(self._rel(), direction, name, kept, form))
+        size = _size(kept)
+        entry = Entry(self._rel(), direction, name, kept, form)
+        if not self.tail and len(self.head) < HEAD_ENTRIES and self.head_chars + size <= _HALF_CHARS:
+            self.head.append(entry)
+            self.head_chars += size
+            return
+        self.tail.append(entry)
+        self.tail_chars += size
+        while self.tail and (len(self.tail) > MAX_ENTRIES - HEAD_ENTRIES or self.tail_chars > _HALF_CHARS):
+            self.tail_chars -= _size(self.tail.popleft().fields)
+            self.dropped_entries += 1
 
     def close(self, cause: str) -> None:
         if self.closed_at is None:
@@ -85,6 +106,7 @@ class ConnectionRecord:
             "duration_s": round((self.closed_at or time.monotonic()) - self.accepted_at, 6),
             "close_cause": self.close_cause,
             "dropped_entries": self.dropped_entries,
+            **({"dropped_after_frame": len(self.head)} if self.dropped_entries else {}),
             **({"divergences": self.divergences} if self.divergences else {}),
             "frames": [{"t": e.t, "dir": e.direction, "name": e.name, "fields": e.fields,
                         **({"form": e.form} if e.form != "text" else {})}
@@ -95,18 +117,27 @@ class ConnectionRecord:
         """Readable transcript: one line a frame, arrows for direction."""
         lines = [f"# connection {self.conn_id} from {self.peer} client_id={self.client_id} "
                  f"server_version={self.server_version}"]
-        for e in self.entries:
-            arrow = "->" if e.direction == "recv" else "<-"
-            form = {"text": "", "protobuf": "[pb] ", "text-binary-id": "[bin] "}.get(e.form, f"[{e.form}] ")
-            lines.append(f"{e.t:10.6f} {arrow} {e.name:<24} {form}{'|'.join(e.fields)}")
+        lines += [_line(e) for e in self.head]
         if self.dropped_entries:
-            lines.append(f"# {self.dropped_entries} further frames not kept")
+            lines.append(f"# {self.dropped_entries} further frames not kept (the first {len(self.head)} "
+                         f"and the last {len(self.tail)} are)")
+        lines += [_line(e) for e in self.tail]
         for d in self.divergences:
             lines.append(f"# replay divergence ({d.get('kind')}): {d.get('detail')}"
                          + (f": {d.get('request')} {'|'.join(d.get('fields') or [])}" if d.get("request") else ""))
         if self.close_cause:
             lines.append(f"# closed: {self.close_cause}")
         return "\n".join(lines)
+
+
+def _line(e: Entry) -> str:
+    arrow = "->" if e.direction == "recv" else "<-"
+    form = {"text": "", "protobuf": "[pb] ", "text-binary-id": "[bin] "}.get(e.form, f"[{e.form}] ")
+    return f"{e.t:10.6f} {arrow} {e.name:<24} {form}{'|'.join(e.fields)}"
+
+
+def _size(fields: list[str]) -> int:
+    return sum(len(f) for f in fields) + len(fields)
 
 
 def _cut(text: str) -> str:
