@@ -5,7 +5,10 @@ by `diff`/`git diff`, and by the replayer. One object per line, keys in a
 fixed order, frames grouped by connection in time order: a changed message
 is a changed line. The header (line 1) says what was recorded, at which
 negotiated server version, from which declared Gateway build, by which
-client version ranges, and how identifying values were replaced.
+client version ranges, and how identifying values were replaced. The last
+line (version 2) is an end line: a file without it was cut off (an
+interrupted copy, a full disk) and is refused, so a truncated recording
+never replays as a Gateway that stopped talking.
 """
 
 from __future__ import annotations
@@ -19,7 +22,15 @@ from typing import Any
 from .codec import FrameLine
 
 FORMAT_NAME = "ibgw-recording"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a trailing end line marks a complete file (1 had none; still read)
+END = "end"
+
+
+def temp_path(path: Path) -> Path:
+    """The sibling a recording is written to before it is renamed into
+    place: `ibgw record` opens it before recording, so an unwritable --out
+    fails before the capture, not after it."""
+    return path.with_name(path.name + ".tmp")
 
 
 class RecordingError(ValueError):
@@ -100,22 +111,36 @@ class Recording:
     path: Path | None = None
 
     def lines(self) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = [self.header.to_dict()]
+        """The file's lines in the current format version. The header's
+        counts are those of what is written (a loaded and edited recording
+        saves consistent), and the end line comes last: a reader that does
+        not find it knows the file was cut off."""
+        frames = sum(len(c.frames) for c in self.connections)
+        header = {**self.header.to_dict(), "version": FORMAT_VERSION, "connections": len(self.connections),
+                  "frames": frames}
+        out: list[dict[str, Any]] = [header]
         for conn in self.connections:
             out.append(conn.to_dict())
             items: list[tuple[float, int, dict[str, Any]]] = [(f.t, i, f.to_dict()) for i, f in enumerate(conn.frames)]
             items += [(float(e["t"]), len(conn.frames) + i, e) for i, e in enumerate(conn.events)]
             out.extend(d for _, _, d in sorted(items, key=lambda x: (x[0], x[1])))
+        out.append({"type": END, "connections": len(self.connections), "frames": frames})
         return out
 
     def save(self, path: Path) -> Path:
-        """Write atomically (a temporary file renamed into place)."""
+        """Write atomically (temp_path(path) renamed into place), so a reader
+        never sees half a file under the real name; a failed write removes
+        its temporary file and raises OSError for the caller to report."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w", encoding="utf-8") as fh:
-            for line in self.lines():
-                fh.write(json.dumps(line, ensure_ascii=True) + "\n")
-        os.replace(tmp, path)
+        tmp = temp_path(path)
+        try:
+            with tmp.open("w", encoding="utf-8") as fh:
+                for line in self.lines():
+                    fh.write(json.dumps(line, ensure_ascii=True) + "\n")
+            os.replace(tmp, path)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+            raise
         self.path = path
         return path
 
@@ -124,8 +149,19 @@ class Recording:
         return self.path.name if self.path else "recording"
 
 
+TRUNCATED_HINT = ("hint: the file was cut off (an interrupted copy or download, a full disk); copy it again from "
+                  "where it was recorded, or record again with `ibgw record`")
+
+
 def load(path: Path) -> Recording:
-    """Read and validate a recording; RecordingError names the bad line."""
+    """Read and validate a recording; RecordingError names the bad line.
+
+    A cut-off file is refused ("recording is truncated"): version 2 files
+    end with an end line; version 1 files, which have none, must hold at
+    least the frames their header declares. Lines removed by hand from the
+    middle of a version 2 file keep its end line, so such an edit still loads
+    (a replay then reports the missing requests as divergences).
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
@@ -136,14 +172,28 @@ def load(path: Path) -> Recording:
     if not lines:
         raise RecordingError(f"{path} is empty; hint: record one with `ibgw record`")
     header: Header | None = None
+    declared_frames: int | None = None
     connections: dict[int, Connection] = {}
-    for number, raw in lines:
+    frames = 0
+    ended = False
+
+    def truncated(detail: str = "") -> RecordingError:
+        declared = f"header declares {declared_frames} frames, file has {frames}" if declared_frames is not None \
+            else f"file has {frames} frames"
+        return RecordingError(f"{path}: recording is truncated: {declared}{detail}; {TRUNCATED_HINT}")
+
+    for index, (number, raw) in enumerate(lines):
         try:
             data = json.loads(raw)
         except json.JSONDecodeError as exc:
+            if header is not None and index == len(lines) - 1 and not text.endswith("\n"):
+                raise truncated(f" and line {number} stops mid-line") from None
             raise RecordingError(f"{path}:{number}: not JSON ({exc.msg})") from None
         if not isinstance(data, dict):
             raise RecordingError(f"{path}:{number}: expected a JSON object")
+        if ended:
+            raise RecordingError(f"{path}:{number}: a line after the end line; hint: two recordings joined into one "
+                                 "file? keep one per file")
         try:
             if header is None:
                 if data.get("format") != FORMAT_NAME:
@@ -153,6 +203,7 @@ def load(path: Path) -> Recording:
                     raise RecordingError(f"{path}: format version {data.get('version')} is newer than this "
                                          f"harness reads ({FORMAT_VERSION}); hint: upgrade ibgw-harness")
                 header = Header.from_dict(data)
+                declared_frames = header.frames if "frames" in data else None
                 continue
             kind = data.get("type")
             if kind == "conn":
@@ -164,16 +215,25 @@ def load(path: Path) -> Recording:
                     raise RecordingError(f"{path}:{number}: {kind} of connection {data['conn']} before its conn line")
                 if kind == "frame":
                     owner.frames.append(FrameLine.from_dict(data))
+                    frames += 1
                 else:
                     owner.events.append(data)
+            elif kind == END and header.version >= 2:
+                ended = True
             else:
-                raise RecordingError(f"{path}:{number}: unknown line type {kind!r} (expected conn, frame or event)")
+                expected = "conn, frame, event or end" if header.version >= 2 else "conn, frame or event"
+                raise RecordingError(f"{path}:{number}: unknown line type {kind!r} (expected {expected})")
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, RecordingError):
                 raise
             raise RecordingError(f"{path}:{number}: malformed line ({type(exc).__name__}: {exc})") from None
     assert header is not None
+    if header.version >= 2 and not ended:
+        raise truncated(", and it has no end line")
+    if header.version < 2 and declared_frames is not None and frames < declared_frames:
+        raise truncated()  # version 1: the header's count is the only completeness mark
     return Recording(header, list(connections.values()), path)
 
 
-__all__ = ["FORMAT_NAME", "FORMAT_VERSION", "Connection", "Header", "Recording", "RecordingError", "load"]
+__all__ = ["END", "FORMAT_NAME", "FORMAT_VERSION", "Connection", "Header", "Recording", "RecordingError", "load",
+           "temp_path"]
