@@ -9,27 +9,58 @@ runs into CI by recording it once; the file (harness/recording/FORMAT.md)
 then replays in CI (`ibgw mock serve --replay`, `--gateway replay:FILE`).
 The proxy forwards unchanged, the complete order guard stays on the path,
 and identifying values are replaced before anything is kept. The file is
-written when recording stops: Ctrl-C, SIGTERM or --duration.
+written when recording stops: Ctrl-C, SIGTERM or --duration. Because the
+capture lives in memory until then, --out is proved writable before the
+proxy listens, and a write that still fails at the end puts the capture in
+a fallback file (named on stderr) rather than losing it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import click
 
 from ..live.proxy_glue import frame_guard
 from ..proxy import FaultProxy, ProxyAddressError, order_guard
+from ..recording.format import Recording, temp_path
 from ..recording.recorder import Recorder
 from ..safety.order_guard import OrderGuard
+from .paths import check_writable_file
 from .signals import CancelOnSignal
 
 EXIT_OK = 0
 EXIT_CANNOT_LISTEN = 1
+EXIT_NOT_WRITTEN = 1  # --out failed at the end: the capture is in a fallback file, or (said so) lost
 EXIT_USAGE = 2
+
+
+def _save(recorder: Recorder, out: Path) -> tuple[Recording, Path | None]:
+    """Write the recording to --out; if that fails now (the directory went
+    away, the disk filled), to a fallback file in the temporary directory,
+    saying so: the capture cannot be made again. Returns the recording and
+    where it went (None: nowhere, and the causes were printed)."""
+    rec = recorder.recording()
+    try:
+        return rec, rec.save(out)
+    except OSError as exc:
+        cause = f"cannot write {out}: {exc.strerror or exc}"
+    try:
+        fd, name = tempfile.mkstemp(prefix=f"{out.stem}-", suffix=out.suffix or ".jsonl")  # a fresh, unique name
+        os.close(fd)
+        fallback = rec.save(Path(name))
+    except OSError as exc:
+        click.echo(f"{cause}, nor a fallback file: {exc.strerror or exc}; the recording is lost; "
+                   "hint: check the disk space and permissions of --out and of $TMPDIR", err=True)
+        return rec, None
+    click.echo(f"{cause}; the recording was written to {fallback} instead; hint: move it where it belongs "
+               f"(mv {fallback} {out})", err=True)
+    return rec, fallback
 
 
 def _address(value: str, option: str) -> tuple[str, int]:
@@ -57,15 +88,15 @@ def record(upstream: str, listen: str, out: Path, gateway_build: str | None, red
     """Record every frame between clients and a Gateway, both directions, with timing.
 
     \b
-    Exit 0 once the recording is written; 1 when --listen cannot be bound;
-    2 for bad options (a non-loopback address, an unwritable --out).
+    Exit 0 once the recording is written; 1 when --listen cannot be bound,
+    or when --out could not be written at the end (the recording then goes
+    to a fallback file, named on stderr); 2 for bad options (a non-loopback
+    address, an unwritable --out: checked before recording starts).
     """
     host, port = _address(listen, "--listen")
     up = _address(upstream, "--upstream")
-    if out.exists() and out.is_dir():
-        raise click.BadParameter(f"{out} is a directory", param_hint="--out")
-    if not out.parent.exists():
-        raise click.BadParameter(f"directory {out.parent} does not exist", param_hint="--out")
+    # The capture lives in memory until it stops: prove --out writable before anything is recorded.
+    check_writable_file(out, "--out", probe=temp_path(out))
     try:
         proxy = FaultProxy(up, host, port, order_guard_on=False)
     except ProxyAddressError as exc:
@@ -100,12 +131,13 @@ async def _record(proxy: FaultProxy, recorder: Recorder, out: Path, duration: fl
     finally:
         with contextlib.suppress(Exception):
             await proxy.stop()
-        rec = recorder.save(out)
+        rec, written = _save(recorder, out)  # in finally: whatever stopped the recording, the capture is kept
     h = rec.header
     versions = ", ".join(map(str, h.server_versions)) or "none negotiated"
     click.echo(f"{stopped_by}: recorded {h.connections} connection(s), {h.frames} frames, server version(s) "
-               f"{versions}, {h.redaction.get('accounts', 0)} account id(s) replaced -> {out}", err=True)
-    return EXIT_OK
+               f"{versions}, {h.redaction.get('accounts', 0)} account id(s) replaced -> {written or 'not written'}",
+               err=True)
+    return EXIT_OK if written == out else EXIT_NOT_WRITTEN
 
 
 __all__ = ["record"]
