@@ -4,6 +4,10 @@ process through its control endpoint.
     ibgw proxy --listen 127.0.0.1:4012 --upstream 127.0.0.1:4002 --fault latency=200,50 \
                --control-port 4013 --transcript reports/proxy-transcript.jsonl
     curl -s -X POST 127.0.0.1:4013/faults -d '{"fault": "blackhole"}'
+
+Errors name their cause: an unwritable --transcript is a usage error found
+before any port is opened (it used to surface as a "cannot listen" on the
+proxy port), and a port that cannot be bound is named by its option.
 """
 
 from __future__ import annotations
@@ -19,6 +23,15 @@ import click
 from ..proxy import FaultProxy, ProxyAddressError, ProxyFaultError
 from ..proxy.control import ProxyControlServer
 from ..proxy.faults import valid_faults_text
+from .paths import check_writable_file
+
+
+class CannotListen(Exception):
+    """A port of this command could not be bound; says which option named it."""
+
+    def __init__(self, option: str, address: str, exc: OSError) -> None:
+        super().__init__(f"cannot listen on {address} ({option}): {exc.strerror or exc}; "
+                         f"hint: is the port in use? choose another {option} or stop the other process")
 
 
 def _address(value: str, option: str) -> tuple[str, int]:
@@ -46,20 +59,33 @@ def proxy(listen: str, upstream: str, faults: tuple[str, ...], control_port: int
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     host, port = _address(listen, "--listen")
     up = _address(upstream, "--upstream")
+    if transcript is not None:
+        check_writable_file(transcript, "--transcript")  # before any port is opened, blamed on the right option
     try:
         fp = FaultProxy(up, host, port, faults=list(faults), transcript=transcript, order_guard_on=not no_order_guard)
     except (ProxyFaultError, ProxyAddressError) as exc:
         raise click.UsageError(str(exc)) from None
     try:
         asyncio.run(_serve(fp, control_port))
-    except OSError as exc:
-        raise click.ClickException(f"cannot listen on {listen}: {exc.strerror or exc}; hint: is the port in use?") \
-            from None
+    except CannotListen as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 async def _serve(fp: FaultProxy, control_port: int | None) -> None:
-    await fp.start()
-    control = await ProxyControlServer(fp, "127.0.0.1", control_port).start() if control_port is not None else None
+    try:
+        await fp.start()
+    except OSError as exc:
+        with contextlib.suppress(Exception):
+            await fp.stop()  # closes the transcript it opened
+        raise CannotListen("--listen", f"{fp.host}:{fp.requested_port}", exc) from None
+    control = None
+    if control_port is not None:
+        try:
+            control = await ProxyControlServer(fp, "127.0.0.1", control_port).start()
+        except OSError as exc:
+            with contextlib.suppress(Exception):
+                await fp.stop()
+            raise CannotListen("--control-port", f"127.0.0.1:{control_port}", exc) from None
     click.echo(f"proxy {fp.host}:{fp.port} -> {fp.upstream[0]}:{fp.upstream[1]}"
                + (f", control on 127.0.0.1:{control.port}" if control else "")
                + f", faults: {', '.join(fp.faults.describe()) or 'none'}", err=True)
