@@ -6,12 +6,15 @@ after collecting them. The logic lives in harness/evidence/pinning.py; this
 module only parses arguments, prints and writes the report.
 
 Exit codes: 0 a version is recommended, 3 inconclusive (cells missing),
-4 no version passed everything, 2 no usable results.
+4 no version passed everything, 2 no usable results, an unwritable --out or
+a --recording that is not a complete recording (all checked before the
+decision is printed, so a bad argument never hides behind a good answer).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -24,6 +27,10 @@ from ..evidence.pinning import (
     to_markdown,
     write_report,
 )
+from .paths import check_writable_dir
+
+if TYPE_CHECKING:
+    from ..recording.format import Recording
 
 EXIT_RECOMMENDED, EXIT_BAD_INPUT, EXIT_INCONCLUSIVE, EXIT_NONE = 0, 2, 3, 4
 
@@ -40,46 +47,63 @@ def pin(results: tuple[Path, ...], out_dir: Path, recordings: tuple[str, ...]) -
     (evidence directories or files; any number, one per Gateway install)."""
     missing = [str(p) for p in results if not p.exists()]
     if missing:
-        click.echo(f"error: no such results path: {', '.join(missing)} (run the matrix first: make report)", err=True)
-        raise SystemExit(EXIT_BAD_INPUT)
+        _bad_input(f"no such results path: {', '.join(missing)} (run the matrix first: make report)")
+    # Options are usage errors (exit 2), checked before the decision is printed.
+    loaded = _load_recordings(recordings)  # every file, not only the ones the decision happens to cite
+    check_writable_dir(out_dir, "--out")
     try:
         report = build_report(list(results))
     except PinInputError as exc:
-        click.echo(f"error: {exc}", err=True)
-        raise SystemExit(EXIT_BAD_INPUT) from None
-    if recordings:
-        try:
-            report = cite_wire_diffs(report, _wire_diffs(report["recommended"], _parse_recordings(recordings)))
-        except (ValueError, OSError) as exc:
-            click.echo(f"error: {exc}", err=True)
-            raise SystemExit(EXIT_BAD_INPUT) from None
+        _bad_input(str(exc))
+    if loaded:
+        report = cite_wire_diffs(report, _wire_diffs(report["recommended"], loaded))
     click.echo(to_markdown(report), nl=False)
-    md, js = write_report(report, out_dir)
+    try:
+        md, js = write_report(report, out_dir)
+    except OSError as exc:  # checked up front; this is a disk filling up or a directory removed meanwhile
+        _bad_input(f"cannot write the report to {out_dir}: {exc.strerror or exc} (the decision is printed above); "
+                   "hint: check --out")
     click.echo(f"\nwritten: {md}  {js}")
     status = report["status"]
     raise SystemExit(EXIT_RECOMMENDED if status == RECOMMENDED else EXIT_INCONCLUSIVE if status == INCONCLUSIVE
                      else EXIT_NONE)
 
 
-def _parse_recordings(specs: tuple[str, ...]) -> dict[str, Path]:
-    out: dict[str, Path] = {}
+def _bad_input(message: str) -> NoReturn:
+    """One line on stderr, exit 2: how a problem with the RESULTS ends (bad options are click usage errors)."""
+    click.echo(f"error: {message}", err=True)
+    raise SystemExit(EXIT_BAD_INPUT)
+
+
+def _load_recordings(specs: tuple[str, ...]) -> dict[str, Recording]:
+    """VERSION=FILE -> the loaded recording, each one read and validated
+    now: a file that is not a complete recording is a usage error whether
+    or not the decision ends up citing it (it used to be read only when the
+    recommended version had a recording, so a bad file could pass with exit 0)."""
+    from ..recording import RecordingError, load
+
+    out: dict[str, Recording] = {}
     for spec in specs:
         version, sep, file = spec.partition("=")
         if not sep or not version or not file:
-            raise ValueError(f"--recording {spec!r}: expected VERSION=FILE, e.g. 10.41=rec-10.41.jsonl")
-        if not Path(file).is_file():
-            raise ValueError(f"--recording {spec!r}: no such file {file}")
-        out[version] = Path(file)
+            raise click.BadParameter(f"{spec!r}: expected VERSION=FILE, e.g. 10.41=rec-10.41.jsonl",
+                                     param_hint="--recording")
+        if version in out:
+            raise click.BadParameter(f"{spec!r}: version {version} is given twice; hint: one recording per version",
+                                     param_hint="--recording")
+        try:
+            out[version] = load(Path(file))
+        except RecordingError as exc:
+            raise click.BadParameter(f"{spec!r}: {exc}", param_hint="--recording") from None
     return out
 
 
-def _wire_diffs(recommended: str | None, files: dict[str, Path]) -> dict[str, list[str]]:
+def _wire_diffs(recommended: str | None, recordings: dict[str, Recording]) -> dict[str, list[str]]:
     """Readable changes from the recommended version's recording to each other one's."""
-    if recommended is None or recommended not in files:
+    if recommended is None or recommended not in recordings:
         return {}
     from ..recording.diff import diff_recordings
-    from ..recording.format import load
 
-    base = load(files[recommended])
-    return {version: [c.to_text() for c in diff_recordings(base, load(path))]
-            for version, path in files.items() if version != recommended}
+    base = recordings[recommended]
+    return {version: [c.to_text() for c in diff_recordings(base, rec)]
+            for version, rec in recordings.items() if version != recommended}
