@@ -136,8 +136,9 @@ def mock() -> None:
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="info",
               show_default=True, help="Level of the connection log on stderr.")
 @click.option("--replay", "replay_file", default=None, metavar="FILE", callback=_replay_option,
-              help="Answer from a recording (`ibgw record`) instead of the account model; --profile and "
-                   "--accounts then come from the recording. Divergences are logged.")
+              help="Answer from a recording (`ibgw record`) instead of the account model; the server version, "
+                   "build, time zone and accounts come from the recording (so --profile and --accounts are "
+                   "refused with it). Divergences are logged.")
 @click.option("--replay-speed", type=click.FloatRange(0), default=1.0, show_default=True, metavar="FACTOR",
               help="With --replay: 1 keeps the recorded timing, 2 replays twice as fast, 0 without delays.")
 def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProfile, max_clients: int,
@@ -151,6 +152,7 @@ def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProf
     exits 0 when stopped by SIGINT or SIGTERM. Exit 1: it could not listen
     (port in use, address not available).
     """
+    _check_replay_options(click.get_current_context(), replay_file is not None)
     _configure_logging(log_level)
     if replay_file is not None:
         from ..recording.replay import replay_gateway
@@ -165,6 +167,29 @@ def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProf
     except KeyboardInterrupt:  # SIGINT before the loop's own handler was installed
         code = EXIT_OK
     sys.exit(code)
+
+
+def _check_replay_options(ctx: click.Context, replaying: bool) -> None:
+    """Refuse options that would be silently ignored: a replay answers with
+    the recording's server version, build, time zone and accounts
+    (harness/recording/replay.py replay_profile), and --replay-speed means
+    nothing without a recording. Only options given on the command line
+    count, so the defaults never trip this."""
+    def given(name: str) -> bool:
+        source = ctx.get_parameter_source(name)
+        return source is not None and source is not click.core.ParameterSource.DEFAULT
+
+    if replaying:
+        for name, option in (("profile", "--profile"), ("accounts", "--accounts")):
+            if given(name):
+                raise click.BadParameter(
+                    "cannot be combined with --replay: a replay's server version, build, time zone and accounts "
+                    f"come from the recording; hint: drop {option}, or record a Gateway with that behaviour "
+                    "(`ibgw record`)", ctx, param_hint=option)
+    elif given("replay_speed"):
+        raise click.BadParameter("only applies with --replay FILE; hint: add --replay FILE, or drop --replay-speed "
+                                 "(the account model has no recorded timing to scale)", ctx,
+                                 param_hint="--replay-speed")
 
 
 async def _serve(gw: MockGateway, control_port: int | None) -> int:
