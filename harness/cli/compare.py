@@ -24,6 +24,7 @@ from ..live.proxy_glue import wire_for_client
 from ..live.session import LiveRunRefused, live_session
 from ..scenarios.gateway_or_code import VERDICT_BOTH_OK, run_gateway_or_code
 from ..targets.base import TARGET_EXTERNAL, Endpoint
+from .signals import EXIT_INTERRUPTED, CancelOnSignal, stop_children, terminate_children
 
 EXIT_BOTH_OK = 0
 EXIT_DIFFERENCE = 1  # a failure on either side: the verdict says whose
@@ -32,13 +33,41 @@ EXIT_USAGE = 2
 
 def run_compare(host: str, port: int, spec: str, client_id: int, timeout: float, allow_live_account: bool,
                 as_json: bool) -> int:
-    """The whole command: the verdict printed, or the one-line reason it did not run (exit 1)."""
+    """The whole command: the verdict printed, or the one-line reason it did not run (exit 1).
+
+    An interrupt (SIGINT / SIGTERM) returns 130 / 143 with nothing printed
+    (the caller prints the interrupted line, as for the ladder); whatever
+    process the user's adapter started is stopped before returning."""
     try:
-        evidence, notes = asyncio.run(compare(host, port, spec, client_id, timeout, allow_live_account))
+        outcome = asyncio.run(_compare_interruptible(host, port, spec, client_id, timeout, allow_live_account))
+    except KeyboardInterrupt:  # a second Ctrl-C while closing
+        outcome = EXIT_INTERRUPTED
     except LiveRunRefused as exc:
         click.echo(redact_text(f"ERROR: {exc}"), err=True)
         return EXIT_DIFFERENCE
+    finally:
+        stop_children()  # the adapter's worker, if its own clean-up did not end it
+    if isinstance(outcome, int):
+        return outcome
+    evidence, notes = outcome
     return print_verdict(evidence, notes, spec, as_json)
+
+
+async def _compare_interruptible(host: str, port: int, spec: str, client_id: int, timeout: float,
+                                 allow_live_account: bool) -> tuple[Any, list[str]] | int:
+    """compare(), or the exit code of the signal that stopped it.
+
+    The signal first terminates the adapter's child processes (a worker busy
+    with a connect would answer a shutdown only after it), then cancels the
+    run so the reference client, the proxy and the adapter close in their
+    finally blocks (run_client bounds the adapter's disconnect when cancelled)."""
+    with CancelOnSignal(on_signal=terminate_children) as signals:
+        try:
+            return await compare(host, port, spec, client_id, timeout, allow_live_account)
+        except asyncio.CancelledError:
+            if not signals.absorb():
+                raise
+            return signals.exit_code
 
 
 def check_client_spec(spec: str) -> None:

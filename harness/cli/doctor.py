@@ -20,7 +20,7 @@ import click
 from ..evidence.redact import redact_text, redact_tree
 from ..scenarios.doctor import CLOSE_WAIT_THRESHOLD, DoctorResult, Rung, run_doctor
 from .probe import Printer, random_client_id
-from .signals import EXIT_INTERRUPTED, CancelOnSignal
+from .signals import EXIT_INTERRUPTED, EXIT_TERMINATED, CancelOnSignal
 
 EXIT_HEALTHY = 0
 EXIT_NOT_HEALTHY = 1  # any rung failed or warned, or doctor itself could not run
@@ -109,6 +109,14 @@ async def _run_interruptible(host: str, port: int, client_id: int, timeout: floa
             return signals.exit_code
 
 
+def _report_interrupted(code: int, as_json: bool) -> None:
+    """The one interrupted line, the same for the ladder and --client."""
+    if as_json:
+        click.echo(json.dumps({"healthy": False, "exit_code": code, "error": "interrupted"}, indent=2))
+    else:
+        click.echo("INTERRUPTED: connections closed", err=True)
+
+
 @click.command("doctor", help=HELP, context_settings={"max_content_width": 100})
 @click.option("--host", default="127.0.0.1", show_default=True, help="Gateway / TWS host.")
 @click.option("--port", type=click.IntRange(1, 65535), default=4002, show_default=True,
@@ -138,7 +146,10 @@ def doctor(host: str, port: int, client_id: int | None, timeout: float, close_wa
         if not as_json:
             click.echo(f"doctor {host}:{port}: {client_spec} vs the reference client, client ids {client_id} and "
                        f"{client_id + 1}, timeout {timeout:g} s")
-        sys.exit(run_compare(host, port, client_spec, client_id, timeout, allow_live_account, as_json))
+        code = run_compare(host, port, client_spec, client_id, timeout, allow_live_account, as_json)
+        if code in (EXIT_INTERRUPTED, EXIT_TERMINATED):
+            _report_interrupted(code, as_json)
+        sys.exit(code)
     printer = Printer(enabled=not as_json)
     printer.line(f"doctor {host}:{port}, client id {client_id}, timeout {timeout:g} s")
     try:
@@ -153,10 +164,7 @@ def doctor(host: str, port: int, client_id: int | None, timeout: float, close_wa
             click.echo(f"ERROR: {message}", err=True)
         sys.exit(EXIT_NOT_HEALTHY)
     if isinstance(outcome, int):
-        if as_json:
-            click.echo(json.dumps({"healthy": False, "exit_code": outcome, "error": "interrupted"}, indent=2))
-        else:
-            click.echo("INTERRUPTED: connections closed", err=True)
+        _report_interrupted(outcome, as_json)
         sys.exit(outcome)
     if as_json:
         click.echo(json.dumps(redact_tree(outcome.to_dict()), indent=2, default=str))

@@ -20,6 +20,8 @@ or the mock's own record).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -45,6 +47,8 @@ VERDICT_BOTH_OK = "both-ok"
 VERDICT_GATEWAY = "gateway"
 VERDICT_USER_CODE = "user-code"
 VERDICT_INCONCLUSIVE = "inconclusive"
+
+CANCELLED_DISCONNECT_S = 1.0  # an adapter's disconnect when the run is cancelled (Ctrl-C)
 
 # Which Gateway message ends each handshake phase on the wire.
 PHASE_MESSAGE = {PHASE_NEXT_VALID_ID: "nextValidId", PHASE_MANAGED_ACCOUNTS: "managedAccounts"}
@@ -133,9 +137,25 @@ async def run_client(client: ClientAdapter, endpoint: Endpoint, client_id: int, 
     finally:
         if not run.ok:
             run.gave_up_after_s = round(time.monotonic() - started, 3)
-        await client.disconnect()
+        await _disconnect(client)
     run.started = started
     return run
+
+
+async def _disconnect(client: ClientAdapter) -> None:
+    """The adapter's disconnect; bounded when the run is being cancelled.
+
+    Why: on Ctrl-C the command must exit within a second or two, and a
+    user's adapter may take its time to close (a worker asked to shut down
+    mid-connect answers after the connect). What it leaves is stopped by
+    the caller (harness/cli/signals.py stop_children). Unbounded otherwise,
+    so a normal run keeps the adapter's own clean close."""
+    task = asyncio.current_task()
+    if task is None or not task.cancelling():
+        await client.disconnect()
+        return
+    with contextlib.suppress(Exception):  # closing must not replace the cancellation
+        await asyncio.wait_for(client.disconnect(), CANCELLED_DISCONNECT_S)
 
 
 def _ms(seconds: float) -> str:
