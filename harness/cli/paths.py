@@ -77,4 +77,4 @@ def check_writable_dir(path: Path, option: str) -> None:
         raise _refuse(path, option, exc, inside=True) from None
 
 
-__all__ = ["check_writable_file", "check_writable_dir"]
+__all__ = ["check_writable_dir", "check_writable_file"]
