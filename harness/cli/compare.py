@@ -22,6 +22,7 @@ from ..evidence.redact import redact_text
 from ..live.policy import ClientIdAllocator, LivePolicy
 from ..live.proxy_glue import wire_for_client
 from ..live.session import LiveRunRefused, live_session
+from ..scenarios.doctor import HostProblem, diagnose_host
 from ..scenarios.gateway_or_code import VERDICT_BOTH_OK, run_gateway_or_code
 from ..targets.base import TARGET_EXTERNAL, Endpoint
 from .signals import EXIT_INTERRUPTED, CancelOnSignal, stop_children, terminate_children
@@ -49,13 +50,17 @@ def run_compare(host: str, port: int, spec: str, client_id: int, timeout: float,
         stop_children()  # the adapter's worker, if its own clean-up did not end it
     if isinstance(outcome, int):
         return outcome
+    if isinstance(outcome, HostProblem):  # before any client: both would fail alike and blame the Gateway
+        click.echo(f"ERROR: {outcome.cause}: {outcome.meaning}", err=True)
+        click.echo(f"hint: {outcome.hint}", err=True)
+        return EXIT_DIFFERENCE
     evidence, notes = outcome
     return print_verdict(evidence, notes, spec, as_json)
 
 
 async def _compare_interruptible(host: str, port: int, spec: str, client_id: int, timeout: float,
-                                 allow_live_account: bool) -> tuple[Any, list[str]] | int:
-    """compare(), or the exit code of the signal that stopped it.
+                                 allow_live_account: bool) -> tuple[Any, list[str]] | HostProblem | int:
+    """compare(), why the host name cannot be used, or the exit code of the signal that stopped it.
 
     The signal first terminates the adapter's child processes (a worker busy
     with a connect would answer a shutdown only after it), then cancels the
@@ -63,6 +68,9 @@ async def _compare_interruptible(host: str, port: int, spec: str, client_id: int
     finally blocks (run_client bounds the adapter's disconnect when cancelled)."""
     with CancelOnSignal(on_signal=terminate_children) as signals:
         try:
+            unresolved = await diagnose_host(host, timeout)
+            if unresolved is not None:
+                return unresolved
             return await compare(host, port, spec, client_id, timeout, allow_live_account)
         except asyncio.CancelledError:
             if not signals.absorb():

@@ -19,7 +19,7 @@ import click
 
 from ..evidence.redact import redact_text, redact_tree
 from ..scenarios.doctor import CLOSE_WAIT_THRESHOLD, DoctorResult, Rung, run_doctor
-from .probe import Printer, random_client_id
+from .probe import Printer, check_host_option, random_client_id
 from .signals import EXIT_INTERRUPTED, EXIT_TERMINATED, CancelOnSignal
 
 EXIT_HEALTHY = 0
@@ -32,7 +32,8 @@ its evidence and what to do about it.
 
 \b
 Rungs, in order (a rung that cannot run after a failure is SKIP):
-  port reachable        TCP connect (refused: Gateway down, wrong port, API off)
+  port reachable        the host name resolves, then TCP connect (refused: Gateway
+                        down, wrong port, API off)
   version reply         the API answers the handshake
   nextValidId           the API is ready for this client id
   managedAccounts       the login lists its accounts
@@ -118,7 +119,8 @@ def _report_interrupted(code: int, as_json: bool) -> None:
 
 
 @click.command("doctor", help=HELP, context_settings={"max_content_width": 100})
-@click.option("--host", default="127.0.0.1", show_default=True, help="Gateway / TWS host.")
+@click.option("--host", default="127.0.0.1", show_default=True, callback=check_host_option,
+              help="Gateway / TWS host name or IP address (the port goes in --port).")
 @click.option("--port", type=click.IntRange(1, 65535), default=4002, show_default=True,
               help="API port (Gateway 4001 live / 4002 paper, TWS 7496 / 7497).")
 @click.option("--client-id", type=click.IntRange(0, 2**31 - 1), default=None,

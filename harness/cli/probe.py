@@ -38,6 +38,7 @@ from ..clients.base import (
 )
 from ..evidence.redact import redact_accounts, redact_text, redact_tree
 from ..protocol.versions import PROTOCOL_MAX
+from ..scenarios.doctor import diagnose_host, host_port_in_host
 from .signals import EXIT_INTERRUPTED, CancelOnSignal
 
 # ---------------------------------------------------------------- exit codes
@@ -94,7 +95,8 @@ test a specific id, e.g. to see whether it is in use (error 326).
 \b
 Exit codes:
   0    the API is ready (handshake complete and a ping answered)
-  2    failed at tcp_connect: nothing listening / connection refused
+  2    failed at tcp_connect: nothing listening / connection refused, or
+       the host name does not resolve
   3    failed at server_version: TCP accepted, the API layer is not answering
   4    failed at next_valid_id / managed_accounts: API not ready (e.g. error 326)
   5    failed at first_account_value / api_ready, or the ping got no answer
@@ -200,6 +202,11 @@ async def _probe_once(client: ClientAdapter, host: str, port: int, client_id: in
     started = time.monotonic()
     result = ConnectResult(client.info, host, port, client_id, True)
     try:
+        unresolved = await diagnose_host(host, timeout)
+        if unresolved is not None:  # before any client: every library would call it "nothing listening"
+            result.ok, result.failed_phase, result.error = False, PHASE_TCP, unresolved.cause
+            return ProbeOutcome(result, EXIT_CODES[PHASE_TCP], "failed", PHASE_TCP, unresolved.cause,
+                                unresolved.meaning, unresolved.hint, time.monotonic() - started)
         try:
             with observe_phases(printer.phase):
                 result = await client.connect(host, port, client_id, timeout=timeout, readonly=True)
@@ -296,9 +303,20 @@ def _parse_client_range(ctx: click.Context, param: click.Parameter, value: str |
     return low, high
 
 
+def check_host_option(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """--host HOST:PORT is a usage error: the port would be taken as part of
+    the name, and the failure would read like a Gateway fault. Shared by
+    probe and doctor."""
+    split = host_port_in_host(value)
+    if split is not None:
+        raise click.BadParameter(f"{value!r} looks like HOST:PORT; use --host {split[0]} --port {split[1]}")
+    return value
+
+
 @click.command("probe", help=HELP, short_help="Connect once, ping, and say which handshake phase stalls.",
                context_settings={"max_content_width": 100})
-@click.option("--host", default="127.0.0.1", show_default=True, help="Gateway / TWS host.")
+@click.option("--host", default="127.0.0.1", show_default=True, callback=check_host_option,
+              help="Gateway / TWS host name or IP address (the port goes in --port).")
 @click.option("--port", type=click.IntRange(1, 65535), default=4002, show_default=True,
               help="API port (Gateway 4001 live / 4002 paper, TWS 7496 / 7497).")
 @click.option("--client", "client_name", type=click.Choice(CLIENT_NAMES), default="raw", show_default=True,
@@ -371,4 +389,5 @@ def _fatal(message: str, as_json: bool) -> None:
     sys.exit(EXIT_ERROR)
 
 
-__all__ = ["EXIT_CODES", "HINTS", "ProbeOutcome", "exit_code_for", "probe", "random_client_id", "run_probe"]
+__all__ = ["EXIT_CODES", "HINTS", "ProbeOutcome", "check_host_option", "exit_code_for", "probe", "random_client_id",
+           "run_probe"]

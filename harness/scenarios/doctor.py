@@ -23,9 +23,11 @@ handshake attempts), never more than about 3x.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import random
 import socket
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -118,6 +120,90 @@ FIX_LIVE = ("this Gateway is logged in to a LIVE account: make sure that is inte
 FIX_LIVE_PORT = "the port is the live-trading default: check you meant the live Gateway"
 FIX_REMOTE_SOCKETS = ("run doctor on the Gateway's host (or read /proc/net/tcp6 inside its container) to count "
                       "CLOSE_WAIT sockets")
+
+
+FIX_HOST_NAME = "check the host name"
+RESOLVE_TIMEOUT_S = 5.0  # most a name lookup may take, whatever --timeout is
+
+
+# ---------------------------------------------------------------- the host name (probe shares it)
+
+
+@dataclass(frozen=True)
+class HostProblem:
+    """Why a host name cannot be connected to before any TCP is tried.
+
+    Why its own cause: a name that does not resolve fails the TCP connect
+    with "[Errno -2] Name or service not known", which every tcp_connect
+    message would otherwise explain as "nothing is listening"; the fix is
+    the name, not the Gateway."""
+
+    cause: str  # "cannot resolve host NAME"
+    meaning: str  # what the resolver said
+    hint: str = FIX_HOST_NAME
+
+
+def host_port_in_host(host: str) -> tuple[str, str] | None:
+    """(HOST, PORT) when --host was given as HOST:PORT (or [V6]:PORT), else
+    None: a name, an IPv4 address or a bare IPv6 literal ('::1' is not
+    HOST:PORT). Callers make it a usage error naming --host H --port P."""
+    if ":" not in host:
+        return None
+    try:
+        ipaddress.ip_address(host)
+        return None  # a bare IPv6 literal (with or without a scope id)
+    except ValueError:
+        pass
+    name, _, port = host.rpartition(":")
+    if not port.isdigit() or not name:
+        return None
+    if name.startswith("[") and name.endswith("]"):
+        name = name[1:-1]
+    return name, port
+
+
+async def diagnose_host(host: str, timeout: float = RESOLVE_TIMEOUT_S) -> HostProblem | None:
+    """None when `host` resolves; otherwise why not (a HostProblem).
+
+    The lookup runs in a daemon thread bounded by `timeout` (at most
+    RESOLVE_TIMEOUT_S): a resolver that hangs must not hold the command,
+    and an abandoned daemon thread, unlike the default executor's, does not
+    hold the interpreter's exit either."""
+    loop = asyncio.get_running_loop()
+    answer: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if answer.done():
+            return
+        if error is None:
+            answer.set_result(None)
+        else:
+            answer.set_exception(error)
+
+    def lookup() -> None:
+        error: BaseException | None = None
+        try:
+            socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, error)
+
+    threading.Thread(target=lookup, name=f"resolve {host}", daemon=True).start()
+    limit = min(timeout, RESOLVE_TIMEOUT_S)
+    try:
+        async with asyncio.timeout(limit):
+            await answer
+    except TimeoutError:
+        return HostProblem(f"cannot resolve host {host}", f"the resolver did not answer within {limit:g} s",
+                           f"{FIX_HOST_NAME} and this host's DNS settings")
+    except socket.gaierror as exc:
+        return HostProblem(f"cannot resolve host {host}",
+                           f"no address for that name here ({exc.strerror or exc}): a typo, or a name only "
+                           "another host or network knows")
+    except (OSError, UnicodeError) as exc:
+        return HostProblem(f"cannot resolve host {host}", f"not a usable host name ({exc})")
+    return None
 
 
 @dataclass
@@ -380,6 +466,10 @@ async def run_doctor(host: str = "127.0.0.1", port: int = 4002, *, client_id: in
     diagnosis: list[str] = []
     attempts: list[Attempt] = []
     try:
+        unresolved = await diagnose_host(host, timeout)
+        if unresolved is not None:
+            _unresolved_rungs(unresolved, host, port, rungs, diagnosis)
+            return _finish(result, rungs, diagnosis, started)
         survey = await survey_sockets(host, port, settle)
         first = await _attempt(host, port, client_id, timeout)
         attempts.append(first)
@@ -396,12 +486,26 @@ async def run_doctor(host: str = "127.0.0.1", port: int = 4002, *, client_id: in
                 await asyncio.wait_for(attempt.client.disconnect(), 5.0)
             except (asyncio.TimeoutError, OSError, ConnectionError):
                 pass
+    return _finish(result, rungs, diagnosis, started)
+
+
+def _finish(result: DoctorResult, rungs: dict[str, Rung], diagnosis: list[str], started: float) -> DoctorResult:
     for name in RUNGS:
         result.rungs.append(rungs.get(name) or Rung(name, SKIP, {}, "", "not reached"))
     result.diagnosis = _dedupe(diagnosis)
     result.healthy = all(r.verdict in (OK, SKIP) for r in result.rungs) and not result.diagnosis
     result.elapsed_s = time.monotonic() - started
     return result
+
+
+def _unresolved_rungs(problem: HostProblem, host: str, port: int, rungs: dict[str, Rung],
+                      diagnosis: list[str]) -> None:
+    """A host name that does not resolve: the one cause, nothing else tried."""
+    rungs[RUNG_PORT] = Rung(RUNG_PORT, FAIL, {"target": f"{host}:{port}", "outcome": "unresolved",
+                                              "cause": problem.cause, "resolver": problem.meaning},
+                            problem.hint, f"{problem.cause}: {problem.meaning}")
+    diagnosis.append(problem.cause)
+    _skip_after(rungs, problem.cause, *RUNGS[1:])
 
 
 async def _safe_sync(client: RawClient, timeout: float) -> dict[str, Any]:
@@ -732,5 +836,5 @@ def _dedupe(items: list[str]) -> list[str]:
 __all__ = [
     "CAUSE_API_NOT_READY", "CAUSE_DOWN", "CAUSE_FORWARDER", "CAUSE_ID_STUCK", "CAUSE_LIVE", "CAUSE_LOGIN_INCOMPLETE",
     "CAUSE_NOT_LOGGED_IN", "CAUSE_RED", "CAUSE_SYNC", "CAUSE_ZOMBIE", "CLOSE_WAIT_THRESHOLD", "DoctorResult", "Rung",
-    "RUNGS", "VERDICTS", "run_doctor", "survey_sockets",
+    "RUNGS", "VERDICTS", "HostProblem", "diagnose_host", "host_port_in_host", "run_doctor", "survey_sockets",
 ]
