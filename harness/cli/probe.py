@@ -102,7 +102,8 @@ Exit codes:
   5    failed at first_account_value / api_ready, or the ping got no answer
   1    the probe could not run (client library missing, internal error)
   130  interrupted (Ctrl-C); 143 terminated (SIGTERM)
-Bad options are a usage error, which click also reports with exit code 2;
+Bad options (e.g. --host HOST:PORT: the port goes in --port) are a usage error,
+which click also reports with exit code 2;
 with --json a usage error prints no JSON.
 """
 
