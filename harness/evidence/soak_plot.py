@@ -18,14 +18,29 @@ from pathlib import Path
 from typing import Any
 
 
+class NotASoakRecord(ValueError):
+    """A file with no soak start line: plotting it would draw an empty timeline that looks like evidence."""
+
+
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Every complete line; a half-written last line (a killed run) is skipped."""
+    """Every complete JSON object line; a half-written last line (a killed run) is skipped."""
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except ValueError:
             continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def read_soak_records(path: Path) -> list[dict[str, Any]]:
+    """The records of a soak's JSON Lines file, or NotASoakRecord. Every soak
+    writes its start line first, so even a run killed a second in has one."""
+    records = read_jsonl(path)
+    if not any(r.get("type") == "start" and isinstance(r.get("config"), dict) for r in records):
+        raise NotASoakRecord(f"not a soak record: {path} has no soak start line")
     return records
 
 
@@ -51,12 +66,13 @@ def _outages(records: list[dict[str, Any]]) -> dict[str, list[tuple[str, float, 
 
 
 def plot_timeline(jsonl: Path, png: Path) -> Path:
+    """Draw png from the soak JSON Lines file jsonl; NotASoakRecord (nothing written) for any other file."""
+    records = read_soak_records(jsonl)  # before matplotlib: a wrong file costs nothing and writes nothing
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never a window
     import matplotlib.pyplot as plt
 
-    records = read_jsonl(jsonl)
     intervals = [r for r in records if r.get("type") == "interval"]
     start = next((r for r in records if r.get("type") == "start"), {})
     summary = next((r for r in records if r.get("type") == "summary"), None)
@@ -138,7 +154,12 @@ def main(argv: list[str] | None = None) -> int:
     if not jsonl.is_file():
         print(f"no such file: {jsonl}", file=sys.stderr)
         return 2
-    out = plot_timeline(jsonl, Path(args[1]) if len(args) > 1 else jsonl.with_name("timeline.png"))
+    try:
+        out = plot_timeline(jsonl, Path(args[1]) if len(args) > 1 else jsonl.with_name("timeline.png"))
+    except NotASoakRecord as exc:
+        print(exc, file=sys.stderr)
+        print("hint: plot the soak.jsonl that `ibgw soak` writes in reports/soak/<UTC time>/", file=sys.stderr)
+        return 2
     print(out)
     return 0
 
