@@ -47,10 +47,11 @@ def test_schedule_text_and_defaults() -> None:
     assert [(s.kind, s.at, s.seconds) for s in steps] == [("restart", 8, 3), ("connectivity-loss", 20, 4)]
     assert parse_schedule("none") == []
     hour = default_schedule(3600, "mock")
-    assert [(s.kind, s.at, s.seconds) for s in hour] == [("restart", 900, 60), ("connectivity-loss", 1800, 30),
-                                                         ("stuck-id", 2700, 20)]
-    assert all(s.kind.startswith("proxy-") for s in default_schedule(3600, "external"))
-    assert default_schedule(3600, "container")[0].kind == "container-restart"
+    assert [(s.kind, s.at, s.seconds) for s in hour.steps] == [("restart", 900, 60), ("connectivity-loss", 1800, 30),
+                                                               ("stuck-id", 2700, 20)]
+    assert not hour.dropped
+    assert all(s.kind.startswith("proxy-") for s in default_schedule(3600, "external").steps)
+    assert default_schedule(3600, "container").steps[0].kind == "container-restart"
     for bad in ("reboot@5", "restart", "restart@x", "restart@-1"):
         with pytest.raises(ScheduleError):
             parse_schedule(bad)
@@ -165,7 +166,8 @@ def test_soak_command_runs_a_teams_own_client_through_a_restart(tmp_path: Path) 
     from cli_process import run_cli
 
     spec = "examples.isolated_worker.adapter:factory"
-    proc = run_cli("soak", "--client", spec, "--duration", "6", "--schedule", "restart@2:1", "--interval", "1",
+    # 8 s: the restart ends at 3 s, and the run must go on for the 5 s recovery bound after it.
+    proc = run_cli("soak", "--client", spec, "--duration", "8", "--schedule", "restart@2:1", "--interval", "1",
                    "--ping-interval", "0.2", "--probe-interval", "1", "--probe-timeout", "2", "--connect-timeout", "2",
                    "--backoff-cap", "0.5", "--gap-margin", "5", "--recovery-bound", "5", "--out", str(tmp_path),
                    timeout=90)

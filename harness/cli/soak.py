@@ -12,8 +12,16 @@ both ways, decoded, account ids redacted). A Gateway that is not the mock is a
 live run: complete order guard, client ids 900-999, and a stop before the
 first connection when an account is not paper (--allow-live-account).
 SIGTERM or Ctrl-C stops it early with the evidence so far and a summary
-line; exit status 0 pass, 1 fail, 2 bad input, 3 refused (live account),
-130/143 interrupted.
+line; exit status 0 pass, 1 fail (or the target could not be started: no
+Docker engine, a container that never got ready), 2 bad input (including a
+run that ended too soon after a fault to judge its recovery), 3 refused
+(live account), 130/143 interrupted.
+
+The default schedule leaves the recovery bound plus a margin after every
+fault and drops, from the end, the faults a short soak has no room for; the
+plan it prints says which and why. An explicit --schedule that ends a fault
+less than the recovery bound before the soak ends is refused (exit 2) with
+the shortest duration that would judge it.
 """
 
 from __future__ import annotations
@@ -32,15 +40,22 @@ import click
 
 from ..clients import CLIENT_NAMES
 from ..clients.custom import ClientSpecError, validate_spec
+from ..clients.reconnecting import Backoff
 from ..evidence.record import Evidence
 from ..live.policy import ClientIdAllocator, LivePolicy
 from ..live.session import LIVE_REFUSED_EXIT, LiveRunRefused, live_session
 from ..safety.accounts import ALLOW_FLAG
-from ..scenarios.soak import SoakConfig, run_soak
-from ..scenarios.soak_schedule import ScheduleError, default_schedule, parse_schedule
+from ..scenarios.soak import CONFIG_PHASE, SoakConfig, run_soak
+from ..scenarios.soak_schedule import ScheduleError, check_room, default_schedule, parse_schedule
 from ..targets import SPEC_HELP, TargetSpecError, parse_target
+from ..targets.container_target import ContainerNotReady
+from ..targets.docker_engine import EngineUnavailable
 
 DEFAULT_OUT = Path("reports/soak")
+EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
+# The target never came up (no Docker engine, a container that never got ready): exit 1 with the one-line
+# reason, as `ibgw probe`, `ibgw doctor --client` and an unreachable Gateway here do.
+EXIT_TARGET_UNAVAILABLE = EXIT_FAILED
 
 
 class SoakProgress:
@@ -109,20 +124,26 @@ async def run_soak_against(spec: str, config: SoakConfig, out_dir: Path, *, sche
     client id comes from the live range (900-999), never a production
     client's. Raises LiveRunRefused for the caller to stop with exit 3.
     """
+    say = report or _say
     target = parse_target(spec)
-    endpoint = await target.start()
     try:
+        endpoint = await target.start()
         mock = getattr(target, "gateway", None)
         container = target if getattr(target, "kind", "") == "container" else None
         kind = "mock" if mock is not None else ("container" if container is not None else "proxy")
-        config.schedule = (default_schedule(config.duration, kind)
-                           if schedule_text is None else parse_schedule(schedule_text))
+        if schedule_text is None:
+            plan = default_schedule(config.duration, kind, config.recovery_bound)
+            config.schedule = plan.steps
+            say(plan.describe())
+        else:
+            config.schedule = parse_schedule(schedule_text)
+            say(f"schedule {','.join(s.text() for s in config.schedule) or 'none'} (as given)")
         if mock is not None:
             return await run_soak(config, endpoint, out_dir, mock=mock, container=container, progress=progress)
         policy = LivePolicy(live=True, allow_live_account=allow_live_account)
         client_ids = ClientIdAllocator(policy.id_range)
         async with live_session(endpoint, policy, client_ids, timeout=config.probe_timeout,
-                                report=report or _say, transcript=out_dir / "wire.jsonl") as session:
+                                report=say, transcript=out_dir / "wire.jsonl") as session:
             config.client_id_base = client_ids.take(0, len(config.clients))
             config.probe_id_range = (config.client_id_base + len(config.clients), policy.id_range[1])
             return await run_soak(config, endpoint, out_dir, mock=None, proxy=session.proxy, container=container,
@@ -176,12 +197,21 @@ def _clients_option(ctx: click.Context, param: click.Parameter, value: tuple[str
               help="seconds per JSON Lines interval record")
 @click.option("--no-reconnect", is_flag=True, help="switch the reconnecting client off (shows what a client "
               "without a reconnect loop suffers)")
-@click.option("--gap-margin", type=float, default=None, help="pass criterion: ping gap <= longest outage + this")
-@click.option("--recovery-bound", type=float, default=None, help="pass criterion: ready again within S after a fault")
-@click.option("--rss-growth-mb", type=float, default=None, help="pass criterion: RSS growth bound")
-@click.option("--out", "out_base", type=click.Path(path_type=Path), default=DEFAULT_OUT, show_default=True)
-@click.option("--connect-timeout", type=float, default=None)
-@click.option("--backoff-cap", type=float, default=None)
+# The pass criteria and timeouts are checked here: a negative bound or timeout would fail every run and
+# blame the Gateway for it.
+@click.option("--gap-margin", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="pass criterion: ping gap <= longest outage + this (seconds; default 15)")
+@click.option("--recovery-bound", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="pass criterion: ready again within S after a fault (seconds; default 15)")
+@click.option("--rss-growth-mb", type=click.FloatRange(min=0), default=None,
+              help="pass criterion: RSS growth bound (MB; default 64)")
+@click.option("--out", "out_base", type=click.Path(path_type=Path, file_okay=False), default=DEFAULT_OUT,
+              show_default=True, help="evidence goes to OUT/<UTC time>/, created before the soak starts")
+@click.option("--connect-timeout", type=click.FloatRange(min=0.5), default=None,
+              help="seconds each reconnect attempt may take (default 5)")
+@click.option("--backoff-cap", type=click.FloatRange(min=Backoff.initial), default=None,
+              help=f"longest wait between reconnect attempts (seconds, at least the first wait, {Backoff.initial:g}; "
+                   "default 5)")
 @click.option(ALLOW_FLAG, "allow_live_account", is_flag=True,
               help="go on when the Gateway manages a non-paper account (default: stop before the first connection)")
 def soak(duration: float, gateway: str, clients: tuple[str, ...], schedule: str | None, ping_interval: float,
@@ -198,12 +228,12 @@ def soak(duration: float, gateway: str, clients: tuple[str, ...], schedule: str 
     config = SoakConfig(duration=duration, clients=clients or SoakConfig.clients, ping_interval=ping_interval,
                         probe_interval=probe_interval, interval=interval, reconnect=not no_reconnect, **overrides)
     try:
-        if schedule is not None:
-            parse_schedule(schedule)  # fail before starting anything
+        if schedule is not None:  # fail before starting anything
+            check_room(parse_schedule(schedule), config.duration, config.recovery_bound)
         parse_target(gateway)
     except (ScheduleError, TargetSpecError) as exc:
         raise click.UsageError(str(exc)) from None
-    out_dir = soak_out_dir(out_base)
+    out_dir = make_out_dir(out_base)
     click.echo(f"soak: {duration:g} s against {gateway}, clients {', '.join(config.clients)}; evidence in {out_dir}",
                err=True)
     status, evidence = asyncio.run(_main(gateway, config, out_dir, schedule, allow_live_account))
@@ -215,6 +245,21 @@ def soak(duration: float, gateway: str, clients: tuple[str, ...], schedule: str 
             click.echo(f"cause: {evidence.cause}")
             click.echo(f"hint: {evidence.hint}")
     sys.exit(status)
+
+
+def make_out_dir(base: Path) -> Path:
+    """Create OUT/<UTC time>/ now, so an unusable --out is a usage error
+    before the target starts, not a traceback after the soak ran."""
+    out_dir = soak_out_dir(base)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        blocker = next((p for p in out_dir.parents if p.exists()), None)
+        reason = (f"{blocker} is a file, not a directory" if blocker is not None and not blocker.is_dir()
+                  else (exc.strerror or str(exc)).lower())
+        raise click.BadParameter(f"cannot create {out_dir}: {reason}; choose a directory you can write to",
+                                 param_hint="'--out'") from None
+    return out_dir
 
 
 async def _main(gateway: str, config: SoakConfig, out_dir: Path, schedule: str | None,
@@ -243,11 +288,16 @@ async def _main(gateway: str, config: SoakConfig, out_dir: Path, schedule: str |
             return (interrupted[0] if interrupted else 130), None
         except (ScheduleError, TargetSpecError) as exc:
             click.echo(f"error: {exc}", err=True)
-            return 2, None
+            return EXIT_BAD_INPUT, None
+        except (EngineUnavailable, ContainerNotReady) as exc:  # each carries its cause and fix in one line
+            click.echo(f"error: {exc}", err=True)
+            return EXIT_TARGET_UNAVAILABLE, None
         except LiveRunRefused as exc:
             click.echo(str(exc), err=True)
             return LIVE_REFUSED_EXIT, None
-    return (0 if evidence.ok else 1), evidence
+    if evidence.ok:
+        return EXIT_PASSED, evidence
+    return (EXIT_BAD_INPUT if evidence.failed_phase == CONFIG_PHASE else EXIT_FAILED), evidence
 
 
 __all__ = ["SoakProgress", "run_soak_against", "soak", "write_outputs"]

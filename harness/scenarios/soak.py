@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
@@ -46,6 +47,8 @@ from .sockets import SocketTableUnavailable, close_wait_count
 log = logging.getLogger("harness.scenarios.soak")
 
 SCENARIO = "soak"
+# failed_phase of a run whose only failure is its own configuration (too short to judge a recovery)
+CONFIG_PHASE = "soak configuration"
 PROBE_ID_RANGE = (700, 899)  # fresh-probe client ids, cycled; persistent ids stay below
 
 
@@ -208,7 +211,8 @@ class Soak:
         self.progress = progress
         self.make = client_factory or (lambda name: make_client(name))
         check_schedule(config.schedule, has_mock=mock is not None, has_proxy=proxy is not None,
-                       has_container=container is not None, duration=config.duration)
+                       has_container=container is not None, duration=config.duration,
+                       recovery_bound=config.recovery_bound)
         self.jsonl = JsonLines(out_dir / "soak.jsonl", tuple(getattr(getattr(mock, "model", None),
                                                                      "account_ids", ()) or ()))
         self.origin = time.monotonic()
@@ -344,6 +348,12 @@ class Soak:
             self._fault_event("fault_start", step, KINDS_HELP.get(step.kind, ""))
             try:
                 await inject(step, mock=self.mock, proxy=self.proxy, container=self.container)
+            except asyncio.CancelledError:
+                # The soak ended (or was stopped) mid-fault: the fault's outage lasted until now, which the
+                # verdict needs to know (a container restart takes what it takes, perhaps past the run's end).
+                step.ended = self.t()
+                self._fault_event("fault_end", step, "cut off: the soak ended while the fault ran")
+                raise
             except Exception as exc:  # recorded; the verdict names it
                 step.error = f"{type(exc).__name__}: {exc}"
                 log.exception("soak fault %s failed", step.text())
@@ -429,18 +439,34 @@ class Soak:
         m["injected_faults_count"] = len(ran)
         m["longest_injected_outage_s"] = round(longest, 3)
 
-        # 1. every connection outage recovered, every client up at the end
+        # 1. every connection outage recovered, every client up at the end. A client still reconnecting
+        # when the run ended less than the recovery bound after its fault was not given the time the bound
+        # allows: that is the run's configuration failing (too short for its schedule), not the Gateway.
         unrecovered = [(name, o) for name, os_ in outages.items() for o in os_
                        if o["kind"] == "connection" and o["end_s"] is None]
-        down_at_end = [name for name, up in connected_at_end.items() if not up]
+        cut_short: dict[str, tuple[dict[str, Any], FaultStep]] = {}
+        for name, o in unrecovered:
+            fault = _matching_fault(conn_faults, o["start_s"]) if cfg.reconnect else None
+            if fault is not None and end_t - fault.window()[1] < cfg.recovery_bound:
+                cut_short[name] = (o, fault)
+        unrecovered = [(name, o) for name, o in unrecovered if name not in cut_short]
+        down_at_end = [name for name, up in connected_at_end.items() if not up and name not in cut_short]
         evidence.checks["recovered"] = not unrecovered and not down_at_end and self.aborted is None
+        evidence.checks["room_to_recover"] = not cut_short
         for name, o in unrecovered:
             off = "" if cfg.reconnect else " (the reconnecting client is switched off)"
             causes.append(f"{name}: disconnected at {o['start_s']:.1f} s ({o['cause']}) and never recovered{off}")
+        for name, (o, fault) in cut_short.items():
+            causes.append(f"{name}: disconnected at {o['start_s']:.1f} s ({o['cause']}); the run ended "
+                          f"{end_t - fault.window()[1]:.1f} s after the {fault.kind} fault, before the recovery "
+                          f"bound of {cfg.recovery_bound:g} s")
+        need = max((fault.window()[1] + cfg.recovery_bound for _, fault in cut_short.values()), default=0.0)
 
         # 2. ping gaps against the longest injected outage
         allowed_gap = longest + cfg.gap_margin
-        worst = {run.name: round(max(run.max_gap, run.open_gap(self.origin + end_t)), 3) for run in self.runs}
+        # A gap still open at the end counts, except where the run was cut short (judged above).
+        worst = {run.name: round(max(run.max_gap, 0.0 if run.name in cut_short else run.open_gap(self.origin + end_t)),
+                                 3) for run in self.runs}
         for name, gap in worst.items():
             m[f"{name}_max_ping_gap_s"] = gap
         evidence.checks["ping_gap"] = all(gap <= allowed_gap for gap in worst.values())
@@ -540,10 +566,10 @@ class Soak:
             causes.insert(0, f"soak aborted: {self.aborted}")
         evidence.outcome = PASSED if not causes and all(evidence.checks.values()) else FAILED
         if evidence.outcome == FAILED:
-            evidence.failed_phase = "soak"
-            evidence.cause = "; ".join(causes) or "a check failed: " + ", ".join(
-                k for k, v in evidence.checks.items() if not v)
-            evidence.hint = _hint(evidence.checks, cfg, self.aborted)
+            failing = [k for k, v in evidence.checks.items() if not v]
+            evidence.failed_phase = CONFIG_PHASE if failing == ["room_to_recover"] else "soak"
+            evidence.cause = "; ".join(causes) or "a check failed: " + ", ".join(failing)
+            evidence.hint = _hint(evidence.checks, cfg, self.aborted, need)
         return evidence.finish()
 
 
@@ -560,7 +586,10 @@ def _matching_fault(faults: list[FaultStep], start_s: float) -> FaultStep | None
     return None
 
 
-def _hint(checks: dict[str, bool], cfg: SoakConfig, aborted: str | None = None) -> str:
+def _hint(checks: dict[str, bool], cfg: SoakConfig, aborted: str | None = None, need: float = 0.0) -> str:
+    if not checks.get("room_to_recover", True) and all(v for k, v in checks.items() if k != "room_to_recover"):
+        return (f"the soak was too short to judge that recovery: run it for {math.ceil(need)} s or more "
+                f"(--duration), end the fault earlier, or lower --recovery-bound")
     if aborted and "never came up" in aborted:
         return "the Gateway did not let the persistent connections in at the start; run `ibgw probe` against it"
     if not checks.get("recovered", True) and not cfg.reconnect:
@@ -586,4 +615,4 @@ async def run_soak(config: SoakConfig, endpoint: Endpoint, out_dir: Path, **opti
     return await Soak(config, endpoint, out_dir, **options).run()
 
 
-__all__ = ["JsonLines", "Soak", "SoakConfig", "run_soak"]
+__all__ = ["CONFIG_PHASE", "JsonLines", "Soak", "SoakConfig", "run_soak"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -91,26 +92,109 @@ def parse_schedule(text: str) -> list[FaultStep]:
     return sorted(steps, key=lambda s: s.at)
 
 
-def default_schedule(duration: float, target_kind: str) -> list[FaultStep]:
+# After each default fault the plan leaves the recovery bound plus this
+# much, so a client that comes back just inside the bound is seen doing so.
+RECOVERY_MARGIN = 5.0
+# No default fault before this: the persistent connections come up first.
+LEAD_IN = 5.0
+
+# target kind -> the default faults, most important first (a short soak drops from the end):
+# (kind, cap on its length in seconds, its length as a fraction of the run)
+_DEFAULTS: dict[str, list[tuple[str, float, float]]] = {
+    "mock": [("restart", 60.0, 0.05), ("connectivity-loss", 30.0, 0.1), ("stuck-id", 20.0, 0.05)],
+    "container": [("container-restart", 0.0, 0.0), ("proxy-blackhole", 30.0, 0.05), ("proxy-reset", 0.0, 0.0)],
+    "proxy": [("proxy-reset", 0.0, 0.0), ("proxy-blackhole", 30.0, 0.05), ("proxy-reject", 20.0, 0.05)],
+}
+
+
+@dataclass
+class SchedulePlan:
+    """The default schedule for one run, and the faults a short run had no room for."""
+
+    steps: list[FaultStep]
+    dropped: list[str]  # fault kinds left out, in the order they would have run
+    duration: float
+    recovery_bound: float
+    full_duration: int  # the shortest run (whole seconds) that holds every default fault
+
+    def describe(self) -> str:
+        """One line for the printed plan: what runs, what was dropped and why."""
+        ran = ",".join(s.text() for s in self.steps) or "none"
+        text = f"schedule {ran} (the default for {self.duration:g} s)"
+        if self.dropped:
+            every = len(self.steps) + len(self.dropped)
+            text += (f"; dropped {', '.join(self.dropped)}: {self.duration:g} s is too short to leave the recovery "
+                     f"bound ({self.recovery_bound:g} s) plus {RECOVERY_MARGIN:g} s after each fault "
+                     f"({self.full_duration} s or more runs all {every})")
+        return text
+
+
+def _place(duration: float, faults: list[tuple[str, float, float]], settle: float) -> list[FaultStep] | None:
+    """The faults spread over the run (a quarter, half, three quarters for
+    three), else each followed by `settle` seconds with the time to spare
+    shared out between them; None when they do not fit with `settle`
+    seconds after each and LEAD_IN before the first."""
+    lengths = [round(min(cap, share * duration), 1) for _, cap, share in faults]
+
+    def fits(starts: list[float]) -> bool:
+        ends = [a + n for a, n in zip(starts, lengths, strict=True)]
+        nexts = [*starts[1:], duration]
+        return starts[0] >= LEAD_IN and all(e + settle <= b for e, b in zip(ends, nexts, strict=True))
+
+    starts = [round((i + 1) / (len(faults) + 1) * duration, 1) for i in range(len(faults))]
+    if not fits(starts):
+        # Each fault followed by its settle time, and what time is left shared out evenly between them.
+        spare = (duration - LEAD_IN - sum(lengths) - len(faults) * settle) / (len(faults) + 1)
+        at, starts = LEAD_IN, []
+        for length in lengths:
+            at += spare
+            starts.append(math.floor(at * 10) / 10)  # rounded down, so rounding never eats into a settle
+            at += length + settle
+        if spare < 0 or not fits(starts):
+            return None
+    return [FaultStep(kind, at, n) for (kind, _, _), at, n in zip(faults, starts, lengths, strict=True)]
+
+
+def default_schedule(duration: float, target_kind: str, recovery_bound: float = 15.0) -> SchedulePlan:
     """One of each fault the target allows, spread over the run: at a
     quarter, half and three quarters, each a few percent of the run long
-    (a one-hour soak: a 60 s restart, a 30 s connectivity loss, a 20 s stuck id)."""
-    if target_kind == "mock":
-        return [FaultStep("restart", 0.25 * duration, round(min(60.0, 0.05 * duration), 1)),
-                FaultStep("connectivity-loss", 0.5 * duration, round(min(30.0, 0.1 * duration), 1)),
-                FaultStep("stuck-id", 0.75 * duration, round(min(20.0, 0.05 * duration), 1))]
-    if target_kind == "container":
-        return [FaultStep("container-restart", 0.25 * duration, 0.0),
-                FaultStep("proxy-blackhole", 0.5 * duration, round(min(30.0, 0.05 * duration), 1)),
-                FaultStep("proxy-reset", 0.75 * duration, 0.0)]
-    return [FaultStep("proxy-reset", 0.25 * duration, 0.0),
-            FaultStep("proxy-blackhole", 0.5 * duration, round(min(30.0, 0.05 * duration), 1)),
-            FaultStep("proxy-reject", 0.75 * duration, round(min(20.0, 0.05 * duration), 1))]
+    (a one-hour soak: a 60 s restart, a 30 s connectivity loss, a 20 s stuck id).
+
+    Why faults are dropped: a recovery is only judged if the run goes on for
+    the recovery bound after the fault; a fault too late in a short run
+    ends the run with the client still reconnecting, which proves nothing.
+    So each fault gets the bound plus RECOVERY_MARGIN after it, and a run
+    too short for all of them drops the least important (the last listed)."""
+    faults = _DEFAULTS.get(target_kind, _DEFAULTS["proxy"])
+    settle = recovery_bound + RECOVERY_MARGIN
+    # The lengths scale with the run, so the shortest run holding every fault is searched for, from a lower bound.
+    full = max(math.ceil(duration), math.ceil(LEAD_IN + len(faults) * settle))
+    while _place(full, faults, settle) is None:
+        full += 1
+    for keep in range(len(faults), -1, -1):
+        steps = _place(duration, faults[:keep], settle) if keep else []
+        if steps is not None:
+            return SchedulePlan(steps, [kind for kind, _, _ in faults[keep:]], duration, recovery_bound, full)
+    raise AssertionError("unreachable: an empty schedule always fits")
+
+
+def check_room(steps: list[FaultStep], duration: float, recovery_bound: float) -> None:
+    """Refuse a schedule that ends a fault less than the recovery bound
+    before the soak does: a client still reconnecting when the run stops
+    could not be judged, and the run would fail for its own configuration."""
+    for step in steps:
+        end = step.at + step.seconds
+        if end + recovery_bound > duration:
+            need = max(s.at + s.seconds for s in steps) + recovery_bound
+            raise ScheduleError(
+                f"soak fault {step.text()} ends {max(0.0, duration - end):g} s before the {duration:g} s soak does, "
+                f"less than the recovery bound ({recovery_bound:g} s) a client has to come back: use --duration "
+                f"{math.ceil(need)} or more, move the fault earlier, or lower --recovery-bound")
 
 
 def check_schedule(steps: list[FaultStep], *, has_mock: bool, has_proxy: bool, duration: float,
-                   has_container: bool = False) -> None:
-    """Refuse a fault the target cannot inject, before the soak starts."""
+                   recovery_bound: float, has_container: bool = False) -> None:
+    """Refuse a fault the target cannot inject, or one too late to judge its recovery, before the soak starts."""
     for step in steps:
         if step.needs == "container" and not has_container:
             raise ScheduleError(f"soak fault {step.kind} needs a container target (--gateway docker:IMAGE)")
@@ -122,6 +206,7 @@ def check_schedule(steps: list[FaultStep], *, has_mock: bool, has_proxy: bool, d
             raise ScheduleError(f"soak fault {step.kind} needs the fault proxy in front of the Gateway")
         if step.at >= duration:
             raise ScheduleError(f"soak fault {step.text()} starts after the soak ends ({duration:g} s)")
+    check_room(steps, duration, recovery_bound)
 
 
 async def inject(step: FaultStep, *, mock: Any = None, proxy: Any = None, container: Any = None) -> None:
