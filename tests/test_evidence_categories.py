@@ -38,6 +38,9 @@ def _failed(phase: str | None, **extra: object) -> dict:
     (_failed("first_account_value"), c.STARTUP_SYNC_INCOMPLETE),
     (_failed(None, checks={"positions_end": False, "accounts_non_empty": True}), c.STARTUP_SYNC_INCOMPLETE),
     (_failed("harness", cause="worker printed nothing"), c.HARNESS_ERROR),
+    # A soak too short to judge a fault's recovery blames the run, not the Gateway.
+    (_failed("soak configuration", cause="the run ended 3.0 s after the restart fault"), c.RUN_CONFIGURATION),
+    (_failed("soak", cause="raw: never recovered"), c.HEALTH_LOST_OVER_TIME),
     (_failed("server_version", details={"runs": [{"ok": True}, {"ok": False, "failed_phase": "server_version"}]},
              measurements={"close_wait_baseline_count": 0, "close_wait_max_count": 3, "close_wait_final_count": 3}),
      c.ZOMBIE_SOCKETS),

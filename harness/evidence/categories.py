@@ -36,6 +36,7 @@ GATEWAY_UNREACHABLE = "Gateway unreachable"
 BUILD_TOO_OLD = "build too old"
 HEALTH_LOST_OVER_TIME = "connection health lost over time"
 HARNESS_ERROR = "harness error"
+RUN_CONFIGURATION = "run configuration"
 UNCLASSIFIED = "unclassified"
 
 CATEGORY_TEXT: dict[str, str] = {
@@ -50,6 +51,8 @@ CATEGORY_TEXT: dict[str, str] = {
     HEALTH_LOST_OVER_TIME: "during a soak a connection did not recover in time, pings went unanswered, or "
                            "CLOSE_WAIT / memory did not return to baseline",
     HARNESS_ERROR: "the harness itself failed (an exception in a test or a worker), not the Gateway",
+    RUN_CONFIGURATION: "the run could not judge the Gateway: a soak ended before a fault's recovery bound "
+                       "had passed (lengthen the run or move the fault earlier)",
 }
 
 # Phases as the clients and scenarios name them (harness.clients.base and
@@ -67,6 +70,7 @@ _PHASE_CATEGORY: dict[str, str] = {
     "close_wait": ZOMBIE_SOCKETS,
     "harness": HARNESS_ERROR,
     "soak": HEALTH_LOST_OVER_TIME,
+    "soak configuration": RUN_CONFIGURATION,  # harness.scenarios.soak.CONFIG_PHASE
 }
 
 CLIENT_ID_IN_USE = 326
@@ -191,6 +195,6 @@ def _matches(rule: Mapping[str, Any], status: str, message: str | None, trace: s
 
 __all__ = [
     "API_NOT_READY", "BUILD_TOO_OLD", "HEALTH_LOST_OVER_TIME", "CATEGORY_TEXT", "CLIENT_ID_STUCK", "GATEWAY_UNREACHABLE",
-    "HANDSHAKE_UNANSWERED", "HARNESS_ERROR", "STARTUP_SYNC_INCOMPLETE", "UNCLASSIFIED", "ZOMBIE_SOCKETS",
+    "HANDSHAKE_UNANSWERED", "HARNESS_ERROR", "RUN_CONFIGURATION", "STARTUP_SYNC_INCOMPLETE", "UNCLASSIFIED", "ZOMBIE_SOCKETS",
     "categories_json", "categorize", "match_category", "prefix",
 ]
