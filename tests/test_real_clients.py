@@ -367,3 +367,29 @@ async def test_log_configuration_is_left_as_found(
     assert level_after == logging.INFO and filters_after == filters_before
     assert collect.records, "the library logged nothing at all"
     assert [r.getMessage() for r in collect.records if r.levelno < logging.INFO] == []
+
+
+async def test_a_silenced_ib_async_does_not_blind_the_adapter(mock_gw: MockGateway) -> None:
+    """`ibgw soak` sets the ``ib_async`` logger to CRITICAL (its refused
+    reconnects are ERRORs it records elsewhere). The adapter must still see
+    ib_async's start-up "... request timed out" (an ERROR on ib_async.ib),
+    the application must still see none of it, and the levels must come
+    back as they were: a CLI run in-process once left later runs blind."""
+    parent = logging.getLogger("ib_async")
+    saved = parent.level
+    parent.setLevel(logging.CRITICAL)
+    collect = _Collect()
+    parent.addHandler(collect)
+    mock_gw.set_fault("missing-end=positions")
+    client = IbAsyncClient()
+    try:
+        result = await client.connect(HOST, mock_gw.port, 52, timeout=1.0)
+        levels_after = {name: logging.getLogger(name).level for name in ("ib_async.client", "ib_async.ib")}
+    finally:
+        await client.disconnect()
+        parent.removeHandler(collect)
+        parent.setLevel(saved)
+    assert result.ok, result.error
+    assert "positions request timed out" in client.sync_timeouts
+    assert levels_after == {"ib_async.client": logging.NOTSET, "ib_async.ib": logging.NOTSET}
+    assert [r.getMessage() for r in collect.records if r.levelno < logging.CRITICAL] == []

@@ -73,7 +73,13 @@ from .base import (
 log = logging.getLogger("harness.clients.ib_async")
 
 _CLIENT_LOGGER = "ib_async.client"
-_TAPPED_LOGGERS = ("ib_async.client", "ib_async.ib", "ib_async.wrapper")
+# Each logger the tap reads, and the lowest level it must see there: frames
+# ("<<< ...") are DEBUG on the client logger; start-up "... request timed
+# out" is an ERROR on ib_async.ib.
+_TAPPED_LOGGERS: dict[str, int] = {
+    "ib_async.client": logging.DEBUG,
+    "ib_async.ib": logging.ERROR,
+}
 
 # The connect attempt whose socket produced the log record being handled.
 _ATTEMPT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar(
@@ -112,8 +118,10 @@ class _LogTap(logging.Filter):
     Why a logger *filter* rather than a handler: a filter on the originating
     logger sees each record once, before any handler, and can veto it. That
     lets us lower ``ib_async.client`` to DEBUG (to see the ``<<<`` frame
-    records) and still drop the extra records, so applications and pytest's
-    log capture see exactly what their own configuration allows.
+    records) and ``ib_async.ib`` to ERROR (its start-up timeouts) and still
+    drop the extra records, so applications and pytest's log capture see
+    exactly what their own configuration allows, and an application that
+    silences ib_async (as `ibgw soak` does) does not blind the adapter.
 
     Reference counted because several adapters may connect at once; the
     logger's level is restored when the last one is done.
@@ -123,22 +131,23 @@ class _LogTap(logging.Filter):
         super().__init__("ibgw-harness-tap")
         self._lock = threading.Lock()
         self._users = 0
-        self._saved_level = logging.NOTSET
-        self._client_threshold = logging.NOTSET
+        self._saved_levels: dict[str, int] = {}
+        self._thresholds: dict[str, int] = {}
 
     def acquire(self) -> None:
         with self._lock:
             self._users += 1
             if self._users > 1:
                 return
-            client_logger = logging.getLogger(_CLIENT_LOGGER)
-            self._saved_level = client_logger.level
-            # What the application would have let through without us.
-            self._client_threshold = client_logger.getEffectiveLevel()
-            if self._client_threshold > logging.DEBUG:
-                client_logger.setLevel(logging.DEBUG)
-            for name in _TAPPED_LOGGERS:
-                logging.getLogger(name).addFilter(self)
+            for name, needed in _TAPPED_LOGGERS.items():
+                logger = logging.getLogger(name)
+                self._saved_levels[name] = logger.level
+                # What the application would have let through without us
+                # (`ibgw soak` itself sets ib_async to CRITICAL).
+                self._thresholds[name] = logger.getEffectiveLevel()
+                if self._thresholds[name] > needed:
+                    logger.setLevel(needed)
+                logger.addFilter(self)
 
     def release(self) -> None:
         with self._lock:
@@ -146,8 +155,9 @@ class _LogTap(logging.Filter):
             if self._users > 0:
                 return
             for name in _TAPPED_LOGGERS:
-                logging.getLogger(name).removeFilter(self)
-            logging.getLogger(_CLIENT_LOGGER).setLevel(self._saved_level)
+                logger = logging.getLogger(name)
+                logger.removeFilter(self)
+                logger.setLevel(self._saved_levels.pop(name, logging.NOTSET))
 
     def filter(self, record: logging.LogRecord) -> bool:
         attempt = _ATTEMPT.get()
@@ -156,9 +166,7 @@ class _LogTap(logging.Filter):
                 attempt.on_log(record)
             except Exception:  # observation must never break ib_async's logging
                 log.exception("ib_async log observation failed")
-        if record.name == _CLIENT_LOGGER:
-            return record.levelno >= self._client_threshold
-        return True
+        return record.levelno >= self._thresholds.get(record.name, logging.NOTSET)
 
 
 _TAP = _LogTap()
