@@ -11,6 +11,7 @@ that nothing started or was written when it should not have been.
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -147,7 +148,16 @@ def test_a_run_too_short_to_judge_exits_2(monkeypatch: pytest.MonkeyPatch, tmp_p
 
     monkeypatch.setattr(soak_cli, "run_soak_against", too_short)
     monkeypatch.setattr(soak_cli, "write_outputs", lambda evidence, out_dir: [])
-    result = CliRunner().invoke(soak_cli.soak, ["--duration", "5", "--out", str(tmp_path)])
+    # The command configures logging as a process would (ib_async silenced, a
+    # root handler); in-process, that must not outlive this test.
+    ib_async_logger, root = logging.getLogger("ib_async"), logging.getLogger()
+    level, handlers = ib_async_logger.level, list(root.handlers)
+    try:
+        result = CliRunner().invoke(soak_cli.soak, ["--duration", "5", "--out", str(tmp_path)])
+    finally:
+        ib_async_logger.setLevel(level)  # setLevel, not assignment: it clears the loggers' level caches
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
     assert result.exit_code == 2, result.output
     assert "the run ended 1.0 s after the restart fault" in result.output
 
