@@ -102,15 +102,18 @@ def pytest_configure(config: pytest.Config) -> None:
         config.addinivalue_line("markers", f"{name}: {text}")
     spec = config.getoption("--gateway")
     try:
-        parse_target(spec)
+        target = parse_target(spec)
     except TargetSpecError as exc:
         raise pytest.UsageError(str(exc)) from None
     if spec.strip().startswith("docker:"):
-        from .targets.docker_engine import engine_available
+        from .targets.container_target import ContainerTarget, require_image
+        from .targets.docker_engine import EngineUnavailable, engine
 
-        ok, why = engine_available()
-        if not ok:
-            raise pytest.UsageError(why)
+        assert isinstance(target, ContainerTarget)
+        try:
+            require_image(engine(), target.image)
+        except EngineUnavailable as exc:
+            raise pytest.UsageError(str(exc)) from None
     chosen = config.getoption("--client") or ["all"]
     clients = CLIENT_NAMES if "all" in chosen else tuple(dict.fromkeys(chosen))
     for name in clients:

@@ -107,6 +107,18 @@ def test_docker_tests_skip_without_an_engine_and_fail_when_required():
 # ---------------------------------------------------------------- with an engine
 
 
+@pytest.mark.docker
+def test_a_missing_image_is_a_one_line_error_before_any_test(docker_engine):
+    """A typo in the image is configuration: one line with the fix, before
+    any test runs, not a set-up traceback repeated for every test."""
+    proc = _pytest("--gateway", "docker:ibgw-no-such-image:0.0", "tests/test_pinning.py::test_version_order")
+    assert proc.returncode == 4, proc.stdout + proc.stderr  # pytest's usage error
+    line = proc.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line, line
+    assert "image ibgw-no-such-image:0.0 is not on this engine" in line and "make images" in line
+    assert "passed" not in proc.stdout
+
+
 def _run_containers(client, run_id: str) -> list:
     return client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run_id}"})
 

@@ -67,6 +67,21 @@ def split_image(ref: str) -> tuple[str, str]:
     return name, tag
 
 
+def require_image(client: Any, ref: str) -> Any:
+    """The image `ref` on this engine, or EngineUnavailable with the fix.
+
+    Checked before a run as well as at start: a missing image is a
+    configuration error to report in one line, not a test set-up error
+    repeated with a traceback for every test."""
+    import docker.errors
+
+    try:
+        return client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        raise EngineUnavailable(f"image {ref} is not on this engine: build it (make images, or "
+                                f".ci/provision-docker) or pull it") from None
+
+
 class ContainerTarget:
     kind = TARGET_CONTAINER
 
@@ -114,13 +129,7 @@ class ContainerTarget:
         return self.endpoint
 
     def _image(self, client: Any) -> Any:
-        import docker.errors
-
-        try:
-            image = client.images.get(self.image)
-        except docker.errors.ImageNotFound:
-            raise EngineUnavailable(f"image {self.image} is not on this engine: build it (make images, or "
-                                    f".ci/provision-docker) or pull it") from None
+        image = require_image(client, self.image)
         self.image_labels = dict(image.labels or {})
         self.image_env = dict(e.split("=", 1) for e in image.attrs.get("Config", {}).get("Env") or [] if "=" in e)
         self.kind_of_image = self.image_labels.get("ibgw.kind", KIND_GATEWAY)
