@@ -75,6 +75,28 @@ def test_docker_spec_selects_the_container_target():
         parse_target("docker:")
 
 
+def test_ready_timeout_comes_from_the_environment_or_the_images_kind(monkeypatch):
+    """A real Gateway logs in through IBC in up to minutes: 180 s unless
+    IBGW_READY_TIMEOUT says otherwise; a bad value is refused up front."""
+    from harness.targets.base import TargetSpecError
+    from harness.targets.container_target import READY_TIMEOUT_S, ContainerTarget
+
+    monkeypatch.delenv("IBGW_READY_TIMEOUT", raising=False)
+    assert ContainerTarget("gnzsnz/ib-gateway:stable").ready_timeout is None  # decided by the image's kind
+    assert READY_TIMEOUT_S == {"mock": 60.0, "standin": 60.0, "gateway": 180.0}
+    assert ContainerTarget("x:1", ready_timeout=5).ready_timeout == 5
+    monkeypatch.setenv("IBGW_READY_TIMEOUT", "300")
+    assert ContainerTarget("gnzsnz/ib-gateway:stable").ready_timeout == 300.0
+    for bad in ("soon", "0", "-5", "99999"):
+        monkeypatch.setenv("IBGW_READY_TIMEOUT", bad)
+        with pytest.raises(TargetSpecError, match="IBGW_READY_TIMEOUT=.* is not a number of seconds in 1..3600"):
+            ContainerTarget("gnzsnz/ib-gateway:stable")
+    proc = _pytest("--gateway", "docker:ibgw-mock:10.45", "tests/test_pinning.py::test_version_order",
+                   env={"IBGW_READY_TIMEOUT": "soon"})
+    assert proc.returncode == 4 and "Traceback" not in proc.stderr, proc.stderr
+    assert "IBGW_READY_TIMEOUT='soon'" in proc.stderr
+
+
 def test_labels_name_the_run_and_its_owner():
     labels = run_labels()
     assert labels[LABEL_RUN] == RUN_ID and labels[LABEL_PID] == str(os.getpid())

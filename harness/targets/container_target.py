@@ -18,6 +18,7 @@ an unlabelled image is taken for a real gnzsnz-shaped Gateway (socat on
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import socket
 import sys
@@ -26,7 +27,7 @@ from typing import Any
 
 from ..evidence.redact import redact_text
 from ..mock.healthcheck import Readiness, check_api_ready
-from .base import TARGET_CONTAINER, Endpoint
+from .base import TARGET_CONTAINER, Endpoint, TargetSpecError
 from .docker_engine import (
     EngineUnavailable,
     engine,
@@ -42,6 +43,11 @@ POLL_S = 0.25  # readiness polling interval (engine and socket state have no eve
 PROGRESS_EVERY_S = 5.0
 LOG_TAIL = 200
 IBC_BUILD = re.compile(r"Starting Gateway version (\S+)")
+# How long a container may take to become API-ready. A real Gateway logs in
+# through IBC (seed, login dialog, 30-60 s login, 2FA): manhinhang's CI gives
+# it 120 s, so a real image gets 180 s; the mock and stand-in are up in seconds.
+READY_TIMEOUT_ENV = "IBGW_READY_TIMEOUT"
+READY_TIMEOUT_S = {KIND_MOCK: 60.0, KIND_STANDIN: 60.0, KIND_GATEWAY: 180.0}
 
 
 class ContainerNotReady(RuntimeError):
@@ -67,6 +73,22 @@ def split_image(ref: str) -> tuple[str, str]:
     return name, tag
 
 
+def ready_timeout_from_env() -> float | None:
+    """IBGW_READY_TIMEOUT in seconds, None when unset; a bad value is a
+    TargetSpecError (a usage error before anything starts)."""
+    text = os.environ.get(READY_TIMEOUT_ENV, "").strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 1.0 <= value <= 3600.0:
+        raise TargetSpecError(f"{READY_TIMEOUT_ENV}={text!r} is not a number of seconds in 1..3600; "
+                              f"hint: e.g. {READY_TIMEOUT_ENV}=300 for a Gateway that waits for 2FA")
+    return value
+
+
 def require_image(client: Any, ref: str) -> Any:
     """The image `ref` on this engine, or EngineUnavailable with the fix.
 
@@ -86,14 +108,15 @@ class ContainerTarget:
     kind = TARGET_CONTAINER
 
     def __init__(self, image: str, *, network: str = "host", env: dict[str, str] | None = None,
-                 ready_timeout: float = 60.0, login_delay: float | None = None, progress: bool = True) -> None:
+                 ready_timeout: float | None = None, login_delay: float | None = None, progress: bool = True) -> None:
         if network not in ("host", "ports"):
             raise ValueError(f"network {network!r} is not 'host' or 'ports'")
         self.repo, self.tag = split_image(image)
         self.image = f"{self.repo}:{self.tag}"
         self.network = network
         self.env = dict(env or {})
-        self.ready_timeout = ready_timeout
+        # None: IBGW_READY_TIMEOUT, else READY_TIMEOUT_S for the image's kind (known once it is inspected).
+        self.ready_timeout = ready_timeout if ready_timeout is not None else ready_timeout_from_env()
         self.login_delay = login_delay
         self.progress = progress
         self.container: Any = None
@@ -133,6 +156,8 @@ class ContainerTarget:
         self.image_labels = dict(image.labels or {})
         self.image_env = dict(e.split("=", 1) for e in image.attrs.get("Config", {}).get("Env") or [] if "=" in e)
         self.kind_of_image = self.image_labels.get("ibgw.kind", KIND_GATEWAY)
+        if self.ready_timeout is None:
+            self.ready_timeout = READY_TIMEOUT_S.get(self.kind_of_image, READY_TIMEOUT_S[KIND_GATEWAY])
         return image
 
     def _run_kwargs(self, image: Any) -> dict[str, Any]:
@@ -171,7 +196,7 @@ class ContainerTarget:
     async def wait_ready(self, timeout: float | None = None) -> Readiness:
         """Poll an API-level handshake until ready, printing a progress line
         every few seconds; raise ContainerNotReady with the log tail."""
-        timeout = self.ready_timeout if timeout is None else timeout
+        timeout = (self.ready_timeout or READY_TIMEOUT_S[KIND_GATEWAY]) if timeout is None else timeout
         started = time.monotonic()
         deadline = started + timeout
         next_progress = started + PROGRESS_EVERY_S
@@ -187,7 +212,9 @@ class ContainerTarget:
             now = time.monotonic()
             if now >= deadline:
                 raise ContainerNotReady(f"container {self.image} not API-ready within {timeout:g} s "
-                                        f"(last check: {last.detail})", await asyncio.to_thread(self.logs))
+                                        f"(last check: {last.detail}); hint: a slow login needs more time "
+                                        f"({READY_TIMEOUT_ENV}=SECONDS), a failed one shows in the log tail",
+                                        await asyncio.to_thread(self.logs))
             if self.progress and now >= next_progress:
                 print(f"ibgw: waiting for {self.image} to be API-ready: {now - started:.0f} s of {timeout:g} s "
                       f"({last.detail})", file=sys.stderr, flush=True)
