@@ -55,6 +55,7 @@ class LiveRun:
     client_ids: ClientIdAllocator
     budget: ConnectionBudget
     deselected: int = 0
+    session: LiveSession | None = None  # while the session's Gateway is open
 
 
 _LIVE_KEY = pytest.StashKey[LiveRun]()
@@ -166,6 +167,17 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """Stop the run (exit 3) after the test during which the proxy withheld
+    a non-paper managedAccounts: the account check at the start could not
+    run, and the first connection to see the account ends the run."""
+    run = item.config.stash.get(_LIVE_KEY, None)
+    refusal = run.session.refusal() if run is not None and run.session is not None else None
+    if refusal:
+        pytest.exit(refusal, returncode=LIVE_REFUSED_EXIT)
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     run = terminalreporter.config.stash.get(_LIVE_KEY, None)
     if run is not None and run.deselected:
@@ -200,9 +212,11 @@ async def open_gateway_handle(config: pytest.Config, target: Any, endpoint: Any)
     cfg = config.stash[_CONFIG_KEY]
     try:
         async with live_session(endpoint, run.policy, run.client_ids, timeout=cfg.timeout, report=report) as session:
+            run.session = session
             try:
                 yield LiveGatewayHandle(target, session.endpoint, session)
             finally:
+                run.session = None
                 path = write_session_record(cfg.evidence_dir, session, run)
                 say(config, f"live session record: {path}")
     except LiveRunRefused as exc:

@@ -196,3 +196,108 @@ async def test_soak_against_a_non_paper_gateway_stops_before_its_first_connectio
     for path in written:
         if path.suffix in (".json", ".jsonl"):
             assert "U1234567" not in path.read_text(), path.name
+
+
+# ---------------------------------------------------------------- the account check cannot run
+
+
+async def _holding_client_id(port: int, client_id: int):
+    """A client that keeps `client_id` taken on the Gateway, so the start-up
+    account check (which uses it) gets error 326 and cannot read the accounts."""
+    from harness.clients.raw import RawClient
+
+    holder = RawClient(await_account_value=False)
+    result = await holder.connect("127.0.0.1", port, client_id, timeout=5.0)
+    assert result.ok, result.error
+    return holder
+
+
+@pytest.mark.parametrize("profile", ["10.30", "10.50"])  # text era (178), protobuf era (226)
+async def test_a_failed_account_check_leaves_the_proxy_guarding_every_managed_accounts(profile: str) -> None:
+    """When the one-off check cannot run, the run is not left unchecked: the
+    proxy withholds any managedAccounts listing a non-paper account (in both
+    protocol eras), closes that connection, and the session says stop."""
+    from harness.clients.base import HandshakeError
+    from harness.clients.raw import RawClient
+    from harness.live.session import live_session
+    from harness.targets.base import TARGET_EXTERNAL, Endpoint
+
+    notes: list[str] = []
+    async with MockGateway(port=0, profile=profile, accounts=["DU1111111", "U1234567"]) as gw:
+        holder = await _holding_client_id(gw.port, 900)
+        upstream = Endpoint(TARGET_EXTERNAL, "127.0.0.1", gw.port, f"127.0.0.1:{gw.port}")
+        try:
+            async with live_session(upstream, LivePolicy(live=True), ClientIdAllocator((900, 999)), timeout=2.0,
+                                    report=notes.append) as session:
+                assert any("account check could not run" in n and "checked by the proxy instead" in n
+                           for n in notes), notes
+                assert session.refusal() is None
+                client = RawClient(await_account_value=False)
+                with pytest.raises(HandshakeError):
+                    await client.connect(session.endpoint.host, session.endpoint.port, 901, timeout=2.0)
+                await client.disconnect()
+                refusal = session.refusal()
+                assert refusal and "U\u2026567" in refusal and "U1234567" not in refusal, refusal
+                denied = session.proxy.denied
+                assert denied and "managedAccounts lists non-paper account(s) U\u2026567" in denied[-1]["cause"]
+                assert "U1234567" not in json.dumps(denied)
+        finally:
+            await holder.disconnect()
+
+
+async def test_with_live_accounts_allowed_the_proxy_lets_managed_accounts_through() -> None:
+    from harness.clients.raw import RawClient
+    from harness.live.session import live_session
+    from harness.targets.base import TARGET_EXTERNAL, Endpoint
+
+    async with MockGateway(port=0, accounts=["U1234567"]) as gw:
+        upstream = Endpoint(TARGET_EXTERNAL, "127.0.0.1", gw.port, f"127.0.0.1:{gw.port}")
+        async with live_session(upstream, LivePolicy(live=True, allow_live_account=True),
+                                ClientIdAllocator((900, 999)), timeout=2.0, report=lambda text: None) as session:
+            client = RawClient(await_account_value=False)
+            result = await client.connect(session.endpoint.host, session.endpoint.port, 901, timeout=2.0)
+            await client.disconnect()
+            assert result.ok and result.accounts == ["U1234567"]
+            assert session.refusal() is None and not session.proxy.denied
+
+
+async def test_without_the_proxy_a_failed_account_check_stops_the_run() -> None:
+    """--ibgw-no-proxy: nothing could check later connections, so a check
+    that cannot run is a stop, not a note."""
+    from harness.live.session import LiveRunRefused, live_session
+    from harness.targets.base import TARGET_EXTERNAL, Endpoint
+
+    async with MockGateway(port=0) as gw:
+        holder = await _holding_client_id(gw.port, 900)
+        upstream = Endpoint(TARGET_EXTERNAL, "127.0.0.1", gw.port, f"127.0.0.1:{gw.port}")
+        try:
+            with pytest.raises(LiveRunRefused, match="paper-account check could not run .* nothing checks"):
+                async with live_session(upstream, LivePolicy(live=True, proxy=False), ClientIdAllocator((900, 999)),
+                                        timeout=2.0, report=lambda text: None):
+                    pytest.fail("the session must not start")
+        finally:
+            await holder.disconnect()
+
+
+async def test_a_run_whose_account_check_failed_stops_at_the_first_non_paper_account(tmp_path: Path) -> None:
+    """The reviewer's case: the start-up check cannot read the accounts (here
+    its client id is taken), the Gateway manages a live account. The first
+    scenario's connection is closed by the proxy and the run stops with
+    exit 3, the id redacted everywhere."""
+    async with MockGateway(port=0, accounts=["DU1111111", "U1234567"]) as gw:
+        holder = await _holding_client_id(gw.port, 900)
+        try:
+            code, out = await run_pytest(SUITE, "suites/test_handshake.py", "--gateway", f"127.0.0.1:{gw.port}",
+                                         "--client", "raw", "--ibgw-pause", "0.05", "--ibgw-timeout", "2",
+                                         evidence_dir=tmp_path)
+        finally:
+            await holder.disconnect()
+    assert code == 3, out
+    assert "account check could not run" in out and "STOPPED (the proxy withheld" in out, out
+    assert "U\u2026567" in out and "U1234567" not in out
+    assert "passed" not in out.splitlines()[-1], out.splitlines()[-1]
+    scenario_records = list(tmp_path.glob("*.json"))
+    assert len(scenario_records) <= 1, [p.name for p in scenario_records]  # the run stopped after the first
+    for path in tmp_path.rglob("*"):
+        if path.is_file():
+            assert "U1234567" not in path.read_text(errors="replace"), path

@@ -43,7 +43,7 @@ from ..clients.custom import ClientSpecError, validate_spec
 from ..clients.reconnecting import Backoff
 from ..evidence.record import Evidence
 from ..live.policy import ClientIdAllocator, LivePolicy
-from ..live.session import LIVE_REFUSED_EXIT, LiveRunRefused, live_session
+from ..live.session import LIVE_REFUSED_EXIT, LiveAccountRefused, LiveRunRefused, live_session
 from ..safety.accounts import ALLOW_FLAG
 from ..scenarios.soak import CONFIG_PHASE, SoakConfig, run_soak
 from ..scenarios.soak_schedule import ScheduleError, check_room, default_schedule, parse_schedule
@@ -146,8 +146,14 @@ async def run_soak_against(spec: str, config: SoakConfig, out_dir: Path, *, sche
                                 report=say, transcript=out_dir / "wire.jsonl") as session:
             config.client_id_base = client_ids.take(0, len(config.clients))
             config.probe_id_range = (config.client_id_base + len(config.clients), policy.id_range[1])
-            return await run_soak(config, endpoint, out_dir, mock=None, proxy=session.proxy, container=container,
-                                  connect_endpoint=session.endpoint, progress=progress)
+            evidence = await run_soak(config, endpoint, out_dir, mock=None, proxy=session.proxy, container=container,
+                                      connect_endpoint=session.endpoint, progress=progress,
+                                      stop_when=session.refusal)
+            refusal = session.refusal()
+            if refusal:  # the start-up check could not run; a later connection saw the account
+                evidence.write(out_dir, "evidence")
+                raise LiveAccountRefused(refusal)
+            return evidence
     finally:
         await target.stop()
 

@@ -5,6 +5,13 @@ the order guard) in front of the Gateway so every connection is recorded
 and no order message can pass, whatever client sends it; then read the
 managed accounts once through it and refuse to go on when any is not a
 paper account. Raises LiveRunRefused for the caller to stop the run.
+
+Why the proxy also guards every managedAccounts reply: the one-off check
+can fail (a Gateway still logging in, a slow account list) and a run must
+not then go on unchecked. The proxy withholds a managedAccounts frame that
+lists a non-paper account, closes that connection, and the session's
+`refusal()` tells the caller to stop. Without the proxy nothing can check
+later connections, so a check that cannot run stops the run.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from ..safety.accounts import (
     non_paper_accounts,
 )
 from ..safety.order_guard import OrderGuard
+from ..proxy.wire import DOWN, MANAGED_ACCOUNTS_IDS, Frame
 from ..targets.base import Endpoint
 from .policy import ClientIdAllocator, LivePolicy
 
@@ -50,6 +58,28 @@ class LiveSession:
     proxy: Any = None
     accounts: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # what the run should say at its start
+    live_accounts_seen: list[str] = field(default_factory=list)  # a managedAccounts the proxy withheld
+
+    def refusal(self) -> str | None:
+        """The stop message once the proxy withheld a non-paper managedAccounts, else None."""
+        if not self.live_accounts_seen:
+            return None
+        return live_account_stop_message(self.live_accounts_seen, self.upstream.label,
+                                         when="(the proxy withheld a managedAccounts reply and closed its connection)")
+
+    def paper_only(self, frame: Frame) -> str | None:
+        """The proxy's reply guard: withhold any managedAccounts that lists a
+        non-paper account, or that cannot be read (failing closed)."""
+        if frame.direction != DOWN or frame.msg_id not in MANAGED_ACCOUNTS_IDS:
+            return None
+        if frame.accounts is None:
+            return "managedAccounts could not be read, so its accounts cannot be confirmed paper"
+        live = non_paper_accounts(frame.accounts)
+        if not live:
+            return None
+        self.live_accounts_seen = list(frame.accounts)
+        return (f"managedAccounts lists non-paper account(s) {', '.join(redact_accounts(live))}; withheld from "
+                "the client (--allow-live-account to allow)")
 
     def transcript(self, client_id: int) -> str | None:
         """The proxy's Gateway-side transcript of a client id's newest connection."""
@@ -83,6 +113,8 @@ async def live_session(upstream: Endpoint, policy: LivePolicy, client_ids: Clien
 
         try:
             session.proxy, session.endpoint = await start_recording_proxy(upstream, session.guard, transcript)
+            if not policy.allow_live_account:
+                session.proxy.add_reply_guard(session.paper_only)
             session.notes.append(f"recording proxy {session.endpoint.host}:{session.endpoint.port} -> "
                                  f"{upstream.label} (order guard on)")
         except ProxyUnavailable as exc:
@@ -101,8 +133,18 @@ async def live_session(upstream: Endpoint, policy: LivePolicy, client_ids: Clien
         try:
             session.accounts = await read_managed_accounts(session.endpoint, client_ids.take(0), timeout)
         except HandshakeError as exc:
+            if session.live_accounts_seen:  # the proxy withheld this very check's managedAccounts
+                raise LiveAccountRefused(live_account_stop_message(session.live_accounts_seen,
+                                                                   upstream.label)) from None
             why = getattr(session.proxy, "upstream_unreachable", None) or f"{exc.phase}: {exc.cause}"
-            session.notes.append(f"account check could not run ({why}); the scenarios will "
+            if session.proxy is None and not policy.allow_live_account:
+                raise LiveRunRefused(
+                    f"STOPPED before the first scenario: the paper-account check could not run ({why}), and "
+                    "without the recording proxy (--ibgw-no-proxy) nothing checks the accounts later; check the "
+                    "Gateway with `ibgw probe`, or run with the proxy") from None
+            guarded = ("every managedAccounts is checked by the proxy instead (a non-paper one stops the run)"
+                       if not policy.allow_live_account else "--allow-live-account given")
+            session.notes.append(f"account check could not run ({why}); {guarded}. The scenarios will "
                                  "show why. Order messages stay blocked by the proxy")
         else:
             live = non_paper_accounts(session.accounts)

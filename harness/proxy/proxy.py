@@ -334,6 +334,7 @@ class FaultProxy:
         self.faults = ProxyFaultSet()
         self.random = random.Random(seed)  # jitter is reproducible from run to run
         self.guards: list[RequestGuard] = [order_guard] if order_guard_on else []
+        self.reply_guards: list[RequestGuard] = []  # on Gateway->client frames (the live paper-account guard)
         self.links: dict[int, Link] = {}
         self.history: deque[dict[str, Any]] = deque(maxlen=LINK_HISTORY)
         self.entries: deque[WireEntry] = deque(maxlen=ENTRY_HISTORY)
@@ -450,25 +451,33 @@ class FaultProxy:
     def remove_request_guard(self, guard: RequestGuard) -> None:
         self.guards.remove(guard)
 
+    def add_reply_guard(self, guard: RequestGuard) -> None:
+        """Run `guard` on every Gateway->client frame; a non-None return is
+        the reason the frame is withheld from the client and its connection
+        closed (a live run's managedAccounts listing a non-paper account)."""
+        self.reply_guards.append(guard)
+
     # ------------------------------------------------------------ transcript
 
     def inspect(self, link: Link, direction: str, data: bytes) -> str | None:
-        """Decode, record, and (client->Gateway) run the guards; returns a
+        """Decode, record, and run the guards of the direction; returns a
         denial cause or None."""
         decoder = link.decoders[direction]
+        guards = self.guards if direction == UP else self.reply_guards
         for frame in decoder.feed(data):
-            denial = self._guard(frame) if direction == UP else None
+            denial = self._guard(frame, guards)
             self._record(frame, f"DENIED: {denial}" if denial else (decoder.broken or ""))
             if denial is not None:
                 self.denied.append({"conn_id": link.conn_id, "message": frame.name, "cause": denial,
                                     "t": round(time.monotonic() - self.origin, 3)})
                 log.warning("proxy conn %d: %s", link.conn_id, denial)
-                return f"request guard: {denial}; connection closed"
+                return f"{'request' if direction == UP else 'reply'} guard: {denial}; connection closed"
         self.accounts |= decoder.accounts
         return None
 
-    def _guard(self, frame: Frame) -> str | None:
-        for guard in self.guards:
+    @staticmethod
+    def _guard(frame: Frame, guards: list[RequestGuard]) -> str | None:
+        for guard in guards:
             try:
                 denial = guard(frame)
             except Exception as exc:  # a broken guard denies: failing closed is the safe side

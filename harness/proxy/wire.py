@@ -31,6 +31,7 @@ from ..protocol.messages import (
     message_name,
 )
 from ..protocol.versions import PROTOBUF
+from ..protocol.wire import decode_server_frame
 from ..safety.order_guard import classify_order
 
 PROTOBUF_MSG_ID = 200  # ibapi.common.PROTOBUF_MSG_ID: added to the id of a protobuf-encoded message
@@ -50,10 +51,16 @@ class Frame:
     fields: list[str] | None  # None when the frame is not text (protobuf era, or undecodable)
     msg_id: int | None
     server_version: int | None
+    # managedAccounts from the Gateway: the ids it lists; None for other
+    # frames, and for a managedAccounts frame that could not be read.
+    accounts: list[str] | None = None
 
 
-# A request guard: returns None to let the frame through, or the reason it is refused.
+# A guard (on client->Gateway requests, or on Gateway->client replies):
+# returns None to let the frame through, or the reason it is refused.
 RequestGuard = Callable[[Frame], "str | None"]
+ReplyGuard = RequestGuard
+MANAGED_ACCOUNTS_IDS = (int(In.MANAGED_ACCTS), int(In.MANAGED_ACCTS) + PROTOBUF_MSG_ID)  # text/binary id, protobuf
 
 
 def order_guard(frame: Frame) -> str | None:
@@ -145,9 +152,11 @@ class WireDecoder:
             return self._binary(payload, version)
         fields = split_fields(payload)
         msg = decode_request(fields) if self.direction == UP else decode_reply(version or 0, fields)
+        accounts = None
         if msg.msg_id == In.MANAGED_ACCTS and self.direction == DOWN:
-            self.accounts.update(a for a in str(msg.fields.get("accounts", "")).split(",") if a)
-        return Frame(self.conn_id, self.direction, "message", msg.name, payload, fields, msg.msg_id, version)
+            accounts = [a for a in str(msg.fields.get("accounts", "")).split(",") if a]
+            self.accounts.update(accounts)
+        return Frame(self.conn_id, self.direction, "message", msg.name, payload, fields, msg.msg_id, version, accounts)
 
     def _binary(self, payload: bytes, version: int) -> Frame:
         """Protobuf era: a 4-byte binary message id, then text or protobuf bytes."""
@@ -156,7 +165,16 @@ class WireDecoder:
                                                         from_client=self.direction == UP)
         if msg_id is not None and msg_id > PROTOBUF_MSG_ID:
             name += " (protobuf)"
-        return Frame(self.conn_id, self.direction, "message", name, payload, None, msg_id, version)
+        accounts = None
+        if self.direction == DOWN and msg_id in MANAGED_ACCOUNTS_IDS:
+            # Read in full: redaction and the paper-account guard need the ids in both eras.
+            try:
+                msg, _, _ = decode_server_frame(version, payload)
+                accounts = [a for a in str(msg.fields.get("accounts", "")).split(",") if a]
+                self.accounts.update(accounts)
+            except ProtocolError:
+                name += " (unreadable)"
+        return Frame(self.conn_id, self.direction, "message", name, payload, None, msg_id, version, accounts)
 
 
 def entry_for(frame: Frame, origin: float, note: str = "") -> WireEntry:

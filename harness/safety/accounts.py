@@ -22,9 +22,10 @@ def non_paper_accounts(accounts: Iterable[str]) -> list[str]:
     return [a for a in accounts if not a.strip().upper().startswith(PAPER_PREFIXES)]
 
 
-def live_account_stop_message(accounts: list[str], endpoint_label: str) -> str:
+def live_account_stop_message(accounts: list[str], endpoint_label: str,
+                              when: str = "before the first scenario") -> str:
     live = non_paper_accounts(accounts)
-    return (f"STOPPED before the first scenario: the Gateway at {endpoint_label} manages non-paper account(s) "
+    return (f"STOPPED {when}: the Gateway at {endpoint_label} manages non-paper account(s) "
             f"{', '.join(redact_accounts(live))} (paper ids start with DU or DF). Point the run at a paper "
             f"Gateway (port 4002 / TWS 7497), or pass {ALLOW_FLAG} if a live account is really intended.")
 

@@ -200,7 +200,8 @@ class Soak:
     def __init__(self, config: SoakConfig, endpoint: Endpoint, out_dir: Path, *, mock: Any = None,
                  proxy: Any = None, container: Any = None, connect_endpoint: Endpoint | None = None,
                  progress: Callable[[dict[str, Any]], None] | None = None,
-                 client_factory: Callable[[str], Any] | None = None) -> None:
+                 client_factory: Callable[[str], Any] | None = None,
+                 stop_when: Callable[[], str | None] | None = None) -> None:
         self.config = config
         self.endpoint = endpoint  # the Gateway (CLOSE_WAIT is counted on its port)
         self.connect_endpoint = connect_endpoint or endpoint  # where clients connect (the proxy, if any)
@@ -209,6 +210,9 @@ class Soak:
         self.proxy = proxy
         self.container = container  # a ContainerTarget: `docker restart` is its fault
         self.progress = progress
+        # Checked at every reporting interval: a reason to end the soak now
+        # (a live run's proxy withheld a non-paper account), else None.
+        self.stop_when = stop_when
         self.make = client_factory or (lambda name: make_client(name))
         check_schedule(config.schedule, has_mock=mock is not None, has_proxy=proxy is not None,
                        has_container=container is not None, duration=config.duration,
@@ -368,6 +372,10 @@ class Soak:
             await asyncio.sleep(max(0.0, boundary - time.monotonic()))  # the reporting interval
             self._write_interval(boundary)
             if boundary >= end:
+                return
+            stop = self.stop_when() if self.stop_when is not None else None
+            if stop:
+                self.aborted = stop
                 return
 
     def _write_interval(self, boundary: float) -> None:
