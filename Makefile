@@ -22,6 +22,9 @@ help:
 	@echo "make report GATEWAY=docker   the version matrix on containers (docker-py), ending with the pinning table"
 	@echo "make images   BASE_IMAGE=python:3.11-slim: the mock Gateway images and the gnzsnz-shaped stand-in"
 	@echo "make client-matrix   ib_async 2.0.1/2.1.0, ibapi 10.50/9.81 (own venvs) through the version matrix"
+	@echo "make venv     create .venv and install the harness (every target does this on first use)"
+	@echo "make clean    remove generated reports and caches"
+	@echo "PYTEST_ARGS='...' passes extra pytest options to test, test-live, report and soak"
 
 venv: $(STAMP)
 
@@ -38,8 +41,9 @@ test: $(STAMP) $(if $(shell command -v npm 2>/dev/null),$(ALLURE_STAMP))
 
 # Against a real paper Gateway: read-only through the recording proxy, paper accounts only, paced
 # (harness/pytest_live.py). Without IBGW_HOST/IBGW_PORT or GATEWAY every test skips and says what to set.
+# The version matrix is not run: it judges mock profiles or containers, not the Gateway you point at.
 test-live: $(STAMP)
-	$(PY) -m pytest suites -m "not soak" --ibgw-live $(if $(GATEWAY),--gateway $(GATEWAY)) $(if $(CLIENT),--client $(CLIENT)) $(PYTEST_ARGS)
+	$(PY) -m pytest suites -m "not soak and not matrix" --ibgw-live $(if $(GATEWAY),--gateway $(GATEWAY)) $(if $(CLIENT),--client $(CLIENT)) $(PYTEST_ARGS)
 
 report-tools: $(ALLURE_STAMP)
 
@@ -79,10 +83,10 @@ fuzz: $(STAMP)
 # The soak (suites/test_soak.py, marker soak): DURATION seconds against GATEWAY
 # (mock, mock:PROFILE or HOST:PORT); evidence in reports/soak/<UTC time>/.
 DURATION ?= 3600
-GATEWAY ?= mock
+# No `GATEWAY ?= mock` here: Make variables are global, and test-live must see GATEWAY unset.
 soak: $(STAMP)
 	IBGW_SOAK_DURATION=$(DURATION) $(PY) -m pytest suites/test_soak.py -m soak -s -p no:cacheprovider \
-		--gateway $(GATEWAY) $(PYTEST_ARGS)
+		--gateway $(or $(GATEWAY),mock) $(PYTEST_ARGS)
 
 # Mock Gateway images (one per version in gateway-docker/versions.json) and the
 # gnzsnz-shaped stand-in, through docker-py; needs an engine (.ci/provision-docker

@@ -122,6 +122,16 @@ def pytest_configure(config: pytest.Config) -> None:
                 validate_spec(name)
             except ClientSpecError as exc:
                 raise pytest.UsageError(f"{exc} (built-in clients: {', '.join(CLIENT_NAMES)}, all)") from None
+    if not config.getoption("--ibgw-timeout") > 0:
+        raise pytest.UsageError(f"--ibgw-timeout {config.getoption('--ibgw-timeout'):g}: a connect timeout must be "
+                                "above 0 seconds; hint: the default is 10 (IBGW_TIMEOUT)")
+    from .cli.paths import writable_dir_problem
+
+    evidence_dir = str(config.getoption("--evidence-dir") or "")
+    problem = ("--evidence-dir is empty; hint: name a directory, e.g. reports/evidence" if not evidence_dir.strip()
+               else writable_dir_problem(Path(evidence_dir), "--evidence-dir"))
+    if problem is not None:
+        raise pytest.UsageError(problem)
     seed = config.getoption("--ibgw-seed")
     config.stash[_CONFIG_KEY] = HarnessConfig(
         gateway_spec=spec, clients=clients, timeout=config.getoption("--ibgw-timeout"),

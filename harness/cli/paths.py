@@ -60,21 +60,29 @@ def check_writable_file(path: Path, option: str, *, probe: Path | None = None) -
         raise _refuse(path, option, exc) from None
 
 
-def check_writable_dir(path: Path, option: str) -> None:
-    """Raise click.BadParameter unless files can be created in directory
-    `path` (created, with its parents, if missing): a file is made and
-    removed there, since permission bits alone say nothing on a read-only
-    or pseudo file system, or to root."""
+def writable_dir_problem(path: Path, option: str) -> str | None:
+    """None when files can be created in directory `path` (created, with its
+    parents, if missing), else the one-line cause and hint. A file is made
+    and removed there, since permission bits alone say nothing on a
+    read-only or pseudo file system, or to root. No click: the pytest
+    plugin checks --evidence-dir with it too."""
     if path.exists() and not path.is_dir():
-        raise click.BadParameter(f"{path} is a file, not a directory; hint: choose another {option}",
-                                 param_hint=option)
+        return f"{path} is a file, not a directory; hint: choose another {option}"
     try:
         path.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=".ibgw-write-check-", dir=path)
         os.close(fd)
         os.unlink(name)
     except OSError as exc:
-        raise _refuse(path, option, exc, inside=True) from None
+        return str(_refuse(path, option, exc, inside=True).message)
+    return None
 
 
-__all__ = ["check_writable_dir", "check_writable_file"]
+def check_writable_dir(path: Path, option: str) -> None:
+    """Raise click.BadParameter unless files can be created in directory `path`."""
+    problem = writable_dir_problem(path, option)
+    if problem is not None:
+        raise click.BadParameter(problem, param_hint=option)
+
+
+__all__ = ["check_writable_dir", "check_writable_file", "writable_dir_problem"]
