@@ -37,7 +37,14 @@ from .live.policy import (
     LivePolicy,
     parse_id_range,
 )
-from .live.session import LIVE_REFUSED_EXIT, LiveRunRefused, LiveSession, live_session
+from .live.session import (
+    LIVE_REFUSED_EXIT,
+    UNREACHABLE_EXIT,
+    GatewayUnreachable,
+    LiveRunRefused,
+    LiveSession,
+    live_session,
+)
 from .pytest_plugin import _CONFIG_KEY, GatewayHandle
 from .safety.accounts import ALLOW_FLAG, live_port_warning
 from .scenarios.gateway_or_code import WireSource, wire_from_mock
@@ -211,7 +218,8 @@ async def open_gateway_handle(config: pytest.Config, target: Any, endpoint: Any)
 
     cfg = config.stash[_CONFIG_KEY]
     try:
-        async with live_session(endpoint, run.policy, run.client_ids, timeout=cfg.timeout, report=report) as session:
+        async with live_session(endpoint, run.policy, run.client_ids, timeout=cfg.timeout, report=report,
+                                stop_if_unreachable=True) as session:
             run.session = session
             try:
                 yield LiveGatewayHandle(target, session.endpoint, session)
@@ -219,6 +227,8 @@ async def open_gateway_handle(config: pytest.Config, target: Any, endpoint: Any)
                 run.session = None
                 path = write_session_record(cfg.evidence_dir, session, run)
                 say(config, f"live session record: {path}")
+    except GatewayUnreachable as exc:
+        pytest.exit(str(exc), returncode=UNREACHABLE_EXIT)
     except LiveRunRefused as exc:
         pytest.exit(str(exc), returncode=LIVE_REFUSED_EXIT)
 

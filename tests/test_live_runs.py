@@ -301,3 +301,20 @@ async def test_a_run_whose_account_check_failed_stops_at_the_first_non_paper_acc
     for path in tmp_path.rglob("*"):
         if path.is_file():
             assert "U1234567" not in path.read_text(errors="replace"), path
+
+
+async def test_a_live_run_at_a_port_nobody_listens_on_stops_once(tmp_path: Path) -> None:
+    """Every scenario would fail the same way after its own timeout; the run
+    stops before the first one with the cause and the one-step check."""
+    import socket
+
+    with socket.socket() as sock:  # a port that was free a moment ago, and nothing listens on it
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    code, out = await run_pytest(SUITE, "suites/test_handshake.py", "--gateway", f"127.0.0.1:{port}",
+                                 "--client", "raw", evidence_dir=tmp_path)
+    assert code == 1, out
+    assert f"STOPPED before the first scenario: nothing accepts connections at 127.0.0.1:{port}" in out, out
+    assert "Connection refused" in out and f"ibgw probe --host 127.0.0.1 --port {port}" in out
+    assert "Traceback" not in out
+    assert not list(tmp_path.glob("*.json")), "a scenario ran"

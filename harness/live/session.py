@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from ..clients.base import HandshakeError
+from ..clients.base import PHASE_TCP, HandshakeError
 from ..clients.raw import RawClient
 from ..evidence.redact import redact_accounts
 from ..safety.accounts import (
@@ -40,6 +40,7 @@ log = logging.getLogger("harness.live")
 
 
 LIVE_REFUSED_EXIT = 3  # the exit status of a live run stopped before its first scenario or connection
+UNREACHABLE_EXIT = 1  # a live run stopped because nothing accepts connections: the run failed
 
 
 class LiveRunRefused(Exception):
@@ -48,6 +49,11 @@ class LiveRunRefused(Exception):
 
 class LiveAccountRefused(LiveRunRefused):
     """The Gateway manages a non-paper account and --allow-live-account was not given."""
+
+
+class GatewayUnreachable(LiveRunRefused):
+    """Nothing accepts connections at the Gateway's address: every scenario
+    would fail the same way after its own timeout, so the run stops once."""
 
 
 @dataclass
@@ -103,7 +109,8 @@ async def read_managed_accounts(endpoint: Endpoint, client_id: int, timeout: flo
 @contextlib.asynccontextmanager
 async def live_session(upstream: Endpoint, policy: LivePolicy, client_ids: ClientIdAllocator, *, timeout: float,
                        report: Callable[[str], None] = log.warning,
-                       transcript: Path | None = None) -> AsyncIterator[LiveSession]:
+                       transcript: Path | None = None,
+                       stop_if_unreachable: bool = False) -> AsyncIterator[LiveSession]:
     session = LiveSession(upstream, upstream)
     warning = live_port_warning(upstream.port)
     if warning:
@@ -136,7 +143,15 @@ async def live_session(upstream: Endpoint, policy: LivePolicy, client_ids: Clien
             if session.live_accounts_seen:  # the proxy withheld this very check's managedAccounts
                 raise LiveAccountRefused(live_account_stop_message(session.live_accounts_seen,
                                                                    upstream.label)) from None
-            why = getattr(session.proxy, "upstream_unreachable", None) or f"{exc.phase}: {exc.cause}"
+            unreachable = (getattr(session.proxy, "upstream_unreachable", None) if session.proxy is not None
+                           else (exc.cause if exc.phase == PHASE_TCP else None))
+            if unreachable and stop_if_unreachable:
+                raise GatewayUnreachable(
+                    f"STOPPED before the first scenario: nothing accepts connections at {upstream.label} "
+                    f"({unreachable}); hint: is the Gateway (or its container) running, logged in, with the API "
+                    f"enabled on that port? `ibgw probe --host {upstream.host} --port {upstream.port}` checks in "
+                    "one step") from None
+            why = unreachable or f"{exc.phase}: {exc.cause}"
             if session.proxy is None and not policy.allow_live_account:
                 raise LiveRunRefused(
                     f"STOPPED before the first scenario: the paper-account check could not run ({why}), and "
@@ -168,5 +183,5 @@ def proxied(endpoint: Endpoint, host: str, port: int) -> Endpoint:
                    details={**endpoint.details, "via_proxy": f"{host}:{port}", "upstream": endpoint.label})
 
 
-__all__ = ["LIVE_REFUSED_EXIT", "LiveAccountRefused", "LiveRunRefused", "LiveSession", "live_session", "proxied",
+__all__ = ["LIVE_REFUSED_EXIT", "UNREACHABLE_EXIT", "GatewayUnreachable", "LiveAccountRefused", "LiveRunRefused", "LiveSession", "live_session", "proxied",
            "read_managed_accounts"]
