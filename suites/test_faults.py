@@ -91,6 +91,8 @@ async def _wait_port(port: int, *, accepting: bool, within: float) -> float:
         except ConnectionRefusedError:
             if not accepting:
                 return time.monotonic() - t0
+        except ConnectionResetError:
+            pass  # the listener closed while this connect was in its queue: going down, not yet refusing
         else:
             writer.close()
             if accepting:
