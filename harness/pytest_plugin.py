@@ -22,9 +22,9 @@ from . import __version__, runstate
 from .clients import CLIENT_NAMES, ClientAdapter, make_client
 from .clients.custom import ClientSpecError, validate_spec
 from .evidence.allure_io import attach_evidence, write_allure_environment
+from .evidence.record import Evidence
 from .evidence.report_redaction import redact_report
 from .evidence.session_report import finish_allure_results
-from .evidence.record import Evidence
 from .targets import Endpoint, GatewayTarget, MockTarget, TargetSpecError, parse_target
 
 MARKERS = {
@@ -303,7 +303,7 @@ def docker_engine() -> Any:
     engine they skip with the one-line reason, and FAIL instead when
     HARNESS_REQUIRE_DOCKER=1 (CI provisions an engine: a skip there would
     hide that the container tests never ran)."""
-    from .targets.docker_engine import engine_available, engine
+    from .targets.docker_engine import engine, engine_available
 
     ok, why = engine_available()
     if not ok:

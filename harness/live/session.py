@@ -26,13 +26,13 @@ from typing import Any
 from ..clients.base import PHASE_TCP, HandshakeError
 from ..clients.raw import RawClient
 from ..evidence.redact import redact_accounts
+from ..proxy.wire import DOWN, MANAGED_ACCOUNTS_IDS, Frame
 from ..safety.accounts import (
     live_account_stop_message,
     live_port_warning,
     non_paper_accounts,
 )
 from ..safety.order_guard import OrderGuard
-from ..proxy.wire import DOWN, MANAGED_ACCOUNTS_IDS, Frame
 from ..targets.base import Endpoint
 from .policy import ClientIdAllocator, LivePolicy
 
@@ -183,5 +183,5 @@ def proxied(endpoint: Endpoint, host: str, port: int) -> Endpoint:
                    details={**endpoint.details, "via_proxy": f"{host}:{port}", "upstream": endpoint.label})
 
 
-__all__ = ["LIVE_REFUSED_EXIT", "UNREACHABLE_EXIT", "GatewayUnreachable", "LiveAccountRefused", "LiveRunRefused", "LiveSession", "live_session", "proxied",
-           "read_managed_accounts"]
+__all__ = ["LIVE_REFUSED_EXIT", "UNREACHABLE_EXIT", "GatewayUnreachable", "LiveAccountRefused", "LiveRunRefused",
+           "LiveSession", "live_session", "proxied", "read_managed_accounts"]

@@ -26,6 +26,7 @@ from ..protocol.handshake import (
 )
 from ..protocol.messages import (
     In,
+    Message,
     decode_reply,
     decode_request,
     message_name,
@@ -59,7 +60,6 @@ class Frame:
 # A guard (on client->Gateway requests, or on Gateway->client replies):
 # returns None to let the frame through, or the reason it is refused.
 RequestGuard = Callable[[Frame], "str | None"]
-ReplyGuard = RequestGuard
 MANAGED_ACCOUNTS_IDS = (int(In.MANAGED_ACCTS), int(In.MANAGED_ACCTS) + PROTOBUF_MSG_ID)  # text/binary id, protobuf
 
 
@@ -152,11 +152,14 @@ class WireDecoder:
             return self._binary(payload, version)
         fields = split_fields(payload)
         msg = decode_request(fields) if self.direction == UP else decode_reply(version or 0, fields)
-        accounts = None
-        if msg.msg_id == In.MANAGED_ACCTS and self.direction == DOWN:
-            accounts = [a for a in str(msg.fields.get("accounts", "")).split(",") if a]
-            self.accounts.update(accounts)
+        accounts = self._accounts(msg) if msg.msg_id == In.MANAGED_ACCTS and self.direction == DOWN else None
         return Frame(self.conn_id, self.direction, "message", msg.name, payload, fields, msg.msg_id, version, accounts)
+
+    def _accounts(self, managed_accounts: Message) -> list[str]:
+        """The ids a managedAccounts lists, kept for redaction too."""
+        accounts = [a for a in str(managed_accounts.fields.get("accounts", "")).split(",") if a]
+        self.accounts.update(accounts)
+        return accounts
 
     def _binary(self, payload: bytes, version: int) -> Frame:
         """Protobuf era: a 4-byte binary message id, then text or protobuf bytes."""
@@ -169,9 +172,7 @@ class WireDecoder:
         if self.direction == DOWN and msg_id in MANAGED_ACCOUNTS_IDS:
             # Read in full: redaction and the paper-account guard need the ids in both eras.
             try:
-                msg, _, _ = decode_server_frame(version, payload)
-                accounts = [a for a in str(msg.fields.get("accounts", "")).split(",") if a]
-                self.accounts.update(accounts)
+                accounts = self._accounts(decode_server_frame(version, payload)[0])
             except ProtocolError:
                 name += " (unreadable)"
         return Frame(self.conn_id, self.direction, "message", name, payload, None, msg_id, version, accounts)
