@@ -33,9 +33,9 @@ def _refuse(path: Path, option: str, exc: OSError, *, inside: bool = False) -> c
     what = f"cannot write files in {path}" if inside else f"cannot write {path}"
     if blocker is not None:
         return click.BadParameter(f"{what}: {blocker} is a file, not a directory; "
-                                  f"hint: choose another {option} (or move {blocker} away)", param_hint=option)
+                                  f"hint: choose another {option} (or move {blocker} away)", param_hint=f"'{option}'")
     return click.BadParameter(f"{what}: {exc.strerror or exc}; hint: choose a {option} on a writable "
-                              "file system where you have write permission", param_hint=option)
+                              "file system where you have write permission", param_hint=f"'{option}'")
 
 
 def check_writable_file(path: Path, option: str, *, probe: Path | None = None) -> None:
@@ -47,7 +47,7 @@ def check_writable_file(path: Path, option: str, *, probe: Path | None = None) -
     here is removed again."""
     if path.is_dir():
         raise click.BadParameter(f"{path} is a directory; hint: name a file, e.g. {path / 'out.jsonl'}",
-                                 param_hint=option)
+                                 param_hint=f"'{option}'")
     target = probe or path
     existed = target.exists()
     try:
@@ -82,7 +82,7 @@ def check_writable_dir(path: Path, option: str) -> None:
     """Raise click.BadParameter unless files can be created in directory `path`."""
     problem = writable_dir_problem(path, option)
     if problem is not None:
-        raise click.BadParameter(problem, param_hint=option)
+        raise click.BadParameter(problem, param_hint=f"'{option}'")
 
 
 __all__ = ["check_writable_dir", "check_writable_file", "writable_dir_problem"]

@@ -43,13 +43,24 @@ from ..clients.custom import ClientSpecError, validate_spec
 from ..clients.reconnecting import Backoff
 from ..evidence.record import Evidence
 from ..live.policy import ClientIdAllocator, LivePolicy
-from ..live.session import LIVE_REFUSED_EXIT, LiveAccountRefused, LiveRunRefused, live_session
+from ..live.session import (
+    LIVE_REFUSED_EXIT,
+    LiveAccountRefused,
+    LiveRunRefused,
+    live_session,
+)
 from ..safety.accounts import ALLOW_FLAG
 from ..scenarios.soak import CONFIG_PHASE, SoakConfig, run_soak
-from ..scenarios.soak_schedule import ScheduleError, check_room, default_schedule, parse_schedule
+from ..scenarios.soak_schedule import (
+    ScheduleError,
+    check_room,
+    default_schedule,
+    parse_schedule,
+)
 from ..targets import SPEC_HELP, TargetSpecError, parse_target
 from ..targets.container_target import ContainerNotReady
 from ..targets.docker_engine import EngineUnavailable
+from .paths import check_writable_dir
 
 DEFAULT_OUT = Path("reports/soak")
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
@@ -257,14 +268,7 @@ def make_out_dir(base: Path) -> Path:
     """Create OUT/<UTC time>/ now, so an unusable --out is a usage error
     before the target starts, not a traceback after the soak ran."""
     out_dir = soak_out_dir(base)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        blocker = next((p for p in out_dir.parents if p.exists()), None)
-        reason = (f"{blocker} is a file, not a directory" if blocker is not None and not blocker.is_dir()
-                  else (exc.strerror or str(exc)).lower())
-        raise click.BadParameter(f"cannot create {out_dir}: {reason}; choose a directory you can write to",
-                                 param_hint="'--out'") from None
+    check_writable_dir(out_dir, "--out")
     return out_dir
 
 
