@@ -321,11 +321,12 @@ async def test_text_id_forms(proxy_kind: str, id_text: bytes) -> None:
         assert reached(gw) == []
 
 
-@pytest.mark.parametrize("garbage", [b"\0\0\0\0", b"\xff\xff\xff\xff", b"GET / HTTP/1.1\r\n\r\n"],
-                         ids=["zero-length", "oversized", "not-the-api"])
+@pytest.mark.parametrize("garbage", [b"\0\0\0\0", b"\xff\xff\xff\xff", b"GET / HTTP/1.1\r\n\r\n",
+                                     b"API\0\0\0\0\x0a3\0" + b"7\0" * 4],
+                         ids=["zero-length", "oversized", "not-the-api", "order-as-hello"])
 async def test_a_stream_the_guard_cannot_frame_is_closed(proxy_kind: str, garbage: bytes) -> None:
     async with MockGateway(port=0, profile=get_profile("10.19")) as gw, PROXIES[proxy_kind](gw.port) as port:
-        if garbage.startswith(b"GET"):
+        if garbage.startswith((b"GET", b"API")):
             reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), TIMEOUT)
             writer.write(garbage)
         else:

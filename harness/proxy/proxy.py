@@ -263,7 +263,12 @@ class Link:
         """Client bytes through the request guard: the whole frames it
         allowed go on; a refusal or an unframeable stream ends reading.
         False once nothing more is read from the client."""
-        verdict = self.guard.feed(data)
+        try:
+            verdict = self.guard.feed(data)
+        except Exception as exc:  # a guard that fails refuses: failing closed is the safe side
+            log.exception("proxy conn %d: request guard failed", self.conn_id)
+            self.close(f"request guard raised {type(exc).__name__}: {exc}; connection closed (fail closed)")
+            return False
         forward = verdict.forward
         if forward:
             denial = self.proxy.inspect(self, UP, forward)  # transcript, and any extra request guards

@@ -201,32 +201,36 @@ class ClientStreamGuard:
             forward += self._buf[:n]
             del self._buf[:n]
             self._prefix_ok = True
-        while len(self._buf) >= HEADER.size:
-            (length,) = HEADER.unpack_from(self._buf)
-            if length == 0 or length > self.limit:
-                verdict.forward = bytes(forward)
-                return self._fatal(verdict, f"impossible frame length {length} (allowed 1..{self.limit})")
-            end = HEADER.size + length
-            if len(self._buf) < end:
-                break
-            payload = bytes(self._buf[HEADER.size:end])
-            if not self._hello_ok:
-                try:
-                    parse_hello(payload)
-                except ProtocolError as exc:
+        buf, pos = self._buf, 0  # consumed once at the end: no copy per frame
+        try:
+            while len(buf) - pos >= HEADER.size:
+                (length,) = HEADER.unpack_from(buf, pos)
+                if length == 0 or length > self.limit:
                     verdict.forward = bytes(forward)
-                    return self._fatal(verdict, f"the first frame is not a version range: {exc.message}")
-                self._hello_ok = True
-            else:
-                blocked = self.policy.classify(payload)
-                if blocked is not None:
-                    verdict.forward, verdict.blocked, verdict.blocked_payload = bytes(forward), blocked, payload
-                    self.closed = f"the stream was closed after refusing {blocked.name}"
-                    self._buf.clear()
-                    return verdict
-            self.frames += 1
-            forward += self._buf[:end]
-            del self._buf[:end]
+                    return self._fatal(verdict, f"impossible frame length {length} (allowed 1..{self.limit})")
+                end = pos + HEADER.size + length
+                if len(buf) < end:
+                    break
+                payload = bytes(buf[pos + HEADER.size:end])
+                if not self._hello_ok:
+                    try:
+                        parse_hello(payload)
+                    except ProtocolError as exc:
+                        verdict.forward = bytes(forward)
+                        return self._fatal(verdict, f"the first frame is not a version range: {exc.cause}")
+                    self._hello_ok = True
+                else:
+                    blocked = self.policy.classify(payload)
+                    if blocked is not None:
+                        verdict.forward, verdict.blocked, verdict.blocked_payload = bytes(forward), blocked, payload
+                        self.closed = f"the stream was closed after refusing {blocked.name}"
+                        buf.clear()
+                        return verdict
+                self.frames += 1
+                forward += buf[pos:end]
+                pos = end
+        finally:
+            del buf[:pos]
         verdict.forward = bytes(forward)
         return verdict
 
@@ -285,7 +289,7 @@ class ServerStreamTracker:
                     try:
                         self.server_version = parse_server_hello(bytes(self._hello))[0]
                     except ProtocolError as exc:
-                        self.broken = f"server hello: {exc.message}"
+                        self.broken = f"server hello: {exc.cause}"
                     self._hello = None
         return ends
 
