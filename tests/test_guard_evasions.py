@@ -1,6 +1,7 @@
 """Evasions of the request guard (issue 15): orders and configuration
 changes sent the ways an adversarial or unlucky client could send them,
-through the in-process FaultProxy and the real `ibgw proxy` subprocess, in
+through every proxy path (the in-process FaultProxy, the real `ibgw proxy`
+and `ibgw record` subprocesses, the live path's proxy), in
 the text era (mock profile 10.19, server version 176) and the protobuf era
 (10.50, 226). Each case asserts that none of them reached the mock Gateway
 (its per-connection record of received requests) and that the client was
@@ -17,10 +18,13 @@ import asyncio
 import contextlib
 import os
 import signal
+import re
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,12 +32,14 @@ from ibapi import comm
 from ibapi.common import PROTOBUF_MSG_ID
 from ibapi.message import OUT
 
+from harness.live.proxy_glue import start_recording_proxy, stop_recording_proxy
 from harness.mock import MockGateway
 from harness.mock.profiles import get_profile
 from harness.protocol import FrameReader, encode_hello
 from harness.protocol.handshake import parse_server_hello
 from harness.protocol.wire import decode_server_frame
 from harness.proxy import FaultProxy
+from harness.safety.order_guard import OrderGuard
 from harness.safety.stream_guard import (
     CONFIG_BLOCKED_CODE,
     ORDER_BLOCKED_CODE,
@@ -41,6 +47,7 @@ from harness.safety.stream_guard import (
     RequestPolicy,
     java_parse_int,
 )
+from harness.targets.base import TARGET_EXTERNAL, Endpoint
 
 HOST = "127.0.0.1"
 TIMEOUT = 10.0  # generous: a loaded 2-core machine
@@ -127,38 +134,80 @@ async def _free_port() -> int:
     return port
 
 
+async def _stop(proc: subprocess.Popen[str]) -> int:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.to_thread(proc.wait, 15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        await asyncio.to_thread(proc.wait, 10)
+    if proc.stderr is not None:
+        proc.stderr.close()
+    return proc.returncode
+
+
+async def _banner_port(proc: subprocess.Popen[str], pattern: str) -> int:
+    """The port in the first stderr line (printed once the command listens)."""
+    assert proc.stderr is not None
+    banner = await asyncio.wait_for(asyncio.to_thread(proc.stderr.readline), 30)
+    match = re.search(pattern, banner)
+    assert match, banner
+    return int(match.group(1))
+
+
 @contextlib.asynccontextmanager
-async def cli_proxy(upstream_port: int, *extra: str) -> AsyncIterator[int]:
-    """`ibgw proxy` as a subprocess; yields its listen port once its banner
-    (printed after it listens) is read."""
+async def cli_proxy(upstream_port: int, allow_orders: bool = False) -> AsyncIterator[int]:
+    """`ibgw proxy` as a subprocess."""
     port = await _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "proxy", "--listen", f"{HOST}:{port}",
-                             "--upstream", f"{HOST}:{upstream_port}", *extra], stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                             "--upstream", f"{HOST}:{upstream_port}", *(["--allow-orders"] if allow_orders else [])],
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        assert proc.stderr is not None
-        banner = await asyncio.wait_for(asyncio.to_thread(proc.stderr.readline), 30)
-        assert f"proxy {HOST}:{port}" in banner, banner
+        assert await _banner_port(proc, rf"proxy {HOST}:(\d+)") == port
         yield port
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.to_thread(proc.wait, 15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            await asyncio.to_thread(proc.wait, 10)
-        if proc.stderr is not None:
-            proc.stderr.close()
-    assert proc.returncode == 0
+        code = await _stop(proc)
+    assert code == 0
 
 
 @contextlib.asynccontextmanager
-async def in_process_proxy(upstream_port: int, *extra: str) -> AsyncIterator[int]:
-    async with FaultProxy((HOST, upstream_port), allow_orders="--allow-orders" in extra) as proxy:
+async def cli_record(upstream_port: int, allow_orders: bool = False) -> AsyncIterator[int]:
+    """`ibgw record` as a subprocess (it has no option to allow anything)."""
+    assert not allow_orders
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "record", "--listen", f"{HOST}:0",
+                                 "--upstream", f"{HOST}:{upstream_port}", "--out", str(Path(tmp) / "rec.jsonl")],
+                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            yield await _banner_port(proc, rf"recording {HOST}:(\d+)")
+        finally:
+            code = await _stop(proc)
+        assert code == 0
+
+
+@contextlib.asynccontextmanager
+async def in_process_proxy(upstream_port: int, allow_orders: bool = False) -> AsyncIterator[int]:
+    async with FaultProxy((HOST, upstream_port), allow_orders=allow_orders) as proxy:
         yield proxy.port
 
 
-PROXIES: dict[str, Callable[..., Any]] = {"FaultProxy": in_process_proxy, "ibgw-proxy": cli_proxy}
+@contextlib.asynccontextmanager
+async def live_proxy(upstream_port: int, allow_orders: bool = False) -> AsyncIterator[int]:
+    """The live path's proxy (harness/live/proxy_glue.py); its OrderGuard
+    keeps every refusal as the run's evidence."""
+    assert not allow_orders
+    guard = OrderGuard()
+    proxy, endpoint = await start_recording_proxy(Endpoint(TARGET_EXTERNAL, HOST, upstream_port, "mock"), guard)
+    try:
+        yield endpoint.port
+    finally:
+        await stop_recording_proxy(proxy)
+    assert [b.name for b in guard.blocked] == [b.name for b in proxy.blocked]
+
+
+PROXIES: dict[str, Callable[..., Any]] = {"FaultProxy": in_process_proxy, "ibgw-proxy": cli_proxy,
+                                          "ibgw-record": cli_record, "live": live_proxy}
+ALLOWING = ["FaultProxy", "ibgw-proxy"]  # the paths with an option to allow orders
 
 
 @pytest.fixture(params=list(PROXIES))
@@ -337,12 +386,13 @@ async def test_a_stream_the_guard_cannot_frame_is_closed(proxy_kind: str, garbag
         assert reached(gw) == []
 
 
+@pytest.mark.parametrize("allowing", ALLOWING)
 async def test_positive_control_allow_orders_lets_the_order_through(mock: MockGateway, era: str,
-                                                                    proxy_kind: str) -> None:
+                                                                    allowing: str) -> None:
     """Proves reached() would see an order: with --allow-orders the mock gets
     it (and refuses it itself, as it always does)."""
     version = ERAS[era][1]
-    async with PROXIES[proxy_kind](mock.port, "--allow-orders") as port:
+    async with PROXIES[allowing](mock.port, allow_orders=True) as port:
         reader, writer, frames = await handshake(port, version, 48)
         writer.write(request_frame(OUT.PLACE_ORDER, era))
 
