@@ -156,11 +156,13 @@ async def _banner_port(proc: subprocess.Popen[str], pattern: str) -> int:
 
 
 @contextlib.asynccontextmanager
-async def cli_proxy(upstream_port: int, allow_orders: bool = False) -> AsyncIterator[int]:
+async def cli_proxy(upstream_port: int, allow_orders: bool = False, allow_config: bool = False
+                    ) -> AsyncIterator[int]:
     """`ibgw proxy` as a subprocess."""
     port = await _free_port()
+    options = (["--allow-orders"] if allow_orders else []) + (["--allow-config-changes"] if allow_config else [])
     proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "proxy", "--listen", f"{HOST}:{port}",
-                             "--upstream", f"{HOST}:{upstream_port}", *(["--allow-orders"] if allow_orders else [])],
+                             "--upstream", f"{HOST}:{upstream_port}", *options],
                             stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         assert await _banner_port(proc, rf"proxy {HOST}:(\d+)") == port
@@ -186,8 +188,9 @@ async def cli_record(upstream_port: int, allow_orders: bool = False) -> AsyncIte
 
 
 @contextlib.asynccontextmanager
-async def in_process_proxy(upstream_port: int, allow_orders: bool = False) -> AsyncIterator[int]:
-    async with FaultProxy((HOST, upstream_port), allow_orders=allow_orders) as proxy:
+async def in_process_proxy(upstream_port: int, allow_orders: bool = False, allow_config: bool = False
+                           ) -> AsyncIterator[int]:
+    async with FaultProxy((HOST, upstream_port), allow_orders=allow_orders, allow_config_changes=allow_config) as proxy:
         yield proxy.port
 
 
@@ -387,20 +390,27 @@ async def test_a_stream_the_guard_cannot_frame_is_closed(proxy_kind: str, garbag
 
 
 @pytest.mark.parametrize("allowing", ALLOWING)
-async def test_positive_control_allow_orders_lets_the_order_through(mock: MockGateway, era: str,
-                                                                    allowing: str) -> None:
-    """Proves reached() would see an order: with --allow-orders the mock gets
-    it (and refuses it itself, as it always does)."""
+@pytest.mark.parametrize("what", ["orders", "config"])
+async def test_positive_control_each_option_lets_its_kind_through(mock: MockGateway, era: str, allowing: str,
+                                                                  what: str) -> None:
+    """Proves reached() would see what passes: with --allow-orders the mock
+    gets the order (and refuses it itself, as it always does), with
+    --allow-config-changes the setting; the other kind stays refused."""
     version = ERAS[era][1]
-    async with PROXIES[allowing](mock.port, allow_orders=True) as port:
+    allowed, other = ((OUT.PLACE_ORDER, "placeOrder"), "updateConfig") if what == "orders" \
+        else ((OUT.SET_SERVER_LOGLEVEL, "msg14"), "placeOrder")
+    async with PROXIES[allowing](mock.port, allow_orders=what == "orders", allow_config=what == "config") as port:
         reader, writer, frames = await handshake(port, version, 48)
-        writer.write(request_frame(OUT.PLACE_ORDER, era))
+        writer.write(request_frame(allowed[0], era))
 
         async def _mock_saw_it() -> None:
-            while "placeOrder" not in reached(mock):
+            while allowed[1] not in reached(mock):
                 await asyncio.sleep(0.02)  # polling the mock's record: no event exists for it
         await asyncio.wait_for(_mock_saw_it(), TIMEOUT)
+        writer.write(request_frame(GUARDED[other], era))
+        assert_told(version, frames.feed(await read_until_eof(reader)), other)
         writer.close()
+    assert reached(mock) == [allowed[1]]
 
 
 # ------------------------------------------------------------------ the guard on its own
@@ -422,6 +432,19 @@ def test_bytes_are_released_only_with_their_whole_frame() -> None:
     assert all(v.forward == b"" for v in verdicts)
     assert verdicts[-1].blocked is not None and verdicts[-1].blocked.name == "placeOrder"
     assert guard.feed(comm.make_msg(OUT.REQ_CURRENT_TIME, False, "1\0")).fatal  # closed after a refusal
+
+
+def test_a_refusal_carries_only_an_order_id_a_gateway_could_hold() -> None:
+    """An id beyond a Java int (or unreadable) goes out as -1, never breaks the refusal."""
+    from harness.safety.stream_guard import refusal_frame
+
+    for version in (157, 176, 226):
+        for payload in (b"3\x0099999999999\x001\x00", b"\0\0\0\x03" + b"9" * 5000 + b"\0", b"003\x0012\x00"):
+            blocked = RequestPolicy().classify(payload)
+            assert blocked is not None and blocked.name == "placeOrder"
+            msg = decode_server_frame(version, refusal_frame(version, blocked, payload)[4:])[0]
+            assert msg.int("req_id") == (12 if payload.startswith(b"003") else -1)
+            assert msg.int("code") == ORDER_BLOCKED_CODE
 
 
 def test_the_policy_allows_each_kind_only_by_its_own_option() -> None:

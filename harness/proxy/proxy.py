@@ -314,7 +314,12 @@ class Link:
         if tracker.server_version is None or not tracker.at_boundary:
             return  # the down reader calls again after the next whole frame
         self.refusal_sent = True
-        frame = refusal_frame(tracker.server_version, blocked, payload)
+        try:
+            frame = refusal_frame(tracker.server_version, blocked, payload)
+        except Exception as exc:  # the refusal still stands: close without the error
+            log.exception("proxy conn %d: could not build the error for the client", self.conn_id)
+            self.close(f"{cause} (no error sent: {type(exc).__name__}: {exc})")
+            return
         self.proxy.note(self.conn_id, DOWN, f"sent the client error for refused {blocked.name} "
                                             f"({len(frame)} bytes, server version {tracker.server_version})")
         self.queues[DOWN].put_nowait((time.monotonic(), frame))

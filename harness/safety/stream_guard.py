@@ -319,11 +319,10 @@ def _request_id(server_version: int, blocked: BlockedOrder, payload: bytes) -> i
     if blocked.form != FORM_PROTOBUF:
         head = 4 if blocked.form == FORM_BINARY else 0
         payload = payload[:head] + bytes(b if b < 0x80 else 0x3F for b in payload[head:])
-        if blocked.form == FORM_TEXT and blocked.wire_id >= 0:
-            payload = str(blocked.wire_id).encode() + payload[payload.index(b"\0"):] if b"\0" in payload \
-                else payload
-    return order_id_of(server_version, payload)
-
+        if blocked.form == FORM_TEXT and b"\0" in payload:  # the id as parseInt read it ("003" -> 3)
+            payload = str(blocked.wire_id).encode() + payload[payload.index(b"\0"):]
+    order_id = order_id_of(server_version, payload)
+    return order_id if _JAVA_INT[0] <= order_id <= _JAVA_INT[1] else NO_ID  # an order id is a Java int
 
 __all__ = ["CONFIG_BLOCKED_CODE", "CONFIG_BLOCKED_TEXT", "CONFIG_MESSAGE_IDS", "ORDER_BLOCKED_CODE",
            "ORDER_BLOCKED_TEXT", "ClientStreamGuard", "RequestPolicy", "ServerStreamTracker", "Verdict",
