@@ -447,6 +447,73 @@ def test_a_refusal_carries_only_an_order_id_a_gateway_could_hold() -> None:
             assert msg.int("code") == ORDER_BLOCKED_CODE
 
 
+def test_the_refusal_point_never_cuts_a_gateway_frame() -> None:
+    """While a refusal waits, the tracker consumes only up to the first frame
+    end, so the proxy forwards whole Gateway frames and nothing after them."""
+    from harness.protocol.handshake import encode_server_hello
+    from harness.safety.stream_guard import ServerStreamTracker
+
+    tracker = ServerStreamTracker()
+    hello = encode_server_hello(176, "20260101 00:00:00 UTC")
+    frame = comm.make_msg(9, False, "1\x005\x00")
+    assert tracker.feed(hello + frame[:3]) == [len(hello)] and not tracker.at_boundary
+    assert tracker.server_version == 176
+    chunk = frame[3:] + frame + frame[:2]  # the end of one frame, a whole one, the start of a third
+    ends = tracker.feed(chunk, first_only=True)
+    assert ends == [len(frame) - 3] and tracker.at_boundary  # cut right after the frame in flight
+    assert tracker.feed(b"\0\0\0\0") == [] and tracker.broken  # a zero length breaks it
+
+
+async def test_a_refusal_waits_for_the_gateway_frame_in_flight() -> None:
+    """A Gateway mid-frame when the order is refused: the client gets that
+    frame whole, then the refusal, then the close; nothing the Gateway sends
+    after the frame end is forwarded (here the start of a frame that would
+    never end: waiting for it would leave the client without its error)."""
+    from harness.protocol.handshake import encode_server_hello
+
+    in_flight = comm.make_msg(9, False, "1\x00" + "5" * 40 + "\x00")  # nextValidId, sent in two halves
+    later = comm.make_msg(15, False, "1\x00DU0000001\x00")
+    got_order = asyncio.Event()
+
+    async def gateway(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        frames = FrameReader()
+        await reader.readexactly(4)  # API\0
+        while not frames.feed(await reader.read(65536)):
+            pass
+        writer.write(encode_server_hello(176, "20260101 00:00:00 UTC") + in_flight[:10])
+        await got_order.wait()  # the test sets it once the proxy has refused the order
+        writer.write(in_flight[10:] + later[:6])  # the frame's end, and the start of one that never ends
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+            await reader.read()
+        writer.close()
+
+    server = await asyncio.start_server(gateway, HOST, 0)
+    try:
+        async with FaultProxy((HOST, int(server.sockets[0].getsockname()[1]))) as proxy:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, proxy.port), TIMEOUT)
+            writer.write(encode_hello(100, 176))
+            frames = FrameReader()
+            got: list[bytes] = []
+            while not got:
+                got += frames.feed(await asyncio.wait_for(reader.read(65536), TIMEOUT))
+            writer.write(request_frame(OUT.PLACE_ORDER, "text"))
+
+            async def _refused() -> None:
+                while not proxy.blocked:
+                    await asyncio.sleep(0.01)  # polling the proxy's record: no event exists for it
+            await asyncio.wait_for(_refused(), TIMEOUT)
+            got_order.set()
+            got += frames.feed(await read_until_eof(reader))
+            writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert frames.pending == 0  # no torn frame reached the client
+    assert got[1] == in_flight[4:]
+    assert len(got) == 3 and "ORDER BLOCKED" in errors_in(176, got[2:])[0][2]
+
+
 def test_the_policy_allows_each_kind_only_by_its_own_option() -> None:
     order, config = request_frame(OUT.PLACE_ORDER, "protobuf")[4:], request_frame(OUT.UPDATE_CONFIG, "protobuf")[4:]
     assert RequestPolicy(allow_orders=True).classify(order) is None

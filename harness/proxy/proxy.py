@@ -297,7 +297,7 @@ class Link:
         of the frame in flight, so the refusal never cuts a frame."""
         if self.refusal_sent:
             return b""
-        ends = self.server_frames.feed(data)
+        ends = self.server_frames.feed(data, first_only=True)
         return data[:ends[0]] if ends else data
 
     def _send_refusal(self) -> None:

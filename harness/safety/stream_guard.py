@@ -259,11 +259,13 @@ class ServerStreamTracker:
     def at_boundary(self) -> bool:
         return not self._in_body and not self._header
 
-    def feed(self, data: bytes) -> list[int]:
-        """Offsets in data just after each frame that completes in it."""
+    def feed(self, data: bytes, *, first_only: bool = False) -> list[int]:
+        """Offsets in data just after each frame that completes in it.
+        first_only: stop consuming at the first frame end (the caller
+        forwards only data[:ends[0]], so the tracker must not run ahead)."""
         ends: list[int] = []
         i = 0
-        while i < len(data) and not self.broken:
+        while i < len(data) and not self.broken and not (first_only and ends):
             if not self._in_body:
                 take = min(HEADER.size - len(self._header), len(data) - i)
                 self._header += data[i:i + take]
