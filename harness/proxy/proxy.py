@@ -327,7 +327,7 @@ class Link:
 
     async def _refusal_deadline(self) -> None:
         await asyncio.sleep(REFUSAL_GRACE)  # a bounded wait for the Gateway's hello / frame end
-        if self.refusal is not None:
+        if self.refusal is not None and not self.refusal_sent:  # once queued, the writer closes after it
             self.close(f"{self.refusal[2]} (no error sent: the Gateway sent no frame boundary within "
                        f"{REFUSAL_GRACE:g} s)")
 
