@@ -348,6 +348,40 @@ async def test_after_a_frame_with_a_non_ascii_byte_in_the_same_segment(mock: Moc
     assert reached(mock) == []
 
 
+async def test_an_undecodable_frame_disables_neither_forwarding_nor_the_guard(mock: MockGateway, era: str,
+                                                                             proxy_kind: str) -> None:
+    """A harmless frame the transcript cannot decode is forwarded, not
+    refused, and the guard still refuses an order after it. The mock (text
+    fields are 7-bit ASCII to it) then closes that connection itself, which
+    proves the frame reached it."""
+    from harness.protocol.wire import encode_request
+
+    version = ERAS[era][1]
+    async with PROXIES[proxy_kind](mock.port) as port:
+        reader, writer, frames = await handshake(port, version, 49)
+        writer.write(non_ascii_frame(era) + encode_request(version, [int(OUT.REQ_CURRENT_TIME), 1])[0])
+        await read_until_eof(reader)
+        writer.close()
+        record = mock.record_for_client(49)
+        assert record is not None and "non-ASCII byte" in str(record.close_cause)
+        reader, writer, frames = await handshake(port, version, 50)
+        writer.write(non_ascii_frame(era)[:-1])  # the same frame without its last byte: not yet whole
+        writer.write(non_ascii_frame(era)[-1:] + request_frame(OUT.PLACE_ORDER, era))
+        assert_told(version, frames.feed(await read_until_eof(reader)), "placeOrder")
+        writer.close()
+    assert reached(mock) == []
+
+
+def test_the_transcript_decodes_the_frames_around_an_undecodable_one() -> None:
+    from harness.proxy.wire import UP, WireDecoder
+
+    decoder = WireDecoder(1, UP)
+    stream = (encode_hello(100, 176) + start_api_frame(1, 176) + non_ascii_frame("text")
+              + comm.make_msg(OUT.REQ_CURRENT_TIME, False, "1\x00"))
+    names = [f.name for f in decoder.feed(stream)]
+    assert names[1:] == ["startApi", "undecodable", "reqCurrentTime"] and decoder.broken is None
+
+
 async def test_hello_and_start_api_coalesced_then_the_order_later(mock: MockGateway, era: str,
                                                                   proxy_kind: str) -> None:
     version = ERAS[era][1]
