@@ -65,10 +65,10 @@ MANAGED_ACCOUNTS_IDS = (int(In.MANAGED_ACCTS), int(In.MANAGED_ACCTS) + PROTOBUF_
 
 def order_guard(frame: Frame) -> str | None:
     """Refuse every order message (placeOrder, cancelOrder, reqGlobalCancel,
-    exerciseOptions) in all three wire forms: the last line of defence in
-    front of a real Gateway, whatever client is connected through the proxy.
-    The forms are told apart by harness.safety.classify_order, the one place
-    that knows them."""
+    exerciseOptions) in all three wire forms, as a Frame guard for callers
+    that add guards of their own. The proxy no longer needs it: its request
+    guard (harness/safety/stream_guard.py) frames the client's stream itself
+    and runs before any Frame guard."""
     if frame.direction != UP or frame.kind != "message":
         return None
     order = classify_order(frame.payload)

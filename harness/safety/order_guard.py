@@ -18,6 +18,11 @@ Why it ignores the negotiated version: a text payload always starts with an
 ASCII digit and a binary id with a zero byte, so the shape alone tells the
 forms apart, and a client that sends a form its version does not allow
 (buggy or hostile) is still caught. The guard fails closed.
+
+The proxies do not call this on raw chunks: their request guard
+(stream_guard.py) frames the stream itself and adds the configuration
+changes, non-canonical ids and the refusal sent to the client. This module
+keeps the order message table and BlockedOrder, the evidence both share.
 """
 
 from __future__ import annotations
