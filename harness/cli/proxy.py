@@ -50,11 +50,20 @@ def _address(value: str, option: str) -> tuple[str, int]:
               help="serve the JSON control endpoint on 127.0.0.1:N")
 @click.option("--transcript", type=click.Path(path_type=Path), default=None,
               help="append every frame, decoded, as JSON Lines (account ids redacted)")
-@click.option("--no-order-guard", is_flag=True, hidden=True, help="testing only: forward order messages")
+@click.option("--allow-orders", is_flag=True,
+              help="forward placeOrder/cancelOrder/exerciseOptions/reqGlobalCancel (default: refused, "
+                   "the client gets error 201 and the connection is closed)")
+@click.option("--allow-config-changes", is_flag=True,
+              help="forward updateConfig/replaceFA/setServerLogLevel/updateDisplayGroup (default: refused)")
+@click.option("--no-order-guard", is_flag=True, hidden=True, help="the older spelling of --allow-orders")
 @click.option("-v", "--verbose", is_flag=True)
 def proxy(listen: str, upstream: str, faults: tuple[str, ...], control_port: int | None, transcript: Path | None,
-          no_order_guard: bool, verbose: bool) -> None:
-    """Forward a Gateway port with injectable faults and a decoded transcript."""
+          allow_orders: bool, allow_config_changes: bool, no_order_guard: bool, verbose: bool) -> None:
+    """Forward a Gateway port with injectable faults and a decoded transcript.
+
+    Read-only by default: orders and configuration changes are refused (the
+    client is sent the Gateway's error, then the connection is closed), and
+    a client stream the guard cannot frame is closed, never forwarded."""
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s")
     host, port = _address(listen, "--listen")
@@ -62,7 +71,8 @@ def proxy(listen: str, upstream: str, faults: tuple[str, ...], control_port: int
     if transcript is not None:
         check_writable_file(transcript, "--transcript")  # before any port is opened, blamed on the right option
     try:
-        fp = FaultProxy(up, host, port, faults=list(faults), transcript=transcript, order_guard_on=not no_order_guard)
+        fp = FaultProxy(up, host, port, faults=list(faults), transcript=transcript,
+                        allow_orders=allow_orders or no_order_guard, allow_config_changes=allow_config_changes)
     except (ProxyFaultError, ProxyAddressError) as exc:
         raise click.UsageError(str(exc)) from None
     try:
@@ -88,7 +98,7 @@ async def _serve(fp: FaultProxy, control_port: int | None) -> None:
             raise CannotListen("--control-port", f"127.0.0.1:{control_port}", exc) from None
     click.echo(f"proxy {fp.host}:{fp.port} -> {fp.upstream[0]}:{fp.upstream[1]}"
                + (f", control on 127.0.0.1:{control.port}" if control else "")
-               + f", faults: {', '.join(fp.faults.describe()) or 'none'}", err=True)
+               + f", faults: {', '.join(fp.faults.describe()) or 'none'}; {fp.policy.describe()}", err=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -7,7 +7,8 @@
 Why a command: a team carries the behaviour of the exact Gateway build it
 runs into CI by recording it once; the file (harness/recording/FORMAT.md)
 then replays in CI (`ibgw mock serve --replay`, `--gateway replay:FILE`).
-The proxy forwards unchanged, the complete order guard stays on the path,
+The proxy forwards unchanged, its request guard stays on the path (no
+order or configuration change reaches the Gateway; fail closed),
 and identifying values are replaced before anything is kept. The file is
 written when recording stops: Ctrl-C, SIGTERM or --duration. Because the
 capture lives in memory until then, --out is proved writable before the
@@ -26,11 +27,9 @@ from pathlib import Path
 
 import click
 
-from ..live.proxy_glue import frame_guard
-from ..proxy import FaultProxy, ProxyAddressError, order_guard
+from ..proxy import FaultProxy, ProxyAddressError
 from ..recording.format import Recording, temp_path
 from ..recording.recorder import Recorder
-from ..safety.order_guard import OrderGuard
 from .paths import check_writable_file
 from .signals import CancelOnSignal
 
@@ -98,11 +97,10 @@ def record(upstream: str, listen: str, out: Path, gateway_build: str | None, red
     # The capture lives in memory until it stops: prove --out writable before anything is recorded.
     check_writable_file(out, "--out", probe=temp_path(out))
     try:
-        proxy = FaultProxy(up, host, port, order_guard_on=False)
+        # The proxy's request guard (default: no orders, no config changes, fail closed) stays on the path.
+        proxy = FaultProxy(up, host, port)
     except ProxyAddressError as exc:
         raise click.UsageError(str(exc)) from None
-    proxy.add_request_guard(frame_guard(OrderGuard()))  # every form of every order message, fail closed
-    proxy.add_request_guard(order_guard)
     recorder = Recorder(gateway_build=gateway_build, redact_texts=redact_texts).attach(proxy)
     sys.exit(asyncio.run(_record(proxy, recorder, out, duration)))
 

@@ -1,11 +1,12 @@
 """The one place that knows the recording proxy's API (harness/proxy): start
-it in front of a Gateway with the complete order guard registered, find a
-client id's connection in its transcript, stop it.
+it in front of a Gateway with its request guard on, find a client id's
+connection in its transcript, stop it.
 
-The guard registered here covers every form of every order message (text,
-binary id, protobuf; harness/safety/order_guard.py) and fails closed: a
-client->Gateway stream the proxy can no longer decode is refused too,
-since nothing could then vouch that no order passes in it.
+The guard is the proxy's own (harness/safety/stream_guard.py), the same on
+every path: every form of every order message and configuration change is
+refused, the client is sent the error, and a stream the guard cannot frame
+is closed (fail closed). Refusals are also kept in the run's OrderGuard
+(``guard.blocked``) as evidence.
 """
 
 from __future__ import annotations
@@ -26,7 +27,9 @@ class ProxyUnavailable(Exception):
 
 
 def frame_guard(guard: OrderGuard) -> Any:
-    """The OrderGuard as a proxy RequestGuard (Frame -> refusal text or None)."""
+    """The OrderGuard as a proxy RequestGuard (Frame -> refusal text or None),
+    for callers that add guards of their own; the proxies the harness starts
+    no longer need it (their request guard frames the stream itself)."""
     from ..proxy.wire import UP
 
     def complete_order_guard(frame: Any) -> str | None:
@@ -44,17 +47,16 @@ async def start_recording_proxy(upstream: Endpoint, guard: OrderGuard, transcrip
     """A started FaultProxy in front of upstream, and the endpoint clients use
     (transcript: also write its decoded wire record there as it runs)."""
     try:
-        from ..proxy import FaultProxy, ProxyAddressError, order_guard
+        from ..proxy import FaultProxy, ProxyAddressError
     except ImportError:
         raise ProxyUnavailable("harness.proxy is not available") from None
     from .session import proxied
 
     try:
-        proxy = FaultProxy((upstream.host, upstream.port), order_guard_on=False, transcript=transcript)
+        proxy = FaultProxy((upstream.host, upstream.port), transcript=transcript)  # default: refuse, fail closed
     except ProxyAddressError as exc:
         raise ProxyUnavailable(str(exc)) from None
-    proxy.add_request_guard(frame_guard(guard))
-    proxy.add_request_guard(order_guard)  # the proxy's own text-form guard, as a second line
+    proxy.add_block_observer(guard.blocked.append)
     await proxy.start()
     return proxy, proxied(upstream, proxy.host, proxy.port)
 

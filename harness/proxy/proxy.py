@@ -7,8 +7,11 @@ slow link, a forwarder that coalesces or splits writes. The proxy puts
 those faults between any client and any Gateway, switchable at run time
 (this API, or the JSON control endpoint from another process), records both
 directions with decoded message names, and runs every client->Gateway frame
-past the registered request guards (the order guard refuses order messages
-and closes the connection).
+past the request guard (harness/safety/stream_guard.py): orders and
+configuration changes are refused unless the run allows them, the client is
+sent the error a Gateway would send, and the connection is closed. Bytes
+from the client are forwarded only once the guard has seen their whole frame
+and allowed it; a stream it cannot frame is closed (fail closed).
 
 Per connection and direction: a reader task reads, decodes (transcript,
 guards) and queues the bytes with their arrival time; a writer task applies
@@ -31,20 +34,33 @@ import struct
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
 from ..evidence.redact import redact_text, redact_tree
+from ..safety.order_guard import BlockedOrder
+from ..safety.stream_guard import ClientStreamGuard, RequestPolicy, ServerStreamTracker, refusal_frame
 from .faults import BOTH, ProxyFault, ProxyFaultSet
-from .wire import DOWN, UP, Frame, RequestGuard, WireDecoder, WireEntry, entry_for, order_guard
+from .wire import DOWN, UP, Frame, RequestGuard, WireDecoder, WireEntry, entry_for
 
 log = logging.getLogger("harness.proxy")
 
 READ_CHUNK = 65536
 ENTRY_HISTORY = 20_000  # transcript entries kept in memory (the file keeps all)
 LINK_HISTORY = 1000
+# How long a refused connection waits for the Gateway's hello (or the end of
+# the Gateway frame in flight) so the refusal can go to the client in its era.
+REFUSAL_GRACE = 5.0
 _EOF = object()
+
+
+@dataclass(frozen=True)
+class _Close:
+    """Queued after the refusal: the writer closes the link once it is sent."""
+
+    cause: str
 
 
 # An observer of the decoded stream (see FaultProxy.add_observer).
@@ -95,6 +111,10 @@ class Link:
         down = WireDecoder(conn_id, DOWN)
         up.peer, down.peer = down, up
         self.decoders = {UP: up, DOWN: down}
+        self.guard = ClientStreamGuard(proxy.policy)  # decides what of the client's bytes may be forwarded
+        self.server_frames = ServerStreamTracker()  # where a refusal may enter the Gateway's stream
+        self.refusal: tuple[BlockedOrder, bytes, str] | None = None  # (what, its payload, close cause)
+        self.refusal_sent = False
         self.received = {UP: 0, DOWN: 0}
         self.forwarded = {UP: 0, DOWN: 0}
         self.queues: dict[str, asyncio.Queue[Any]] = {UP: asyncio.Queue(), DOWN: asyncio.Queue()}
@@ -216,15 +236,100 @@ class Link:
                         self.close("client closed (blackholed connection)")
                     return
                 self.received[direction] += len(data)
+                if direction == UP:
+                    if not self._from_client(data):
+                        return
+                    continue
+                if self.refusal is not None:
+                    data = self._until_refusal_point(data)
+                    if not data:
+                        return
+                else:
+                    self.server_frames.feed(data)
                 denial = self.proxy.inspect(self, direction, data)
                 if denial is not None:
                     self.close(denial)
                     return
-                if self.blackholed or direction in self.stopped or self.proxy.faults.get("blackhole", direction):
-                    continue  # dropped on the floor: the fault
-                self.queues[direction].put_nowait((time.monotonic(), data))
+                if not (self.blackholed or direction in self.stopped or self.proxy.faults.get("blackhole", direction)):
+                    self.queues[direction].put_nowait((time.monotonic(), data))
+                if self.refusal is not None:
+                    self._send_refusal()
+                    if self.refusal_sent:
+                        return
         except (ConnectionError, OSError) as exc:
             self.close(f"{'client' if direction == UP else 'Gateway'} socket error: {exc}")
+
+    def _from_client(self, data: bytes) -> bool:
+        """Client bytes through the request guard: the whole frames it
+        allowed go on; a refusal or an unframeable stream ends reading.
+        False once nothing more is read from the client."""
+        try:
+            verdict = self.guard.feed(data)
+        except Exception as exc:  # a guard that fails refuses: failing closed is the safe side
+            log.exception("proxy conn %d: request guard failed", self.conn_id)
+            self.close(f"request guard raised {type(exc).__name__}: {exc}; connection closed (fail closed)")
+            return False
+        forward = verdict.forward
+        if forward:
+            denial = self.proxy.inspect(self, UP, forward)  # transcript, and any extra request guards
+            if denial is not None:
+                self.close(denial)
+                return False
+            if not (self.blackholed or UP in self.stopped or self.proxy.faults.get("blackhole", UP)):
+                self.queues[UP].put_nowait((time.monotonic(), forward))
+        if verdict.fatal is not None:
+            self.proxy.deny(self, "unframeable", verdict.fatal)
+            self.close(f"request guard: {verdict.fatal}; connection closed")
+            return False
+        if verdict.blocked is not None:
+            cause = self.proxy.block(self, verdict.blocked, verdict.blocked_payload)
+            self.refusal = (verdict.blocked, verdict.blocked_payload, cause)
+            if self.blackholed or self.upstream is None:
+                self.close(cause)
+            else:
+                self._send_refusal()
+                self.tasks.append(asyncio.create_task(self._refusal_deadline()))
+            return False
+        return True
+
+    def _until_refusal_point(self, data: bytes) -> bytes:
+        """Gateway bytes while a refusal waits: up to the end of the hello or
+        of the frame in flight, so the refusal never cuts a frame."""
+        if self.refusal_sent:
+            return b""
+        ends = self.server_frames.feed(data, first_only=True)
+        return data[:ends[0]] if ends else data
+
+    def _send_refusal(self) -> None:
+        """Queue the error frame for the client (once it can be put between
+        two whole Gateway frames, in the negotiated era), then the close."""
+        assert self.refusal is not None
+        blocked, payload, cause = self.refusal
+        tracker = self.server_frames
+        if self.refusal_sent:
+            return
+        if tracker.broken:
+            self.close(f"{cause} (no error sent: {tracker.broken})")
+            return
+        if tracker.server_version is None or not tracker.at_boundary:
+            return  # the down reader calls again after the next whole frame
+        self.refusal_sent = True
+        try:
+            frame = refusal_frame(tracker.server_version, blocked, payload)
+        except Exception as exc:  # the refusal still stands: close without the error
+            log.exception("proxy conn %d: could not build the error for the client", self.conn_id)
+            self.close(f"{cause} (no error sent: {type(exc).__name__}: {exc})")
+            return
+        self.proxy.note(self.conn_id, DOWN, f"sent the client error for refused {blocked.name} "
+                                            f"({len(frame)} bytes, server version {tracker.server_version})")
+        self.queues[DOWN].put_nowait((time.monotonic(), frame))
+        self.queues[DOWN].put_nowait(_Close(cause))
+
+    async def _refusal_deadline(self) -> None:
+        await asyncio.sleep(REFUSAL_GRACE)  # a bounded wait for the Gateway's hello / frame end
+        if self.refusal is not None and not self.refusal_sent:  # once queued, the writer closes after it
+            self.close(f"{self.refusal[2]} (no error sent: the Gateway sent no frame boundary within "
+                       f"{REFUSAL_GRACE:g} s)")
 
     async def _write(self, direction: str) -> None:
         writer = self.upstream[1] if direction == UP else self.client[1]  # type: ignore[index]
@@ -237,6 +342,9 @@ class Link:
                 if item is _EOF:
                     await self._forward_eof(direction, writer)
                     return
+                if isinstance(item, _Close):
+                    self.close(item.cause)
+                    return
                 arrival, data = item
                 latency = faults.get("latency", direction)
                 if latency is not None:
@@ -246,6 +354,7 @@ class Link:
                     await asyncio.sleep(max(0.0, release - time.monotonic()))  # the injected latency
                 coalesce = faults.get("coalesce", direction)
                 eof_after = False
+                close_after: _Close | None = None
                 if coalesce is not None:
                     await asyncio.sleep(coalesce.values[0] / 1000.0)  # the hold time: what arrives meanwhile joins
                     parts = [data]
@@ -253,6 +362,9 @@ class Link:
                         nxt = queue.get_nowait()
                         if nxt is _EOF:
                             eof_after = True
+                            break
+                        if isinstance(nxt, _Close):
+                            close_after = nxt
                             break
                         parts.append(nxt[1])
                     data = b"".join(parts)
@@ -262,6 +374,9 @@ class Link:
                     return
                 if eof_after:
                     await self._forward_eof(direction, writer)
+                    return
+                if close_after is not None:
+                    self.close(close_after.cause)
                     return
         except (ConnectionError, OSError) as exc:
             self.close(f"writing to the {'Gateway' if direction == UP else 'client'} failed: {exc}")
@@ -324,7 +439,11 @@ class FaultProxy:
 
     def __init__(self, upstream: tuple[str, int], host: str = "127.0.0.1", port: int = 0, *,
                  faults: list[str] | None = None, transcript: Path | None = None, order_guard_on: bool = True,
+                 allow_orders: bool = False, allow_config_changes: bool = False,
                  connect_timeout: float = 10.0, seed: int = 0) -> None:
+        """allow_orders / allow_config_changes: let those requests through for
+        this proxy (default: refused). order_guard_on=False is the older
+        spelling of allow_orders=True."""
         require_loopback(host, "listen address")
         require_loopback(upstream[0], "upstream")
         self.host = host
@@ -333,7 +452,11 @@ class FaultProxy:
         self.connect_timeout = connect_timeout
         self.faults = ProxyFaultSet()
         self.random = random.Random(seed)  # jitter is reproducible from run to run
-        self.guards: list[RequestGuard] = [order_guard] if order_guard_on else []
+        self.policy = RequestPolicy(allow_orders=allow_orders or not order_guard_on,
+                                    allow_config_changes=allow_config_changes)
+        self.blocked: list[BlockedOrder] = []  # every refused request, in order
+        self.block_observers: list[Callable[[BlockedOrder], None]] = []
+        self.guards: list[RequestGuard] = []  # extra guards on decoded client frames (the policy runs first)
         self.reply_guards: list[RequestGuard] = []  # on Gateway->client frames (the live paper-account guard)
         self.links: dict[int, Link] = {}
         self.history: deque[dict[str, Any]] = deque(maxlen=LINK_HISTORY)
@@ -475,6 +598,26 @@ class FaultProxy:
         self.accounts |= decoder.accounts
         return None
 
+    def block(self, link: Link, blocked: BlockedOrder, payload: bytes) -> str:
+        """Record a request the policy refused (transcript, denied, observers);
+        returns the link's close cause."""
+        frame = Frame(link.conn_id, UP, "message", blocked.name, payload, None, blocked.wire_id, link.server_version)
+        self._record(frame, f"DENIED: {blocked.reason}")
+        self.blocked.append(blocked)
+        for observer in list(self.block_observers):
+            observer(blocked)
+        self.deny(link, blocked.name, blocked.reason)
+        return f"request guard: {blocked.reason}; connection closed"
+
+    def deny(self, link: Link, message: str, cause: str) -> None:
+        self.denied.append({"conn_id": link.conn_id, "message": message, "cause": cause,
+                            "t": round(time.monotonic() - self.origin, 3)})
+        log.warning("proxy conn %d: %s", link.conn_id, cause)
+
+    def add_block_observer(self, observer: Callable[[BlockedOrder], None]) -> None:
+        """Call observer(blocked) for every request the policy refuses."""
+        self.block_observers.append(observer)
+
     @staticmethod
     def _guard(frame: Frame, guards: list[RequestGuard]) -> str | None:
         for guard in guards:
@@ -526,8 +669,8 @@ class FaultProxy:
         return {"listen": f"{self.host}:{self.port if self._server else self.requested_port}",
                 "upstream": f"{self.upstream[0]}:{self.upstream[1]}", "faults": self.faults.describe(),
                 "connections": [link.summary() for link in self.links.values()],
-                "closed_connections": len(self.history), "guards": [getattr(g, "__name__", repr(g))
-                                                                    for g in self.guards],
+                "closed_connections": len(self.history), "policy": self.policy.describe(),
+                "guards": ["request policy"] + [getattr(g, "__name__", repr(g)) for g in self.guards],
                 "denied": self.denied[-20:], "frames_recorded": len(self.entries)}
 
 

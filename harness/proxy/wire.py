@@ -65,10 +65,10 @@ MANAGED_ACCOUNTS_IDS = (int(In.MANAGED_ACCTS), int(In.MANAGED_ACCTS) + PROTOBUF_
 
 def order_guard(frame: Frame) -> str | None:
     """Refuse every order message (placeOrder, cancelOrder, reqGlobalCancel,
-    exerciseOptions) in all three wire forms: the last line of defence in
-    front of a real Gateway, whatever client is connected through the proxy.
-    The forms are told apart by harness.safety.classify_order, the one place
-    that knows them."""
+    exerciseOptions) in all three wire forms, as a Frame guard for callers
+    that add guards of their own. The proxy no longer needs it: its request
+    guard (harness/safety/stream_guard.py) frames the client's stream itself
+    and runs before any Frame guard."""
     if frame.direction != UP or frame.kind != "message":
         return None
     order = classify_order(frame.payload)
@@ -102,8 +102,11 @@ class WireDecoder:
     The client->Gateway stream starts with `API\\0` and the framed version
     range; the Gateway->client stream starts with the server hello, which
     carries the negotiated server version the replies are decoded at.
-    Decoding never affects forwarding: after an undecodable frame the
-    direction is marked and later frames are only named by their size.
+    Decoding never affects forwarding or the request guard (which frames
+    the client's stream itself, harness/safety/stream_guard.py): a frame
+    that cannot be decoded is recorded as "undecodable" and the frames
+    before and after it are decoded as usual; only a stream that cannot be
+    framed at all (a bad prefix or length) marks the direction broken.
     """
 
     def __init__(self, conn_id: int, direction: str, peer: WireDecoder | None = None) -> None:
@@ -126,10 +129,18 @@ class WireDecoder:
                 self.prefix += data[:need]
                 check_prefix(self.prefix)
                 data = data[need:]
-            return [self._frame(payload) for payload in self.frames.feed(data)]
+            payloads = self.frames.feed(data)
         except ProtocolError as exc:
             self.broken = str(exc)
             return [Frame(self.conn_id, self.direction, "message", "undecodable", data, None, None, None)]
+        frames = []
+        for payload in payloads:
+            try:
+                frames.append(self._frame(payload))
+            except ProtocolError:
+                frames.append(Frame(self.conn_id, self.direction, "message", "undecodable", payload, None, None,
+                                    self._version()))
+        return frames
 
     def _version(self) -> int | None:
         if self.server_version is None and self.peer is not None:

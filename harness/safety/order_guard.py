@@ -18,6 +18,11 @@ Why it ignores the negotiated version: a text payload always starts with an
 ASCII digit and a binary id with a zero byte, so the shape alone tells the
 forms apart, and a client that sends a form its version does not allow
 (buggy or hostile) is still caught. The guard fails closed.
+
+The proxies do not call this on raw chunks: their request guard
+(stream_guard.py) frames the stream itself and adds the configuration
+changes, non-canonical ids and the refusal sent to the client. This module
+keeps the order message table and BlockedOrder, the evidence both share.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ FORM_TEXT = "text"
 FORM_BINARY = "binary-id"
 FORM_PROTOBUF = "protobuf"
 _MAX_TEXT_ID_DIGITS = 10
+KIND_ORDER = "order"
+KIND_CONFIG = "config"
+KIND_AMBIGUOUS = "ambiguous"  # a frame whose message id is not in the form real clients send
 
 
 @dataclass(frozen=True)
@@ -41,10 +49,20 @@ class BlockedOrder:
     name: str  # placeOrder, cancelOrder, exerciseOptions, reqGlobalCancel
     form: str  # text | binary-id | protobuf
     wire_id: int  # the id as sent (203 for a protobuf placeOrder)
+    kind: str = KIND_ORDER  # order | config | ambiguous (harness/safety/stream_guard.py)
+    detail: str = ""  # e.g. the non-canonical id text that was read as this message
 
     @property
     def reason(self) -> str:
-        return (f"ORDER BLOCKED: {self.name} ({self.form} form, message id {self.wire_id}) was not forwarded: "
+        extra = f", {self.detail}" if self.detail else ""
+        if self.kind == KIND_CONFIG:
+            return (f"CONFIG CHANGE BLOCKED: {self.name} ({self.form} form, message id {self.wire_id}{extra}) "
+                    "was not forwarded: runs do not change Gateway settings unless allowed "
+                    "(--allow-config-changes); the harness closed this connection")
+        if self.kind == KIND_AMBIGUOUS:
+            return (f"REQUEST BLOCKED: a frame with an unreadable message id ({self.detail}) was not forwarded: "
+                    "the guard cannot rule out an order; the harness closed this connection")
+        return (f"ORDER BLOCKED: {self.name} ({self.form} form, message id {self.wire_id}{extra}) was not forwarded: "
                 "live runs are read-only; the harness closed this connection")
 
 
@@ -87,5 +105,5 @@ class OrderGuard:
         return order.reason
 
 
-__all__ = ["FORM_BINARY", "FORM_PROTOBUF", "FORM_TEXT", "ORDER_MESSAGE_IDS", "BlockedOrder", "OrderGuard",
+__all__ = ["FORM_BINARY", "KIND_AMBIGUOUS", "KIND_CONFIG", "KIND_ORDER", "FORM_PROTOBUF", "FORM_TEXT", "ORDER_MESSAGE_IDS", "BlockedOrder", "OrderGuard",
            "classify_order"]
