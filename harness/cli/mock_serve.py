@@ -21,6 +21,7 @@ import click
 
 from .. import runstate
 from ..mock import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_MAX_CLIENTS,
     FAULT_SPECS,
     PROFILES,
@@ -123,7 +124,12 @@ def mock() -> None:
 @click.option("--profile", callback=_profile_option, default="default", show_default=True,
               help=f"Gateway profile to imitate: {', '.join(sorted(PROFILES))} (see `ibgw mock profiles`).")
 @click.option("--max-clients", type=click.IntRange(1, 10_000), default=DEFAULT_MAX_CLIENTS, show_default=True,
-              help="Connection cap; a real Gateway accepts 32 API clients.")
+              help="API client cap; a real Gateway accepts 32 API clients. Only connections that completed "
+                   "startApi count.")
+@click.option("--handshake-timeout", type=click.FloatRange(0), default=DEFAULT_HANDSHAKE_TIMEOUT, show_default=True,
+              metavar="SECONDS",
+              help="Close a connection that has not sent startApi this long after accept (an assumption: what a "
+                   "real Gateway does with a silent socket is not public); 0 waits for ever.")
 @click.option("--fault", "faults", multiple=True, callback=_faults_option, metavar="NAME[=VALUE]",
               help="A Gateway failure to reproduce; repeat to combine (see `ibgw mock faults`).")
 @click.option("--control-port", type=click.IntRange(0, 65535), default=None,
@@ -143,7 +149,8 @@ def mock() -> None:
               help="With --replay: 1 keeps the recorded timing, 2 replays twice as fast, 0 without delays.")
 def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProfile, max_clients: int,
           faults: list[str], control_port: int | None, idle_timeout: float, log_level: str,
-          replay_file: Any = None, replay_speed: float = 1.0) -> None:
+          replay_file: Any = None, replay_speed: float = 1.0,
+          handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT) -> None:
     """Run the mock Gateway in the foreground until Ctrl-C or SIGTERM.
 
     \b
@@ -158,10 +165,11 @@ def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProf
         from ..recording.replay import replay_gateway
 
         gw, _ = replay_gateway(replay_file, speed=replay_speed, host=host, port=port, max_clients=max_clients,
-                               faults=faults, idle_timeout=idle_timeout or None)
+                               faults=faults, idle_timeout=idle_timeout or None,
+                               handshake_timeout=handshake_timeout or None)
     else:
         gw = MockGateway(host, port, profile=profile, accounts=accounts, max_clients=max_clients, faults=faults,
-                         idle_timeout=idle_timeout or None)
+                         idle_timeout=idle_timeout or None, handshake_timeout=handshake_timeout or None)
     try:
         code = asyncio.run(_serve(gw, control_port))
     except KeyboardInterrupt:  # SIGINT before the loop's own handler was installed
