@@ -23,6 +23,7 @@ from .clients import CLIENT_NAMES, ClientAdapter, make_client
 from .clients.custom import ClientSpecError, validate_spec
 from .evidence.allure_io import attach_evidence, write_allure_environment
 from .evidence.record import Evidence
+from .evidence.redact import install_log_redaction
 from .evidence.report_redaction import redact_report
 from .evidence.session_report import finish_allure_results
 from .targets import Endpoint, GatewayTarget, MockTarget, TargetSpecError, parse_target
@@ -98,6 +99,9 @@ def pytest_configure(config: pytest.Config) -> None:
     # the run like Ctrl-C, so teardown runs (harness/runstate.py).
     runstate.claim_run()
     runstate.sigterm_as_interrupt()
+    # Log records redact themselves (account ids seen, credentials), so no
+    # capture, live log or attachment ever holds them (evidence/redact.py).
+    install_log_redaction()
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     spec = config.getoption("--gateway")

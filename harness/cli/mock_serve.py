@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import re
 import signal
 import sys
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 import click
 
 from .. import runstate
+from ..evidence.redact import redact_account, redact_text, remember_accounts
 from ..mock import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_MAX_CLIENTS,
@@ -58,24 +60,39 @@ def parse_accounts(value: str) -> list[str]:
     seen: set[str] = set()
     for account in ids:
         if not account:
-            raise ValueError(f"empty account id in {value!r}; expected comma-separated ids like DU111,DU222")
+            raise ValueError(f"empty account id in {_shown(value)!r}; expected comma-separated ids like DU111,DU222")
         if not (account.startswith(PAPER_PREFIXES) and len(account) > 2 and account.isascii()
                 and account.isalnum()):
-            raise ValueError(f"{account!r} is not a paper account id: it must start with "
+            raise ValueError(f"{_shown(account)!r} is not a paper account id: it must start with "
                              f"{' or '.join(PAPER_PREFIXES)} followed by letters/digits only, e.g. DU1234567")
         if account in seen:
-            raise ValueError(f"account id {account!r} is given twice")
+            raise ValueError(f"account id {_shown(account)!r} is given twice")
         seen.add(account)
     return ids
+
+
+def _shown(text: str) -> str:
+    """A refused --accounts value as an error may show it: a live id (U1234567)
+    is exactly what must never be printed in full, so anything id-shaped, or
+    with five or more digits in one piece, is redacted."""
+    parts = []
+    for part in text.split(","):
+        shown = redact_text(part)
+        if shown == part and re.search(r"\d{5,}", part):
+            shown = redact_account(part)
+        parts.append(shown)
+    return ",".join(parts)
 
 
 def _accounts_option(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
     if value is None:
         return None
     try:
-        return parse_accounts(value)
+        accounts = parse_accounts(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx, param) from None
+    remember_accounts(accounts)
+    return accounts
 
 
 def _profile_option(ctx: click.Context, param: click.Parameter, value: str) -> GatewayProfile:
