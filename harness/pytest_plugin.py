@@ -24,7 +24,7 @@ from .clients.custom import ClientSpecError, validate_spec
 from .evidence.allure_io import attach_evidence, write_allure_environment
 from .evidence.record import Evidence
 from .evidence.redact import install_log_redaction
-from .evidence.report_redaction import redact_report
+from .evidence.report_redaction import redact_report, redact_warning
 from .evidence.session_report import finish_allure_results
 from .targets import Endpoint, GatewayTarget, MockTarget, TargetSpecError, parse_target
 
@@ -199,6 +199,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         props["gateway.version"] = cfg.gateway_build
     write_allure_environment(Path(alluredir), props)
     finish_allure_results(Path(alluredir), cfg.evidence_dir)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_warning_recorded(warning_message: Any, when: str, nodeid: str, location: Any) -> None:
+    """Before the terminal's warnings summary formats it: a warning's text
+    may name an account too (evidence.report_redaction)."""
+    redact_warning(warning_message)
 
 
 @pytest.hookimpl(hookwrapper=True, trylast=True)
