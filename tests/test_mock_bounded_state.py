@@ -13,9 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
+import signal
+import socket
 import time
+from pathlib import Path
 
 import pytest
+from cli_process import MockServe, run_cli
 from mockclient import MockClient, is_msg, until
 
 from harness.mock import MockGateway
@@ -231,3 +236,37 @@ async def test_huge_req_ids_then_silent_sockets_then_a_real_client(caplog: pytes
         assert not [r for r in caplog.records if "Exceeds the limit" in r.getMessage()]
         for client in (bad, *silent):
             await client.close()
+
+
+def test_mock_serve_handshake_timeout_option(tmp_path: Path) -> None:
+    """`ibgw mock serve --handshake-timeout S`: a silent socket is closed
+    after S seconds with one log line, no traceback."""
+    server = MockServe(tmp_path / "mock.err", "--handshake-timeout", "0.5", "--log-level", "info")
+    try:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as silent:
+            silent.settimeout(20)
+            assert silent.recv(1024) == b""  # closed by the mock, without a byte sent
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(15) == 0
+        err = server.stderr
+        assert len(re.findall(r"conn 1 from \S+ closed: handshake deadline: no startApi within 0\.5 s", err)) == 1, err
+        assert "Traceback" not in err
+    finally:
+        server.close()
+
+
+def test_mock_serve_rejects_a_negative_handshake_timeout() -> None:
+    proc = run_cli("mock", "serve", "--port", "0", "--handshake-timeout", "-1")
+    assert proc.returncode == 2 and "--handshake-timeout" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("env, expected", [(None, 30.0), ("2.5", 2.5), ("0", 0.0)])
+def test_container_entry_point_reads_the_handshake_timeout(monkeypatch: pytest.MonkeyPatch, env: str | None,
+                                                           expected: float) -> None:
+    from harness.mock.serve import _parser
+
+    if env is None:
+        monkeypatch.delenv("IBGW_HANDSHAKE_TIMEOUT", raising=False)
+    else:
+        monkeypatch.setenv("IBGW_HANDSHAKE_TIMEOUT", env)
+    assert _parser().parse_args([]).handshake_timeout == expected
