@@ -99,9 +99,6 @@ def pytest_configure(config: pytest.Config) -> None:
     # the run like Ctrl-C, so teardown runs (harness/runstate.py).
     runstate.claim_run()
     runstate.sigterm_as_interrupt()
-    # Log records redact themselves (account ids seen, credentials), so no
-    # capture, live log or attachment ever holds them (evidence/redact.py).
-    install_log_redaction()
     for name, text in MARKERS.items():
         config.addinivalue_line("markers", f"{name}: {text}")
     spec = config.getoption("--gateway")
@@ -221,6 +218,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(scope="session")
 def harness_config(pytestconfig: pytest.Config) -> HarnessConfig:
+    # From the first harness fixture on, log records redact themselves
+    # (account ids seen, credentials), so no capture, live log or attachment
+    # holds them (evidence/redact.py). Not at configure time: a project that
+    # has the plugin installed but runs none of its fixtures keeps its own
+    # log records as they are.
+    install_log_redaction()
     return pytestconfig.stash[_CONFIG_KEY]
 
 
