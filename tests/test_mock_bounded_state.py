@@ -270,3 +270,40 @@ def test_container_entry_point_reads_the_handshake_timeout(monkeypatch: pytest.M
     else:
         monkeypatch.setenv("IBGW_HANDSHAKE_TIMEOUT", env)
     assert _parser().parse_args([]).handshake_timeout == expected
+
+
+@pytest.mark.parametrize("form", ["text-binary-id", "protobuf"])
+async def test_huge_req_ids_in_the_protobuf_era(form: str, caplog: pytest.LogCaptureFixture) -> None:
+    """At 10.50 (server version 226) reqIds goes as text behind a binary id,
+    or as protobuf (an int32 varint: always a Java int, so only the sequence
+    bound can refuse it: the sequence starts near its end there)."""
+    from harness.protocol.era import Form
+    from harness.protocol.wire import encode_in_form
+
+    caplog.set_level(logging.INFO, logger="harness.mock")
+    async with MockGateway(port=0, profile="10.50") as gw:
+        if form == "protobuf":
+            gw.model.next_order_id = JAVA_INT_MAX - 10
+        before = gw.model.next_order_id
+        bad = await MockClient.open(gw.port)
+        await bad.hello(157, 226)
+        assert (await bad.read_server_hello())[0] == 226
+        start, _ = encode_in_form(Form.TEXT_BINARY_ID, 226, [Out.START_API, 2, 7, ""], from_client=True)
+        await bad.send_raw(start)
+        await until(lambda: gw.api_clients == 1)
+        count = HUGE if form == "text-binary-id" else "100"
+        data, _ = encode_in_form(Form(form), 226, [Out.REQ_IDS, 1, count], from_client=True)
+        await bad.send_raw(data)
+        record = next(r for r in gw.records if r.client_id == 7)
+        await until(lambda: record.close_cause is not None)
+        assert "request refused" in record.close_cause
+        assert len(_warnings_for(caplog, record.conn_id)) == 1
+        assert gw.model.next_order_id == before
+        await until(lambda: gw.api_clients == 0)  # the slot frees once the connection's clean-up ran
+        fresh = await MockClient.connect(gw.port, start=False)  # text era: the same shared sequence
+        startup = await fresh.start_api(3)
+        [next_id] = [f for f in startup if f[0] == str(In.NEXT_VALID_ID)]
+        assert int(next_id[-1]) == before
+        _no_tracebacks(caplog)
+        await fresh.close()
+        await bad.close()

@@ -445,7 +445,8 @@ class Session:
         """Refused as a Gateway refuses it: an error carrying the order's id
         (-1 for reqGlobalCancel), so the client's bookkeeping closes the order."""
         if not JAVA_INT_MIN <= order_id <= JAVA_INT_MAX:
-            raise Refused(f"{request.name}: order id of {len(str(order_id))} digits is not a Java int; request refused")
+            digits = len(str(abs(order_id)))  # order_id_of read at most int()'s 4,300 digits
+            raise Refused(f"{request.name}: order id of {digits} digits is not a Java int; request refused")
         read_only = "read-only-api" in self.gw.faults
         log.warning("conn %d: refused %s id %d (%s)", self.record.conn_id, request.name, order_id,
                     "Read-Only API" if read_only else "the mock never executes orders")
