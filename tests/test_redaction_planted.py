@@ -24,9 +24,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from pytest_subprocess import child_env, run_pytest
 
 from harness.evidence.html_report import generate, tooling_installed
 from harness.evidence.redact import redact_account
+from harness.mock import MockGateway
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "report_fixtures" / "leaky_failing.py"
@@ -81,6 +83,11 @@ def test_only_the_deliberate_case_failed(planted_run: tuple[Path, str]) -> None:
 
 def test_no_file_and_no_terminal_line_holds_a_planted_account(planted_run: tuple[Path, str]) -> None:
     out, terminal = planted_run
+    assert not _leaks(out, terminal), f"planted account digits found: {_leaks(out, terminal)}"
+
+
+def _leaks(out: Path, terminal: str) -> dict[str, list[str]]:
+    """Where (file or terminal) a planted id's digits appear, by masked id."""
     files = [p for p in out.rglob("*") if p.is_file()]
     assert len(files) > 10
     leaks: dict[str, list[str]] = {}
@@ -93,7 +100,7 @@ def test_no_file_and_no_terminal_line_holds_a_planted_account(planted_run: tuple
     for account in PLANTED:
         if _digits(account).decode() in terminal:
             leaks.setdefault("terminal output", []).append(redact_account(account))
-    assert not leaks, f"planted account digits found: {leaks}"
+    return leaks
 
 
 def test_the_search_is_not_vacuous(planted_run: tuple[Path, str]) -> None:
@@ -117,3 +124,21 @@ def test_the_search_is_not_vacuous(planted_run: tuple[Path, str]) -> None:
     if (out / "html" / "index.html").exists():
         embedded = b"".join(_decoded_blobs((out / "html" / "index.html").read_bytes()))
         assert masked.encode() in embedded or json.dumps(masked)[1:-1].encode() in embedded
+
+
+async def test_a_live_run_leaks_no_planted_account(tmp_path: Path) -> None:
+    """The same through the live path (a Gateway addressed as HOST:PORT: the
+    recording proxy, the paper-account check, live pacing), where the issue
+    saw the id in the terminal: a 10.50 mock with the planted accounts."""
+    async with MockGateway(port=0, profile="10.50", accounts=list(PLANTED)) as gw:
+        code, terminal = await run_pytest(
+            "suites/test_account_sync.py", str(FIXTURE), "-rA", "--gateway", f"127.0.0.1:{gw.port}",
+            "--client", "ibapi", "--log-level=DEBUG", f"--alluredir={tmp_path / 'allure-results'}",
+            f"--junitxml={tmp_path / 'junit.xml'}", evidence_dir=tmp_path / "evidence", env=child_env(),
+            timeout=RUN_TIMEOUT_S)
+        assert code == 1, terminal[-4000:]
+        # the paper-account check, the account sync and the deliberate case each reached the Gateway
+        assert len([r for r in gw.records if r.started_api]) >= 3
+    assert "deliberate failure" in terminal and redact_account(PLANTED[0]) in terminal
+    leaks = _leaks(tmp_path, terminal)
+    assert not leaks, f"planted account digits found: {leaks}"

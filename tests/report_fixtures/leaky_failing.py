@@ -4,8 +4,9 @@ tests/test_redaction_planted.py, which runs it in a subprocess beside the
 account-sync and matrix suites and searches everything produced for the id.
 
 Not collected by `make test` (the name does not match test_*.py); run it
-only by path. The id is read from the session's mock (planted through
-IBGW_MOCK_ACCOUNTS), never written here.
+only by path. The id is the one the client received from the session's
+Gateway (a mock planted through IBGW_MOCK_ACCOUNTS, or a "live" one),
+never written here.
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ async def test_fails_with_the_account_in_every_channel(gateway, client_factory, 
     evidence = await run_account_sync(gateway.endpoint, client_factory("ibapi"), client_id=client_ids.take(41),
                                       timeout=harness_config.timeout, expect_positions=True,
                                       transcript=gateway.transcript)
-    assert gateway.mock is not None
-    account = gateway.mock.model.account_ids[0]
+    accounts = evidence.connect.get("accounts") or []
+    assert accounts, evidence.summary_line()
+    account = accounts[0]
     for form in _forms(account):
         log.warning("form %s", form)
         print(f"stdout form {form}")
