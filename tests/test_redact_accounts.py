@@ -55,7 +55,7 @@ def test_ids_seen_are_hidden_exactly_in_any_case_and_context(monkeypatch: pytest
     monkeypatch.setattr(redact, "_known_re", None)
     # a hex digit before a lower-case id defeats the pattern (it protects digests)...
     assert redact_text("0fdu8642097") == "0fdu8642097"
-    remember_accounts(["DU8642097", "", "DU1"])  # empty and too-short ids are not kept
+    remember_accounts(["DU8642097", "", "DU111"])  # empty and too-short ids are not kept
     assert redact.known_accounts() == frozenset({"DU8642097"})
     # ...but not an id the process has seen
     assert redact_text("0fdu8642097") == "0fdu…097"

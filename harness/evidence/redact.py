@@ -67,7 +67,7 @@ def redact_accounts(accounts: Iterable[str]) -> list[str]:
 # terminal) have no handle on the session or connection that saw the ids,
 # and an id once seen must stay hidden everywhere for the rest of the run.
 # Only ever grows; holds ids, never writes them anywhere.
-_MIN_KNOWN_LEN = 5  # shorter strings ("DU1") would mask ordinary text
+_MIN_KNOWN_LEN = 6  # shorter strings ("DU111", a test fixture) would mask ordinary text
 _known: set[str] = set()
 _known_re: re.Pattern[str] | None = None
 _known_lock = threading.Lock()
