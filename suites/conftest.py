@@ -81,7 +81,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     except ImportError:
         return
     if hasattr(allure, "global_attach"):  # allure-pytest >= 2.16; a no-op without --alluredir
-        allure.global_attach(redact_text(matrix.text()), name="fault_matrix.txt", attachment_type=allure.attachment_type.TEXT)
+        allure.global_attach(redact_text(matrix.text()), name="fault_matrix.txt",
+                             attachment_type=allure.attachment_type.TEXT)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

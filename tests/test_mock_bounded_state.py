@@ -34,7 +34,8 @@ READY_WITHIN = 5.0  # the issue's bound for a fresh real client
 
 def _warnings_for(caplog: pytest.LogCaptureFixture, conn_id: int) -> list[str]:
     return [r.getMessage() for r in caplog.records
-            if r.name == "harness.mock" and r.levelno >= logging.WARNING and r.getMessage().startswith(f"conn {conn_id} ")]
+            if r.name == "harness.mock" and r.levelno >= logging.WARNING
+            and r.getMessage().startswith(f"conn {conn_id} ")]
 
 
 def _no_tracebacks(caplog: pytest.LogCaptureFixture) -> None:

@@ -9,6 +9,7 @@ from .profiles import PROFILES, GatewayProfile, UnknownProfileError, get_profile
 from .transcript import ConnectionRecord
 
 __all__ = [
-    "DEFAULT_HANDSHAKE_TIMEOUT", "DEFAULT_MAX_CLIENTS", "FAULT_SPECS", "PROFILES", "ControlServer", "FaultError", "parse_fault", "Account", "AccountModel", "ConnectionRecord", "GatewayProfile",
+    "DEFAULT_HANDSHAKE_TIMEOUT",
+    "DEFAULT_MAX_CLIENTS", "FAULT_SPECS", "PROFILES", "ControlServer", "FaultError", "parse_fault", "Account", "AccountModel", "ConnectionRecord", "GatewayProfile",
     "Holding", "MockGateway", "UnknownProfileError", "get_profile",
 ]

@@ -249,7 +249,8 @@ class MockGateway:
             "max_server_version": self.effective_max_server_version,
             "host": self.host, "port": self.requested_port or None, "listening": self._server is not None,
             "faults": self.faults.describe(), "active_connections": self.active_connections,
-            "api_clients": self.api_clients, "client_ids_in_use": self.client_ids_in_use, "red": self.red, "close_wait_leaked": len(self.leaked),
+            "api_clients": self.api_clients,
+            "client_ids_in_use": self.client_ids_in_use, "red": self.red, "close_wait_leaked": len(self.leaked),
             "stuck_client_ids": {str(k): (None if v == UNTIL_RESTART else round(v - now, 3))
                                  for k, v in self.stuck_ids.items() if v > now},
             "in_outage": self.in_outage, "restarts": self.restarts, "connections_seen": len(self.records),
