@@ -27,6 +27,13 @@ from harness.evidence.redact import (
 from harness.evidence.report_redaction import redact_warning
 
 
+@pytest.fixture
+def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No ids seen: what other tests in this process planted stays out."""
+    monkeypatch.setattr(redact, "_known", set())
+    monkeypatch.setattr(redact, "_known_re", None)
+
+
 @pytest.mark.parametrize("text, expected", [
     (r"len 31 raw:b'\x08\x01\x12\tDU1234567\x1a\x03USD'|", r"len 31 raw:b'\x08\x01\x12\tDU…567\x1a\x03USD'|"),
     (r"b'15\x001\x00DU1234567,DF7654321\x00'", r"b'15\x001\x00DU…567,DF…321\x00'"),
@@ -37,7 +44,7 @@ from harness.evidence.report_redaction import redact_warning
     ("U12345678 and F1234567", "U…678 and F…567"),
     ("DU1234567abc", "DU…567abc"),
 ])
-def test_pattern_catches_the_shapes_that_leaked(text: str, expected: str) -> None:
+def test_pattern_catches_the_shapes_that_leaked(text: str, expected: str, fresh_registry: None) -> None:
     assert redact_text(text) == expected
 
 
@@ -45,14 +52,12 @@ def test_pattern_catches_the_shapes_that_leaked(text: str, expected: str) -> Non
     "sha256:0f1234567abcdef0", "c0ffee9f12345678", "\\u2026567", "\\U00012345", "DU…567",
     "0000e0d5.6601a2b3.01.01", "port 4002 next id 1234567", "DU1234",
 ])
-def test_pattern_leaves_hex_escapes_and_redacted_ids_alone(text: str) -> None:
+def test_pattern_leaves_hex_escapes_and_redacted_ids_alone(text: str, fresh_registry: None) -> None:
     assert not ACCOUNT_ID_RE.search(text)
     assert redact_text(text) == text
 
 
-def test_ids_seen_are_hidden_exactly_in_any_case_and_context(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(redact, "_known", set())
-    monkeypatch.setattr(redact, "_known_re", None)
+def test_ids_seen_are_hidden_exactly_in_any_case_and_context(fresh_registry: None) -> None:
     # a hex digit before a lower-case id defeats the pattern (it protects digests)...
     assert redact_text("0fdu8642097") == "0fdu8642097"
     remember_accounts(["DU8642097", "", "DU111"])  # empty and too-short ids are not kept
@@ -115,3 +120,9 @@ def test_mock_serve_never_echoes_a_refused_id_in_full(accounts: str) -> None:
         digits = "".join(c for c in account if c.isdigit())
         if len(digits) >= 5:
             assert digits not in proc.stdout + proc.stderr, proc.stderr
+
+
+def test_a_known_id_inside_a_longer_digit_run_masks_the_whole_run(fresh_registry: None) -> None:
+    remember_accounts(["U1234567"])
+    assert redact_text("U12345678 and 0fu12345670") == "U…678 and 0fu…670"
+    assert redact_text("x", ["DU7654321"]) == "x" and redact_text("DU76543210", ["DU7654321"]) == "DU…210"

@@ -93,7 +93,9 @@ def _known_pattern() -> re.Pattern[str] | None:
     with _known_lock:
         if _known_re is None and _known:
             alternatives = "|".join(re.escape(a) for a in sorted(_known, key=len, reverse=True))
-            _known_re = re.compile(alternatives, re.IGNORECASE)
+            # Digits right after a known id belong to the match: a longer id
+            # ("U12345678" when "U1234567" is known) is masked as a whole.
+            _known_re = re.compile(f"(?:{alternatives})\\d*", re.IGNORECASE)
         return _known_re
 
 
@@ -104,8 +106,8 @@ def redact_text(text: str, accounts: Iterable[str] = ()) -> str:
     text = redact_secrets(text)
     known = sorted({a for a in accounts if a}, key=len, reverse=True)
     if known:
-        text = re.sub("|".join(re.escape(a) for a in known), lambda m: redact_account(m.group(0)), text,
-                      flags=re.IGNORECASE)
+        text = re.sub(f"(?:{'|'.join(re.escape(a) for a in known)})\\d*", lambda m: redact_account(m.group(0)),
+                      text, flags=re.IGNORECASE)
     seen = _known_pattern()
     if seen is not None:
         text = seen.sub(lambda m: redact_account(m.group(0)), text)
