@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from .evidence.redact import redact_accounts, redact_tree
+from .evidence.redact import redact_accounts, redact_text, redact_tree
 from .live.policy import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_PAUSE_S,
@@ -260,7 +260,7 @@ def say(config: pytest.Config, text: str) -> None:
     if reporter is None:
         return
     with capman.global_and_fixture_disabled() if capman is not None else contextlib.nullcontext():
-        reporter.write_line(f"\nibgw: {text}")
+        reporter.write_line(f"\nibgw: {redact_text(text)}")
 
 
 def wire_source(handle: GatewayHandle) -> WireSource | None:

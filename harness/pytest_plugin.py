@@ -23,7 +23,8 @@ from .clients import CLIENT_NAMES, ClientAdapter, make_client
 from .clients.custom import ClientSpecError, validate_spec
 from .evidence.allure_io import attach_evidence, write_allure_environment
 from .evidence.record import Evidence
-from .evidence.report_redaction import redact_report
+from .evidence.redact import install_log_redaction
+from .evidence.report_redaction import redact_report, redact_warning
 from .evidence.session_report import finish_allure_results
 from .targets import Endpoint, GatewayTarget, MockTarget, TargetSpecError, parse_target
 
@@ -197,6 +198,13 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     finish_allure_results(Path(alluredir), cfg.evidence_dir)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_warning_recorded(warning_message: Any, when: str, nodeid: str, location: Any) -> None:
+    """Before the terminal's warnings summary formats it: a warning's text
+    may name an account too (evidence.report_redaction)."""
+    redact_warning(warning_message)
+
+
 @pytest.hookimpl(hookwrapper=True, trylast=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     """Innermost wrapper: redact captured logs/output and failure text
@@ -210,6 +218,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 @pytest.fixture(scope="session")
 def harness_config(pytestconfig: pytest.Config) -> HarnessConfig:
+    # From the first harness fixture on, log records redact themselves
+    # (account ids seen, credentials), so no capture, live log or attachment
+    # holds them (evidence/redact.py). Not at configure time: a project that
+    # has the plugin installed but runs none of its fixtures keeps its own
+    # log records as they are.
+    install_log_redaction()
     return pytestconfig.stash[_CONFIG_KEY]
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.evidence.redact import redact_text, redact_tree
+
 
 @dataclass
 class FaultRow:
@@ -73,17 +75,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     path = Path(session.config.getoption("--evidence-dir")) / "fault_matrix.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps([asdict(r) for r in matrix.rows], indent=2) + "\n", encoding="utf-8")
+    path.write_text(json.dumps(redact_tree([asdict(r) for r in matrix.rows]), indent=2) + "\n", encoding="utf-8")
     try:
         import allure
     except ImportError:
         return
     if hasattr(allure, "global_attach"):  # allure-pytest >= 2.16; a no-op without --alluredir
-        allure.global_attach(matrix.text(), name="fault_matrix.txt", attachment_type=allure.attachment_type.TEXT)
+        allure.global_attach(redact_text(matrix.text()), name="fault_matrix.txt",
+                             attachment_type=allure.attachment_type.TEXT)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     matrix = terminalreporter.config.stash.get(_MATRIX, None)
     if matrix is not None and matrix.rows:
         terminalreporter.write_sep("-", "fault x client -> outcome")
-        terminalreporter.write_line(matrix.text())
+        terminalreporter.write_line(redact_text(matrix.text()))

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import re
 import signal
 import sys
 from typing import Any
@@ -20,7 +21,9 @@ from typing import Any
 import click
 
 from .. import runstate
+from ..evidence.redact import redact_account, redact_text, remember_accounts
 from ..mock import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_MAX_CLIENTS,
     FAULT_SPECS,
     PROFILES,
@@ -57,24 +60,39 @@ def parse_accounts(value: str) -> list[str]:
     seen: set[str] = set()
     for account in ids:
         if not account:
-            raise ValueError(f"empty account id in {value!r}; expected comma-separated ids like DU111,DU222")
+            raise ValueError(f"empty account id in {_shown(value)!r}; expected comma-separated ids like DU111,DU222")
         if not (account.startswith(PAPER_PREFIXES) and len(account) > 2 and account.isascii()
                 and account.isalnum()):
-            raise ValueError(f"{account!r} is not a paper account id: it must start with "
+            raise ValueError(f"{_shown(account)!r} is not a paper account id: it must start with "
                              f"{' or '.join(PAPER_PREFIXES)} followed by letters/digits only, e.g. DU1234567")
         if account in seen:
-            raise ValueError(f"account id {account!r} is given twice")
+            raise ValueError(f"account id {_shown(account)!r} is given twice")
         seen.add(account)
     return ids
+
+
+def _shown(text: str) -> str:
+    """A refused --accounts value as an error may show it: a live id (U1234567)
+    is exactly what must never be printed in full, so anything id-shaped, or
+    with five or more digits in one piece, is redacted."""
+    parts = []
+    for part in text.split(","):
+        shown = redact_text(part)
+        if shown == part and re.search(r"\d{5,}", part):
+            shown = redact_account(part)
+        parts.append(shown)
+    return ",".join(parts)
 
 
 def _accounts_option(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str] | None:
     if value is None:
         return None
     try:
-        return parse_accounts(value)
+        accounts = parse_accounts(value)
     except ValueError as exc:
         raise click.BadParameter(str(exc), ctx, param) from None
+    remember_accounts(accounts)
+    return accounts
 
 
 def _profile_option(ctx: click.Context, param: click.Parameter, value: str) -> GatewayProfile:
@@ -123,7 +141,12 @@ def mock() -> None:
 @click.option("--profile", callback=_profile_option, default="default", show_default=True,
               help=f"Gateway profile to imitate: {', '.join(sorted(PROFILES))} (see `ibgw mock profiles`).")
 @click.option("--max-clients", type=click.IntRange(1, 10_000), default=DEFAULT_MAX_CLIENTS, show_default=True,
-              help="Connection cap; a real Gateway accepts 32 API clients.")
+              help="API client cap; a real Gateway accepts 32 API clients. Only connections that completed "
+                   "startApi count.")
+@click.option("--handshake-timeout", type=click.FloatRange(0), default=DEFAULT_HANDSHAKE_TIMEOUT, show_default=True,
+              metavar="SECONDS",
+              help="Close a connection that has not sent startApi this long after accept (an assumption: what a "
+                   "real Gateway does with a silent socket is not public); 0 waits for ever.")
 @click.option("--fault", "faults", multiple=True, callback=_faults_option, metavar="NAME[=VALUE]",
               help="A Gateway failure to reproduce; repeat to combine (see `ibgw mock faults`).")
 @click.option("--control-port", type=click.IntRange(0, 65535), default=None,
@@ -143,7 +166,8 @@ def mock() -> None:
               help="With --replay: 1 keeps the recorded timing, 2 replays twice as fast, 0 without delays.")
 def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProfile, max_clients: int,
           faults: list[str], control_port: int | None, idle_timeout: float, log_level: str,
-          replay_file: Any = None, replay_speed: float = 1.0) -> None:
+          replay_file: Any = None, replay_speed: float = 1.0,
+          handshake_timeout: float = DEFAULT_HANDSHAKE_TIMEOUT) -> None:
     """Run the mock Gateway in the foreground until Ctrl-C or SIGTERM.
 
     \b
@@ -158,10 +182,11 @@ def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProf
         from ..recording.replay import replay_gateway
 
         gw, _ = replay_gateway(replay_file, speed=replay_speed, host=host, port=port, max_clients=max_clients,
-                               faults=faults, idle_timeout=idle_timeout or None)
+                               faults=faults, idle_timeout=idle_timeout or None,
+                               handshake_timeout=handshake_timeout or None)
     else:
         gw = MockGateway(host, port, profile=profile, accounts=accounts, max_clients=max_clients, faults=faults,
-                         idle_timeout=idle_timeout or None)
+                         idle_timeout=idle_timeout or None, handshake_timeout=handshake_timeout or None)
     try:
         code = asyncio.run(_serve(gw, control_port))
     except KeyboardInterrupt:  # SIGINT before the loop's own handler was installed

@@ -52,6 +52,7 @@ from typing import Any
 
 from ib_async import IB
 
+from ..evidence.redact import remember_accounts, unredacted_message
 from .base import (
     PHASE_API_READY,
     PHASE_FIRST_ACCOUNT_VALUE,
@@ -198,7 +199,7 @@ class _Attempt:
     # -- log records -------------------------------------------------------
 
     def on_log(self, record: logging.LogRecord) -> None:
-        msg = record.getMessage()
+        msg = unredacted_message(record)  # the wire text itself, never written anywhere
         if record.name == _CLIENT_LOGGER:
             if msg == "Connected":
                 self.tcp_connected = True
@@ -229,6 +230,7 @@ class _Attempt:
         elif msg_id == "15":
             _, _, accts = rest.partition(",")
             accounts = [a for a in accts.split(",") if a]
+            remember_accounts(accounts)  # hidden from every log, report and file from now on
             if self.accounts_frame is None or not self.accounts_frame:
                 self.accounts_frame = accounts
             if accounts:

@@ -84,6 +84,7 @@ from ibapi.execution import ExecutionFilter
 from ibapi.reader import EReader
 from ibapi.wrapper import EWrapper
 
+from ..evidence.redact import remember_accounts
 from .base import (
     PHASE_API_READY,
     PHASE_FIRST_ACCOUNT_VALUE,
@@ -255,6 +256,7 @@ class _Attempt:
         self._check_ready(t)
 
     def on_managed_accounts(self, t: float, accounts: list[str]) -> None:
+        remember_accounts(accounts)  # hidden from every log, report and file from now on
         if not accounts:
             self.empty_accounts_seen = True
             return

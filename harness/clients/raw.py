@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 from importlib.metadata import version as dist_version
 
+from ..evidence.redact import remember_accounts
 from ..protocol import messages as m
 from ..protocol.errors import ProtocolError
 from ..protocol.framing import Field, FrameReader
@@ -193,6 +194,7 @@ class RawClient:
             self._clock.mark(PHASE_NEXT_VALID_ID)
         elif msg.msg_id == In.MANAGED_ACCTS:
             self.accounts = [a for a in msg.fields.get("accounts", "").split(",") if a]
+            remember_accounts(self.accounts)  # hidden from every log, report and file from now on
             if self.accounts:
                 self._clock.mark(PHASE_MANAGED_ACCOUNTS)
         elif msg.msg_id == In.ERR_MSG:

@@ -9,18 +9,30 @@ tell two accounts apart (the last three characters), e.g. ``DU…567``.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import threading
+import traceback
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 ELLIPSIS = "\u2026"
 
 # What an IBKR account id looks like inside free text: paper (DU, DF) and
-# live/advisor (U, F) prefixes followed by digits.
-# A word boundary before it, or the escaped NUL of a logged wire frame
-# (ibapi logs b'...\x00DU1234567\x00', where "0DU" has no boundary).
-ACCOUNT_ID_RE = re.compile(r"(?:\b|(?<=\\x00))(?:DU|DF|U|F)\d{5,}\b")
+# live/advisor (U, F) prefixes followed by five or more digits, and no digit
+# after (so "DU1234567_x" and "DU1234567abc" match; \b would miss them).
+# Upper case: any character before, because logged wire bytes put anything
+# there: ibapi's protobuf-era lines carry b'...\x12\tDU1234567' ("t" before
+# the id), text-era ones b'...\x00DU1234567\x00', and a name may run into it
+# ("acctDU1234567"). Only a backslash is excluded, so the escapes \U0001F600
+# and \u2026 (a redacted id in JSON) are never taken for ids.
+# Lower case (a user typing "du1234567"): any character but a backslash or a
+# lower-case hex digit before it, so hex (digests, uuids: "...0f12345...")
+# stays intact. Ids the process has seen are also matched exactly, in any
+# case, with anything around them (remember_accounts below).
+ACCOUNT_ID_RE = re.compile(r"(?<!\\)(?:DU|DF|U|F)\d{5,}(?!\d)"
+                           r"|(?<![\\0-9a-f])(?i:du|df|u|f)\d{5,}(?!\d)")
 
 _KEEP_TAIL = 3
 
@@ -46,14 +58,127 @@ def redact_accounts(accounts: Iterable[str]) -> list[str]:
     return [redact_account(a) for a in accounts]
 
 
+# ---------------------------------------------------------------- ids seen
+
+# Managed-account ids this process has seen (the mock's model, a proxy
+# decoding managedAccounts, a client adapter's managedAccounts, `--accounts`).
+# Process-wide on purpose: the writers that must hide them (log records,
+# pytest's captured logs and failure text, allure attachments, JUnit, the
+# terminal) have no handle on the session or connection that saw the ids,
+# and an id once seen must stay hidden everywhere for the rest of the run.
+# Only ever grows; holds ids, never writes them anywhere.
+_MIN_KNOWN_LEN = 6  # shorter strings ("DU111", a test fixture) would mask ordinary text
+_known: set[str] = set()
+_known_re: re.Pattern[str] | None = None
+_known_lock = threading.Lock()
+
+
+def remember_accounts(accounts: Iterable[str]) -> None:
+    """Add account ids to those every later redaction in this process hides
+    exactly (any case, any byte before or after), beyond the pattern."""
+    global _known_re
+    new = {a.strip().upper() for a in accounts if isinstance(a, str) and len(a.strip()) >= _MIN_KNOWN_LEN}
+    with _known_lock:
+        if new - _known:
+            _known.update(new)
+            _known_re = None
+
+
+def known_accounts() -> frozenset[str]:
+    return frozenset(_known)
+
+
+def _known_pattern() -> re.Pattern[str] | None:
+    global _known_re
+    with _known_lock:
+        if _known_re is None and _known:
+            alternatives = "|".join(re.escape(a) for a in sorted(_known, key=len, reverse=True))
+            # Digits right after a known id belong to the match: a longer id
+            # ("U12345678" when "U1234567" is known) is masked as a whole.
+            _known_re = re.compile(f"(?:{alternatives})\\d*", re.IGNORECASE)
+        return _known_re
+
+
 def redact_text(text: str, accounts: Iterable[str] = ()) -> str:
     """Redact credentials from the environment, the given account ids and
+    the ids this process has seen (exactly, any case, anywhere), and
     anything shaped like an account id in text."""
     text = redact_secrets(text)
     known = sorted({a for a in accounts if a}, key=len, reverse=True)
     if known:
-        text = re.sub("|".join(re.escape(a) for a in known), lambda m: redact_account(m.group(0)), text)
+        text = re.sub(f"(?:{'|'.join(re.escape(a) for a in known)})\\d*", lambda m: redact_account(m.group(0)),
+                      text, flags=re.IGNORECASE)
+    seen = _known_pattern()
+    if seen is not None:
+        text = seen.sub(lambda m: redact_account(m.group(0)), text)
     return ACCOUNT_ID_RE.sub(lambda m: redact_account(m.group(0)), text)
+
+
+# ---------------------------------------------------------------- log records
+
+_redacting_classes: dict[type, type] = {}
+
+
+def _redacting_class(base: type[logging.LogRecord]) -> type[logging.LogRecord]:
+    cls = _redacting_classes.get(base)
+    if cls is None:
+        def get_message(self: logging.LogRecord) -> str:
+            return redact_text(base.getMessage(self))
+
+        cls = type(f"Redacting{base.__name__}", (base,), {"getMessage": get_message, "__module__": __name__})
+        _redacting_classes[base] = cls
+    return cls
+
+
+class RedactingLogRecord(logging.LogRecord):
+    """A log record whose message, traceback and stack come out redacted,
+    whichever handler formats it (pytest's caplog and report capture, live
+    logging, a file, stderr). msg and args stay as logged, so code that
+    matches records by their template still can."""
+
+    def getMessage(self) -> str:  # noqa: N802 (logging's name)
+        return redact_text(super().getMessage())
+
+
+def unredacted_message(record: logging.LogRecord) -> str:
+    """A record's message as logged, for code that reads a library's log as
+    data (the ib_async adapter reads frames from it) and writes none of it."""
+    return logging.LogRecord.getMessage(record)
+
+
+def _redact_record_extras(record: logging.LogRecord) -> None:
+    """Tracebacks and stacks are formatted outside getMessage: format them
+    now, redacted; Formatter.format keeps a preset exc_text."""
+    if record.exc_info and record.exc_info[0] is not None and not record.exc_text:
+        record.exc_text = redact_text("".join(traceback.format_exception(*record.exc_info)).rstrip("\n"))
+    if record.stack_info:
+        record.stack_info = redact_text(record.stack_info)
+
+
+def install_log_redaction() -> None:
+    """Make every log record created from now on redact itself (idempotent).
+
+    A record factory rather than a handler filter: a filter sees only the
+    handlers it is attached to, while pytest adds and removes its capture
+    handlers per test phase; the factory covers them all, and whatever a
+    team's own logging config adds."""
+    previous = logging.getLogRecordFactory()
+    if previous is RedactingLogRecord or getattr(previous, "_ibgw_redacting", False):
+        return
+    if previous is logging.LogRecord:
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = RedactingLogRecord(*args, **kwargs)
+            _redact_record_extras(record)
+            return record
+    else:  # someone else's factory: keep it, redact what it builds
+        def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+            record = previous(*args, **kwargs)
+            if not isinstance(record, RedactingLogRecord):
+                record.__class__ = _redacting_class(type(record))
+            _redact_record_extras(record)
+            return record
+    factory._ibgw_redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)
 
 
 # Environment variables that hold credentials (TWS_PASSWORD, TWS_USERID,
@@ -189,5 +314,6 @@ class Pseudonymizer:
         return counts
 
 
-__all__ = ["ACCOUNT_ID_RE", "Pseudonymizer", "SECRET_ENV_RE", "redact_account", "redact_accounts", "redact_secrets", "redact_text",
-           "redact_tree", "secret_values"]
+__all__ = ["ACCOUNT_ID_RE", "Pseudonymizer", "RedactingLogRecord", "SECRET_ENV_RE", "install_log_redaction",
+           "known_accounts", "redact_account", "redact_accounts", "redact_secrets", "redact_text", "redact_tree",
+           "remember_accounts", "secret_values", "unredacted_message"]

@@ -42,4 +42,25 @@ def redact_report(report: Any, call: Any) -> None:
                 pass
 
 
-__all__ = ["redact_report"]
+def redact_warning(warning_message: Any) -> None:
+    """Redact a recorded warning (a warnings.WarningMessage) in place: its
+    text and the source line pytest's warnings summary prints under it.
+    Called before the terminal reporter formats it."""
+    message = getattr(warning_message, "message", None)
+    if isinstance(message, Warning) and message.args:
+        args = tuple(redact_text(a) if isinstance(a, str) else a for a in message.args)
+        if args != message.args:
+            try:
+                message.args = args
+            except (AttributeError, TypeError):
+                pass
+    filename, lineno = getattr(warning_message, "filename", None), getattr(warning_message, "lineno", None)
+    if getattr(warning_message, "line", None) is None and filename and lineno:
+        import linecache
+
+        warning_message.line = redact_text(linecache.getline(filename, lineno))
+    elif isinstance(getattr(warning_message, "line", None), str):
+        warning_message.line = redact_text(warning_message.line)
+
+
+__all__ = ["redact_report", "redact_warning"]

@@ -26,8 +26,24 @@ from .transcript import ConnectionRecord
 
 log = logging.getLogger("harness.mock")
 
-# A real IB Gateway accepts 32 API clients.
+# A real IB Gateway accepts 32 API clients ("up to 32 client applications",
+# IBKR's TWS API docs). The cap counts API clients as the Gateway does: only
+# connections that completed startApi hold a slot, so sockets that never
+# finish the hello (silent scanners, slowloris) cannot lock real clients out.
 DEFAULT_MAX_CLIENTS = 32
+# Seconds a connection may take from accept to startApi before it is closed
+# (one logged line). An assumption, not a measured Gateway value: what a real
+# Gateway does with a socket that never finishes the hello is not public.
+# Real clients finish in milliseconds; 30 s leaves room for a loaded machine
+# and outlasts the connect timeouts of ib_async (4 s) and the harness (10 s).
+# `ibgw mock serve --handshake-timeout`, IBGW_HANDSHAKE_TIMEOUT (container
+# entry point), MockGateway(handshake_timeout=...); 0 turns it off.
+DEFAULT_HANDSHAKE_TIMEOUT = 30.0
+# At most this many connections may be mid-handshake at once; one more
+# closes the oldest of them (one logged line). Bounds the sockets a flood
+# can hold open inside the deadline; a real client is only evicted when this
+# many newer connections arrive during its few-millisecond handshake.
+MAX_PENDING_HANDSHAKES = 512
 # Client requests are small; a limit far below the 16 MiB reply limit keeps
 # a hostile length prefix from making the mock buffer megabytes per socket.
 DEFAULT_REQUEST_FRAME_LIMIT = 1 << 20
@@ -51,6 +67,8 @@ class MockGateway:
         frame_limit: int = DEFAULT_REQUEST_FRAME_LIMIT,
         faults: list[str] | None = None,
         idle_timeout: float | None = None,
+        handshake_timeout: float | None = DEFAULT_HANDSHAKE_TIMEOUT,
+        max_pending: int = MAX_PENDING_HANDSHAKES,
         responder: Callable[[Session], Any] | None = None,
     ) -> None:
         self.host = host
@@ -63,6 +81,9 @@ class MockGateway:
         # have replies queued, before it is closed; None (the default) keeps
         # idle clients forever, as a real Gateway does.
         self.idle_timeout = idle_timeout if idle_timeout and idle_timeout > 0 else None
+        # Seconds from accept to startApi (DEFAULT_HANDSHAKE_TIMEOUT); None: no deadline.
+        self.handshake_timeout = handshake_timeout if handshake_timeout and handshake_timeout > 0 else None
+        self.max_pending = max(1, max_pending)
         self.records: deque[ConnectionRecord] = deque(maxlen=RECORD_HISTORY)
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -70,6 +91,10 @@ class MockGateway:
         self._conn_ids = itertools.count(1)
         self._released = asyncio.Event()
         self._sessions: set[Session] = set()
+        # Connections that completed startApi: the API slots the cap counts.
+        self._api_clients: set[Session] = set()
+        # Connections still in the handshake, oldest first (dicts keep order).
+        self._pending: dict[Session, asyncio.Task[None]] = {}
         self.faults = FaultSet()
         # Answers requests instead of the account model (a recording's replay).
         self.responder_factory = responder
@@ -224,6 +249,7 @@ class MockGateway:
             "max_server_version": self.effective_max_server_version,
             "host": self.host, "port": self.requested_port or None, "listening": self._server is not None,
             "faults": self.faults.describe(), "active_connections": self.active_connections,
+            "api_clients": self.api_clients,
             "client_ids_in_use": self.client_ids_in_use, "red": self.red, "close_wait_leaked": len(self.leaked),
             "stuck_client_ids": {str(k): (None if v == UNTIL_RESTART else round(v - now, 3))
                                  for k, v in self.stuck_ids.items() if v > now},
@@ -261,6 +287,11 @@ class MockGateway:
         return len(self._tasks)
 
     @property
+    def api_clients(self) -> int:
+        """Connections that completed startApi: what the client cap counts."""
+        return len(self._api_clients)
+
+    @property
     def client_ids_in_use(self) -> list[int]:
         return sorted(self._client_ids)
 
@@ -276,18 +307,21 @@ class MockGateway:
             log.warning("conn %d from %s: %s", record.conn_id, record.peer, record.close_cause)
             writer.close()
             return
-        if len(self._tasks) >= self.effective_max_clients:
+        if len(self._api_clients) >= self.effective_max_clients:
             # Assumption (documented): over the cap the Gateway accepts and
             # closes without a reply; clients see it as a handshake timeout.
             record.close(f"connection cap of {self.effective_max_clients} clients reached")
             log.warning("conn %d from %s refused: %s", record.conn_id, record.peer, record.close_cause)
             writer.close()
             return
+        if len(self._pending) >= self.max_pending:
+            self._evict_oldest_pending()
         session = Session(self, reader, writer, record)
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
         self._sessions.add(session)
+        self._pending[session] = task
         try:
             await session.run()
         except asyncio.CancelledError:
@@ -297,6 +331,24 @@ class MockGateway:
         finally:
             self._tasks.discard(task)
             self._sessions.discard(session)
+            self._pending.pop(session, None)
+            self._api_clients.discard(session)
+
+    def _evict_oldest_pending(self) -> None:
+        """Close the connection that has waited longest in the handshake."""
+        session, task = next(iter(self._pending.items()))
+        del self._pending[session]
+        session.drop_cause = f"{self.max_pending} connections mid-handshake: the oldest is closed"
+        log.warning("conn %d from %s closed: %s", session.record.conn_id, session.record.peer, session.drop_cause)
+        task.cancel()
+
+    def _admit_api_client(self, session: Session) -> bool:
+        """Give a connection that sent startApi an API slot; False over the cap."""
+        self._pending.pop(session, None)
+        if len(self._api_clients) >= self.effective_max_clients:
+            return False
+        self._api_clients.add(session)
+        return True
 
     def _claim_client_id(self, client_id: int, session: Session) -> bool:
         if client_id in self._client_ids:

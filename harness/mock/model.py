@@ -177,10 +177,14 @@ class AccountModel:
                 return account
         return None
 
-    def allocate_ids(self, count: int) -> int:
+    def allocate_ids(self, count: int, limit: int | None = None) -> int:
         """Reserve order ids; returns the first id still free after the call
-        so reqIds answers with an id nobody has used."""
+        so reqIds answers with an id nobody has used. With a limit (a Java
+        int's maximum) a count that would carry the sequence past it raises
+        ValueError and leaves the sequence as it was."""
         count = max(1, count)
         first = self.next_order_id
+        if limit is not None and first + count > limit:
+            raise ValueError(f"{count} more ids would carry the next order id past {limit}")
         self.next_order_id += count
         return first

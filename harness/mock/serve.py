@@ -9,6 +9,7 @@ environment, with argv overrides:
     IBGW_MOCK_HOST (127.0.0.1)  IBGW_MOCK_PORT (4002)  IBGW_PROFILE (default)
     IBGW_ACCOUNTS (DU...,DU...)  IBGW_FAULTS (';'-separated, e.g. "latency=50;max-clients=4")
     IBGW_CONTROL_PORT (unset: no control endpoint)
+    IBGW_HANDSHAKE_TIMEOUT (seconds from accept to startApi; 30, 0 = none)
 
 Stops cleanly on SIGTERM (docker stop) and SIGINT.
 """
@@ -24,7 +25,7 @@ import sys
 
 from .control import ControlServer
 from .faults import FaultError
-from .gateway import MockGateway
+from .gateway import DEFAULT_HANDSHAKE_TIMEOUT, MockGateway
 from .profiles import UnknownProfileError, get_profile
 
 log = logging.getLogger("harness.mock")
@@ -39,13 +40,15 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--accounts", default=env("IBGW_ACCOUNTS", ""))
     parser.add_argument("--fault", action="append", default=[f for f in env("IBGW_FAULTS", "").split(";") if f])
     parser.add_argument("--control-port", type=int, default=int(env("IBGW_CONTROL_PORT") or 0) or None)
+    parser.add_argument("--handshake-timeout", type=float,
+                        default=float(env("IBGW_HANDSHAKE_TIMEOUT") or DEFAULT_HANDSHAKE_TIMEOUT))
     return parser
 
 
 async def serve(args: argparse.Namespace) -> int:
     accounts = [a.strip() for a in args.accounts.split(",") if a.strip()] or None
     gateway = MockGateway(args.host, args.port, profile=get_profile(args.profile), accounts=accounts,
-                          faults=args.fault)
+                          faults=args.fault, handshake_timeout=args.handshake_timeout or None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
@@ -42,10 +43,20 @@ CONNECTIVITY_RESTORED = (1102, "Connectivity between IB and Trader Workstation h
 FARMS_BROKEN = ((2103, "Market data farm connection is broken:usfarm"),
                 (2105, "HMDS data farm connection is broken:ushmds"))
 UNKNOWN_ACCOUNT = (321, "Error validating request.-'bB' : cause - Invalid account code")
+# A Java int: what the Gateway's Java code parses order ids, request ids,
+# client ids and reqIds counts into (Integer.parseInt: optional sign, ASCII digits).
+JAVA_INT_MIN, JAVA_INT_MAX = -(1 << 31), (1 << 31) - 1
+_JAVA_INT_TEXT = re.compile(r"[+-]?[0-9]+")
 
 
 class ConnectionClosed(Exception):
     """The session decided to end the connection; the cause is the message."""
+
+
+class Refused(ConnectionClosed):
+    """A connection the mock will not serve (a value out of range, the
+    handshake deadline, the API cap): closed with one warning line, and
+    before any shared state changed."""
 
 
 class Session:
@@ -64,6 +75,7 @@ class Session:
         self.drop_cause: str | None = None  # set by the gateway before it cancels us
         self._later: set[asyncio.Task[None]] = set()  # delayed replies (faults)
         self._origin: int | None = None  # the request being answered: picks the reply form at >= 201
+        self._deadline: asyncio.Timeout | None = None  # the handshake deadline, until startApi
         self.reply_model = get_reply_model(gateway.profile.reply_model)
         # Who answers after startApi: None = the account model handlers below;
         # a replay responder (harness/recording/replay.py) otherwise. The
@@ -95,10 +107,12 @@ class Session:
     async def run(self) -> None:
         cause = "client closed the connection"
         try:
-            await self._handshake()
+            await self._handshake_within_deadline()
             await self._serve_requests()
         except ConnectionClosed as exc:
             cause = str(exc)
+            if isinstance(exc, Refused):
+                log.warning("conn %d from %s closed: %s", self.record.conn_id, self.record.peer, cause)
         except ProtocolError as exc:
             cause = f"protocol error: {exc}"
             log.warning("conn %d from %s closed: %s", self.record.conn_id, self.record.peer, cause)
@@ -186,6 +200,19 @@ class Session:
 
     # ------------------------------------------------------------ handshake
 
+    async def _handshake_within_deadline(self) -> None:
+        """The handshake, bounded by the gateway's handshake_timeout (from
+        accept to startApi; gateway.DEFAULT_HANDSHAKE_TIMEOUT says why)."""
+        deadline = getattr(self.gw, "handshake_timeout", None)
+        if deadline is None:
+            await self._handshake()
+            return
+        try:
+            async with asyncio.timeout(deadline) as self._deadline:
+                await self._handshake()
+        except TimeoutError:
+            raise Refused(f"handshake deadline: no startApi within {deadline:g} s of accept") from None
+
     async def _handshake(self) -> None:
         await self._read_prefix()
         payload = await self._next_frame()
@@ -215,8 +242,12 @@ class Session:
             if request.msg_id == Out.START_API:
                 break
             log.info("conn %d: %s before startApi ignored", self.record.conn_id, request.name)
-        self.client_id = request.int("client_id")
+        self.client_id = self._java_int(request, "client_id")
         self.record.client_id = self.client_id
+        if self._deadline is not None:
+            self._deadline.reschedule(None)  # the hello is done; what follows is API time
+        if not self.gw._admit_api_client(self):
+            raise Refused(f"connection cap of {self.gw.effective_max_clients} clients reached")
         if not self.gw._claim_client_id(self.client_id, self):
             self._send(m.error(version, -1, *CLIENT_ID_IN_USE, error_time_ms=_now_ms()))
             await self._drain()
@@ -313,8 +344,27 @@ class Session:
     def _ignore(self, request: Message) -> None:
         """Requests with no reply on a real Gateway (cancels, settings)."""
 
+    def _java_int(self, request: Message, key: str, default: int = 0) -> int:
+        """A client's integer field, read as the Gateway reads a Java int.
+        Anything else (a 4,300-digit count, 1e9, 2^31) refuses the request,
+        which closes this connection before shared state (the order-id
+        sequence) changes."""
+        value = request.fields.get(key, "")
+        if value in ("", None):
+            return default
+        text = str(value)
+        if _JAVA_INT_TEXT.fullmatch(text) and len(text.lstrip("+-").lstrip("0")) <= 10:
+            number = int(text)
+            if JAVA_INT_MIN <= number <= JAVA_INT_MAX:
+                return number
+        shown = text if len(text) <= 24 else f"{text[:12]}...({len(text)} chars)"
+        raise Refused(f"{request.name}: {key}={shown!r} is not a Java int; request refused")
+
     def _on_req_ids(self, request: Message) -> None:
-        first = self.gw.model.allocate_ids(request.int("num_ids", 1))
+        try:
+            first = self.gw.model.allocate_ids(self._java_int(request, "num_ids", 1), limit=JAVA_INT_MAX)
+        except ValueError as exc:
+            raise Refused(f"{request.name}: {exc}; request refused") from None
         if "no-next-valid-id" not in self.gw.faults:
             self._send(m.next_valid_id(first))
 
@@ -361,7 +411,7 @@ class Session:
             self._send(m.account_download_end(account.account_id))
 
     def _on_req_account_updates_multi(self, request: Message) -> None:
-        req_id = request.int("req_id")
+        req_id = self._java_int(request, "req_id")
         wanted = request.fields.get("account", "")
         model_code = request.fields.get("model_code", "")
         accounts = [a for a in self.gw.model.accounts if wanted in ("", "All", a.account_id)]
@@ -372,7 +422,7 @@ class Session:
             self._send(m.account_update_multi_end(req_id))
 
     def _on_req_account_summary(self, request: Message) -> None:
-        req_id = request.int("req_id")
+        req_id = self._java_int(request, "req_id")
         tags = [t for t in request.fields.get("tags", "").split(",") if t]
         for account in self.gw.model.accounts:
             for tag, value, currency in account.summary(tags):
@@ -381,7 +431,7 @@ class Session:
             self._send(m.account_summary_end(req_id))
 
     def _on_req_executions(self, request: Message) -> None:
-        req_id = request.int("req_id")
+        req_id = self._java_int(request, "req_id")
         wanted_account = request.fields.get("account", "")
         for account in self.gw.model.accounts:
             if wanted_account and wanted_account != account.account_id:
@@ -394,6 +444,9 @@ class Session:
     def _on_order_message(self, request: Message, order_id: int) -> None:
         """Refused as a Gateway refuses it: an error carrying the order's id
         (-1 for reqGlobalCancel), so the client's bookkeeping closes the order."""
+        if not JAVA_INT_MIN <= order_id <= JAVA_INT_MAX:
+            digits = len(str(abs(order_id)))  # order_id_of read at most int()'s 4,300 digits
+            raise Refused(f"{request.name}: order id of {digits} digits is not a Java int; request refused")
         read_only = "read-only-api" in self.gw.faults
         log.warning("conn %d: refused %s id %d (%s)", self.record.conn_id, request.name, order_id,
                     "Read-Only API" if read_only else "the mock never executes orders")

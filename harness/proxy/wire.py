@@ -33,6 +33,7 @@ from ..protocol.messages import (
 )
 from ..protocol.versions import PROTOBUF
 from ..protocol.wire import decode_server_frame
+from ..evidence.redact import remember_accounts
 from ..safety.order_guard import classify_order
 
 PROTOBUF_MSG_ID = 200  # ibapi.common.PROTOBUF_MSG_ID: added to the id of a protobuf-encoded message
@@ -170,6 +171,7 @@ class WireDecoder:
         """The ids a managedAccounts lists, kept for redaction too."""
         accounts = [a for a in str(managed_accounts.fields.get("accounts", "")).split(",") if a]
         self.accounts.update(accounts)
+        remember_accounts(accounts)  # every writer in this process hides them from now on
         return accounts
 
     def _binary(self, payload: bytes, version: int) -> Frame:
