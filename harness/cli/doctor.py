@@ -78,8 +78,10 @@ def print_result(result: DoctorResult, printer: Printer) -> None:
     printer.line()
     if result.diagnosis:
         printer.line("Diagnosis:" + (" (most likely first)" if len(result.diagnosis) > 1 else ""))
-        for cause in result.diagnosis:
+        for cause, row in zip(result.diagnosis, result.causes or [{}] * len(result.diagnosis), strict=False):
             printer.line(redact_text(f"  - {cause}"))
+            if row.get("source"):
+                printer.line(redact_text(f"      source: {row['source']}"))
     else:
         printer.line("Diagnosis: none")
     verdict = "HEALTHY" if result.healthy else "NOT HEALTHY"

@@ -46,6 +46,7 @@ from ..clients.raw import RawClient
 from ..evidence.redact import redact_accounts, redact_text
 from ..protocol import messages as m
 from ..protocol.messages import In
+from .causes import CAUSES, cause_for_text
 from .sockets import SocketRow, SocketTableUnavailable, port_sockets
 from .zombie import settled_close_wait
 
@@ -65,23 +66,28 @@ RUNG_ACCOUNT_KIND = "paper or live account"
 RUNGS = (RUNG_PORT, RUNG_VERSION, RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_SYNC, RUNG_CLIENT_ID, RUNG_CLOSE_WAIT,
          RUNG_ACCOUNT_KIND)
 
-# The causes doctor can name. `diagnosis` is a list of these (most likely
-# first), sometimes with a detail appended after ": ".
-CAUSE_DOWN = "Gateway down / wrong port / API disabled / mid-restart"
-CAUSE_UNREACHABLE = "host unreachable or a firewall drops the connection"
-CAUSE_FORWARDER = "socket forwarder up with no Gateway behind it, or untrusted client address"
-CAUSE_CLIENT_CAP = "the Gateway's API client limit (32) is reached"
-CAUSE_NOT_LOGGED_IN = "not logged in / waiting for 2FA / API layer stalled"
-CAUSE_RED = "API red after a disconnect (restart needed)"
-CAUSE_ZOMBIE = "zombie saturation (CLOSE_WAIT sockets piled up on the port)"
-CAUSE_ID_STUCK = "client id in use or stuck after its client left"
-CAUSE_API_NOT_READY = "API not ready: nextValidId never came (API layer stalled after login or a disconnect)"
-CAUSE_LOGIN_INCOMPLETE = "login incomplete: managedAccounts never listed an account"
-CAUSE_SYNC = "startup sync incomplete"
-CAUSE_TRANSIENT = "the first handshake went unanswered, a second one succeeded (Gateway was busy or finishing login)"
-CAUSE_ZOMBIES_PRESENT = "CLOSE_WAIT sockets are accumulating on the port (a client reconnects in a loop)"
-CAUSE_LIVE = "a LIVE (non-paper) account is logged in"
-CAUSE_LIVE_PORT = "the port is a live-trading port"
+# The causes doctor can name: titles from the one table (causes.py), which
+# also holds what each means, its fix and its public source. `diagnosis` is
+# a list of these titles (most likely first), sometimes with a detail
+# appended after ": "; DoctorResult.causes carries the rows themselves.
+CAUSE_DOWN = CAUSES["down"].title
+CAUSE_UNREACHABLE = CAUSES["unreachable"].title
+CAUSE_FORWARDER = CAUSES["forwarder"].title
+CAUSE_CLIENT_CAP = CAUSES["client_cap"].title
+CAUSE_NOT_LOGGED_IN = CAUSES["not_logged_in"].title
+CAUSE_RED = CAUSES["red"].title
+CAUSE_ZOMBIE = CAUSES["zombie"].title
+CAUSE_ID_STUCK = CAUSES["id_stuck"].title
+CAUSE_API_NOT_READY = CAUSES["api_not_ready"].title
+CAUSE_LOGIN_INCOMPLETE = CAUSES["login_incomplete"].title
+CAUSE_SYNC = CAUSES["sync"].title
+CAUSE_TRANSIENT = CAUSES["transient"].title
+CAUSE_ZOMBIES_PRESENT = CAUSES["zombies_present"].title
+CAUSE_LIVE = CAUSES["live"].title
+CAUSE_LIVE_PORT = CAUSES["live_port"].title
+CAUSE_VERSION_RANGE = CAUSES["version_range"].title
+CAUSE_NON_TWS = CAUSES["non_tws"].title
+CAUSE_CONNECTIVITY_LOST = CAUSES["connectivity_lost"].title
 
 SILENT_FAMILY = (CAUSE_NOT_LOGGED_IN, CAUSE_RED, CAUSE_ZOMBIE)
 
@@ -98,26 +104,17 @@ MAX_SOCKET_ROWS = 10  # socket rows kept as evidence
 
 # ---------------------------------------------------------------- remediations
 
-FIX_DOWN = ("start or restart the Gateway (if it is mid-restart, wait a minute and rerun); check the port "
-            "(Gateway 4001 live / 4002 paper, TWS 7496 / 7497) and that API > Settings > 'Enable ActiveX and "
-            "Socket Clients' is on")
-FIX_UNREACHABLE = "check the host name, the network path and firewalls between this host and the Gateway"
-FIX_FORWARDER = ("check the Gateway behind the forwarder (socat / docker-proxy) is up and logged in; check "
-                 "API > Settings > Trusted IPs includes this host (or run doctor on the Gateway's host)")
-FIX_SILENT = ("open the Gateway (VNC/UI or its log): finish the login or the 2FA prompt; if it is logged in and "
-              "green, the API layer is red: restart the Gateway")
-FIX_ZOMBIE = ("stop the churn (find the client that connects and disconnects in a loop: the remote addresses "
-              "below), then restart the Gateway to clear the CLOSE_WAIT sockets")
-FIX_ID = ("use another client id; no other client should hold this one, so the Gateway kept it after its "
-          "client left: wait for it to be released or restart the Gateway")
-FIX_API_NOT_READY = ("restart the Gateway's API (or the Gateway); if it persists after a restart, look in the "
-                     "Gateway log for a pending dialog")
-FIX_LOGIN = "wait for the Gateway to finish logging in and rerun; look for a pending dialog in the Gateway UI"
-FIX_SYNC = ("a start-up request never got its end message: restart the Gateway; clients can skip that request "
-            "at start-up (ib_async: fetchFields) until it is fixed")
-FIX_LIVE = ("this Gateway is logged in to a LIVE account: make sure that is intended; test and debug against a "
-            "paper login (DU.../DF... accounts, port 4002 / 7497)")
-FIX_LIVE_PORT = "the port is the live-trading default: check you meant the live Gateway"
+FIX_DOWN = CAUSES["down"].fix
+FIX_UNREACHABLE = CAUSES["unreachable"].fix
+FIX_FORWARDER = CAUSES["forwarder"].fix
+FIX_SILENT = CAUSES["not_logged_in"].fix
+FIX_ZOMBIE = CAUSES["zombie"].fix
+FIX_ID = CAUSES["id_stuck"].fix
+FIX_API_NOT_READY = CAUSES["api_not_ready"].fix
+FIX_LOGIN = CAUSES["login_incomplete"].fix
+FIX_SYNC = CAUSES["sync"].fix
+FIX_LIVE = CAUSES["live"].fix
+FIX_LIVE_PORT = CAUSES["live_port"].fix
 FIX_REMOTE_SOCKETS = ("run doctor on the Gateway's host (or read /proc/net/tcp6 inside its container) to count "
                       "CLOSE_WAIT sockets")
 
@@ -226,6 +223,8 @@ class DoctorResult:
     timeout: float
     rungs: list[Rung] = field(default_factory=list)
     diagnosis: list[str] = field(default_factory=list)  # the causes that remain possible, most likely first
+    # The table row behind each diagnosis line (same order): meaning, fix and public source.
+    causes: list[dict[str, Any]] = field(default_factory=list)
     healthy: bool = False
     elapsed_s: float = 0.0
 
@@ -493,6 +492,7 @@ def _finish(result: DoctorResult, rungs: dict[str, Rung], diagnosis: list[str], 
     for name in RUNGS:
         result.rungs.append(rungs.get(name) or Rung(name, SKIP, {}, "", "not reached"))
     result.diagnosis = _dedupe(diagnosis)
+    result.causes = [_cause_row(text) for text in result.diagnosis]
     result.healthy = all(r.verdict in (OK, SKIP) for r in result.rungs) and not result.diagnosis
     result.elapsed_s = time.monotonic() - started
     return result
@@ -823,6 +823,15 @@ def _owner(row: SocketRow) -> str:
     if row.pid is None:
         return "pid not visible"
     return f"{row.process or '?'} (pid {row.pid})"
+
+
+def _cause_row(text: str) -> dict[str, Any]:
+    """The table row a diagnosis line names; a line no row names is a bug
+    (tests/test_doctor.py checks every line maps to a sourced row)."""
+    row = cause_for_text(text)
+    if row is None:
+        return {"text": text, "key": None, "source": "", "fix": "", "meaning": ""}
+    return {"text": text, **row.to_dict()}
 
 
 def _dedupe(items: list[str]) -> list[str]:
