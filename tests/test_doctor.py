@@ -35,6 +35,7 @@ from harness.scenarios.doctor import (
     CAUSE_NOT_LOGGED_IN,
     CAUSE_RED,
     CAUSE_SYNC,
+    CAUSE_VERSION_RANGE,
     CAUSE_ZOMBIE,
     FAIL,
     OK,
@@ -243,14 +244,22 @@ async def test_live_account_warns_and_is_not_healthy() -> None:
 
 
 async def test_old_build_server_version_150_is_reported() -> None:
+    """Doctor's own range (100..226) accepts 150, but ib_async (installed
+    here, minimum 157) cannot connect: not healthy, both numbers named.
+    (It used to say HEALTHY.)"""
     async with gateway("max-server-version=150") as gw:
         result = await run_doctor(HOST, gw.port, timeout=HEALTHY_TIMEOUT)
     assert_ladder_shape(result)
-    assert result.healthy, result.to_dict()
-    version = result.rung(RUNG_VERSION).evidence
-    assert version["server_version"] == 150
-    assert version["build_max_server_version"] == 150
-    assert "v150" in version["note"]
+    assert not result.healthy and result.exit_code == 1, result.to_dict()
+    version = result.rung(RUNG_VERSION)
+    assert version.verdict == WARN
+    assert version.evidence["server_version"] == 150
+    assert version.evidence["build_max_server_version"] == 150
+    assert "v150" in version.evidence["note"]
+    assert version.evidence["clients_out_of_range"] == {"ib_async": 157}
+    assert result.diagnosis == [f"{CAUSE_VERSION_RANGE}: the Gateway's maximum (150) is below ib_async's minimum "
+                                "(157): upgrade the Gateway or use an older client"]
+    assert result.causes[0]["key"] == "version_range" and result.causes[0]["source"]
 
 
 # ---------------------------------------------------------------- the command

@@ -110,8 +110,8 @@ CAUSES: dict[str, Cause] = {c.key: c for c in (
           "gnzsnz/ib-gateway-docker#336; erdewit/ib_insync#386", restart_fixes=True),
     Cause("id_stuck", "client id in use or stuck after its client left",
           "the Gateway refused this client id (error 326, or a close after startApi) while a fresh id works",
-          "use another client id; no other client should hold this one, so the Gateway kept it after its "
-          "client left: wait for it to be released or restart the Gateway",
+          "use another client id (probe / doctor: --client-id); if no other client holds this one, the "
+          "Gateway kept it after its client left: wait for it to be released or restart the Gateway",
           "ib-api-reloaded/ib_async#152; erdewit/ib_insync#106; ib-api-reloaded/ib_async#143 (10.30.1)",
           restart_fixes=True),
     Cause("api_not_ready", "API not ready: nextValidId never came (API layer stalled after login or a disconnect)",

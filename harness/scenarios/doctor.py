@@ -42,11 +42,12 @@ from ..clients.base import (
     ConnectResult,
     HandshakeError,
 )
-from ..clients.raw import RawClient
+from ..clients.raw import DEFAULT_MAX_VERSION, DEFAULT_MIN_VERSION, RawClient
 from ..evidence.redact import redact_accounts, redact_text
 from ..protocol import messages as m
 from ..protocol.messages import In
 from .causes import CAUSES, cause_for_text
+from .judge import closed_after_accept, connectivity_detail, connectivity_lost, is_non_tws, version_range
 from .sockets import SocketRow, SocketTableUnavailable, port_sockets
 from .zombie import settled_close_wait
 
@@ -59,12 +60,13 @@ RUNG_PORT = "port reachable"
 RUNG_VERSION = "version reply"
 RUNG_NEXT_ID = "nextValidId"
 RUNG_ACCOUNTS = "managedAccounts"
+RUNG_CONNECTIVITY = "IB connectivity"
 RUNG_SYNC = "startup sync ends"
 RUNG_CLIENT_ID = "client id in use"
 RUNG_CLOSE_WAIT = "CLOSE_WAIT sockets"
 RUNG_ACCOUNT_KIND = "paper or live account"
-RUNGS = (RUNG_PORT, RUNG_VERSION, RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_SYNC, RUNG_CLIENT_ID, RUNG_CLOSE_WAIT,
-         RUNG_ACCOUNT_KIND)
+RUNGS = (RUNG_PORT, RUNG_VERSION, RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_CLIENT_ID,
+         RUNG_CLOSE_WAIT, RUNG_ACCOUNT_KIND)
 
 # The causes doctor can name: titles from the one table (causes.py), which
 # also holds what each means, its fix and its public source. `diagnosis` is
@@ -254,7 +256,7 @@ class Attempt:
 
     client_id: int
     # ok | refused | tcp_timeout | tcp_error | closed | silent | id_in_use | no_next_id | no_accounts
-    # | closed_after_start
+    # | closed_after_start | non_tws | version_range
     kind: str
     result: ConnectResult | None
     client: RawClient  # connected only when kind == "ok"; after a failure it still holds what arrived
@@ -276,8 +278,10 @@ class Attempt:
                 "gateway_codes": self.codes}
 
 
-async def _attempt(host: str, port: int, client_id: int, timeout: float) -> Attempt:
-    client = RawClient(await_account_value=False)
+async def _attempt(host: str, port: int, client_id: int, timeout: float,
+                   client_range: tuple[int, int] | None = None) -> Attempt:
+    low, high = client_range or (DEFAULT_MIN_VERSION, DEFAULT_MAX_VERSION)
+    client = RawClient(low, high, await_account_value=False)
     started = time.monotonic()
     try:
         result = await client.connect(host, port, client_id, timeout=timeout, readonly=True)
@@ -297,6 +301,10 @@ def _classify(exc: HandshakeError, result: ConnectResult | None) -> str:
     phases = result.phases if result is not None else {}
     # RawClient's wording for a timeout in any phase (raw.py: "no answer within N s").
     timed_out = exc.cause.startswith("no answer within")
+    if is_non_tws(exc.cause):
+        return "non_tws"
+    if version_range(exc.cause) is not None:
+        return "version_range"
     if PHASE_TCP not in phases:
         if "refused" in exc.cause.lower():
             return "refused"
@@ -453,7 +461,7 @@ def fresh_client_id(*avoid: int) -> int:
 
 async def run_doctor(host: str = "127.0.0.1", port: int = 4002, *, client_id: int | None = None,
                      timeout: float = 5.0, close_wait_threshold: int = CLOSE_WAIT_THRESHOLD,
-                     settle: float | None = None) -> DoctorResult:
+                     settle: float | None = None, client_range: tuple[int, int] | None = None) -> DoctorResult:
     """Run every rung and return the structured result. Never raises for a
     Gateway fault; every connection it opens is closed before it returns."""
     started = time.monotonic()
@@ -470,13 +478,14 @@ async def run_doctor(host: str = "127.0.0.1", port: int = 4002, *, client_id: in
             _unresolved_rungs(unresolved, host, port, rungs, diagnosis)
             return _finish(result, rungs, diagnosis, started)
         survey = await survey_sockets(host, port, settle)
-        first = await _attempt(host, port, client_id, timeout)
+        first = await _attempt(host, port, client_id, timeout, client_range)
         attempts.append(first)
         active = await _handshake_rungs(first, attempts, rungs, diagnosis, survey, host, port, timeout,
-                                        close_wait_threshold)
+                                        close_wait_threshold, client_range)
         if active is not None:
             budget = max(0.5, min(timeout, started + 2.75 * timeout - time.monotonic()))
             _sync_rung(await _safe_sync(active.client, budget), rungs, diagnosis, budget)
+            _connectivity_rung(active, rungs, diagnosis)  # after the sync: notices that came meanwhile count
             _account_kind_rung(active, port, rungs, diagnosis)
         _close_wait_rung(survey, port, close_wait_threshold, rungs, diagnosis, healthy_handshake=active is not None)
     finally:
@@ -518,7 +527,7 @@ async def _safe_sync(client: RawClient, timeout: float) -> dict[str, Any]:
 
 async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[str, Rung], diagnosis: list[str],
                            survey: SocketSurvey, host: str, port: int, timeout: float,
-                           threshold: int) -> Attempt | None:
+                           threshold: int, client_range: tuple[int, int] | None = None) -> Attempt | None:
     """Rungs 1-4 and 6 from one or two handshake attempts. Returns the
     attempt whose client is connected and ready, or None."""
     target = f"{host}:{port}"
@@ -537,28 +546,47 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
             rungs[RUNG_PORT] = Rung(RUNG_PORT, FAIL, ev, FIX_UNREACHABLE + "; " + FIX_DOWN,
                                     f"TCP connect failed: {first.cause}")
             diagnosis.extend([CAUSE_UNREACHABLE, CAUSE_DOWN])
-        _skip_after(rungs, "no TCP connection", RUNG_VERSION, RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_SYNC,
-                    RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
+        _skip_after(rungs, "no TCP connection", RUNG_VERSION, RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY,
+                    RUNG_SYNC, RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
         return None
     tcp_ms = first.phases_ms.get(PHASE_TCP)
     rungs[RUNG_PORT] = Rung(RUNG_PORT, OK, {"target": target, "tcp_connect_ms": tcp_ms},
                             summary=f"{target} accepted TCP in {tcp_ms} ms")
 
     # ---- version reply
+    if first.kind == "non_tws":
+        rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, {"outcome": "not a TWS reply", "cause": first.cause,
+                                                        "phases_ms": first.phases_ms}, CAUSES["non_tws"].fix,
+                                   f"{first.cause}: wrong port")
+        diagnosis.append(f"{CAUSE_NON_TWS}: {first.cause}")
+        _skip_after(rungs, "the port does not speak the TWS API", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY,
+                    RUNG_SYNC, RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
+        return None
+    if first.kind == "version_range":
+        server, who, bound = version_range(first.cause) or (0, "", 0)
+        ev = {**_version_ev(first), "outcome": "version reply outside the client's range", "cause": first.cause,
+              "client_bound": bound}
+        rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, ev, CAUSES["version_range"].fix, first.cause)
+        diagnosis.append(f"{CAUSE_VERSION_RANGE}: {first.cause}")
+        _skip_after(rungs, "the client refused the Gateway's server version", RUNG_NEXT_ID, RUNG_ACCOUNTS,
+                    RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
+        return None
     if first.kind == "closed":
+        judged = closed_after_accept(survey.established if survey.visible else None, port)
         ev = {"outcome": "closed before the version reply", "cause": first.cause,
               "phases_ms": first.phases_ms, "listener": [_row(r) for r in survey.listeners],
               "established_on_port": survey.established if survey.visible else None}
-        rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, ev, FIX_FORWARDER,
-                                   "the connection was closed right after accept, with no version reply")
-        diagnosis.append(CAUSE_FORWARDER)
-        if survey.visible and survey.established >= 32:
-            diagnosis.append(CAUSE_CLIENT_CAP)
-        _skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_SYNC, RUNG_CLIENT_ID,
-                    RUNG_ACCOUNT_KIND)
+        fix = "; or ".join(row.fix for row in judged.causes)
+        rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, ev, fix,
+                                   "the connection was closed right after accept, with no version reply "
+                                   f"({judged.detail})")
+        for row in judged.causes:
+            diagnosis.append(f"{row.title}: {judged.detail}" if row.key == "client_cap" else row.title)
+        _skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC,
+                    RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
         return None
     if first.kind == "silent":
-        second = await _attempt(host, port, fresh_client_id(first.client_id), timeout)
+        second = await _attempt(host, port, fresh_client_id(first.client_id), timeout, client_range)
         attempts.append(second)
         fresh_ev = {"fresh_client_id": second.client_id, "fresh_attempt": second.brief(),
                     "fresh_id_helps": second.kind == "ok"}
@@ -582,17 +610,18 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
                                    f"TCP accepted, but no version reply within {timeout:g} s "
                                    f"(fresh client id {second.client_id}: {_outcome_text(second, timeout)})")
         diagnosis.extend(remaining)
-        _skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_SYNC, RUNG_ACCOUNT_KIND)
+        _skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC,
+                    RUNG_ACCOUNT_KIND)
         rungs[RUNG_CLIENT_ID] = Rung(
             RUNG_CLIENT_ID, SKIP, {"client_id": first.client_id, **fresh_ev}, "",
             f"not reached: the Gateway never asked for a client id; a fresh id ({second.client_id}) did not "
             "help either, so the client id is not the cause")
         return None
-    rungs[RUNG_VERSION] = Rung(RUNG_VERSION, OK, _version_ev(first), summary=_version_summary(first))
+    rungs[RUNG_VERSION] = _version_rung(first, diagnosis)
 
     # ---- nextValidId / client id
     if first.kind in ("id_in_use", "closed_after_start"):
-        second = await _attempt(host, port, fresh_client_id(first.client_id), timeout)
+        second = await _attempt(host, port, fresh_client_id(first.client_id), timeout, client_range)
         attempts.append(second)
         fresh_ev = {"fresh_client_id": second.client_id, "fresh_attempt": second.brief(),
                     "fresh_id_helps": second.kind == "ok"}
@@ -615,7 +644,7 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
             {"client_id": first.client_id, "error_326": refused_326, **fresh_ev}, FIX_API_NOT_READY,
             f"{what}; a fresh id did not help: the Gateway's API is not taking clients")
         diagnosis.append(CAUSE_API_NOT_READY)
-        _skip_after(rungs, "nextValidId never came", RUNG_ACCOUNTS, RUNG_SYNC, RUNG_ACCOUNT_KIND)
+        _skip_after(rungs, "nextValidId never came", RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
         return None
     if first.kind == "no_next_id":
         accounts_seen = PHASE_MANAGED_ACCOUNTS in (first.result.phases if first.result else {})
@@ -632,7 +661,7 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
         diagnosis.append(CAUSE_API_NOT_READY)
         if accounts_seen:  # the account kind is known even though the API is not ready
             _account_kind_rung(first, port, rungs, diagnosis)
-        _skip_after(rungs, "the API is not ready", RUNG_ACCOUNTS, RUNG_SYNC, RUNG_ACCOUNT_KIND)
+        _skip_after(rungs, "the API is not ready", RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
         return None
     if first.kind == "no_accounts":
         rungs[RUNG_NEXT_ID] = Rung(RUNG_NEXT_ID, OK, _next_id_ev(first), summary=_next_id_summary(first))
@@ -643,7 +672,7 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
         rungs[RUNG_CLIENT_ID] = Rung(RUNG_CLIENT_ID, OK, {"client_id": first.client_id, "error_326": False},
                                      summary=f"client id {first.client_id} accepted")
         diagnosis.append(CAUSE_LOGIN_INCOMPLETE)
-        _skip_after(rungs, "no managed accounts", RUNG_SYNC, RUNG_ACCOUNT_KIND)
+        _skip_after(rungs, "no managed accounts", RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
         return None
     return await _ready_rungs(first, rungs, diagnosis, first_id_refused=False)
 
@@ -663,6 +692,60 @@ async def _ready_rungs(attempt: Attempt, rungs: dict[str, Rung], diagnosis: list
     rungs.setdefault(RUNG_CLIENT_ID, Rung(RUNG_CLIENT_ID, OK, {"client_id": attempt.client_id, "error_326": False},
                                           summary=f"client id {attempt.client_id} accepted (no error 326)"))
     return attempt
+
+
+def _version_rung(attempt: Attempt, diagnosis: list[str]) -> Rung:
+    """OK, or WARN when the build's maximum is below the minimum of a client
+    library installed here: that client cannot connect to this Gateway
+    although doctor's own (wider) range can."""
+    ev = _version_ev(attempt)
+    build_max = ev.get("build_max_server_version")
+    too_new = [(name, low) for name, low in installed_client_floors().items()
+               if build_max is not None and build_max < low]
+    if not too_new:
+        return Rung(RUNG_VERSION, OK, ev, summary=_version_summary(attempt))
+    lines = [f"the Gateway's maximum ({build_max}) is below {name}'s minimum ({low})" for name, low in too_new]
+    ev["clients_out_of_range"] = {name: low for name, low in too_new}
+    for line in lines:
+        diagnosis.append(f"{CAUSE_VERSION_RANGE}: {line}: upgrade the Gateway or use an older client")
+    return Rung(RUNG_VERSION, WARN, ev, CAUSES["version_range"].fix,
+                f"{_version_summary(attempt)}; {'; '.join(lines)}")
+
+
+def installed_client_floors() -> dict[str, int]:
+    """The lowest server version each client library installed here accepts
+    (read from the library itself, never assumed): ib_async checks
+    `Client.MinClientVersion` after the version reply (its client.py); the
+    official ibapi offers MIN_CLIENT_VER.."""
+    floors: dict[str, int] = {}
+    with contextlib.suppress(Exception):  # not installed, or a layout we do not know: say nothing
+        from ib_async.client import Client as IbAsyncClient
+
+        floors["ib_async"] = int(IbAsyncClient.MinClientVersion)
+    with contextlib.suppress(Exception):
+        from ibapi import server_versions
+
+        floors["ibapi"] = int(server_versions.MIN_CLIENT_VER)
+    return floors
+
+
+def _connectivity_rung(attempt: Attempt, rungs: dict[str, Rung], diagnosis: list[str]) -> None:
+    """1100 without a later 1101/1102: the API answers, but the Gateway has
+    no connection to IB, so orders and data do not flow: not ready."""
+    messages = list(attempt.client.messages)
+    codes = [msg.code for msg in messages]
+    ev = {"gateway_codes": codes, "farm_notices": [f"{msg.code} {msg.message}" for msg in messages
+                                                   if 2100 <= msg.code < 2200]}
+    lost = connectivity_lost(messages)
+    if lost is None:
+        rungs[RUNG_CONNECTIVITY] = Rung(RUNG_CONNECTIVITY, OK, ev,
+                                        summary="no 1100 (connectivity lost) outstanding")
+        return
+    detail = connectivity_detail(lost)
+    ev["connectivity_lost"] = detail
+    rungs[RUNG_CONNECTIVITY] = Rung(RUNG_CONNECTIVITY, FAIL, ev, CAUSES["connectivity_lost"].fix,
+                                    f"API up but IB connectivity lost: {detail}; not ready to trade")
+    diagnosis.append(f"{CAUSE_CONNECTIVITY_LOST}: {detail}")
 
 
 def _sync_rung(sync: dict[str, Any], rungs: dict[str, Rung], diagnosis: list[str], timeout: float) -> None:
@@ -739,6 +822,13 @@ def _close_wait_rung(survey: SocketSurvey, port: int, threshold: int, rungs: dic
                      "here)" if survey.forwarder else " (no listener visible on this port here: inconclusive)")
         rungs[RUNG_CLOSE_WAIT] = Rung(RUNG_CLOSE_WAIT, OK, ev, "",
                                       f"0 CLOSE_WAIT sockets on port {port}{where}")
+
+
+def silent_family(survey: SocketSurvey, threshold: int) -> list[str]:
+    """Table keys (causes.py) of what remains possible when TCP is accepted
+    and nothing answers: probe asks this so it agrees with doctor."""
+    rows = [cause_for_text(title) for title in _silent_family(survey, threshold)]
+    return [row.key for row in rows if row is not None]
 
 
 def _silent_family(survey: SocketSurvey, threshold: int) -> list[str]:
@@ -844,6 +934,8 @@ def _dedupe(items: list[str]) -> list[str]:
 
 __all__ = [
     "CAUSE_API_NOT_READY", "CAUSE_DOWN", "CAUSE_FORWARDER", "CAUSE_ID_STUCK", "CAUSE_LIVE", "CAUSE_LOGIN_INCOMPLETE",
-    "CAUSE_NOT_LOGGED_IN", "CAUSE_RED", "CAUSE_SYNC", "CAUSE_ZOMBIE", "CLOSE_WAIT_THRESHOLD", "DoctorResult", "Rung",
-    "RUNGS", "VERDICTS", "HostProblem", "diagnose_host", "host_port_in_host", "run_doctor", "survey_sockets",
+    "CAUSE_CONNECTIVITY_LOST", "CAUSE_NON_TWS", "CAUSE_NOT_LOGGED_IN", "CAUSE_RED", "CAUSE_SYNC", "CAUSE_VERSION_RANGE",
+    "CAUSE_ZOMBIE", "RUNG_CONNECTIVITY", "CLOSE_WAIT_THRESHOLD", "DoctorResult", "Rung",
+    "RUNGS", "VERDICTS", "HostProblem", "diagnose_host", "host_port_in_host", "run_doctor", "silent_family",
+    "survey_sockets",
 ]
