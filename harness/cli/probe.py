@@ -247,7 +247,7 @@ async def _probe_once(client: ClientAdapter, host: str, port: int, client_id: in
         if lost is not None:  # the API answers, IB does not: exit non-zero, say why
             detail = connectivity_detail(lost)
             return _with_causes(ProbeOutcome(result, EXIT_NOT_READY_TO_TRADE, "not ready", None,
-                                             f"API up but IB connectivity lost: {detail}",
+                                             detail,
                                              elapsed_s=time.monotonic() - started, ping_s=ping_s),
                                 [CAUSES["connectivity_lost"]], detail)
         return ProbeOutcome(result, EXIT_READY, "ready", elapsed_s=time.monotonic() - started, ping_s=ping_s)

@@ -99,8 +99,8 @@ CAUSES: dict[str, Cause] = {c.key: c for c in (
           restart_fixes=True),
     Cause("zombie", "zombie saturation (CLOSE_WAIT sockets piled up on the port)",
           "the port accepts TCP but nothing answers while the Gateway holds CLOSE_WAIT sockets on the port",
-          "stop the churn (find the client that connects and disconnects in a loop: the remote addresses "
-          "below), then restart the Gateway to clear the CLOSE_WAIT sockets",
+          "stop the churn (find the client that connects and disconnects in a loop: the CLOSE_WAIT sockets' "
+          "remote addresses, listed by doctor), then restart the Gateway to clear the CLOSE_WAIT sockets",
           "gnzsnz/ib-gateway-docker#336 (10.41.1d); erdewit/ib_insync#386; nautechsystems/nautilus_trader#4796",
           restart_fixes=True),
     Cause("zombies_present", "CLOSE_WAIT sockets are accumulating on the port (a client reconnects in a loop)",
