@@ -321,7 +321,8 @@ async def _judge_failure(outcome: ProbeOutcome, client: ClientAdapter, survey: S
 
 def _version_step_kind(cause: str) -> str:
     """closed | silent, from a failure at the version step."""
-    return "closed" if "closed" in cause.lower() else "silent"
+    text = cause.lower()
+    return "closed" if any(word in text for word in ("closed", "reset", "broken pipe", "eof")) else "silent"
 
 
 def _describe(exc: BaseException, default: str) -> str:
