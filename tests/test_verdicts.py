@@ -257,3 +257,12 @@ async def test_close_wait_leak_probe_and_doctor_agree(served: MockServe) -> None
     assert probe_keys == doctor_keys, (probe_keys, doctor_keys)
     assert probe_keys[0] != "not_logged_in"  # the CLOSE_WAIT evidence leads, not "2FA"
     assert "CLOSE_WAIT" in json.loads(probe.stdout)["cause_detail"]
+
+
+@pytest.mark.parametrize("served", [("--fault", "max-server-version=150")], indirect=True)
+def test_raw_probe_connects_at_150_and_notes_the_installed_client(served: MockServe) -> None:
+    """The raw client's range includes 150, so the probe connects (exit 0)
+    and notes that ib_async, installed here, cannot (doctor: not healthy)."""
+    proc = run_cli("probe", "--port", str(served.port), "--timeout", "3")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "note: the Gateway's maximum (150) is below ib_async's minimum (157)" in proc.stdout

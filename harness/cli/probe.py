@@ -44,6 +44,7 @@ from ..scenarios.doctor import (
     SocketSurvey,
     diagnose_host,
     host_port_in_host,
+    installed_client_floors,
     silent_family,
     survey_sockets,
 )
@@ -351,6 +352,8 @@ def print_report(outcome: ProbeOutcome, printer: Printer) -> None:
                          + (f"  (req {msg.req_id})" if msg.req_id not in (-1, None) else ""))
     printer.line()
     if outcome.verdict == "ready":
+        for note in version_notes(r):
+            printer.line(f"note: {note}")
         ping = f", ping {outcome.ping_s * 1000:.1f} ms" if outcome.ping_s is not None else ""
         printer.line(f"OK: API ready after {outcome.elapsed_s * 1000:.1f} ms "
                      f"(server version {r.server_version}{ping})")
@@ -366,6 +369,18 @@ def print_report(outcome: ProbeOutcome, printer: Printer) -> None:
                          f"{outcome.meaning}", err=True)
         if outcome.hint:
             printer.line(f"hint: {outcome.hint}", err=True)
+
+
+def version_notes(result: ConnectResult) -> list[str]:
+    """When the negotiated version is the build's maximum (the client offered
+    more) and a client library installed here needs more than that: doctor
+    calls it not healthy; the probe, which connected, says so in a note."""
+    top, offered = result.server_version, result.client.max_version
+    if top is None or not offered or top >= offered:
+        return []
+    return [f"the Gateway's maximum ({top}) is below {name}'s minimum ({low}): {name} cannot connect to this "
+            "build (upgrade the Gateway or use an older client)"
+            for name, low in installed_client_floors().items() if top < low]
 
 
 def _print_causes(outcome: ProbeOutcome, printer: Printer) -> None:
