@@ -266,3 +266,15 @@ def test_raw_probe_connects_at_150_and_notes_the_installed_client(served: MockSe
     proc = run_cli("probe", "--port", str(served.port), "--timeout", "3")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "note: the Gateway's maximum (150) is below ib_async's minimum (157)" in proc.stdout
+
+
+def test_anything_else_that_is_not_a_tws_reply_is_named() -> None:
+    server = GreetingServer(banner=b"220 mail.example ESMTP ready\r\n")
+    try:
+        probe = run_cli("probe", "--port", str(server.port), "--timeout", "3")
+        doctor = run_cli("doctor", "--port", str(server.port), "--timeout", "3", "--json")
+    finally:
+        server.close()
+    assert probe.returncode == 3, probe.stdout + probe.stderr
+    assert "the port speaks an unknown protocol, not the TWS API" in failed_line(probe.stderr)
+    assert doctor.returncode == 1 and json.loads(doctor.stdout)["causes"][0]["key"] == "non_tws"
