@@ -96,6 +96,9 @@ def assert_ladder_shape(result: DoctorResult) -> None:
         if rung.verdict == FAIL:
             assert rung.remediation, f"{rung.name} failed without a remediation"
     assert result.healthy == (result.exit_code == 0)
+    # Every cause named is a row of the one table, with its public source (or "field reports only").
+    assert [c["text"] for c in result.causes] == result.diagnosis
+    assert all(c["key"] and c["source"] for c in result.causes), result.causes
 
 
 def assert_silent_family(result: DoctorResult) -> None:
