@@ -35,9 +35,9 @@ from ..clients.base import (
     HandshakeError,
     observe_phases,
 )
+from ..clients.raw import RawClient
 from ..evidence.redact import redact_accounts, redact_text, redact_tree
 from ..protocol.versions import PROTOCOL_MAX
-from ..clients.raw import RawClient
 from ..scenarios.causes import CAUSES, Cause
 from ..scenarios.doctor import (
     CLOSE_WAIT_THRESHOLD,

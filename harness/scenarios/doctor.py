@@ -13,7 +13,11 @@ The ladder, in order; a rung that cannot run after an earlier failure is
 "skip" with the reason:
 
     port reachable -> version reply -> nextValidId -> managedAccounts ->
-    startup sync ends -> client id in use -> CLOSE_WAIT sockets -> paper or live account
+    IB connectivity -> startup sync ends -> client id in use -> CLOSE_WAIT sockets ->
+    paper or live account
+
+Each cause it names is a row of the one table (causes.py) with its public
+source; judge.py holds the rules probe shares, so both commands agree.
 
 Read-only: the raw client refuses order messages. Every wait is bounded:
 against a silent Gateway the whole run takes about 2x the timeout (two
