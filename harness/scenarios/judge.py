@@ -96,8 +96,15 @@ def failure_causes(phase: str | None, cause_text: str | None, codes: Iterable[in
     if phase == "tcp_connect":
         text = (cause_text or "").lower()
         return [CAUSES["unreachable"]] if "within" in text or "timed out" in text else [CAUSES["down"]]
-    if phase in ("next_valid_id",):
-        return [CAUSES["id_stuck"]] if 326 in set(codes) else [CAUSES["api_not_ready"]]
+    if phase == "next_valid_id":
+        if 326 in set(codes):
+            return [CAUSES["id_stuck"]]
+        if any(word in (cause_text or "").lower() for word in ("closed", "reset", "in use?")):
+            # A bare close after startApi: ib_async#143 saw it for a stuck id on
+            # 10.30.1; one connect cannot tell it from a stalled API (doctor
+            # retries with a fresh id to separate them).
+            return [CAUSES["id_stuck"], CAUSES["api_not_ready"]]
+        return [CAUSES["api_not_ready"]]
     if phase == "managed_accounts":
         return [CAUSES["login_incomplete"]]
     if phase == "first_account_value":
