@@ -203,7 +203,8 @@ async def test_close_wait_leak_makes_zombie_saturation_the_leading_verdict() -> 
     assert len(close_wait.evidence["sockets"]) == 3
     assert close_wait.evidence["owners"] == [f"{close_wait.evidence['sockets'][0]['process']} (pid {os.getpid()})"]
     assert result.diagnosis[0] == CAUSE_ZOMBIE
-    assert "stop the churn" in result.rung(RUNG_VERSION).remediation
+    # CLOSE_WAIT with a silent API is the wedge's public signature: restart, not "stop the churn".
+    assert "IBC RESTART" in result.rung(RUNG_VERSION).remediation
 
 
 async def test_red_after_disconnect_is_silent_family_without_zombies_and_asks_for_restart() -> None:
@@ -315,7 +316,8 @@ async def test_cli_silent_gateway_exits_1_and_lists_remaining_causes() -> None:
     assert "Traceback" not in out + err
     lines = out.splitlines()
     assert any(line.startswith("  FAIL") and "version reply" in line for line in lines), out
-    assert any("fix:" in line and "2FA" in line for line in lines), out
+    # Silence is not a login or 2FA (the listener is not up then): the fix names the dialog and the restart.
+    assert any("fix:" in line and "incoming-connection dialog" in line for line in lines), out
     diagnosis = lines[lines.index("Diagnosis: (most likely first)") + 1:]
     assert f"  - {CAUSE_NOT_LOGGED_IN}" in diagnosis and f"  - {CAUSE_RED}" in diagnosis
     assert f"  - {CAUSE_ZOMBIE}" not in diagnosis

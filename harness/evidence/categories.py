@@ -60,10 +60,10 @@ CATEGORY_TEXT: dict[str, str] = {
 CATEGORY_CAUSES: dict[str, tuple[str, ...]] = {
     GATEWAY_UNREACHABLE: ("down", "unreachable", "host_unresolved"),
     BUILD_TOO_OLD: ("version_range",),
-    HANDSHAKE_UNANSWERED: ("not_logged_in", "forwarder", "client_cap", "non_tws", "red", "zombie"),
+    HANDSHAKE_UNANSWERED: ("not_logged_in", "forwarder", "client_cap", "non_tws", "red", "wedge"),
     CLIENT_ID_STUCK: ("id_stuck",),
-    ZOMBIE_SOCKETS: ("zombie", "zombies_present"),
-    API_NOT_READY: ("api_not_ready", "login_incomplete", "ping_unanswered"),
+    ZOMBIE_SOCKETS: ("wedge", "zombies_present"),
+    API_NOT_READY: ("api_not_ready", "closed_after_start", "login_incomplete", "ping_unanswered"),
     STARTUP_SYNC_INCOMPLETE: ("sync", "client_sync"),
     HEALTH_LOST_OVER_TIME: ("connectivity_lost", "ping_unanswered"),
 }

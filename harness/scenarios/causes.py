@@ -41,7 +41,7 @@ CAUSES: dict[str, Cause] = {c.key: c for c in (
           "the host name has no address here, so no connect was tried",
           "check the host name and this host's DNS settings",
           "resolver behaviour (getaddrinfo); not a Gateway report"),
-    Cause("down", "Gateway down / wrong port / API disabled / mid-restart",
+    Cause("down", "Gateway down / wrong port / API disabled / mid-restart / still logging in or waiting for 2FA",
           "nothing is listening: the Gateway is down or restarting, the API port is wrong, or "
           "'Enable ActiveX and Socket Clients' is off; while IBC logs in (or waits for 2FA) the Gateway's "
           "listener is not up yet, so a direct connect is refused",
@@ -53,7 +53,8 @@ CAUSES: dict[str, Cause] = {c.key: c for c in (
           "the TCP connect got no answer at all: a firewall drops it or the host is unreachable",
           "check the host name, the network path and firewalls between this host and the Gateway",
           "general TCP behaviour (a dropped SYN); not a Gateway report"),
-    Cause("forwarder", "socket forwarder up with no Gateway behind it, or untrusted client address",
+    Cause("forwarder", "socket forwarder up with no Gateway behind it (the Gateway down, logging in or waiting for "
+          "2FA: gnzsnz/ib-gateway-docker#119), or untrusted client address",
           "TCP was accepted and closed with no version reply: a forwarder (socat, docker-proxy) accepts while "
           "the Gateway behind it is not listening (still logging in, waiting for 2FA, restarting), or the "
           "Gateway closed a client whose address is not in Trusted IPs",
@@ -84,29 +85,38 @@ CAUSES: dict[str, Cause] = {c.key: c for c in (
           "service (a web UI, noVNC/VNC, SSH, a TLS endpoint)",
           "protocol greetings per RFC 9112 (HTTP), RFC 8446 (TLS), RFC 4253 section 4.2 (SSH), RFC 6143 "
           f"section 7.1.1 (VNC RFB); that users point clients at such ports: {FIELD_REPORTS_ONLY}"),
-    Cause("not_logged_in", "not logged in / waiting for 2FA / API layer stalled",
-          "TCP accepted but no version reply: an accept-incoming-connection dialog or an untrusted address "
-          "leaves the client waiting, or the Gateway's API layer is stalled",
-          "open the Gateway (VNC/UI or its log): accept a pending incoming-connection dialog, check Trusted "
-          "IPs, finish the login or the 2FA prompt; if it is logged in and green, the API layer is "
-          "stalled: restart the Gateway",
+    # Silence after accept is not a login or 2FA in progress: the Java listener
+    # is not up until login finishes (direct: refused; behind socat: accept
+    # then close, gnzsnz/ib-gateway-docker#119). The key is kept for callers.
+    Cause("not_logged_in", "accepted, then silence: an accept-incoming-connection dialog is waiting (untrusted "
+          "client address: ib-api-reloaded/ib_async#18, IbcAlpha/IBC#195) or the API is wedged",
+          "TCP accepted but no version reply: an accept-incoming-connection dialog (an untrusted client "
+          "address) leaves the client waiting, or the Gateway's API is wedged",
+          "open the Gateway (VNC/UI or its log): answer a pending incoming-connection dialog and add this host "
+          "to API > Settings > Trusted IPs (IBC: AcceptIncomingConnectionAction); if no dialog is showing, the "
+          "API is wedged or red: restart the Gateway (IBC RESTART)",
           "ib-api-reloaded/ib_async#18 (dialog: client times out); IbcAlpha/IBC#195",
           restart_fixes=True),
-    Cause("red", "API red after a disconnect (restart needed)",
+    Cause("red", "API red after a disconnect (restart needed; field reports only)",
           "after a client's explicit disconnect the API layer stopped answering new handshakes",
           "restart the Gateway",
           f"{FIELD_REPORTS_ONLY} (nearest public: erdewit/ib_insync#172, ib-api-reloaded/ib_async#152)",
           restart_fixes=True),
-    Cause("zombie", "zombie saturation (CLOSE_WAIT sockets piled up on the port)",
-          "the port accepts TCP but nothing answers while the Gateway holds CLOSE_WAIT sockets on the port",
-          "stop the churn (find the client that connects and disconnects in a loop: the CLOSE_WAIT sockets' "
-          "remote addresses, listed by doctor), then restart the Gateway to clear the CLOSE_WAIT sockets",
-          "gnzsnz/ib-gateway-docker#336 (10.41.1d); erdewit/ib_insync#386; nautechsystems/nautilus_trader#4796",
-          restart_fixes=True),
+    # CLOSE_WAIT piling up while the API is silent is the wedge's signature in
+    # every public report, so the zombie verdict names the wedge.
+    Cause("wedge", "the Gateway's API is wedged: restart it (IBC RESTART); client churn is not shown to be the cause",
+          "the port accepts TCP but nothing answers: the Gateway's API thread is wedged, so its listener stops "
+          "accepting (the listen socket's Recv-Q grows) or accepts without reading, and CLOSE_WAIT sockets pile "
+          "up as the result, even for clients that disconnect cleanly",
+          "restart the Gateway (IBC RESTART, or its container): its API thread is wedged and the CLOSE_WAIT "
+          "sockets are clients that gave up (gnzsnz/ib-gateway-docker#336, "
+          "nautechsystems/nautilus_trader#4796); stopping client churn is not shown to help",
+          "gnzsnz/ib-gateway-docker#336 (10.41.1d); nautechsystems/nautilus_trader#4796 (10.41.1c, listener "
+          "Recv-Q grows); erdewit/ib_insync#386", restart_fixes=True),
     Cause("zombies_present", "CLOSE_WAIT sockets are accumulating on the port (a client reconnects in a loop)",
           "the API still answers, but CLOSE_WAIT sockets the Gateway never closed are on the port",
           "stop the churn (find the client that connects and disconnects in a loop: the remote addresses "
-          "below)",
+          "below), then restart the Gateway to clear the CLOSE_WAIT sockets",
           "gnzsnz/ib-gateway-docker#336; erdewit/ib_insync#386", restart_fixes=True),
     Cause("id_stuck", "client id in use or stuck after its client left",
           "the Gateway refused this client id (error 326, or a close after startApi) while a fresh id works",
@@ -114,6 +124,13 @@ CAUSES: dict[str, Cause] = {c.key: c for c in (
           "Gateway kept it after its client left: wait for it to be released or restart the Gateway",
           "ib-api-reloaded/ib_async#152; erdewit/ib_insync#106; ib-api-reloaded/ib_async#143 (10.30.1)",
           restart_fixes=True),
+    Cause("closed_after_start", "the Gateway closed the connection right after startApi with no error message "
+          "(no 326, so the id was not refused; ib_async words this 'clientId N already in use?'; seen on "
+          "10.30.1: ib-api-reloaded/ib_async#143)",
+          "a bare close after startApi, with no error 326: ib_async reports any early close as 'clientId N "
+          "already in use?'",
+          "retry with another client id; if a fresh id is closed too, restart the Gateway",
+          "ib-api-reloaded/ib_async#143 (10.30.1)", restart_fixes=True),
     Cause("api_not_ready", "API not ready: nextValidId never came (API layer stalled after login or a disconnect)",
           "the version handshake completed but nextValidId never came, even for a fresh client id",
           "restart the Gateway's API (or the Gateway); if it persists after a restart, look in the Gateway "

@@ -82,7 +82,9 @@ CAUSE_FORWARDER = CAUSES["forwarder"].title
 CAUSE_CLIENT_CAP = CAUSES["client_cap"].title
 CAUSE_NOT_LOGGED_IN = CAUSES["not_logged_in"].title
 CAUSE_RED = CAUSES["red"].title
-CAUSE_ZOMBIE = CAUSES["zombie"].title
+CAUSE_WEDGE = CAUSES["wedge"].title
+CAUSE_ZOMBIE = CAUSE_WEDGE  # CLOSE_WAIT with a silent API: the wedge's public signature
+CAUSE_CLOSED_AFTER_START = CAUSES["closed_after_start"].title
 CAUSE_ID_STUCK = CAUSES["id_stuck"].title
 CAUSE_API_NOT_READY = CAUSES["api_not_ready"].title
 CAUSE_LOGIN_INCOMPLETE = CAUSES["login_incomplete"].title
@@ -114,7 +116,8 @@ FIX_DOWN = CAUSES["down"].fix
 FIX_UNREACHABLE = CAUSES["unreachable"].fix
 FIX_FORWARDER = CAUSES["forwarder"].fix
 FIX_SILENT = CAUSES["not_logged_in"].fix
-FIX_ZOMBIE = CAUSES["zombie"].fix
+FIX_ZOMBIE = CAUSES["wedge"].fix
+FIX_CHURN = CAUSES["zombies_present"].fix
 FIX_ID = CAUSES["id_stuck"].fix
 FIX_API_NOT_READY = CAUSES["api_not_ready"].fix
 FIX_LOGIN = CAUSES["login_incomplete"].fix
@@ -813,9 +816,10 @@ def _close_wait_rung(survey: SocketSurvey, port: int, threshold: int, rungs: dic
         rungs[RUNG_CLOSE_WAIT] = Rung(RUNG_CLOSE_WAIT, FAIL, ev, FIX_ZOMBIE,
                                       f"{count} CLOSE_WAIT sockets on port {port}{owners} (threshold {threshold})")
         if healthy_handshake:
+            rungs[RUNG_CLOSE_WAIT].remediation = FIX_CHURN  # the API answers: churn is the candidate
             diagnosis.append(f"{CAUSE_ZOMBIES_PRESENT}: {count}")
     elif count:
-        rungs[RUNG_CLOSE_WAIT] = Rung(RUNG_CLOSE_WAIT, WARN, ev, FIX_ZOMBIE.split(", then")[0],
+        rungs[RUNG_CLOSE_WAIT] = Rung(RUNG_CLOSE_WAIT, WARN, ev, FIX_CHURN.split(", then")[0],
                                       f"{count} CLOSE_WAIT socket(s) on port {port}{owners} (below {threshold})")
         if healthy_handshake:
             diagnosis.append(f"{CAUSE_ZOMBIES_PRESENT}: {count}")
