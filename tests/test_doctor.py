@@ -35,6 +35,7 @@ from harness.scenarios.doctor import (
     CAUSE_NOT_LOGGED_IN,
     CAUSE_RED,
     CAUSE_SYNC,
+    CAUSE_VERSION_RANGE,
     CAUSE_ZOMBIE,
     FAIL,
     OK,
@@ -95,6 +96,9 @@ def assert_ladder_shape(result: DoctorResult) -> None:
         if rung.verdict == FAIL:
             assert rung.remediation, f"{rung.name} failed without a remediation"
     assert result.healthy == (result.exit_code == 0)
+    # Every cause named is a row of the one table, with its public source (or "field reports only").
+    assert [c["text"] for c in result.causes] == result.diagnosis
+    assert all(c["key"] and c["source"] for c in result.causes), result.causes
 
 
 def assert_silent_family(result: DoctorResult) -> None:
@@ -199,7 +203,8 @@ async def test_close_wait_leak_makes_zombie_saturation_the_leading_verdict() -> 
     assert len(close_wait.evidence["sockets"]) == 3
     assert close_wait.evidence["owners"] == [f"{close_wait.evidence['sockets'][0]['process']} (pid {os.getpid()})"]
     assert result.diagnosis[0] == CAUSE_ZOMBIE
-    assert "stop the churn" in result.rung(RUNG_VERSION).remediation
+    # CLOSE_WAIT with a silent API is the wedge's public signature: restart, not "stop the churn".
+    assert "IBC RESTART" in result.rung(RUNG_VERSION).remediation
 
 
 async def test_red_after_disconnect_is_silent_family_without_zombies_and_asks_for_restart() -> None:
@@ -243,14 +248,22 @@ async def test_live_account_warns_and_is_not_healthy() -> None:
 
 
 async def test_old_build_server_version_150_is_reported() -> None:
+    """Doctor's own range (100..226) accepts 150, but ib_async (installed
+    here, minimum 157) cannot connect: not healthy, both numbers named.
+    (It used to say HEALTHY.)"""
     async with gateway("max-server-version=150") as gw:
         result = await run_doctor(HOST, gw.port, timeout=HEALTHY_TIMEOUT)
     assert_ladder_shape(result)
-    assert result.healthy, result.to_dict()
-    version = result.rung(RUNG_VERSION).evidence
-    assert version["server_version"] == 150
-    assert version["build_max_server_version"] == 150
-    assert "v150" in version["note"]
+    assert not result.healthy and result.exit_code == 1, result.to_dict()
+    version = result.rung(RUNG_VERSION)
+    assert version.verdict == WARN
+    assert version.evidence["server_version"] == 150
+    assert version.evidence["build_max_server_version"] == 150
+    assert "v150" in version.evidence["note"]
+    assert version.evidence["clients_out_of_range"] == {"ib_async": 157}
+    assert result.diagnosis == [f"{CAUSE_VERSION_RANGE}: the Gateway's maximum (150) is below ib_async's minimum "
+                                "(157): upgrade the Gateway or use an older client"]
+    assert result.causes[0]["key"] == "version_range" and result.causes[0]["source"]
 
 
 # ---------------------------------------------------------------- the command
@@ -303,7 +316,8 @@ async def test_cli_silent_gateway_exits_1_and_lists_remaining_causes() -> None:
     assert "Traceback" not in out + err
     lines = out.splitlines()
     assert any(line.startswith("  FAIL") and "version reply" in line for line in lines), out
-    assert any("fix:" in line and "2FA" in line for line in lines), out
+    # Silence is not a login or 2FA (the listener is not up then): the fix names the dialog and the restart.
+    assert any("fix:" in line and "incoming-connection dialog" in line for line in lines), out
     diagnosis = lines[lines.index("Diagnosis: (most likely first)") + 1:]
     assert f"  - {CAUSE_NOT_LOGGED_IN}" in diagnosis and f"  - {CAUSE_RED}" in diagnosis
     assert f"  - {CAUSE_ZOMBIE}" not in diagnosis

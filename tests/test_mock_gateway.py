@@ -120,17 +120,26 @@ async def test_versions_are_negotiated_per_connection(gw: MockGateway) -> None:
 
 @pytest.mark.parametrize("profile, low, high", [("default", 180, 226), ("legacy-157", 158, 178),
                                                 ("text-max", 201, 226)])
-async def test_client_minimum_above_profile_max_is_closed(profile: str, low: int, high: int,
-                                                          caplog: pytest.LogCaptureFixture) -> None:
+async def test_client_minimum_above_profile_max_gets_the_gateways_version(profile: str, low: int, high: int,
+                                                                          caplog: pytest.LogCaptureFixture) -> None:
+    """A real Gateway answers with its own version and the client judges it
+    (official clients: 506 "Unsupported version"; ib_async and rust-ibapi
+    check their floor after the reply), so the mock replies and the client
+    closes. (It used to close without a reply, which clients misread as a
+    forwarder or a stalled API.)"""
     caplog.set_level(logging.INFO, logger="harness.mock")
     async with MockGateway(port=0, profile=profile) as gw:
         client = await MockClient.open(gw.port)
         await client.hello(low, high)
-        assert await client.read_to_eof() == b""  # closed without a version reply
-        record = await _closed(gw, client)
-        cause = f"client needs server version >= {low}, this Gateway supports at most {gw.profile.max_server_version}"
-        assert record.close_cause == cause
-        assert record.server_version is None and not record.started_api
+        top = gw.profile.max_server_version
+        version, _conn_time = await client.read_server_hello()
+        assert version == top < low  # the Gateway's own maximum, below the client's minimum
+        record = _record(gw, client)
+        await client.close()  # the client refuses it, as real clients do
+        await until(lambda: record.close_cause is not None)
+        cause = f"client needs server version >= {low}, this Gateway supports at most {top}"
+        assert record.close_cause == f"{cause}: replied with {top}, the client closed"
+        assert record.server_version == top and not record.started_api
         assert any(cause in r.getMessage() for r in caplog.records if r.name == "harness.mock")
         # the Gateway itself is unaffected
         ok = await MockClient.connect(gw.port, 1)

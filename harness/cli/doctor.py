@@ -19,7 +19,7 @@ import click
 
 from ..evidence.redact import redact_text, redact_tree
 from ..scenarios.doctor import CLOSE_WAIT_THRESHOLD, DoctorResult, Rung, run_doctor
-from .probe import Printer, check_host_option, random_client_id
+from .probe import Printer, check_host_option, parse_client_range, random_client_id
 from .signals import EXIT_INTERRUPTED, EXIT_TERMINATED, CancelOnSignal
 
 EXIT_HEALTHY = 0
@@ -34,9 +34,12 @@ its evidence and what to do about it.
 Rungs, in order (a rung that cannot run after a failure is SKIP):
   port reachable        the host name resolves, then TCP connect (refused: Gateway
                         down, wrong port, API off)
-  version reply         the API answers the handshake
+  version reply         the API answers the handshake (a port that speaks HTTP, TLS, SSH or
+                        VNC is named); its version is within the range of the client
+                        libraries installed here (and of --client-range)
   nextValidId           the API is ready for this client id
   managedAccounts       the login lists its accounts
+  IB connectivity       no error 1100 (IB connectivity lost) without a 1101/1102 after it
   startup sync ends     positions, account download and executions all end
   client id in use      error 326, and whether a fresh client id helps
   CLOSE_WAIT sockets    zombie sockets on the port (count, owning process)
@@ -46,7 +49,8 @@ Rungs, in order (a rung that cannot run after a failure is SKIP):
 When TCP is accepted and nothing answers (not logged in / 2FA, API red
 after a disconnect, zombie saturation all look alike), doctor retries with
 a fresh client id and counts CLOSE_WAIT sockets, then lists under
-"Diagnosis:" the causes that remain possible, most likely first.
+"Diagnosis:" the causes that remain possible, most likely first, each with
+the public report it comes from ("source:"), or "field reports only".
 CLOSE_WAIT sockets are counted from this host's socket table (psutil, lsof
 where psutil needs privileges), so run doctor on the Gateway's host.
 
@@ -78,8 +82,10 @@ def print_result(result: DoctorResult, printer: Printer) -> None:
     printer.line()
     if result.diagnosis:
         printer.line("Diagnosis:" + (" (most likely first)" if len(result.diagnosis) > 1 else ""))
-        for cause in result.diagnosis:
+        for cause, row in zip(result.diagnosis, result.causes, strict=True):
             printer.line(redact_text(f"  - {cause}"))
+            if row.get("source"):
+                printer.line(redact_text(f"      source: {row['source']}"))
     else:
         printer.line("Diagnosis: none")
     verdict = "HEALTHY" if result.healthy else "NOT HEALTHY"
@@ -97,13 +103,13 @@ def _socket_lines(rung: Rung) -> list[str]:
 
 
 async def _run_interruptible(host: str, port: int, client_id: int, timeout: float,
-                             threshold: int) -> DoctorResult | int:
+                             threshold: int, client_range: tuple[int, int] | None = None) -> DoctorResult | int:
     """The ladder, or the exit code of the signal that stopped it. A signal
     cancels the ladder so its connections are closed before exit."""
     with CancelOnSignal() as signals:
         try:
             return await run_doctor(host, port, client_id=client_id, timeout=timeout,
-                                    close_wait_threshold=threshold)
+                                    close_wait_threshold=threshold, client_range=client_range)
         except asyncio.CancelledError:
             if not signals.absorb():
                 raise
@@ -129,6 +135,9 @@ def _report_interrupted(code: int, as_json: bool) -> None:
               help="Seconds to wait for each handshake attempt and for the startup sync.")
 @click.option("--close-wait-threshold", type=click.IntRange(1, 100000), default=CLOSE_WAIT_THRESHOLD,
               show_default=True, help="CLOSE_WAIT sockets at which zombie saturation becomes the leading verdict.")
+@click.option("--client-range", "client_range", default=None, metavar="MIN..MAX", callback=parse_client_range,
+              help="Server versions doctor's client offers (100..226), e.g. 157..178 to judge the Gateway "
+                   "as ib_async would.  [default: 100..226]")
 @click.option("--json", "as_json", is_flag=True,
               help="Print only the structured result as JSON on stdout (accounts redacted).")
 @click.option("--client", "client_spec", default=None, metavar="MODULE:FACTORY",
@@ -138,7 +147,8 @@ def _report_interrupted(code: int, as_json: bool) -> None:
 @click.option("--allow-live-account", is_flag=True,
               help="With --client: go on when the Gateway manages a non-paper (non DU/DF) account.")
 def doctor(host: str, port: int, client_id: int | None, timeout: float, close_wait_threshold: int,
-           as_json: bool, client_spec: str | None, allow_live_account: bool) -> None:
+           client_range: tuple[int, int] | None, as_json: bool, client_spec: str | None,
+           allow_live_account: bool) -> None:
     if client_id is None:
         client_id = random_client_id()
     if client_spec is not None:
@@ -155,7 +165,8 @@ def doctor(host: str, port: int, client_id: int | None, timeout: float, close_wa
     printer = Printer(enabled=not as_json)
     printer.line(f"doctor {host}:{port}, client id {client_id}, timeout {timeout:g} s")
     try:
-        outcome = asyncio.run(_run_interruptible(host, port, client_id, timeout, close_wait_threshold))
+        outcome = asyncio.run(_run_interruptible(host, port, client_id, timeout, close_wait_threshold,
+                                                 client_range))
     except KeyboardInterrupt:  # a second Ctrl-C while closing
         outcome = EXIT_INTERRUPTED
     except Exception as exc:  # a doctor bug: one line, not a traceback

@@ -17,7 +17,7 @@ import random
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import click
@@ -27,7 +27,6 @@ from ..clients.base import (
     PHASE_API_READY,
     PHASE_FIRST_ACCOUNT_VALUE,
     PHASE_MANAGED_ACCOUNTS,
-    PHASE_MEANING,
     PHASE_NEXT_VALID_ID,
     PHASE_SERVER_VERSION,
     PHASE_TCP,
@@ -36,9 +35,20 @@ from ..clients.base import (
     HandshakeError,
     observe_phases,
 )
+from ..clients.raw import RawClient
 from ..evidence.redact import redact_accounts, redact_text, redact_tree
 from ..protocol.versions import PROTOCOL_MAX
-from ..scenarios.doctor import diagnose_host, host_port_in_host
+from ..scenarios.causes import CAUSES, Cause
+from ..scenarios.doctor import (
+    CLOSE_WAIT_THRESHOLD,
+    SocketSurvey,
+    diagnose_host,
+    host_port_in_host,
+    installed_client_floors,
+    silent_family,
+    survey_sockets,
+)
+from ..scenarios.judge import closed_after_accept, connectivity_detail, connectivity_lost, failure_causes
 from .signals import EXIT_INTERRUPTED, CancelOnSignal
 
 # ---------------------------------------------------------------- exit codes
@@ -58,26 +68,12 @@ EXIT_CODES: dict[str, int] = {
     PHASE_PING: 5,
 }
 
-PING_MEANING = ("the handshake completed but the API did not answer a request (reqCurrentTime): "
-                "the API layer stalled right after start-up")
+EXIT_NOT_READY_TO_TRADE = 6  # the API answered, but error 1100 (IB connectivity lost) is outstanding
 
-# What to do about a stall in each phase (PHASE_MEANING says what it means).
-HINTS: dict[str, str] = {
-    PHASE_TCP: "check the Gateway process is up and the port (Gateway 4001 live / 4002 paper, "
-    "TWS 7496 / 7497), and that API > Settings > 'Enable ActiveX and Socket Clients' is on",
-    PHASE_SERVER_VERSION: "open the Gateway (VNC/UI or its log): finish the login or 2FA, check "
-    "API > Settings > Trusted IPs for this host; if a forwarder (socat) listens in front, "
-    "check the Gateway behind it",
-    PHASE_NEXT_VALID_ID: "if error 326 is listed, another client holds this client id: retry with "
-    "another --client-id; otherwise the API session is stuck: restart the Gateway's API or the Gateway",
-    PHASE_MANAGED_ACCOUNTS: "wait for the Gateway to finish logging in and retry; look for a pending "
-    "dialog in the Gateway UI",
-    PHASE_FIRST_ACCOUNT_VALUE: "account data is stuck: check the Gateway log for the account request; "
-    "restart the Gateway if it persists",
-    PHASE_API_READY: "retry with a longer --timeout, or probe with --client raw to see which start-up "
-    "reply is missing",
-    PHASE_PING: "retry; if it persists the API layer is hung: restart the Gateway",
-}
+# What a failure means and what to do come from the one table of causes
+# (harness/scenarios/causes.py), shared with doctor; judge.py picks the rows.
+SILENT_MEANING = "TCP accepted but the API layer is not answering"
+CLOSED_MEANING = "TCP accepted, then closed with no version reply"
 
 HELP = """Connect once to an IB Gateway / TWS API port, ping it, and say where it stalls.
 
@@ -86,6 +82,11 @@ Prints each handshake phase with its time in ms as it is reached, then the
 negotiated server version, connection time, managed accounts (redacted, e.g.
 DU\u2026567) and the Gateway's messages (2104, 2106, 2158, ...). Read-only: the
 probe never sends an order message.
+
+\b
+A failure names its cause from the table doctor uses, or lists the causes
+that remain possible (most likely first), each with the public report it
+comes from ("source:") or "field reports only".
 
 \b
 --client-id defaults to a random id in 900..999, so an on-call probe never
@@ -97,9 +98,13 @@ Exit codes:
   0    the API is ready (handshake complete and a ping answered)
   2    failed at tcp_connect: nothing listening / connection refused, or
        the host name does not resolve
-  3    failed at server_version: TCP accepted, the API layer is not answering
+  3    failed at server_version: TCP accepted, but no usable version reply
+       (silent, closed, the Gateway's version outside the client's range,
+       or the port speaks another protocol: HTTP, TLS, SSH, VNC)
   4    failed at next_valid_id / managed_accounts: API not ready (e.g. error 326)
   5    failed at first_account_value / api_ready, or the ping got no answer
+  6    the API answered, but error 1100 (connectivity between IB and the
+       Gateway lost) came with no 1101/1102 after it: not ready to trade
   1    the probe could not run (client library missing, internal error)
   130  interrupted (Ctrl-C); 143 terminated (SIGTERM)
 Bad options (e.g. --host HOST:PORT: the port goes in --port) are a usage error,
@@ -124,13 +129,15 @@ def random_client_id() -> int:
 class ProbeOutcome:
     result: ConnectResult
     exit_code: int
-    verdict: str  # "ready" | "failed" | "error" | "interrupted"
+    verdict: str  # "ready" | "not ready" (API up, IB connectivity lost) | "failed" | "error" | "interrupted"
     failed_phase: str | None = None
     cause: str | None = None
     meaning: str | None = None
     hint: str | None = None
     elapsed_s: float = 0.0
     ping_s: float | None = None
+    causes: list[Cause] = field(default_factory=list)  # most likely first
+    cause_detail: str = ""  # the numbers behind them, e.g. established connections seen
 
     def to_json_dict(self) -> dict[str, Any]:
         data = self.result.to_dict()
@@ -147,6 +154,8 @@ class ProbeOutcome:
             ping_s=None if self.ping_s is None else round(self.ping_s, 6),
             meaning=self.meaning,
             hint=self.hint,
+            causes=[c.to_dict() for c in self.causes],
+            cause_detail=self.cause_detail or None,
         )
         return data
 
@@ -207,7 +216,10 @@ async def _probe_once(client: ClientAdapter, host: str, port: int, client_id: in
         if unresolved is not None:  # before any client: every library would call it "nothing listening"
             result.ok, result.failed_phase, result.error = False, PHASE_TCP, unresolved.cause
             return ProbeOutcome(result, EXIT_CODES[PHASE_TCP], "failed", PHASE_TCP, unresolved.cause,
-                                unresolved.meaning, unresolved.hint, time.monotonic() - started)
+                                unresolved.meaning, unresolved.hint, time.monotonic() - started,
+                                causes=[CAUSES["host_unresolved"]])
+        # Before connecting, as doctor does, so the probe's own socket is not counted.
+        survey = await survey_sockets(host, port, min(0.5, timeout / 4))
         try:
             with observe_phases(printer.phase):
                 result = await client.connect(host, port, client_id, timeout=timeout, readonly=True)
@@ -219,18 +231,26 @@ async def _probe_once(client: ClientAdapter, host: str, port: int, client_id: in
                 result.phases.setdefault(phase, seconds)
             result.failed_phase = result.failed_phase or exc.phase
             result.error = result.error or exc.cause
-            return ProbeOutcome(result, exit_code_for(exc.phase), "failed", exc.phase, exc.cause,
-                                exc.hint or PHASE_MEANING.get(exc.phase, ""), HINTS.get(exc.phase),
-                                time.monotonic() - started)
+            outcome = ProbeOutcome(result, exit_code_for(exc.phase), "failed", exc.phase, exc.cause,
+                                   elapsed_s=time.monotonic() - started)
+            await _judge_failure(outcome, client, survey, host, port, timeout)
+            return outcome
         printer.phases_from(result.phases)
         try:
             ping_s = await client.ping(timeout=min(timeout, 5.0))
         except (TimeoutError, OSError, ConnectionError) as exc:
             cause = _describe(exc, f"no reply within {min(timeout, 5.0):g} s")
             result.ok = False
-            return ProbeOutcome(result, EXIT_CODES[PHASE_PING], "failed", PHASE_PING, cause, PING_MEANING,
-                                HINTS[PHASE_PING], time.monotonic() - started)
+            return _with_causes(ProbeOutcome(result, EXIT_CODES[PHASE_PING], "failed", PHASE_PING, cause,
+                                             elapsed_s=time.monotonic() - started), [CAUSES["ping_unanswered"]])
         printer.phase(PHASE_PING, ping_s)
+        lost = connectivity_lost(result.messages)
+        if lost is not None:  # the API answers, IB does not: exit non-zero, say why
+            detail = connectivity_detail(lost)
+            return _with_causes(ProbeOutcome(result, EXIT_NOT_READY_TO_TRADE, "not ready", None,
+                                             detail,
+                                             elapsed_s=time.monotonic() - started, ping_s=ping_s),
+                                [CAUSES["connectivity_lost"]], detail)
         return ProbeOutcome(result, EXIT_READY, "ready", elapsed_s=time.monotonic() - started, ping_s=ping_s)
     except asyncio.CancelledError:
         if not signals.absorb():
@@ -246,6 +266,64 @@ async def _probe_once(client: ClientAdapter, host: str, port: int, client_id: in
             await asyncio.wait_for(client.disconnect(), 5.0)
         except (asyncio.CancelledError, Exception):  # closing must not turn a verdict into a traceback
             pass
+
+
+def _with_causes(outcome: ProbeOutcome, causes: list[Cause], detail: str = "",
+                 meaning: str | None = None) -> ProbeOutcome:
+    """Meaning and hint from the table: one cause says what it means; several
+    are listed as candidates (most likely first) and the first one's fix is the hint."""
+    outcome.causes, outcome.cause_detail = causes, detail
+    if meaning is not None:
+        outcome.meaning = f"{meaning}; possible causes, most likely first: " + "; ".join(c.title for c in causes)
+    elif len(causes) == 1:
+        outcome.meaning = f"{causes[0].title}: {causes[0].meaning}"
+    else:
+        outcome.meaning = "possible causes, most likely first: " + "; ".join(c.title for c in causes)
+    outcome.hint = causes[0].fix if causes else None
+    return outcome
+
+
+async def _judge_failure(outcome: ProbeOutcome, client: ClientAdapter, survey: SocketSurvey, host: str, port: int,
+                         timeout: float) -> None:
+    """Name the cause of a handshake failure from the same evidence doctor
+    reads: the failure's own text first; for a version step that was silent
+    or closed, a second look with the raw client (which sees the bytes) and
+    the socket table."""
+    codes = [msg.code for msg in outcome.result.messages]
+    settled = failure_causes(outcome.failed_phase, outcome.cause, codes)
+    if settled is not None:
+        _with_causes(outcome, settled)
+        return
+    kind = _version_step_kind(outcome.cause or "")
+    if client.info.name != "raw":  # a library only says "timeout": look at the bytes once more
+        look = RawClient(await_account_value=False)
+        try:
+            await look.connect(host, port, random_client_id(), timeout=min(timeout, 3.0), readonly=True)
+        except HandshakeError as exc:
+            settled = failure_causes(exc.phase, exc.cause)
+            if settled is not None:
+                _with_causes(outcome, settled, exc.cause)
+                return
+            kind = _version_step_kind(exc.cause)
+        finally:
+            try:
+                await asyncio.wait_for(look.disconnect(), 5.0)
+            except (asyncio.TimeoutError, OSError, ConnectionError):
+                pass
+    if kind == "closed":
+        judged = closed_after_accept(survey.established if survey.visible else None, port)
+        _with_causes(outcome, judged.causes, judged.detail, CLOSED_MEANING + f" ({judged.detail})")
+        return
+    detail = (f"{survey.count} CLOSE_WAIT socket(s) on port {port}" if survey.visible
+              else f"CLOSE_WAIT sockets not visible here ({survey.reason})")
+    _with_causes(outcome, [CAUSES[key] for key in silent_family(survey, CLOSE_WAIT_THRESHOLD)], detail,
+                 f"{SILENT_MEANING} ({detail})")
+
+
+def _version_step_kind(cause: str) -> str:
+    """closed | silent, from a failure at the version step."""
+    text = cause.lower()
+    return "closed" if any(word in text for word in ("closed", "reset", "broken pipe", "eof")) else "silent"
 
 
 def _describe(exc: BaseException, default: str) -> str:
@@ -274,23 +352,54 @@ def print_report(outcome: ProbeOutcome, printer: Printer) -> None:
                          + (f"  (req {msg.req_id})" if msg.req_id not in (-1, None) else ""))
     printer.line()
     if outcome.verdict == "ready":
+        for note in version_notes(r):
+            printer.line(f"note: {note}")
         ping = f", ping {outcome.ping_s * 1000:.1f} ms" if outcome.ping_s is not None else ""
         printer.line(f"OK: API ready after {outcome.elapsed_s * 1000:.1f} ms "
                      f"(server version {r.server_version}{ping})")
     elif outcome.verdict == "interrupted":
         printer.line(f"INTERRUPTED after {outcome.elapsed_s:.1f} s ({outcome.cause}); connection closed", err=True)
     else:
+        _print_causes(outcome, printer)
         cause = redact_text(outcome.cause or "", r.accounts)
-        printer.line(f"FAILED at {outcome.failed_phase} after {outcome.elapsed_s:.1f} s: {cause}: "
-                     f"{outcome.meaning}", err=True)
+        if outcome.verdict == "not ready":
+            printer.line(f"NOT READY after {outcome.elapsed_s * 1000:.1f} ms: {cause}: {outcome.meaning}", err=True)
+        else:
+            printer.line(f"FAILED at {outcome.failed_phase} after {outcome.elapsed_s:.1f} s: {cause}: "
+                         f"{outcome.meaning}", err=True)
         if outcome.hint:
             printer.line(f"hint: {outcome.hint}", err=True)
+
+
+def version_notes(result: ConnectResult) -> list[str]:
+    """When the negotiated version is the build's maximum (the client offered
+    more) and a client library installed here needs more than that: doctor
+    calls it not healthy; the probe, which connected, says so in a note."""
+    top, offered = result.server_version, result.client.max_version
+    if top is None or not offered or top >= offered:
+        return []
+    return [f"the Gateway's maximum ({top}) is below {name}'s minimum ({low}): {name} cannot connect to this "
+            "build (upgrade the Gateway or use an older client)"
+            for name, low in installed_client_floors().items() if top < low]
+
+
+def _print_causes(outcome: ProbeOutcome, printer: Printer) -> None:
+    """The causes with their public sources, on stdout beside the evidence."""
+    if not outcome.causes:
+        return
+    printer.line("Cause:" if len(outcome.causes) == 1 else "Possible causes (most likely first):")
+    for row in outcome.causes:
+        printer.line(f"  - {row.title}")
+        printer.line(f"      source: {row.source}")
+    if outcome.cause_detail:
+        printer.line(f"  seen: {outcome.cause_detail}")
+    printer.line()
 
 
 # ---------------------------------------------------------------- command
 
 
-def _parse_client_range(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
+def parse_client_range(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, int] | None:
     """`MIN..MAX` (or one version) -> (min, max), within what the codec speaks."""
     if value is None:
         return None
@@ -326,7 +435,7 @@ def check_host_option(ctx: click.Context, param: click.Parameter, value: str) ->
               help="API client id.  [default: random in 900..999]")
 @click.option("--timeout", type=click.FloatRange(0, 3600, min_open=True), default=10.0, show_default=True,
               help="Seconds to wait for the handshake (and at most 5 s for the ping).")
-@click.option("--client-range", "client_range", default=None, metavar="MIN..MAX", callback=_parse_client_range,
+@click.option("--client-range", "client_range", default=None, metavar="MIN..MAX", callback=parse_client_range,
               help="Server versions the raw client offers (100..226).  [default: 100..226, the modern official "
                    "client's; e.g. 157..178 to ask what ib_async would get]")
 @click.option("--json", "as_json", is_flag=True,
@@ -390,5 +499,5 @@ def _fatal(message: str, as_json: bool) -> None:
     sys.exit(EXIT_ERROR)
 
 
-__all__ = ["EXIT_CODES", "HINTS", "ProbeOutcome", "check_host_option", "exit_code_for", "probe", "random_client_id",
+__all__ = ["EXIT_CODES", "EXIT_NOT_READY_TO_TRADE", "ProbeOutcome", "check_host_option", "exit_code_for", "probe", "random_client_id",
            "run_probe"]

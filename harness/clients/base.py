@@ -71,6 +71,7 @@ class GatewayMessage:
     req_id: int
     code: int
     message: str
+    at: float | None = None  # seconds since the connect attempt started, when the adapter knows
 
 
 @dataclass

@@ -70,6 +70,7 @@ from .base import (
     PhaseClock,
     Position,
 )
+from .raw import version_out_of_range
 
 log = logging.getLogger("harness.clients.ib_async")
 
@@ -257,7 +258,8 @@ class _Attempt:
         self.client_errors.append(msg)
 
     def on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
-        self.result.messages.append(GatewayMessage(req_id=req_id, code=code, message=message))
+        self.result.messages.append(GatewayMessage(req_id=req_id, code=code, message=message,
+                                                   at=round(time.monotonic() - self.clock.t0, 3)))
 
     def on_account_value(self, value: Any) -> None:
         self.clock.mark(PHASE_FIRST_ACCOUNT_VALUE)
@@ -277,9 +279,11 @@ class _Attempt:
             return PHASE_TCP, f"TCP connect failed: {exc!r}"
         if not self.logged_on:
             if self.offered_version is not None:
+                low = self.result.client.min_version or 0
                 return PHASE_SERVER_VERSION, (
-                    f"server offered version {self.offered_version}, which ib_async rejects "
-                    f"(needs >= {self.result.client.min_version}){suffix}"
+                    version_out_of_range(self.offered_version, low, self.result.client.max_version or low,
+                                         "ib_async")
+                    + f" (server offered version {self.offered_version}, which ib_async rejects){suffix}"
                 )
             return PHASE_SERVER_VERSION, (
                 f"TCP accepted but no server version reply ({type(exc).__name__} "

@@ -276,7 +276,8 @@ class _Attempt:
             if code == _CONNECT_FAIL:
                 self.connect_failed = True
             return
-        self.result.messages.append(GatewayMessage(req_id=req_id, code=code, message=message))
+        self.result.messages.append(GatewayMessage(req_id=req_id, code=code, message=message,
+                                                   at=round(t - self.clock.t0, 3)))
         if code == _CLIENT_ID_IN_USE and not self.ready.done():
             self.ready.set_exception(
                 _Stall(

@@ -23,6 +23,7 @@ from ..protocol.errors import ProtocolError
 from ..protocol.framing import Field, FrameReader
 from ..protocol.handshake import START_API, START_API_VERSION, encode_hello, encode_start_api, parse_server_hello
 from ..protocol.messages import In, Message
+from ..protocol.peer import SNIFF_BYTES, identify_peer, non_tws_cause
 from ..protocol.versions import PROTOBUF, PROTOCOL_MAX
 from ..protocol.wire import decode_server_frame, encode_request
 from .base import (
@@ -106,14 +107,28 @@ class RawClient:
                                                 self.connect_options))
                 frames = FrameReader()
                 pending: list[bytes] = []
-                while not pending:
-                    data = await self._reader.read(65536)
-                    if not data:
-                        raise ConnectionError("the Gateway closed the connection before the version reply")
-                    pending = frames.feed(data)
-                self.server_version, result.connection_time = parse_server_hello(pending.pop(0))
+                first = b""  # the peer's first bytes: a wrong port is named from them
+                try:
+                    while not pending:
+                        data = await self._reader.read(65536)
+                        first = (first + data)[:SNIFF_BYTES]
+                        peer = identify_peer(first)
+                        if peer is not None:
+                            raise ConnectionError(non_tws_cause(peer, first))
+                        if not data:
+                            raise ConnectionError("the Gateway closed the connection before the version reply")
+                        pending = frames.feed(data)
+                    self.server_version, result.connection_time = parse_server_hello(pending.pop(0))
+                except ProtocolError as exc:  # not a version reply: name the protocol when the bytes tell
+                    raise ConnectionError(non_tws_cause(identify_peer(first) or "an unknown protocol", first)
+                                          + f": {exc}") from None
                 result.server_version = self.server_version
                 clock.mark(PHASE_SERVER_VERSION)
+                low, high = self.info.min_version or DEFAULT_MIN_VERSION, self.info.max_version or PROTOCOL_MAX
+                if not low <= self.server_version <= high:
+                    # What the official clients do with a reply outside their
+                    # range: refuse it themselves (506 "Unsupported version").
+                    raise ConnectionError(version_out_of_range(self.server_version, low, high, "this client"))
                 phase = PHASE_NEXT_VALID_ID
                 self._read_task = asyncio.create_task(self._read_loop(frames, pending))
                 ready = self._expect_handshake(clock)
@@ -198,8 +213,8 @@ class RawClient:
             if self.accounts:
                 self._clock.mark(PHASE_MANAGED_ACCOUNTS)
         elif msg.msg_id == In.ERR_MSG:
-            self.messages.append(GatewayMessage(msg.int("req_id", -1), msg.int("code"),
-                                                msg.fields.get("message", "")))
+            self.messages.append(GatewayMessage(msg.int("req_id", -1), msg.int("code"), msg.fields.get("message", ""),
+                                                round(time.monotonic() - self._clock.t0, 3)))
             if msg.int("code") == 326:
                 self._close_cause = "client id already in use (error 326)"
         elif msg.msg_id == In.ACCT_VALUE:
@@ -364,6 +379,16 @@ class RawClient:
                 await asyncio.wait_for(self._writer.wait_closed(), 1.0)
             self._writer = None
         self._closed.set()
+
+
+def version_out_of_range(server_version: int, low: int, high: int, who: str) -> str:
+    """The one wording for a version reply outside a client's range; probe
+    and doctor read both numbers back from it (VERSION_RANGE_RE)."""
+    if server_version < low:
+        return (f"the Gateway's maximum server version ({server_version}) is below {who}'s minimum ({low}): "
+                "upgrade the Gateway or use an older client")
+    return (f"the Gateway's server version ({server_version}) is above {who}'s maximum ({high}): "
+            "upgrade the client")
 
 
 def _describe(exc: BaseException) -> str:

@@ -55,6 +55,19 @@ CATEGORY_TEXT: dict[str, str] = {
                        "had passed (lengthen the run or move the fault earlier)",
 }
 
+# The rows of the one table of causes (harness/scenarios/causes.py) each
+# category groups: what it means, its fix and its public source live there.
+CATEGORY_CAUSES: dict[str, tuple[str, ...]] = {
+    GATEWAY_UNREACHABLE: ("down", "unreachable", "host_unresolved"),
+    BUILD_TOO_OLD: ("version_range",),
+    HANDSHAKE_UNANSWERED: ("not_logged_in", "forwarder", "client_cap", "non_tws", "red", "wedge"),
+    CLIENT_ID_STUCK: ("id_stuck",),
+    ZOMBIE_SOCKETS: ("wedge", "zombies_present"),
+    API_NOT_READY: ("api_not_ready", "closed_after_start", "login_incomplete", "ping_unanswered"),
+    STARTUP_SYNC_INCOMPLETE: ("sync", "client_sync"),
+    HEALTH_LOST_OVER_TIME: ("connectivity_lost", "ping_unanswered"),
+}
+
 # Phases as the clients and scenarios name them (harness.clients.base and
 # the scenarios); repeated here as strings so this module stays free of the
 # client layer's imports.
@@ -77,7 +90,10 @@ CLIENT_ID_IN_USE = 326
 # What a too-old build leaves behind: the mock's close cause in the
 # Gateway-side transcript, ib_async's own disconnect text, IBKR's
 # "Version no longer supported" message (field report waytrade#9).
-_TOO_OLD_RE = re.compile(r"needs server version >=|version must be >=|no longer supported", re.IGNORECASE)
+# The version-range wording the raw and ib_async adapters share
+# (clients/raw.py version_out_of_range) counts too.
+_TOO_OLD_RE = re.compile(r"needs server version >=|version must be >=|no longer supported|"
+                         r"maximum server version \(\d+\) is below", re.IGNORECASE)
 
 
 def prefix(category: str) -> str:
@@ -194,7 +210,7 @@ def _matches(rule: Mapping[str, Any], status: str, message: str | None, trace: s
 
 
 __all__ = [
-    "API_NOT_READY", "BUILD_TOO_OLD", "HEALTH_LOST_OVER_TIME", "CATEGORY_TEXT", "CLIENT_ID_STUCK", "GATEWAY_UNREACHABLE",
+    "API_NOT_READY", "BUILD_TOO_OLD", "HEALTH_LOST_OVER_TIME", "CATEGORY_CAUSES", "CATEGORY_TEXT", "CLIENT_ID_STUCK", "GATEWAY_UNREACHABLE",
     "HANDSHAKE_UNANSWERED", "HARNESS_ERROR", "RUN_CONFIGURATION", "STARTUP_SYNC_INCOMPLETE", "UNCLASSIFIED", "ZOMBIE_SOCKETS",
     "categories_json", "categorize", "match_category", "prefix",
 ]

@@ -226,9 +226,17 @@ class Session:
             raise ConnectionClosed(f"handshake left unanswered: {blocked}")
         supported = self.gw.effective_max_server_version
         version = min(supported, hello.max_version)
+        out_of_range = ""
         if version < hello.min_version:
-            raise ConnectionClosed(
-                f"client needs server version >= {hello.min_version}, this Gateway supports at most {supported}")
+            # A real Gateway answers with its own version and leaves the
+            # verdict to the client (the official clients raise 506
+            # "Unsupported version", ib_async and rust-ibapi check their
+            # floor after the reply), so the client, not the mock, closes.
+            version = supported
+            out_of_range = (f"client needs server version >= {hello.min_version}, this Gateway supports at most "
+                            f"{supported}")
+            log.info("conn %d: %s; replying with %d for the client to judge", self.record.conn_id, out_of_range,
+                     version)
         self.server_version = version
         self.record.server_version = version
         conn_time = format_connection_time(zone_name=profile.time_zone, iana_zone=profile.iana_zone)
@@ -237,7 +245,13 @@ class Session:
         # Nothing more until startApi: the official client drops anything
         # that shares a segment with the version reply.
         while True:
-            request, form, fields = decode_client_frame(self.server_version, await self._next_frame())
+            try:
+                frame = await self._next_frame()
+            except ConnectionClosed:
+                if out_of_range:
+                    raise ConnectionClosed(f"{out_of_range}: replied with {version}, the client closed") from None
+                raise
+            request, form, fields = decode_client_frame(self.server_version, frame)
             self.record.add("recv", fields, request.name, form=form.value)
             if request.msg_id == Out.START_API:
                 break

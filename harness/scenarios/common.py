@@ -10,6 +10,7 @@ from dataclasses import asdict
 from ..clients.base import PHASES, ClientAdapter, ConnectResult, HandshakeError
 from ..evidence.record import FAILED, Evidence
 from ..targets.base import Endpoint
+from .judge import failure_causes
 from .readiness import connect_until_ready
 
 # Optional source of the Gateway-side transcript for a client id (the mock
@@ -40,6 +41,9 @@ async def connect_with_evidence(evidence: Evidence, client: ClientAdapter, endpo
             record_connect(evidence, exc.result)
         evidence.outcome, evidence.failed_phase = FAILED, exc.phase
         evidence.cause, evidence.hint = exc.cause, exc.hint
+        settled = failure_causes(exc.phase, exc.cause)
+        if settled and settled[0].key in ("non_tws", "version_range"):  # the bytes settle it: the table's meaning
+            evidence.hint = f"{settled[0].title}: {settled[0].meaning}"
         return False
     record_connect(evidence, result)
     return True

@@ -13,7 +13,11 @@ The ladder, in order; a rung that cannot run after an earlier failure is
 "skip" with the reason:
 
     port reachable -> version reply -> nextValidId -> managedAccounts ->
-    startup sync ends -> client id in use -> CLOSE_WAIT sockets -> paper or live account
+    IB connectivity -> startup sync ends -> client id in use -> CLOSE_WAIT sockets ->
+    paper or live account
+
+Each cause it names is a row of the one table (causes.py) with its public
+source; judge.py holds the rules probe shares, so both commands agree.
 
 Read-only: the raw client refuses order messages. Every wait is bounded:
 against a silent Gateway the whole run takes about 2x the timeout (two
@@ -42,10 +46,12 @@ from ..clients.base import (
     ConnectResult,
     HandshakeError,
 )
-from ..clients.raw import RawClient
+from ..clients.raw import DEFAULT_MAX_VERSION, DEFAULT_MIN_VERSION, RawClient
 from ..evidence.redact import redact_accounts, redact_text
 from ..protocol import messages as m
 from ..protocol.messages import In
+from .causes import CAUSES, cause_for_text
+from .judge import closed_after_accept, connectivity_detail, connectivity_lost, is_non_tws, version_range
 from .sockets import SocketRow, SocketTableUnavailable, port_sockets
 from .zombie import settled_close_wait
 
@@ -58,30 +64,38 @@ RUNG_PORT = "port reachable"
 RUNG_VERSION = "version reply"
 RUNG_NEXT_ID = "nextValidId"
 RUNG_ACCOUNTS = "managedAccounts"
+RUNG_CONNECTIVITY = "IB connectivity"
 RUNG_SYNC = "startup sync ends"
 RUNG_CLIENT_ID = "client id in use"
 RUNG_CLOSE_WAIT = "CLOSE_WAIT sockets"
 RUNG_ACCOUNT_KIND = "paper or live account"
-RUNGS = (RUNG_PORT, RUNG_VERSION, RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_SYNC, RUNG_CLIENT_ID, RUNG_CLOSE_WAIT,
-         RUNG_ACCOUNT_KIND)
+RUNGS = (RUNG_PORT, RUNG_VERSION, RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_CLIENT_ID,
+         RUNG_CLOSE_WAIT, RUNG_ACCOUNT_KIND)
 
-# The causes doctor can name. `diagnosis` is a list of these (most likely
-# first), sometimes with a detail appended after ": ".
-CAUSE_DOWN = "Gateway down / wrong port / API disabled / mid-restart"
-CAUSE_UNREACHABLE = "host unreachable or a firewall drops the connection"
-CAUSE_FORWARDER = "socket forwarder up with no Gateway behind it, or untrusted client address"
-CAUSE_CLIENT_CAP = "the Gateway's API client limit (32) is reached"
-CAUSE_NOT_LOGGED_IN = "not logged in / waiting for 2FA / API layer stalled"
-CAUSE_RED = "API red after a disconnect (restart needed)"
-CAUSE_ZOMBIE = "zombie saturation (CLOSE_WAIT sockets piled up on the port)"
-CAUSE_ID_STUCK = "client id in use or stuck after its client left"
-CAUSE_API_NOT_READY = "API not ready: nextValidId never came (API layer stalled after login or a disconnect)"
-CAUSE_LOGIN_INCOMPLETE = "login incomplete: managedAccounts never listed an account"
-CAUSE_SYNC = "startup sync incomplete"
-CAUSE_TRANSIENT = "the first handshake went unanswered, a second one succeeded (Gateway was busy or finishing login)"
-CAUSE_ZOMBIES_PRESENT = "CLOSE_WAIT sockets are accumulating on the port (a client reconnects in a loop)"
-CAUSE_LIVE = "a LIVE (non-paper) account is logged in"
-CAUSE_LIVE_PORT = "the port is a live-trading port"
+# The causes doctor can name: titles from the one table (causes.py), which
+# also holds what each means, its fix and its public source. `diagnosis` is
+# a list of these titles (most likely first), sometimes with a detail
+# appended after ": "; DoctorResult.causes carries the rows themselves.
+CAUSE_DOWN = CAUSES["down"].title
+CAUSE_UNREACHABLE = CAUSES["unreachable"].title
+CAUSE_FORWARDER = CAUSES["forwarder"].title
+CAUSE_CLIENT_CAP = CAUSES["client_cap"].title
+CAUSE_NOT_LOGGED_IN = CAUSES["not_logged_in"].title
+CAUSE_RED = CAUSES["red"].title
+CAUSE_WEDGE = CAUSES["wedge"].title
+CAUSE_ZOMBIE = CAUSE_WEDGE  # CLOSE_WAIT with a silent API: the wedge's public signature
+CAUSE_CLOSED_AFTER_START = CAUSES["closed_after_start"].title
+CAUSE_ID_STUCK = CAUSES["id_stuck"].title
+CAUSE_API_NOT_READY = CAUSES["api_not_ready"].title
+CAUSE_LOGIN_INCOMPLETE = CAUSES["login_incomplete"].title
+CAUSE_SYNC = CAUSES["sync"].title
+CAUSE_TRANSIENT = CAUSES["transient"].title
+CAUSE_ZOMBIES_PRESENT = CAUSES["zombies_present"].title
+CAUSE_LIVE = CAUSES["live"].title
+CAUSE_LIVE_PORT = CAUSES["live_port"].title
+CAUSE_VERSION_RANGE = CAUSES["version_range"].title
+CAUSE_NON_TWS = CAUSES["non_tws"].title
+CAUSE_CONNECTIVITY_LOST = CAUSES["connectivity_lost"].title
 
 SILENT_FAMILY = (CAUSE_NOT_LOGGED_IN, CAUSE_RED, CAUSE_ZOMBIE)
 
@@ -98,26 +112,18 @@ MAX_SOCKET_ROWS = 10  # socket rows kept as evidence
 
 # ---------------------------------------------------------------- remediations
 
-FIX_DOWN = ("start or restart the Gateway (if it is mid-restart, wait a minute and rerun); check the port "
-            "(Gateway 4001 live / 4002 paper, TWS 7496 / 7497) and that API > Settings > 'Enable ActiveX and "
-            "Socket Clients' is on")
-FIX_UNREACHABLE = "check the host name, the network path and firewalls between this host and the Gateway"
-FIX_FORWARDER = ("check the Gateway behind the forwarder (socat / docker-proxy) is up and logged in; check "
-                 "API > Settings > Trusted IPs includes this host (or run doctor on the Gateway's host)")
-FIX_SILENT = ("open the Gateway (VNC/UI or its log): finish the login or the 2FA prompt; if it is logged in and "
-              "green, the API layer is red: restart the Gateway")
-FIX_ZOMBIE = ("stop the churn (find the client that connects and disconnects in a loop: the remote addresses "
-              "below), then restart the Gateway to clear the CLOSE_WAIT sockets")
-FIX_ID = ("use another client id; no other client should hold this one, so the Gateway kept it after its "
-          "client left: wait for it to be released or restart the Gateway")
-FIX_API_NOT_READY = ("restart the Gateway's API (or the Gateway); if it persists after a restart, look in the "
-                     "Gateway log for a pending dialog")
-FIX_LOGIN = "wait for the Gateway to finish logging in and rerun; look for a pending dialog in the Gateway UI"
-FIX_SYNC = ("a start-up request never got its end message: restart the Gateway; clients can skip that request "
-            "at start-up (ib_async: fetchFields) until it is fixed")
-FIX_LIVE = ("this Gateway is logged in to a LIVE account: make sure that is intended; test and debug against a "
-            "paper login (DU.../DF... accounts, port 4002 / 7497)")
-FIX_LIVE_PORT = "the port is the live-trading default: check you meant the live Gateway"
+FIX_DOWN = CAUSES["down"].fix
+FIX_UNREACHABLE = CAUSES["unreachable"].fix
+FIX_FORWARDER = CAUSES["forwarder"].fix
+FIX_SILENT = CAUSES["not_logged_in"].fix
+FIX_ZOMBIE = CAUSES["wedge"].fix
+FIX_CHURN = CAUSES["zombies_present"].fix
+FIX_ID = CAUSES["id_stuck"].fix
+FIX_API_NOT_READY = CAUSES["api_not_ready"].fix
+FIX_LOGIN = CAUSES["login_incomplete"].fix
+FIX_SYNC = CAUSES["sync"].fix
+FIX_LIVE = CAUSES["live"].fix
+FIX_LIVE_PORT = CAUSES["live_port"].fix
 FIX_REMOTE_SOCKETS = ("run doctor on the Gateway's host (or read /proc/net/tcp6 inside its container) to count "
                       "CLOSE_WAIT sockets")
 
@@ -226,6 +232,8 @@ class DoctorResult:
     timeout: float
     rungs: list[Rung] = field(default_factory=list)
     diagnosis: list[str] = field(default_factory=list)  # the causes that remain possible, most likely first
+    # The table row behind each diagnosis line (same order): meaning, fix and public source.
+    causes: list[dict[str, Any]] = field(default_factory=list)
     healthy: bool = False
     elapsed_s: float = 0.0
 
@@ -255,7 +263,7 @@ class Attempt:
 
     client_id: int
     # ok | refused | tcp_timeout | tcp_error | closed | silent | id_in_use | no_next_id | no_accounts
-    # | closed_after_start
+    # | closed_after_start | non_tws | version_range
     kind: str
     result: ConnectResult | None
     client: RawClient  # connected only when kind == "ok"; after a failure it still holds what arrived
@@ -277,8 +285,10 @@ class Attempt:
                 "gateway_codes": self.codes}
 
 
-async def _attempt(host: str, port: int, client_id: int, timeout: float) -> Attempt:
-    client = RawClient(await_account_value=False)
+async def _attempt(host: str, port: int, client_id: int, timeout: float,
+                   client_range: tuple[int, int] | None = None) -> Attempt:
+    low, high = client_range or (DEFAULT_MIN_VERSION, DEFAULT_MAX_VERSION)
+    client = RawClient(low, high, await_account_value=False)
     started = time.monotonic()
     try:
         result = await client.connect(host, port, client_id, timeout=timeout, readonly=True)
@@ -298,6 +308,10 @@ def _classify(exc: HandshakeError, result: ConnectResult | None) -> str:
     phases = result.phases if result is not None else {}
     # RawClient's wording for a timeout in any phase (raw.py: "no answer within N s").
     timed_out = exc.cause.startswith("no answer within")
+    if is_non_tws(exc.cause):
+        return "non_tws"
+    if version_range(exc.cause) is not None:
+        return "version_range"
     if PHASE_TCP not in phases:
         if "refused" in exc.cause.lower():
             return "refused"
@@ -454,7 +468,7 @@ def fresh_client_id(*avoid: int) -> int:
 
 async def run_doctor(host: str = "127.0.0.1", port: int = 4002, *, client_id: int | None = None,
                      timeout: float = 5.0, close_wait_threshold: int = CLOSE_WAIT_THRESHOLD,
-                     settle: float | None = None) -> DoctorResult:
+                     settle: float | None = None, client_range: tuple[int, int] | None = None) -> DoctorResult:
     """Run every rung and return the structured result. Never raises for a
     Gateway fault; every connection it opens is closed before it returns."""
     started = time.monotonic()
@@ -471,13 +485,14 @@ async def run_doctor(host: str = "127.0.0.1", port: int = 4002, *, client_id: in
             _unresolved_rungs(unresolved, host, port, rungs, diagnosis)
             return _finish(result, rungs, diagnosis, started)
         survey = await survey_sockets(host, port, settle)
-        first = await _attempt(host, port, client_id, timeout)
+        first = await _attempt(host, port, client_id, timeout, client_range)
         attempts.append(first)
         active = await _handshake_rungs(first, attempts, rungs, diagnosis, survey, host, port, timeout,
-                                        close_wait_threshold)
+                                        close_wait_threshold, client_range)
         if active is not None:
             budget = max(0.5, min(timeout, started + 2.75 * timeout - time.monotonic()))
             _sync_rung(await _safe_sync(active.client, budget), rungs, diagnosis, budget)
+            _connectivity_rung(active, rungs, diagnosis)  # after the sync: notices that came meanwhile count
             _account_kind_rung(active, port, rungs, diagnosis)
         _close_wait_rung(survey, port, close_wait_threshold, rungs, diagnosis, healthy_handshake=active is not None)
     finally:
@@ -493,6 +508,7 @@ def _finish(result: DoctorResult, rungs: dict[str, Rung], diagnosis: list[str], 
     for name in RUNGS:
         result.rungs.append(rungs.get(name) or Rung(name, SKIP, {}, "", "not reached"))
     result.diagnosis = _dedupe(diagnosis)
+    result.causes = [_cause_row(text) for text in result.diagnosis]
     result.healthy = all(r.verdict in (OK, SKIP) for r in result.rungs) and not result.diagnosis
     result.elapsed_s = time.monotonic() - started
     return result
@@ -518,7 +534,7 @@ async def _safe_sync(client: RawClient, timeout: float) -> dict[str, Any]:
 
 async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[str, Rung], diagnosis: list[str],
                            survey: SocketSurvey, host: str, port: int, timeout: float,
-                           threshold: int) -> Attempt | None:
+                           threshold: int, client_range: tuple[int, int] | None = None) -> Attempt | None:
     """Rungs 1-4 and 6 from one or two handshake attempts. Returns the
     attempt whose client is connected and ready, or None."""
     target = f"{host}:{port}"
@@ -537,28 +553,47 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
             rungs[RUNG_PORT] = Rung(RUNG_PORT, FAIL, ev, FIX_UNREACHABLE + "; " + FIX_DOWN,
                                     f"TCP connect failed: {first.cause}")
             diagnosis.extend([CAUSE_UNREACHABLE, CAUSE_DOWN])
-        _skip_after(rungs, "no TCP connection", RUNG_VERSION, RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_SYNC,
-                    RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
+        _skip_after(rungs, "no TCP connection", RUNG_VERSION, RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY,
+                    RUNG_SYNC, RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
         return None
     tcp_ms = first.phases_ms.get(PHASE_TCP)
     rungs[RUNG_PORT] = Rung(RUNG_PORT, OK, {"target": target, "tcp_connect_ms": tcp_ms},
                             summary=f"{target} accepted TCP in {tcp_ms} ms")
 
     # ---- version reply
+    if first.kind == "non_tws":
+        rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, {"outcome": "not a TWS reply", "cause": first.cause,
+                                                        "phases_ms": first.phases_ms}, CAUSES["non_tws"].fix,
+                                   f"{first.cause}: wrong port")
+        diagnosis.append(f"{CAUSE_NON_TWS}: {first.cause}")
+        _skip_after(rungs, "the port does not speak the TWS API", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY,
+                    RUNG_SYNC, RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
+        return None
+    if first.kind == "version_range":
+        server, who, bound = version_range(first.cause) or (0, "", 0)
+        ev = {**_version_ev(first), "outcome": "version reply outside the client's range", "cause": first.cause,
+              "client_bound": bound}
+        rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, ev, CAUSES["version_range"].fix, first.cause)
+        diagnosis.append(f"{CAUSE_VERSION_RANGE}: {first.cause}")
+        _skip_after(rungs, "the client refused the Gateway's server version", RUNG_NEXT_ID, RUNG_ACCOUNTS,
+                    RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
+        return None
     if first.kind == "closed":
+        judged = closed_after_accept(survey.established if survey.visible else None, port)
         ev = {"outcome": "closed before the version reply", "cause": first.cause,
               "phases_ms": first.phases_ms, "listener": [_row(r) for r in survey.listeners],
               "established_on_port": survey.established if survey.visible else None}
-        rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, ev, FIX_FORWARDER,
-                                   "the connection was closed right after accept, with no version reply")
-        diagnosis.append(CAUSE_FORWARDER)
-        if survey.visible and survey.established >= 32:
-            diagnosis.append(CAUSE_CLIENT_CAP)
-        _skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_SYNC, RUNG_CLIENT_ID,
-                    RUNG_ACCOUNT_KIND)
+        fix = "; or ".join(row.fix for row in judged.causes)
+        rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, ev, fix,
+                                   "the connection was closed right after accept, with no version reply "
+                                   f"({judged.detail})")
+        for row in judged.causes:
+            diagnosis.append(f"{row.title}: {judged.detail}" if row.key == "client_cap" else row.title)
+        _skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC,
+                    RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
         return None
     if first.kind == "silent":
-        second = await _attempt(host, port, fresh_client_id(first.client_id), timeout)
+        second = await _attempt(host, port, fresh_client_id(first.client_id), timeout, client_range)
         attempts.append(second)
         fresh_ev = {"fresh_client_id": second.client_id, "fresh_attempt": second.brief(),
                     "fresh_id_helps": second.kind == "ok"}
@@ -582,17 +617,18 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
                                    f"TCP accepted, but no version reply within {timeout:g} s "
                                    f"(fresh client id {second.client_id}: {_outcome_text(second, timeout)})")
         diagnosis.extend(remaining)
-        _skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_SYNC, RUNG_ACCOUNT_KIND)
+        _skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC,
+                    RUNG_ACCOUNT_KIND)
         rungs[RUNG_CLIENT_ID] = Rung(
             RUNG_CLIENT_ID, SKIP, {"client_id": first.client_id, **fresh_ev}, "",
             f"not reached: the Gateway never asked for a client id; a fresh id ({second.client_id}) did not "
             "help either, so the client id is not the cause")
         return None
-    rungs[RUNG_VERSION] = Rung(RUNG_VERSION, OK, _version_ev(first), summary=_version_summary(first))
+    rungs[RUNG_VERSION] = _version_rung(first, diagnosis)
 
     # ---- nextValidId / client id
     if first.kind in ("id_in_use", "closed_after_start"):
-        second = await _attempt(host, port, fresh_client_id(first.client_id), timeout)
+        second = await _attempt(host, port, fresh_client_id(first.client_id), timeout, client_range)
         attempts.append(second)
         fresh_ev = {"fresh_client_id": second.client_id, "fresh_attempt": second.brief(),
                     "fresh_id_helps": second.kind == "ok"}
@@ -615,7 +651,7 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
             {"client_id": first.client_id, "error_326": refused_326, **fresh_ev}, FIX_API_NOT_READY,
             f"{what}; a fresh id did not help: the Gateway's API is not taking clients")
         diagnosis.append(CAUSE_API_NOT_READY)
-        _skip_after(rungs, "nextValidId never came", RUNG_ACCOUNTS, RUNG_SYNC, RUNG_ACCOUNT_KIND)
+        _skip_after(rungs, "nextValidId never came", RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
         return None
     if first.kind == "no_next_id":
         accounts_seen = PHASE_MANAGED_ACCOUNTS in (first.result.phases if first.result else {})
@@ -632,7 +668,7 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
         diagnosis.append(CAUSE_API_NOT_READY)
         if accounts_seen:  # the account kind is known even though the API is not ready
             _account_kind_rung(first, port, rungs, diagnosis)
-        _skip_after(rungs, "the API is not ready", RUNG_ACCOUNTS, RUNG_SYNC, RUNG_ACCOUNT_KIND)
+        _skip_after(rungs, "the API is not ready", RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
         return None
     if first.kind == "no_accounts":
         rungs[RUNG_NEXT_ID] = Rung(RUNG_NEXT_ID, OK, _next_id_ev(first), summary=_next_id_summary(first))
@@ -643,7 +679,7 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
         rungs[RUNG_CLIENT_ID] = Rung(RUNG_CLIENT_ID, OK, {"client_id": first.client_id, "error_326": False},
                                      summary=f"client id {first.client_id} accepted")
         diagnosis.append(CAUSE_LOGIN_INCOMPLETE)
-        _skip_after(rungs, "no managed accounts", RUNG_SYNC, RUNG_ACCOUNT_KIND)
+        _skip_after(rungs, "no managed accounts", RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
         return None
     return await _ready_rungs(first, rungs, diagnosis, first_id_refused=False)
 
@@ -663,6 +699,60 @@ async def _ready_rungs(attempt: Attempt, rungs: dict[str, Rung], diagnosis: list
     rungs.setdefault(RUNG_CLIENT_ID, Rung(RUNG_CLIENT_ID, OK, {"client_id": attempt.client_id, "error_326": False},
                                           summary=f"client id {attempt.client_id} accepted (no error 326)"))
     return attempt
+
+
+def _version_rung(attempt: Attempt, diagnosis: list[str]) -> Rung:
+    """OK, or WARN when the build's maximum is below the minimum of a client
+    library installed here: that client cannot connect to this Gateway
+    although doctor's own (wider) range can."""
+    ev = _version_ev(attempt)
+    build_max = ev.get("build_max_server_version")
+    too_new = [(name, low) for name, low in installed_client_floors().items()
+               if build_max is not None and build_max < low]
+    if not too_new:
+        return Rung(RUNG_VERSION, OK, ev, summary=_version_summary(attempt))
+    lines = [f"the Gateway's maximum ({build_max}) is below {name}'s minimum ({low})" for name, low in too_new]
+    ev["clients_out_of_range"] = {name: low for name, low in too_new}
+    for line in lines:
+        diagnosis.append(f"{CAUSE_VERSION_RANGE}: {line}: upgrade the Gateway or use an older client")
+    return Rung(RUNG_VERSION, WARN, ev, CAUSES["version_range"].fix,
+                f"{_version_summary(attempt)}; {'; '.join(lines)}")
+
+
+def installed_client_floors() -> dict[str, int]:
+    """The lowest server version each client library installed here accepts
+    (read from the library itself, never assumed): ib_async checks
+    `Client.MinClientVersion` after the version reply (its client.py); the
+    official ibapi offers MIN_CLIENT_VER.."""
+    floors: dict[str, int] = {}
+    with contextlib.suppress(Exception):  # not installed, or a layout we do not know: say nothing
+        from ib_async.client import Client as IbAsyncClient
+
+        floors["ib_async"] = int(IbAsyncClient.MinClientVersion)
+    with contextlib.suppress(Exception):
+        from ibapi import server_versions
+
+        floors["ibapi"] = int(server_versions.MIN_CLIENT_VER)
+    return floors
+
+
+def _connectivity_rung(attempt: Attempt, rungs: dict[str, Rung], diagnosis: list[str]) -> None:
+    """1100 without a later 1101/1102: the API answers, but the Gateway has
+    no connection to IB, so orders and data do not flow: not ready."""
+    messages = list(attempt.client.messages)
+    codes = [msg.code for msg in messages]
+    ev = {"gateway_codes": codes, "farm_notices": [f"{msg.code} {msg.message}" for msg in messages
+                                                   if 2100 <= msg.code < 2200]}
+    lost = connectivity_lost(messages)
+    if lost is None:
+        rungs[RUNG_CONNECTIVITY] = Rung(RUNG_CONNECTIVITY, OK, ev,
+                                        summary="no 1100 (connectivity lost) outstanding")
+        return
+    detail = connectivity_detail(lost)
+    ev["connectivity_lost"] = detail
+    rungs[RUNG_CONNECTIVITY] = Rung(RUNG_CONNECTIVITY, FAIL, ev, CAUSES["connectivity_lost"].fix,
+                                    f"API up but IB connectivity lost: {detail}; not ready to trade")
+    diagnosis.append(f"{CAUSE_CONNECTIVITY_LOST}: {detail}")
 
 
 def _sync_rung(sync: dict[str, Any], rungs: dict[str, Rung], diagnosis: list[str], timeout: float) -> None:
@@ -726,9 +816,10 @@ def _close_wait_rung(survey: SocketSurvey, port: int, threshold: int, rungs: dic
         rungs[RUNG_CLOSE_WAIT] = Rung(RUNG_CLOSE_WAIT, FAIL, ev, FIX_ZOMBIE,
                                       f"{count} CLOSE_WAIT sockets on port {port}{owners} (threshold {threshold})")
         if healthy_handshake:
+            rungs[RUNG_CLOSE_WAIT].remediation = FIX_CHURN  # the API answers: churn is the candidate
             diagnosis.append(f"{CAUSE_ZOMBIES_PRESENT}: {count}")
     elif count:
-        rungs[RUNG_CLOSE_WAIT] = Rung(RUNG_CLOSE_WAIT, WARN, ev, FIX_ZOMBIE.split(", then")[0],
+        rungs[RUNG_CLOSE_WAIT] = Rung(RUNG_CLOSE_WAIT, WARN, ev, FIX_CHURN.split(", then")[0],
                                       f"{count} CLOSE_WAIT socket(s) on port {port}{owners} (below {threshold})")
         if healthy_handshake:
             diagnosis.append(f"{CAUSE_ZOMBIES_PRESENT}: {count}")
@@ -739,6 +830,13 @@ def _close_wait_rung(survey: SocketSurvey, port: int, threshold: int, rungs: dic
                      "here)" if survey.forwarder else " (no listener visible on this port here: inconclusive)")
         rungs[RUNG_CLOSE_WAIT] = Rung(RUNG_CLOSE_WAIT, OK, ev, "",
                                       f"0 CLOSE_WAIT sockets on port {port}{where}")
+
+
+def silent_family(survey: SocketSurvey, threshold: int) -> list[str]:
+    """Table keys (causes.py) of what remains possible when TCP is accepted
+    and nothing answers: probe asks this so it agrees with doctor."""
+    rows = [cause_for_text(title) for title in _silent_family(survey, threshold)]
+    return [row.key for row in rows if row is not None]
 
 
 def _silent_family(survey: SocketSurvey, threshold: int) -> list[str]:
@@ -825,6 +923,15 @@ def _owner(row: SocketRow) -> str:
     return f"{row.process or '?'} (pid {row.pid})"
 
 
+def _cause_row(text: str) -> dict[str, Any]:
+    """The table row a diagnosis line names; a line no row names is a bug
+    (tests/test_doctor.py checks every line maps to a sourced row)."""
+    row = cause_for_text(text)
+    if row is None:
+        return {"text": text, "key": None, "source": "", "fix": "", "meaning": ""}
+    return {"text": text, **row.to_dict()}
+
+
 def _dedupe(items: list[str]) -> list[str]:
     seen: list[str] = []
     for item in items:
@@ -835,6 +942,8 @@ def _dedupe(items: list[str]) -> list[str]:
 
 __all__ = [
     "CAUSE_API_NOT_READY", "CAUSE_DOWN", "CAUSE_FORWARDER", "CAUSE_ID_STUCK", "CAUSE_LIVE", "CAUSE_LOGIN_INCOMPLETE",
-    "CAUSE_NOT_LOGGED_IN", "CAUSE_RED", "CAUSE_SYNC", "CAUSE_ZOMBIE", "CLOSE_WAIT_THRESHOLD", "DoctorResult", "Rung",
-    "RUNGS", "VERDICTS", "HostProblem", "diagnose_host", "host_port_in_host", "run_doctor", "survey_sockets",
+    "CAUSE_CONNECTIVITY_LOST", "CAUSE_NON_TWS", "CAUSE_NOT_LOGGED_IN", "CAUSE_RED", "CAUSE_SYNC", "CAUSE_VERSION_RANGE",
+    "CAUSE_ZOMBIE", "RUNG_CONNECTIVITY", "CLOSE_WAIT_THRESHOLD", "DoctorResult", "Rung",
+    "RUNGS", "VERDICTS", "HostProblem", "diagnose_host", "host_port_in_host", "run_doctor", "silent_family",
+    "survey_sockets",
 ]
