@@ -29,6 +29,7 @@ help:
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@echo "creating $(VENV) and installing the harness (once, about 30 s)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e .
@@ -52,21 +53,41 @@ $(ALLURE_STAMP): $(ALLURE_TOOLS)/package.json $(ALLURE_TOOLS)/package-lock.json
 	@touch $@
 
 # The version matrix in `make report`: the full grid (10 zombie runs per cell) on the
-# in-process mock profiles, or on containers with GATEWAY=docker; it ends with `ibgw pin`.
+# in-process mock profiles, or on containers with GATEWAY=docker; then the summary, the
+# pinning decision (`ibgw pin`), the HTML report (its first screen shows that decision)
+# and the list of artifacts. The last line says what the run found and sets the exit code
+# (harness/evidence/run_outcome.py): 0 when every failure is a Gateway regression the matrix
+# caught, a build is recommended and every artifact was made; 1 otherwise. Without npm the
+# HTML report is skipped with one line naming npm; every other artifact is still made.
 MATRIX_TARGET = $(if $(filter docker,$(GATEWAY)),docker,mock)
 report: $(STAMP)
 	@mkdir -p $(REPORTS)
-	@status=0; \
+	@echo "make report: all CI suites and the Gateway-version matrix against the mock (about 4 minutes)"
+	@pytest_status=0; html_status=0; \
 	IBGW_MATRIX_TARGET=$(MATRIX_TARGET) IBGW_MATRIX_RUNS=$${IBGW_MATRIX_RUNS:-10} \
 	$(PY) -m pytest suites --alluredir=$(REPORTS)/allure-results --clean-alluredir \
-		--junitxml=$(REPORTS)/junit.xml --evidence-dir=$(REPORTS)/evidence $(PYTEST_ARGS) || status=$$?; \
-	echo; $(PY) -m harness.evidence.summary $(REPORTS)/evidence || status=1; \
-	echo; { $(MAKE) --no-print-directory report-tools && \
-	$(PY) -m harness.evidence.html_report --results $(REPORTS)/allure-results --output $(REPORTS)/html \
-		--history $(REPORTS)/history.jsonl; } || status=1; \
+		--junitxml=$(REPORTS)/junit.xml --evidence-dir=$(REPORTS)/evidence $(PYTEST_ARGS) || pytest_status=$$?; \
+	echo; $(PY) -m harness.evidence.summary $(REPORTS)/evidence || pytest_status=$$(( pytest_status > 1 ? pytest_status : 1 )); \
+	echo; rm -f $(REPORTS)/pinning.json $(REPORTS)/pinning.md; $(PY) -m harness.cli pin $(REPORTS)/evidence/matrix --out $(REPORTS); \
+	echo; if ! command -v npm >/dev/null 2>&1; then \
+		echo "HTML report skipped: npm not found (install Node.js 18+ with npm, e.g. apt-get install nodejs npm); every other artifact is in $(REPORTS)/"; \
+		html_status=1; \
+	else \
+		{ [ -f $(ALLURE_STAMP) ] || echo "installing the HTML report's tooling (npm ci in $(ALLURE_TOOLS), once)"; } && \
+		$(MAKE) --no-print-directory report-tools && \
+		$(PY) -m harness.evidence.html_report --results $(REPORTS)/allure-results --output $(REPORTS)/html \
+			--history $(REPORTS)/history.jsonl --pinning $(REPORTS)/pinning.json \
+			--fault-matrix $(REPORTS)/evidence/fault_matrix.json || html_status=1; \
+	fi; \
 	echo; $(PY) -m harness.evidence.artifacts $(REPORTS); \
-	echo; $(PY) -m harness.cli pin $(REPORTS)/evidence/matrix --out $(REPORTS); [ $$? -ne 2 ] || status=1; \
-	exit $$status
+	echo; $(PY) -m harness.evidence.run_outcome $(REPORTS) --pytest-status $$pytest_status --html-status $$html_status
+
+# The README's screenshot of the report's first screen (headless chromium), from the
+# report `make report` made: docs/report-first-screen.png.
+.PHONY: screenshot
+screenshot: $(STAMP) $(ALLURE_STAMP)
+	@[ -f $(REPORTS)/html/index.html ] || { echo "no $(REPORTS)/html/index.html: run make report first"; exit 1; }
+	cd $(ALLURE_TOOLS) && node first-screen.mjs $(abspath $(REPORTS)/html/index.html) $(abspath docs/report-first-screen.png)
 
 mock: $(STAMP)
 	$(VENV)/bin/ibgw mock serve --host 127.0.0.1 --port 4002
