@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from harness.evidence.allure_io import attach_evidence, set_readable_parameter
+from harness.evidence.allure_io import attach_evidence, set_label, set_readable_parameter
 from harness.evidence.record import Evidence
 from harness.mock.profiles import get_profile
 from harness.scenarios import run_account_sync, run_handshake
@@ -160,12 +160,8 @@ def _fail_regression(row: Row, failed: list[Evidence]) -> None:
     and the Categories tab names the cause. The allure label
     `gateway_regression` tells `make report` (harness.evidence.run_outcome)
     that this failure is a finding about the build, not a harness fault."""
-    try:
-        import allure
-
-        allure.dynamic.label("gateway_regression", row.version)
-    except ImportError:
-        pass
+    set_label("gateway_regression", row.version)
+    set_label("failure_category", failed[0].category or "unclassified")  # the cause the message starts with
     fixture = get_profile(row.profile).regression_source
     lines = [e.summary_line() for e in failed]
     pytest.fail(f"{lines[0]}\nGateway {row.id} regressed"

@@ -157,6 +157,13 @@ def set_readable_parameter(name: str, value: str, *, hide: tuple[str, ...] = ())
     test.parameters.insert(0, Parameter(name=name, value=value, excluded=True))
 
 
+def set_label(name: str, value: str) -> None:
+    """Set a label of the running test to one value (no-op without allure)."""
+    allure = _allure()
+    if allure is not None:
+        _set_label(allure, _current_test(), name, value)
+
+
 def _current_test() -> Any:
     """The TestResult allure-pytest keeps for the running test, or None."""
     try:
@@ -290,5 +297,5 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", " ")
 
 
-__all__ = ["attach_evidence", "gateway_group", "run_kind", "runs_table", "set_readable_parameter", "write_allure_categories", "write_allure_environment",
+__all__ = ["attach_evidence", "gateway_group", "run_kind", "runs_table", "set_label", "set_readable_parameter", "write_allure_categories", "write_allure_environment",
            "write_allure_executor"]

@@ -82,6 +82,7 @@ def load_records(paths: list[Path]) -> tuple[list[dict[str, Any]], dict[str, int
             if version_key(data) is None:
                 skipped["no Gateway version (run with --gateway-version)"] += 1
                 continue
+            data["_source"] = str(path)  # the evidence link a failing cell shows
             records.append(data)
     return records, dict(skipped)
 
@@ -98,6 +99,7 @@ class Cell:
     runs: int = 0
     passed: int = 0
     causes: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)  # the failing runs' evidence files
 
     @property
     def text(self) -> str:
@@ -193,7 +195,8 @@ class PinTable:
         status = PASS if passed == len(runs) else FAIL if passed == 0 else FLAKY
         if status != PASS and self._too_old(version, client, runs):
             status = TOO_OLD
-        return Cell(version, client, scenario, status, len(runs), passed, causes)
+        evidence = sorted({str(r["_source"]) for r in runs if r.get("outcome") != "passed" and r.get("_source")})
+        return Cell(version, client, scenario, status, len(runs), passed, causes, evidence)
 
     def _too_old(self, version: str, client: str, runs: list[dict[str, Any]]) -> bool:
         """The build's maximum (probe, else what it negotiated) is below the client's minimum."""

@@ -1,0 +1,204 @@
+"""The decision on the HTML report's first screen: which Gateway build to
+pin, why, the builds rejected with their reasons and links to the evidence,
+and the fault x client table, above the Allure report.
+
+Why injected into index.html: Allure 3's awesome report has no landing
+section a plugin can fill (its options are sections, charts and groupBy),
+and a report a team sends around must say the verdict before anyone
+scrolls or clicks. The block is static HTML and CSS written into the
+single file, so the report stays one file that opens offline. Links to a
+test open it inside the report (`#<test id>`, ids from the report's own
+test-results.json); links to evidence files are relative to the report
+directory (they work where the report sits beside reports/evidence/).
+
+The same step sets a monospace font without ligatures for code and
+attachments, so a transcript's `|-1|` never renders as a ligature glyph.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .text import shorten, was_shortened
+
+MARKER = "ibgw-first-screen"
+REASON_WIDTH = 110
+
+MONO_CSS = """
+pre, code, kbd, samp, [class*="code"], [class*="Code"], [class*="attachment"] pre {
+  font-family: "DejaVu Sans Mono", "Liberation Mono", Menlo, Consolas, monospace !important;
+  font-variant-ligatures: none !important; font-feature-settings: "liga" 0, "calt" 0, "clig" 0 !important;
+}"""
+
+CSS = """
+#ibgw-first-screen { font: 13px/1.35 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1f2328;
+  background: #fff; border-bottom: 1px solid #d0d7de; padding: 10px 16px; display: flex; gap: 24px;
+  flex-wrap: wrap; justify-content: center; }
+#ibgw-first-screen section { flex: 1 1 520px; max-width: 680px; min-width: 0; }
+#ibgw-first-screen h2 { font-size: 17px; margin: 0 0 4px; }
+#ibgw-first-screen h3 { font-size: 13px; margin: 8px 0 3px; text-transform: uppercase; letter-spacing: .03em;
+  color: #57606a; }
+#ibgw-first-screen .pin { color: #1a7f37; } #ibgw-first-screen .nopin { color: #cf222e; }
+#ibgw-first-screen ul { margin: 0; padding-left: 18px; }
+#ibgw-first-screen li { margin: 2px 0; }
+#ibgw-first-screen details summary { cursor: pointer; }
+#ibgw-first-screen details[open] summary { font-weight: 600; }
+#ibgw-first-screen .full { white-space: pre-wrap; margin: 3px 0; }
+#ibgw-first-screen .rej { color: #cf222e; font-weight: 600; }
+#ibgw-first-screen a { color: #0969da; }
+#ibgw-first-screen table { border-collapse: collapse; font-size: 12px; }
+#ibgw-first-screen th, #ibgw-first-screen td { border: 1px solid #d0d7de; padding: 1px 6px; text-align: left; }
+#ibgw-first-screen td.ok { background: #dafbe1; } #ibgw-first-screen td.bad { background: #ffebe9; }
+#ibgw-first-screen td.na { color: #8c959f; }
+#ibgw-first-screen .note { color: #57606a; font-size: 12px; }
+"""
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _test_ids(output: Path) -> dict[str, str]:
+    """Test name -> the report's id for it (the awesome report's test-results.json)."""
+    try:
+        data = json.loads((output / "test-results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    by_id = data.get("byId", data) if isinstance(data, dict) else {}
+    return {str(v.get("name")): str(k) for k, v in by_id.items() if isinstance(v, dict)}
+
+
+def _regression_tests(results: Path) -> dict[str, list[str]]:
+    """Gateway version -> names of the tests that caught its regression."""
+    found: dict[str, list[str]] = {}
+    for path in sorted(results.glob("*-result.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        labels = {lb.get("name"): lb.get("value") for lb in data.get("labels") or []}
+        if labels.get("gateway_regression") and data.get("status") in ("failed", "broken"):
+            found.setdefault(str(labels["gateway_regression"]), []).append(str(data.get("name")))
+    return {v: sorted(names) for v, names in found.items()}
+
+
+def _evidence_links(pinning: dict[str, Any], version: str, output: Path) -> list[tuple[str, str]]:
+    links = []
+    for cell in pinning.get("cells") or []:
+        if cell.get("version") != version or cell.get("status") not in ("fail", "flaky"):
+            continue
+        for path in cell.get("evidence") or []:
+            rel = os.path.relpath(path, output) if os.path.isabs(path) else os.path.relpath(Path(path).resolve(), output.resolve())
+            links.append((f"{cell.get('client')} x {cell.get('scenario')}", rel))
+    return links
+
+
+def _pinning_html(pinning: dict[str, Any], results: Path, output: Path) -> str:
+    ids = _test_ids(output)
+    tests = _regression_tests(results)
+    status, version = pinning.get("status"), pinning.get("recommended")
+    parts = ["<section>"]
+    if status == "recommended":
+        parts.append(f'<h2 class="pin" data-testid="ibgw-recommended">Pin Gateway {_e(version)}</h2>')
+    else:
+        parts.append(f'<h2 class="nopin" data-testid="ibgw-recommended">No build to pin: {_e(status)}</h2>')
+    parts.append(f"<div>{_e(pinning.get('reason', ''))}</div>")
+    rejected = pinning.get("rejected") or {}
+    regressed = {v: why for v, why in rejected.items() if not str(why).startswith(("passed, but older", "incomplete"))}
+    older = [v for v in rejected if v not in regressed]
+    if regressed:
+        parts.append("<h3>Rejected builds</h3><ul>")
+        for v, why in regressed.items():
+            short = shorten(why, REASON_WIDTH)
+            links = [f'<a href="#{_e(ids[name])}">{_e(name)}</a>' for name in tests.get(v, []) if name in ids]
+            files = [f'<a href="{_e(rel)}">{_e(what)}.json</a>' for what, rel in _evidence_links(pinning, v, output)]
+            evidence = ""
+            if links:
+                evidence += "<div>tests: " + ", ".join(links) + "</div>"
+            if files:
+                evidence += "<div>evidence: " + ", ".join(files) + "</div>"
+            body = (f'<div class="full">{_e(why)}</div>' if was_shortened(short) else "") + evidence
+            parts.append(f'<li data-testid="ibgw-rejected" data-version="{_e(v)}"><span class="rej">{_e(v)}</span>: '
+                         + (f"<details><summary>{_e(short)}</summary>{body}</details>" if body else _e(short))
+                         + "</li>")
+        parts.append("</ul>")
+    if older:
+        parts.append(f'<div class="note">Passed but older (or incomplete): {_e(", ".join(older))}.</div>')
+    too_old = pinning.get("too_old") or {}
+    if too_old:
+        parts.append('<div class="note">Too old for a client (not a regression): '
+                     + _e("; ".join(f"{v}: {shorten(w, 80)}" for v, w in too_old.items())) + "</div>")
+    parts.append('<div class="note">Red version groups below are these regressions; tests grouped under '
+                 '"+ injected faults" are detector self-tests, not findings about a build.</div>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _faults_html(rows: list[dict[str, Any]]) -> str:
+    clients = list(dict.fromkeys(str(r.get("client")) for r in rows))
+    faults = list(dict.fromkeys(str(r.get("fault")) for r in rows))
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        cells.setdefault((str(r.get("fault")), str(r.get("client"))), []).append(r)
+    out = ['<section><h3>Fault x client: did each detector see the injected fault?</h3>',
+           '<table data-testid="ibgw-fault-table"><tr><th>fault</th>',
+           *(f"<th>{_e(c)}</th>" for c in clients), "</tr>"]
+    for fault in faults:
+        out.append(f"<tr><td>{_e(fault)}</td>")
+        for client in clients:
+            got = cells.get((fault, client))
+            if not got:
+                out.append('<td class="na">-</td>')
+                continue
+            ok = all(r.get("outcome") in ("passed", "xfailed") for r in got)
+            title = "; ".join(f"expected {r.get('expected')}; observed {r.get('observed')}" for r in got)
+            out.append(f'<td class="{"ok" if ok else "bad"}" title="{_e(title)}">'
+                       + ("as expected" if ok else "/".join(sorted({str(r.get('outcome')) for r in got}))) + "</td>")
+        out.append("</tr>")
+    out.append('</table><div class="note">"as expected": the scenario failed (or slowed) the way the fault '
+               "should make it; hover a cell for what was observed.</div></section>")
+    return "".join(out)
+
+
+def first_screen_html(results: Path, output: Path, pinning: dict[str, Any] | None,
+                      fault_rows: list[dict[str, Any]] | None) -> str:
+    body = []
+    if pinning is not None:
+        body.append(_pinning_html(pinning, results, output))
+    if fault_rows:
+        body.append(_faults_html(fault_rows))
+    block = f'<div id="{MARKER}" data-testid="{MARKER}">' + "".join(body) + "</div>" if body else ""
+    return f"<style>{MONO_CSS}{CSS if body else ''}</style>{block}"
+
+
+def inject(index: Path, results: Path, pinning_file: Path | None, fault_matrix_file: Path | None) -> bool:
+    """Write the block after <body> of the generated index.html; True if a
+    decision or fault table was there to show (the font rule is always set)."""
+    pinning = _read_json(pinning_file)
+    rows = _read_json(fault_matrix_file)
+    block = first_screen_html(results, index.parent, pinning if isinstance(pinning, dict) else None,
+                              rows if isinstance(rows, list) else None)
+    text = index.read_text(encoding="utf-8")
+    if MARKER in text.split("<body", 1)[-1][:200]:
+        return True  # already injected
+    head, sep, rest = text.partition("<body>")
+    if not sep:
+        raise ValueError(f"{index}: no <body> element; the Allure template changed")
+    index.write_text(head + sep + block + rest, encoding="utf-8")
+    return bool(pinning) or bool(rows)
+
+
+def _read_json(path: Path | None) -> Any:
+    if path is None:
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+__all__ = ["first_screen_html", "inject"]
