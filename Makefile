@@ -74,7 +74,7 @@ report: $(STAMP)
 		html_status=1; \
 	else \
 		{ [ -f $(ALLURE_STAMP) ] || echo "installing the HTML report's tooling (npm ci in $(ALLURE_TOOLS), once)"; } && \
-		$(MAKE) --no-print-directory report-tools && \
+		$(MAKE) --no-print-directory -s report-tools && \
 		$(PY) -m harness.evidence.html_report --results $(REPORTS)/allure-results --output $(REPORTS)/html \
 			--history $(REPORTS)/history.jsonl --pinning $(REPORTS)/pinning.json \
 			--fault-matrix $(REPORTS)/evidence/fault_matrix.json || html_status=1; \

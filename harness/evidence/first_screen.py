@@ -51,7 +51,10 @@ CSS = """
 #ibgw-first-screen .rej { color: #cf222e; font-weight: 600; }
 #ibgw-first-screen a { color: #0969da; }
 #ibgw-first-screen table { border-collapse: collapse; font-size: 12px; }
-#ibgw-first-screen th, #ibgw-first-screen td { border: 1px solid #d0d7de; padding: 1px 6px; text-align: left; }
+#ibgw-first-screen th, #ibgw-first-screen td { border: 1px solid #d0d7de; padding: 0 6px; text-align: left;
+  white-space: nowrap; line-height: 1.3; }
+#ibgw-first-screen td.other { white-space: normal; max-width: 240px; }
+#ibgw-first-screen ul.cells { padding-left: 14px; list-style: disc; }
 #ibgw-first-screen td.ok { background: #dafbe1; } #ibgw-first-screen td.bad { background: #ffebe9; }
 #ibgw-first-screen td.na { color: #8c959f; }
 #ibgw-first-screen .note { color: #57606a; font-size: 12px; }
@@ -97,6 +100,22 @@ def _evidence_links(pinning: dict[str, Any], version: str, output: Path) -> list
     return links
 
 
+def _reason_lines(pinning: dict[str, Any], version: str) -> list[str]:
+    """One line per failing cell of a rejected build (and its probe), in
+    the words of the pinning report; each is shortened at a word boundary
+    when shown, the whole reason being one click away."""
+    lines = []
+    info = next((v for v in pinning.get("versions") or [] if v.get("version") == version), {})
+    if info.get("probe") == "fail":
+        lines.append(f"version probe: {info.get('probe_cause')}")
+    for cell in pinning.get("cells") or []:
+        if cell.get("version") == version and cell.get("status") in ("fail", "flaky"):
+            cause = (cell.get("causes") or [""])[0]
+            lines.append(f"{cell.get('client')} x {cell.get('scenario')} {cell.get('status')} "
+                         f"{cell.get('passed')}/{cell.get('runs')}: {cause}")
+    return lines
+
+
 def _pinning_html(pinning: dict[str, Any], results: Path, output: Path) -> str:
     ids = _test_ids(output)
     tests = _regression_tests(results)
@@ -113,18 +132,17 @@ def _pinning_html(pinning: dict[str, Any], results: Path, output: Path) -> str:
     if regressed:
         parts.append("<h3>Rejected builds</h3><ul>")
         for v, why in regressed.items():
-            short = shorten(why, REASON_WIDTH)
             links = [f'<a href="#{_e(ids[name])}">{_e(name)}</a>' for name in tests.get(v, []) if name in ids]
             files = [f'<a href="{_e(rel)}">{_e(what)}.json</a>' for what, rel in _evidence_links(pinning, v, output)]
-            evidence = ""
+            lines = "".join(f"<li>{_e(shorten(line, REASON_WIDTH))}</li>" for line in _reason_lines(pinning, v))
+            more = f'<div class="full">{_e(why)}</div>'
             if links:
-                evidence += "<div>tests: " + ", ".join(links) + "</div>"
+                more += "<div>tests in this report: " + ", ".join(links) + "</div>"
             if files:
-                evidence += "<div>evidence: " + ", ".join(files) + "</div>"
-            body = (f'<div class="full">{_e(why)}</div>' if was_shortened(short) else "") + evidence
-            parts.append(f'<li data-testid="ibgw-rejected" data-version="{_e(v)}"><span class="rej">{_e(v)}</span>: '
-                         + (f"<details><summary>{_e(short)}</summary>{body}</details>" if body else _e(short))
-                         + "</li>")
+                more += "<div>evidence files: " + ", ".join(files) + "</div>"
+            parts.append(f'<li data-testid="ibgw-rejected" data-version="{_e(v)}"><span class="rej">{_e(v)}</span>'
+                         f'<ul class="cells">{lines}</ul><details><summary>full reason, tests and evidence'
+                         f"</summary>{more}</details></li>")
         parts.append("</ul>")
     if older:
         parts.append(f'<div class="note">Passed but older (or incomplete): {_e(", ".join(older))}.</div>')
@@ -139,28 +157,40 @@ def _pinning_html(pinning: dict[str, Any], results: Path, output: Path) -> str:
 
 
 def _faults_html(rows: list[dict[str, Any]]) -> str:
-    clients = list(dict.fromkeys(str(r.get("client")) for r in rows))
+    """Fault rows x the clients most faults ran through; the rarer client
+    variants (a minimum version, a codec check) share one last column."""
+    counts: dict[str, int] = {}
+    for r in rows:
+        counts[str(r.get("client"))] = counts.get(str(r.get("client")), 0) + 1
+    clients = [c for c, n in counts.items() if n >= 3] or list(counts)
     faults = list(dict.fromkeys(str(r.get("fault")) for r in rows))
     cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in rows:
-        cells.setdefault((str(r.get("fault")), str(r.get("client"))), []).append(r)
+        client = str(r.get("client"))
+        cells.setdefault((str(r.get("fault")), client if client in clients else "other"), []).append(r)
+    others = any(key[1] == "other" for key in cells)
     out = ['<section><h3>Fault x client: did each detector see the injected fault?</h3>',
            '<table data-testid="ibgw-fault-table"><tr><th>fault</th>',
-           *(f"<th>{_e(c)}</th>" for c in clients), "</tr>"]
+           *(f"<th>{_e(c)}</th>" for c in clients), "<th>other clients</th>" if others else "", "</tr>"]
     for fault in faults:
         out.append(f"<tr><td>{_e(fault)}</td>")
-        for client in clients:
+        for client in [*clients, *(["other"] if others else [])]:
             got = cells.get((fault, client))
             if not got:
                 out.append('<td class="na">-</td>')
                 continue
             ok = all(r.get("outcome") in ("passed", "xfailed") for r in got)
-            title = "; ".join(f"expected {r.get('expected')}; observed {r.get('observed')}" for r in got)
-            out.append(f'<td class="{"ok" if ok else "bad"}" title="{_e(title)}">'
-                       + ("as expected" if ok else "/".join(sorted({str(r.get('outcome')) for r in got}))) + "</td>")
+            title = "; ".join(f"{r.get('client')}: expected {r.get('expected')}; observed {r.get('observed')}"
+                              for r in got)
+            mark = "\u2713" if ok else "\u2717 " + "/".join(sorted({str(r.get("outcome")) for r in got}))
+            if client == "other":
+                mark = ", ".join(f"{r.get('client')} " + ("\u2713" if r.get("outcome") in ("passed", "xfailed")
+                                                          else "\u2717") for r in got)
+            css = ("ok" if ok else "bad") + (" other" if client == "other" else "")
+            out.append(f'<td class="{css}" title="{_e(title)}">{_e(mark)}</td>')
         out.append("</tr>")
-    out.append('</table><div class="note">"as expected": the scenario failed (or slowed) the way the fault '
-               "should make it; hover a cell for what was observed.</div></section>")
+    out.append('</table><div class="note">\u2713: the scenario failed (or slowed) the way the fault should make '
+               "it; hover a cell for what was observed.</div></section>")
     return "".join(out)
 
 

@@ -105,7 +105,7 @@ try {
     await page.waitForSelector("text=Labels", { timeout: 10000 });
     for (const more of await page.$$("text=Show more")) await more.click().catch(() => {});
     cell = { name, text: await page.locator("body").innerText() };
-    await page.screenshot({ path: screenshot.replace(/\.png$/, "-cell.png"), fullPage: true });
+
   }
   console.log(JSON.stringify({ firstScreen, font, groups, cell, requests }));
 } finally {
