@@ -18,8 +18,8 @@ def shorten(text: str, width: int) -> str:
     would dangle, like an opening bracket or a colon, is dropped). A single
     word longer than `width` is kept whole: a word is never cut."""
     text = " ".join(str(text).split())
-    if len(text) <= width:
-        return text
+    if len(text) <= width or " " not in text:
+        return text  # it fits, or it is one word: nothing may be cut
     cut = text[: max(0, width - 2) + 1]
     space = cut.rfind(" ")
     head = (cut[:space] if space > 0 else text.split(" ", 1)[0]).rstrip(" ([{:;,-=/")
