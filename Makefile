@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 .PHONY: help venv test test-live report report-tools mock bench soak clean
 
 help:
-	@echo "make report   all CI suites against the mock; allure results, JUnit, plots, offline HTML report in reports/"
+	@echo "make report   all CI suites and the version matrix against the mock (~4 min); reports/ and the pinning verdict (exit 0: only caught regressions)"
 	@echo "make test     the harness's unit tests + the CI suites against the mock"
 	@echo "make test-live  the suites against a real paper Gateway: IBGW_HOST=127.0.0.1 IBGW_PORT=4002 (or GATEWAY=HOST:PORT|docker:IMAGE), CLIENT=module:factory"
 	@echo "make mock     run the mock Gateway in the foreground on 127.0.0.1:4002 (Ctrl-C stops it)"
@@ -22,6 +22,7 @@ help:
 	@echo "make report GATEWAY=docker   the version matrix on containers (docker-py), ending with the pinning table"
 	@echo "make images   BASE_IMAGE=python:3.11-slim: the mock Gateway images and the gnzsnz-shaped stand-in"
 	@echo "make client-matrix   ib_async 2.0.1/2.1.0, ibapi 10.50/9.81 (own venvs) through the version matrix"
+	@echo "make screenshot   docs/report-first-screen.png from the last make report (headless chromium)"
 	@echo "make venv     create .venv and install the harness (every target does this on first use)"
 	@echo "make clean    remove generated reports and caches"
 	@echo "PYTEST_ARGS='...' passes extra pytest options to test, test-live, report and soak"
