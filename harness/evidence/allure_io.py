@@ -297,5 +297,6 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", " ")
 
 
-__all__ = ["attach_evidence", "gateway_group", "run_kind", "runs_table", "set_label", "set_readable_parameter", "write_allure_categories", "write_allure_environment",
+__all__ = ["attach_evidence", "gateway_group", "run_kind", "runs_table", "set_label", "set_readable_parameter",
+           "write_allure_categories", "write_allure_environment",
            "write_allure_executor"]

@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .text import shorten, was_shortened
+from .text import shorten
 
 MARKER = "ibgw-first-screen"
 REASON_WIDTH = 110
@@ -95,7 +95,8 @@ def _evidence_links(pinning: dict[str, Any], version: str, output: Path) -> list
         if cell.get("version") != version or cell.get("status") not in ("fail", "flaky"):
             continue
         for path in cell.get("evidence") or []:
-            rel = os.path.relpath(path, output) if os.path.isabs(path) else os.path.relpath(Path(path).resolve(), output.resolve())
+            # pinning.json holds the paths `ibgw pin` was given (relative to where it ran: make's cwd)
+            rel = os.path.relpath(Path(path).resolve(), output.resolve())
             links.append((f"{cell.get('client')} x {cell.get('scenario')}", rel))
     return links
 
