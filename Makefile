@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 .PHONY: help venv test test-live report report-tools mock bench soak clean
 
 help:
-	@echo "make report   all CI suites against the mock; allure results, JUnit, plots, offline HTML report in reports/"
+	@echo "make report   all CI suites and the version matrix against the mock (~4 min); reports/ and the pinning verdict (exit 0: only caught regressions)"
 	@echo "make test     the harness's unit tests + the CI suites against the mock"
 	@echo "make test-live  the suites against a real paper Gateway: IBGW_HOST=127.0.0.1 IBGW_PORT=4002 (or GATEWAY=HOST:PORT|docker:IMAGE), CLIENT=module:factory"
 	@echo "make mock     run the mock Gateway in the foreground on 127.0.0.1:4002 (Ctrl-C stops it)"
@@ -22,6 +22,7 @@ help:
 	@echo "make report GATEWAY=docker   the version matrix on containers (docker-py), ending with the pinning table"
 	@echo "make images   BASE_IMAGE=python:3.11-slim: the mock Gateway images and the gnzsnz-shaped stand-in"
 	@echo "make client-matrix   ib_async 2.0.1/2.1.0, ibapi 10.50/9.81 (own venvs) through the version matrix"
+	@echo "make screenshot   docs/report-first-screen.png from the last make report (headless chromium)"
 	@echo "make venv     create .venv and install the harness (every target does this on first use)"
 	@echo "make clean    remove generated reports and caches"
 	@echo "PYTEST_ARGS='...' passes extra pytest options to test, test-live, report and soak"
@@ -29,6 +30,7 @@ help:
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
+	@echo "creating $(VENV) and installing the harness (once, about 30 s)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e .
@@ -52,21 +54,41 @@ $(ALLURE_STAMP): $(ALLURE_TOOLS)/package.json $(ALLURE_TOOLS)/package-lock.json
 	@touch $@
 
 # The version matrix in `make report`: the full grid (10 zombie runs per cell) on the
-# in-process mock profiles, or on containers with GATEWAY=docker; it ends with `ibgw pin`.
+# in-process mock profiles, or on containers with GATEWAY=docker; then the summary, the
+# pinning decision (`ibgw pin`), the HTML report (its first screen shows that decision)
+# and the list of artifacts. The last line says what the run found and sets the exit code
+# (harness/evidence/run_outcome.py): 0 when every failure is a Gateway regression the matrix
+# caught, a build is recommended and every artifact was made; 1 otherwise. Without npm the
+# HTML report is skipped with one line naming npm; every other artifact is still made.
 MATRIX_TARGET = $(if $(filter docker,$(GATEWAY)),docker,mock)
 report: $(STAMP)
 	@mkdir -p $(REPORTS)
-	@status=0; \
+	@echo "make report: all CI suites and the Gateway-version matrix against the mock (about 4 minutes)"
+	@pytest_status=0; html_status=0; \
 	IBGW_MATRIX_TARGET=$(MATRIX_TARGET) IBGW_MATRIX_RUNS=$${IBGW_MATRIX_RUNS:-10} \
 	$(PY) -m pytest suites --alluredir=$(REPORTS)/allure-results --clean-alluredir \
-		--junitxml=$(REPORTS)/junit.xml --evidence-dir=$(REPORTS)/evidence $(PYTEST_ARGS) || status=$$?; \
-	echo; $(PY) -m harness.evidence.summary $(REPORTS)/evidence || status=1; \
-	echo; { $(MAKE) --no-print-directory report-tools && \
-	$(PY) -m harness.evidence.html_report --results $(REPORTS)/allure-results --output $(REPORTS)/html \
-		--history $(REPORTS)/history.jsonl; } || status=1; \
+		--junitxml=$(REPORTS)/junit.xml --evidence-dir=$(REPORTS)/evidence $(PYTEST_ARGS) || pytest_status=$$?; \
+	echo; $(PY) -m harness.evidence.summary $(REPORTS)/evidence || pytest_status=$$(( pytest_status > 1 ? pytest_status : 1 )); \
+	echo; rm -f $(REPORTS)/pinning.json $(REPORTS)/pinning.md; $(PY) -m harness.cli pin $(REPORTS)/evidence/matrix --out $(REPORTS); \
+	echo; if ! command -v npm >/dev/null 2>&1; then \
+		echo "HTML report skipped: npm not found (install Node.js 18+ with npm, e.g. apt-get install nodejs npm); every other artifact is in $(REPORTS)/"; \
+		html_status=1; \
+	else \
+		{ [ -f $(ALLURE_STAMP) ] || echo "installing the HTML report's tooling (npm ci in $(ALLURE_TOOLS), once)"; } && \
+		$(MAKE) --no-print-directory -s report-tools && \
+		$(PY) -m harness.evidence.html_report --results $(REPORTS)/allure-results --output $(REPORTS)/html \
+			--history $(REPORTS)/history.jsonl --pinning $(REPORTS)/pinning.json \
+			--fault-matrix $(REPORTS)/evidence/fault_matrix.json || html_status=1; \
+	fi; \
 	echo; $(PY) -m harness.evidence.artifacts $(REPORTS); \
-	echo; $(PY) -m harness.cli pin $(REPORTS)/evidence/matrix --out $(REPORTS); [ $$? -ne 2 ] || status=1; \
-	exit $$status
+	echo; $(PY) -m harness.evidence.run_outcome $(REPORTS) --pytest-status $$pytest_status --html-status $$html_status
+
+# The README's screenshot of the report's first screen (headless chromium), from the
+# report `make report` made: docs/report-first-screen.png.
+.PHONY: screenshot
+screenshot: $(STAMP) $(ALLURE_STAMP)
+	@[ -f $(REPORTS)/html/index.html ] || { echo "no $(REPORTS)/html/index.html: run make report first"; exit 1; }
+	cd $(ALLURE_TOOLS) && node first-screen.mjs $(abspath $(REPORTS)/html/index.html) $(abspath docs/report-first-screen.png)
 
 mock: $(STAMP)
 	$(VENV)/bin/ibgw mock serve --host 127.0.0.1 --port 4002

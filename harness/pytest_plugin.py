@@ -25,7 +25,7 @@ from .evidence.allure_io import attach_evidence, write_allure_environment
 from .evidence.record import Evidence
 from .evidence.redact import install_log_redaction
 from .evidence.report_redaction import redact_report, redact_warning
-from .evidence.session_report import finish_allure_results
+from .evidence.session_report import finish_allure_results, gateways_judged
 from .targets import Endpoint, GatewayTarget, MockTarget, TargetSpecError, parse_target
 
 MARKERS = {
@@ -47,6 +47,7 @@ class HarnessConfig:
     client_versions: dict[str, str] = field(default_factory=dict)
     gateway_build: str | None = None  # set when the session's Gateway has started
     declared_build: str | None = None  # --gateway-version: the build a desktop Gateway cannot report
+    record_suite_property: Callable[[str, object], None] | None = None  # JUnit, kept for the session's end
 
 
 @dataclass
@@ -178,10 +179,19 @@ def pytest_sessionstart(session: pytest.Session) -> None:
             path.unlink()
 
 
+@pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
 def pytest_sessionfinish(session: pytest.Session) -> None:
     cfg = session.config.stash.get(_CONFIG_KEY, None)
+    if cfg is None:
+        return
+    # Every Gateway the run judged (the session's mock or Gateway, each matrix
+    # build), from the evidence it wrote: the JUnit suite property and the
+    # allure environment describe what ran, not only the session's target.
+    judged = gateways_judged(cfg.evidence_dir)
+    if judged and cfg.record_suite_property is not None:
+        cfg.record_suite_property("gateway_versions", ", ".join(judged))
     alluredir = getattr(session.config.option, "allure_report_dir", None)
-    if cfg is None or not alluredir:
+    if not alluredir:
         return
     props = {
         "harness.version": __version__,
@@ -192,8 +202,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         "platform": platform.platform(terse=True),
     }
     props.update({f"client.{name}.version": v for name, v in sorted(cfg.client_versions.items())})
-    if cfg.gateway_build:
-        props["gateway.version"] = cfg.gateway_build
+    if cfg.gateway_build and not cfg.gateway_spec.strip().startswith("mock"):  # a mock stands for no real build
+        props["gateway.build"] = cfg.gateway_build
+    if judged:
+        props["gateway.versions"] = ", ".join(judged)
     write_allure_environment(Path(alluredir), props)
     finish_allure_results(Path(alluredir), cfg.evidence_dir)
 
@@ -236,8 +248,12 @@ async def gateway(harness_config: HarnessConfig, record_testsuite_property: Call
     if harness_config.declared_build:
         endpoint.build = harness_config.declared_build
     harness_config.gateway_build = endpoint.build
-    # JUnit XML: which Gateway this run judged, as suite properties.
-    record_testsuite_property("gateway_version", endpoint.build)
+    harness_config.record_suite_property = record_testsuite_property
+    # JUnit XML: which Gateway this run judged, as suite properties: a mock
+    # by its profile's name (it stands for no real build), else the build.
+    record_testsuite_property("gateway_version", endpoint.label if endpoint.kind == "mock" else endpoint.build)
+    if endpoint.kind != "mock":
+        record_testsuite_property("gateway_build", endpoint.build)
     record_testsuite_property("gateway_target", endpoint.kind)
     from .pytest_live import open_gateway_handle
 

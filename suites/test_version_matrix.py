@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from harness.evidence.allure_io import attach_evidence
+from harness.evidence.allure_io import attach_evidence, set_label, set_readable_parameter
 from harness.evidence.record import Evidence
 from harness.mock.profiles import get_profile
 from harness.scenarios import run_account_sync, run_handshake
@@ -133,15 +133,45 @@ def matrix_dir(harness_config) -> Path:
 WRITTEN: dict[str, Path] = {}  # this session's matrix evidence, by file name
 
 
-def _write(evidence: Evidence, directory: Path, name: str, row: Row) -> None:
+def _write(evidence: Evidence, directory: Path, name: str, row: Row, feature: str | None = None) -> None:
     evidence.parameters.update(gateway_version=row.version, matrix=True)
     path = evidence.write(directory, name)
     WRITTEN[path.name] = path
-    attach_evidence(evidence, path)
+    attach_evidence(evidence, path, feature=feature)
+
+
+def _readable_parameters(row: Row, client_name: str | None = None) -> None:
+    """The report shows `10.41 / ib_async`, not the Row's repr: the raw
+    pytest parameters are hidden (they still make the history id)."""
+    set_readable_parameter("cell", row.id if client_name is None else f"{row.id} / {client_name}",
+                           hide=("version_target", "client_name"))
+    if client_name is not None:
+        try:
+            import allure
+        except ImportError:
+            return
+        allure.dynamic.title(f"matrix cell {row.id} / {client_name}")
+
+
+def _fail_regression(row: Row, failed: list[Evidence]) -> None:
+    """The convention for a Gateway build that regressed: the cell FAILS
+    (allure status failed, never green) and its message starts with the
+    category of the first failure, so the report's version group turns red
+    and the Categories tab names the cause. The allure label
+    `gateway_regression` tells `make report` (harness.evidence.run_outcome)
+    that this failure is a finding about the build, not a harness fault."""
+    set_label("gateway_regression", row.version)
+    set_label("failure_category", failed[0].category or "unclassified")  # the cause the message starts with
+    fixture = get_profile(row.profile).regression_source
+    lines = [e.summary_line() for e in failed]
+    pytest.fail(f"{lines[0]}\nGateway {row.id} regressed"
+                + (f" (regression fixture: {fixture})" if fixture else "")
+                + "".join(f"\n{line}" for line in lines[1:]), pytrace=False)
 
 
 async def test_version_probe(version_target: VersionTarget, matrix_dir, request):
     """The build's own maximum server version, and no zombie from a probe that never starts the API."""
+    _readable_parameters(version_target.row)
     if version_target.start_error is not None:
         # The version's evidence says it never came up (with the container's
         # log), so `ibgw pin` rejects it instead of calling it missing.
@@ -154,15 +184,15 @@ async def test_version_probe(version_target: VersionTarget, matrix_dir, request)
         pytest.fail(f"{version_target.start_error}\n{failed.details['container_logs'][-2000:]}", pytrace=False)
     evidence = await run_version_probe(version_target.endpoint, timeout=CELL_TIMEOUT,
                                        zombie_port=version_target.gateway_port)
-    _write(evidence, matrix_dir, request.node.nodeid, version_target.row)
-    assert evidence.server_version is not None, evidence.summary_line()
-    expected_max = get_profile(version_target.row.profile).max_server_version
-    # The reply is min(build maximum, 300): the build's own maximum.
-    assert evidence.server_version == expected_max, evidence.summary_line()
     profile = get_profile(version_target.row.profile)
     if not evidence.ok and profile.default_faults:
         evidence.parameters.update(expected_outcome="failed", regression_fixture=profile.regression_source)
-        _write(evidence, matrix_dir, request.node.nodeid, version_target.row)
+    _write(evidence, matrix_dir, request.node.nodeid, version_target.row)
+    assert evidence.server_version is not None, evidence.summary_line()
+    # The reply is min(build maximum, 300): the build's own maximum.
+    assert evidence.server_version == profile.max_server_version, evidence.summary_line()
+    if not evidence.ok and profile.default_faults:
+        _fail_regression(version_target.row, [evidence])
     elif not profile.default_faults:
         assert evidence.ok, evidence.summary_line()
 
@@ -170,6 +200,7 @@ async def test_version_probe(version_target: VersionTarget, matrix_dir, request)
 async def test_matrix_cell(version_target: VersionTarget, client_factory, client_name, harness_config, matrix_dir,
                            request):
     row = version_target.row
+    _readable_parameters(row, client_name)
     if version_target.start_error is not None:
         pytest.fail(f"{row.id} never became API-ready: {version_target.start_error}", pytrace=False)
     await version_target.restart()
@@ -191,14 +222,16 @@ async def test_matrix_cell(version_target: VersionTarget, client_factory, client
                 evidence.parameters.update(expected_outcome="failed", regression_fixture=profile.regression_source)
             if logs:
                 evidence.details["container_logs"] = logs
-        _write(evidence, matrix_dir, f"{request.node.nodeid}-{evidence.scenario}", row)
+        _write(evidence, matrix_dir, f"{request.node.nodeid}-{evidence.scenario}", row, feature="version matrix")
     if profile.default_faults:
         # A client may legitimately escape a regression (one that resets its
         # socket never leaves CLOSE_WAIT behind: legacy ibapi 9.81's zombie run),
         # so detection is asserted per version, over every client and the probe,
         # by test_pin_never_recommends_a_regression_fixture. Here: every failure
-        # must carry its cause.
+        # must carry its cause, and a caught regression fails the cell.
         assert all(e.cause and e.failed_phase for e in failed), [e.summary_line() for e in failed]
+        if failed:
+            _fail_regression(row, failed)
     else:
         assert not failed, "; ".join(e.summary_line() for e in failed)
 
@@ -210,6 +243,13 @@ def test_pin_never_recommends_a_regression_fixture(matrix_dir):
     regression fixture, and says why."""
     from harness.evidence.pinning import build_report
 
+    try:
+        import allure
+
+        allure.dynamic.label("gateway_version", "matrix: every build")
+        allure.dynamic.feature("pinning decision")
+    except ImportError:
+        pass
     if not WRITTEN:
         pytest.skip("no matrix cell ran in this session (deselected)")
     report = build_report(sorted(WRITTEN.values()))  # this session's files only

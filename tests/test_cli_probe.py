@@ -235,6 +235,9 @@ def test_mock_probe_is_ready_with_exit_0(mock_port: int) -> None:
     for code in ("2104", "2106", "2158"):
         assert re.search(rf"^\s+{code}\s+\S", out, re.M)
     assert "OK: API ready" in out
+    # "API ready after" is the api_ready phase printed above, not the whole probe's time.
+    ready_ms = dict(phase_lines)["api_ready"]
+    assert re.search(rf"OK: API ready after {re.escape(ready_ms)} ms \(", out), out
     for account in ACCOUNTS:
         assert account not in out + proc.stderr
     assert "FAILED" not in proc.stderr

@@ -37,12 +37,16 @@ from harness.evidence.categories import match_category
 from harness.evidence.html_report import TOOLS_DIR, generate, tooling_installed
 from harness.evidence.redact import redact_account
 from harness.mock.profiles import get_profile
+from harness.targets import MockTarget
 
 ROOT = Path(__file__).resolve().parents[1]
 FAILING = ROOT / "tests" / "report_fixtures" / "failing_scenarios.py"
 PASSING = [f"suites/test_handshake.py::test_handshake_completes[{c}-id1-readonly]" for c in ("raw", "ib_async", "ibapi")]
 PASSING += [f"suites/test_account_sync.py::test_account_sync_complete[{c}]" for c in ("raw", "ib_async", "ibapi")]
 SCREENSHOT = ROOT / "reports" / "report-screenshot.png"
+# The default mock's group: its profile's own name, never the build it stands for.
+DEFAULT_GROUP = f"mock:{MockTarget().profile.name}"
+SELF_TESTS_GROUP = DEFAULT_GROUP + " + injected faults"
 
 PLANTED_PASSWORD = "Pl4nted-Secret-pw-7731"
 PLANTED_USER = "plantedlogin42"
@@ -128,7 +132,7 @@ def test_failure_steps_and_labels_come_from_evidence(run_a: Path) -> None:
     steps = [s["name"] for s in ok.get("steps", [])]
     assert any(s.startswith("server_version: at ") for s in steps), steps
     labels = {label["name"]: label["value"] for label in ok["labels"]}
-    assert labels["gateway_version"] == get_profile("default").build
+    assert labels["gateway_version"] == DEFAULT_GROUP
     assert labels["client"] == "raw" and labels["gateway_target"] == "mock" and labels["server_version"]
     attachments = {a["name"] for a in ok.get("attachments", [])}
     assert {"evidence.json", "transcript.txt"} <= attachments
@@ -142,7 +146,9 @@ def test_failure_steps_and_labels_come_from_evidence(run_a: Path) -> None:
 def test_results_dir_carries_environment_executor_categories_and_plot(run_a: Path) -> None:
     alluredir = run_a / "allure-results"
     env = (alluredir / "environment.properties").read_text(encoding="utf-8")
-    assert f"gateway.version={get_profile('default').build}" in env
+    assert "gateway.version=" not in env and "gateway.build=" not in env, "a mock stands for no real build"
+    judged = next(line.split("=", 1)[1] for line in env.splitlines() if line.startswith("gateway.versions="))
+    assert {DEFAULT_GROUP, SELF_TESTS_GROUP} <= set(judged.split(", ")), judged
     executor = json.loads((alluredir / "executor.json").read_text(encoding="utf-8"))
     assert executor["name"] and executor["buildName"]
     plot = run_a / "plots" / "handshake_phase_latency.png"
@@ -154,7 +160,8 @@ def test_results_dir_carries_environment_executor_categories_and_plot(run_a: Pat
 def test_junit_names_the_gateway_version(run_a: Path) -> None:
     root = ET.parse(run_a / "junit.xml").getroot()
     props = {p.get("name"): p.get("value") for p in root.iter("property")}
-    assert props.get("gateway_version") == get_profile("default").build
+    assert props.get("gateway_version") == DEFAULT_GROUP
+    assert DEFAULT_GROUP in props.get("gateway_versions", "").split(", ")
     assert props.get("gateway_target") == "mock"
     totals = _junit_totals(run_a / "junit.xml")
     assert totals["tests"] == len(PASSING) + len(_expected_categories())
@@ -206,15 +213,15 @@ def test_rendered_report_matches_junit_and_shows_the_labels(run_a: Path, html_a:
     assert totals["failed"] + totals["broken"] == junit["failures"] + junit["errors"]
     assert totals["skipped"] == junit["skipped"]
     # Grouped by Gateway version, then client, then scenario.
-    build = get_profile("default").build
-    assert page["groups"][0] == build
+    assert {DEFAULT_GROUP, SELF_TESTS_GROUP} <= set(page["groups"])
+    assert get_profile(MockTarget().profile.name).build not in page["groups"], "no group claims a real build"
     assert {"raw", "ib_async", "ibapi"} <= set(page["groups"])
     assert {"handshake", "account_sync", "zombie"} <= set(page["groups"])
     assert len(page["leaves"]) == junit["tests"]
     labels = page["test"]["labels"]
     for name in ("feature", "gateway_version", "gateway_target", "client", "client_version"):
         assert labels.get(name), f"label {name} not shown: {labels}"
-    assert labels["gateway_version"] == build
+    assert labels["gateway_version"] in (DEFAULT_GROUP, SELF_TESTS_GROUP)
     assert SCREENSHOT.stat().st_size > 10_000
     # The Categories tab: one entry per cause, counting the fault tests that carry it.
     assert page["categories"] == dict(Counter(_expected_categories().values()))
@@ -282,3 +289,88 @@ def _embedded_files(html: bytes) -> list[bytes]:
         except ValueError:
             continue
     return out
+
+
+# ------------------------------------------------------------------ the decision on the first screen
+
+MATRIX_SLICE = "10.30,10.41,10.50"  # two regression fixtures and the build to pin
+FAULT_TESTS = ["suites/test_faults.py::test_client_id_stuck_blocks_the_id_not_others"]
+
+
+@pytest.fixture(scope="module")
+def run_m(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A slice of the version matrix and one fault test, then `ibgw pin`:
+    what `make report` does, small."""
+    out = tmp_path_factory.mktemp("report-run-matrix")
+    env = {**os.environ, "IBGW_MATRIX_VERSIONS": MATRIX_SLICE, "IBGW_MATRIX_RUNS": "2", "IBGW_MATRIX_TARGET": "mock"}
+    env.pop("IBGW_GATEWAY", None)
+    cmd = [sys.executable, "-m", "pytest", "suites/test_version_matrix.py", *FAULT_TESTS, "-p", "no:cacheprovider",
+           "-q", "--gateway", "mock", f"--alluredir={out / 'allure-results'}", "--clean-alluredir",
+           f"--junitxml={out / 'junit.xml'}", "--evidence-dir", str(out / "evidence")]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env, check=False, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    # Exit 1: the regressed builds' cells fail, as the convention says.
+    assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
+    pin = subprocess.run([sys.executable, "-m", "harness.cli", "pin", str(out / "evidence" / "matrix"), "--out",
+                          str(out)], cwd=ROOT, check=False, capture_output=True, text=True, timeout=60)
+    assert pin.returncode == 0, pin.stdout[-2000:] + pin.stderr[-2000:]
+    return out
+
+
+def test_regressed_cells_fail_with_their_category_and_the_run_says_so(run_m: Path) -> None:
+    from harness.evidence.run_outcome import outcome
+
+    results = _results(run_m / "allure-results")
+    cells = [r for r in results if r["name"].startswith("matrix cell ")]
+    assert len(cells) == 9 and len({r["name"] for r in cells}) == 9
+    labels = [{lb["name"]: lb["value"] for lb in r["labels"]} for r in cells]
+    for result, label in zip(cells, labels):
+        version = label["gateway_version"]
+        assert [lb["name"] for lb in result["labels"]].count("gateway_version") == 1, "one group per cell"
+        assert [lb["name"] for lb in result["labels"]].count("feature") == 1, "one tree entry per cell"
+        shown = [p for p in result["parameters"] if p.get("mode") != "hidden"]
+        assert shown[0] == {"name": "cell", "value": f"{version} / {label['client']}", "excluded": True}
+        if version == "10.50":
+            assert result["status"] == "passed"
+        elif result["status"] == "failed":  # a client may escape a regression; a caught one is red
+            assert label["gateway_regression"] == version and label["failure_category"]
+            first_line = result["statusDetails"]["message"].splitlines()[0]
+            assert f"[{label['failure_category']}] " in first_line, first_line  # what categories.json matches
+    assert {lb["gateway_version"] for lb, r in zip(labels, cells) if r["status"] == "failed"} == {"10.30", "10.41"}
+    # Self-tests are their own group, never a build's.
+    faults = [r for r in results if "client_id_stuck" in r["fullName"]]
+    assert faults and all({lb["name"]: lb["value"] for lb in r["labels"]}["gateway_version"].endswith(
+        "+ injected faults") for r in faults)
+    props = {p.get("name"): p.get("value") for p in ET.parse(run_m / "junit.xml").getroot().iter("property")}
+    assert props["gateway_versions"].startswith("10.50 (10.50.1d), 10.41 (10.41.1d), 10.30 (10.30.1)")
+    env = (run_m / "allure-results" / "environment.properties").read_text(encoding="utf-8")
+    assert "gateway.versions=10.50 (10.50.1d), 10.41" in env
+    code, line = outcome(run_m, 1)
+    assert code == 0 and "regressions found in 10.41, 10.30" in line and "pinning recommends 10.50" in line, line
+
+
+def test_first_screen_shows_the_decision_and_groups_show_the_regressions(run_m: Path) -> None:
+    chromium = _chromium()
+    index = generate(run_m / "allure-results", run_m / "html", run_m / "history.jsonl",
+                     pinning=run_m / "pinning.json", fault_matrix=run_m / "evidence" / "fault_matrix.json")
+    proc = subprocess.run(["node", str(TOOLS_DIR / "first-screen.mjs"), str(index), str(run_m / "first.png"),
+                           chromium], check=False, capture_output=True, text=True, timeout=180, cwd=TOOLS_DIR)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    page = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert page["requests"] == [], f"the offline report tried the network: {page['requests']}"
+    first = page["firstScreen"]
+    assert first["scrollY"] == 0
+    assert first["recommended"] == "Pin Gateway 10.50" and first["recommendedVisible"]
+    rejected = {r["version"]: r for r in first["rejected"]}
+    assert set(rejected) == {"10.41", "10.30"}
+    for version, row in rejected.items():
+        assert row["visible"], f"{version}'s rejection is below the fold"
+        assert len(row["text"]) > len(version) + 20, row["text"]  # a reason, not just the version
+    assert first["faultTableVisible"] and "client-id-stuck" in first["faultTable"]
+    # The version groups: red for the regressed builds, green for the one to pin.
+    groups = page["groups"]
+    assert "failed" in groups["10.41"] and "failed" in groups["10.30"], groups
+    assert groups["10.50"] == ["passed"], groups
+    # A 10.41 cell's page names its category.
+    assert page["cell"] and "Category: zombie sockets" in page["cell"]["text"], page["cell"]
+    # Transcripts: monospace without ligatures.
+    assert "monospace" in page["font"]["family"] and page["font"]["ligatures"] == "none"

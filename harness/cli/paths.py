@@ -38,15 +38,20 @@ def _refuse(path: Path, option: str, exc: OSError, *, inside: bool = False) -> c
                               "file system where you have write permission", param_hint=f"'{option}'")
 
 
-def check_writable_file(path: Path, option: str, *, probe: Path | None = None) -> None:
+def check_writable_file(path: Path, option: str, *, probe: Path | None = None, create_parents: bool = True) -> None:
     """Raise click.BadParameter unless `path` can be written.
 
-    Creates missing parent directories and opens `probe` (default: `path`;
+    Creates missing parent directories (unless `create_parents` is False:
+    then a missing directory is the error, named) and opens `probe` (default: `path`;
     `ibgw record` passes the temporary sibling it writes through) for
     appending, which never changes an existing file; a probe file created
     here is removed again."""
     if path.is_dir():
         raise click.BadParameter(f"{path} is a directory; hint: name a file, e.g. {path / 'out.jsonl'}",
+                                 param_hint=f"'{option}'")
+    if not create_parents and _in_the_way(path) is None and not path.parent.is_dir():
+        raise click.BadParameter(f"cannot write {path}: the directory {path.parent} does not exist; hint: create "
+                                 f"it first (mkdir -p {path.parent}) or choose another {option}",
                                  param_hint=f"'{option}'")
     target = probe or path
     existed = target.exists()

@@ -37,6 +37,7 @@ EXIT_OK = 0
 EXIT_CANNOT_LISTEN = 1
 EXIT_NOT_WRITTEN = 1  # --out failed at the end: the capture is in a fallback file, or (said so) lost
 EXIT_USAGE = 2
+EXIT_NOTHING_RECORDED = 3  # no API session in the file: upstream refused or silent, or no client came
 
 
 def _save(recorder: Recorder, out: Path) -> tuple[Recording, Path | None]:
@@ -90,12 +91,15 @@ def record(upstream: str, listen: str, out: Path, gateway_build: str | None, red
     Exit 0 once the recording is written; 1 when --listen cannot be bound,
     or when --out could not be written at the end (the recording then goes
     to a fallback file, named on stderr); 2 for bad options (a non-loopback
-    address, an unwritable --out: checked before recording starts).
+    address, an unwritable --out or a missing directory: checked before
+    recording starts); 3 when the file holds no API session a replay could
+    serve: the upstream refused or never answered the handshake, or no
+    client connected (the file is still written, and the cause said).
     """
     host, port = _address(listen, "--listen")
     up = _address(upstream, "--upstream")
     # The capture lives in memory until it stops: prove --out writable before anything is recorded.
-    check_writable_file(out, "--out", probe=temp_path(out))
+    check_writable_file(out, "--out", probe=temp_path(out), create_parents=False)
     try:
         # The proxy's request guard (default: no orders, no config changes, fail closed) stays on the path.
         proxy = FaultProxy(up, host, port)
@@ -112,11 +116,13 @@ async def _record(proxy: FaultProxy, recorder: Recorder, out: Path, duration: fl
         click.echo(f"cannot listen on {proxy.host}:{proxy.requested_port}: {exc.strerror or exc}; "
                    "hint: choose another --listen port or stop the other process", err=True)
         return EXIT_CANNOT_LISTEN
-    click.echo(f"recording {proxy.host}:{proxy.port} -> {proxy.upstream[0]}:{proxy.upstream[1]} into {out}; "
-               "Ctrl-C stops and writes the file", err=True)
     stopped_by = f"--duration {duration:g} s" if duration else ""
+    listened = f"{proxy.host}:{proxy.port}"  # said again at the end, after the proxy stopped
     try:
         with CancelOnSignal() as signals:
+            # The banner after the handler is set: a Ctrl-C right after it still writes the file.
+            click.echo(f"recording {proxy.host}:{proxy.port} -> {proxy.upstream[0]}:{proxy.upstream[1]} into {out}; "
+                       "Ctrl-C stops and writes the file", err=True)
             try:
                 if duration:
                     await asyncio.sleep(duration)  # the requested recording length
@@ -135,7 +141,29 @@ async def _record(proxy: FaultProxy, recorder: Recorder, out: Path, duration: fl
     click.echo(f"{stopped_by}: recorded {h.connections} connection(s), {h.frames} frames, server version(s) "
                f"{versions}, {h.redaction.get('accounts', 0)} account id(s) replaced -> {written or 'not written'}",
                err=True)
-    return EXIT_OK if written == out else EXIT_NOT_WRITTEN
+    if written != out:
+        return EXIT_NOT_WRITTEN
+    empty = _nothing_recorded(proxy, listened, h.connections, bool(h.server_versions))
+    if empty:
+        click.echo(empty, err=True)
+        return EXIT_NOTHING_RECORDED
+    return EXIT_OK
+
+
+def _nothing_recorded(proxy: FaultProxy, listened: str, connections: int, negotiated: bool) -> str | None:
+    """Why the recording holds no API session, or None when it holds one."""
+    if negotiated:
+        return None
+    where = f"{proxy.upstream[0]}:{proxy.upstream[1]}"
+    if proxy.upstream_unreachable:
+        return (f"nothing recorded: {proxy.upstream_unreachable}; hint: start the Gateway (API enabled, "
+                f"port {proxy.upstream[1]}) or fix --upstream, then record again")
+    if connections:
+        return (f"nothing recorded: the upstream {where} accepted {connections} connection(s) but never answered "
+                "the API handshake (not logged in, 2FA pending, API layer stalled); hint: check with "
+                f"`ibgw probe --host {proxy.upstream[0]} --port {proxy.upstream[1]}`, then record again")
+    return (f"nothing recorded: no client connected to {listened}; hint: point a client "
+            f"(e.g. pytest suites --gateway {listened}) at it while recording")
 
 
 __all__ = ["record"]

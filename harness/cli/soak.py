@@ -102,7 +102,8 @@ class SoakProgress:
     def __call__(self, figures: dict[str, Any]) -> None:
         parts = []
         for name, c in figures["clients"].items():
-            state = "up" if c["connected"] else "DOWN"
+            # A data outage (1100 until 1101/1102) keeps the socket up: said while it lasts.
+            state = "DOWN" if not c["connected"] else "up, DATA OUTAGE (1100)" if c.get("data_outage") else "up"
             p50 = "-" if c["p50_ms"] is None else f"{c['p50_ms']:.1f}"
             p99 = "-" if c["p99_ms"] is None else f"{c['p99_ms']:.1f}"
             parts.append(f"{name} {state} p50 {p50} p99 {p99} ms missed {c['missed']}")

@@ -36,21 +36,28 @@ def _allure() -> Any:
     return allure
 
 
-def attach_evidence(evidence: Evidence, path: Path) -> None:
-    """Labels, parameters, phase steps and attachments for the running test."""
+def attach_evidence(evidence: Evidence, path: Path, *, feature: str | None = None) -> None:
+    """Labels, parameters, phase steps and attachments for the running test.
+
+    A test that records several scenarios (a matrix cell: handshake,
+    account sync, zombie run) passes one `feature` for all of them, so it
+    sits once in the report's tree; its measured values are then named
+    per scenario (``zombie.api_ready_ms``) instead of overwriting each other.
+    """
     allure = _allure()
     if allure is None:
         return
     data = json.loads(path.read_text(encoding="utf-8"))  # the redacted record, as written
-    _labels(allure, evidence)
+    _labels(allure, evidence, data, feature)
     _phase_steps(allure, evidence, data)
-    allure.attach(path.read_text(encoding="utf-8"), name="evidence.json",
+    prefix = f"{evidence.scenario}." if feature else ""
+    allure.attach(path.read_text(encoding="utf-8"), name=f"{prefix}evidence.json",
                   attachment_type=allure.attachment_type.JSON)
     if data.get("transcript"):
-        allure.attach(data["transcript"], name="transcript.txt", attachment_type=allure.attachment_type.TEXT)
+        allure.attach(data["transcript"], name=f"{prefix}transcript.txt", attachment_type=allure.attachment_type.TEXT)
     runs = (data.get("details") or {}).get("runs")
     if isinstance(runs, list) and runs:
-        allure.attach(runs_table(runs, data.get("measurements") or {}), name="close_wait_runs.txt",
+        allure.attach(runs_table(runs, data.get("measurements") or {}), name=f"{prefix}close_wait_runs.txt",
                       attachment_type=allure.attachment_type.TEXT)
     logs = (data.get("details") or {}).get("logs")
     if logs and not evidence.ok:
@@ -61,25 +68,115 @@ def attach_evidence(evidence: Evidence, path: Path) -> None:
             allure.attach(redact_text(str(text)), name=f"{name}.log", attachment_type=allure.attachment_type.TEXT)
 
 
-def _labels(allure: Any, evidence: Evidence) -> None:
+# The run_kind label: why a test ran, so a reader tells a Gateway
+# regression from a detector proving itself (the terminal summary makes the
+# same split: harness.evidence.summary._expected_failure).
+KIND_SCENARIO, KIND_REGRESSION, KIND_SELF_TEST = "scenario", "regression check", "detector self-test"
+SELF_TEST_SUFFIX = " + injected faults"
+
+
+def gateway_group(data: Mapping[str, Any]) -> str:
+    """The report's top-level group (label gateway_version): what a test
+    judged, never a build it did not run. The matrix's row version
+    (``10.41``); a mock outside the matrix by its profile's own name
+    (``mock:default``), with `` + injected faults`` when the test injected
+    faults on purpose (a detector self-test, its own group); else the
+    build the target reported or the run declared."""
+    params = data.get("parameters") or {}
+    target = data.get("target") or {}
+    if params.get("gateway_version"):
+        return str(params["gateway_version"])
+    if target.get("kind") == "mock":
+        base = str(target.get("label") or f"mock:{target.get('profile')}")
+    else:
+        base = str(target.get("build") or "unknown")
+        base = str(target.get("label") or "unknown") if base == "unknown" else base
+    return base + SELF_TEST_SUFFIX if run_kind(data) == KIND_SELF_TEST else base
+
+
+def run_kind(data: Mapping[str, Any]) -> str:
+    params = data.get("parameters") or {}
+    if params.get("fault") or params.get("mock_faults"):
+        return KIND_SELF_TEST
+    if params.get("matrix"):
+        return KIND_REGRESSION
+    return KIND_SCENARIO
+
+
+def _labels(allure: Any, evidence: Evidence, data: Mapping[str, Any], feature: str | None) -> None:
     target, client = evidence.target, evidence.client
-    allure.dynamic.epic(EPIC)
-    allure.dynamic.feature(evidence.scenario)
-    allure.dynamic.label("gateway_target", target.get("kind", "?"))
-    allure.dynamic.label("gateway_version", target.get("build", "unknown"))
-    allure.dynamic.label("client", client.get("name", "?"))
-    allure.dynamic.label("client_version", f"{client.get('package')} {client.get('version')}")
+    test = _current_test()
+    group = gateway_group(data)
+    if test is not None:  # a second scenario in the same test: a self-test stays one
+        earlier = next((lb.value for lb in test.labels if lb.name == "gateway_version"), None)
+        if earlier and earlier.endswith(SELF_TEST_SUFFIX):
+            group = earlier
+    _set_label(allure, test, "epic", EPIC)
+    _set_label(allure, test, "feature", feature or evidence.scenario)
+    _set_label(allure, test, "gateway_target", target.get("kind", "?"))
+    _set_label(allure, test, "gateway_version", group)
+    _set_label(allure, test, "gateway_build", target.get("build", "unknown"))
+    _set_label(allure, test, "run_kind", KIND_SELF_TEST if group.endswith(SELF_TEST_SUFFIX) else run_kind(data))
+    _set_label(allure, test, "client", client.get("name", "?"))
+    _set_label(allure, test, "client_version", f"{client.get('package')} {client.get('version')}")
     if evidence.server_version is not None:
-        allure.dynamic.label("server_version", str(evidence.server_version))
+        _set_label(allure, test, "server_version", str(evidence.server_version))
     category = evidence.category
     if category:
-        allure.dynamic.label("failure_category", category)
+        _set_label(allure, test, "failure_category", category)
     # Measured values vary run to run: excluded from the history id so the
     # test keeps one history across runs.
+    prefix = f"{evidence.scenario}." if feature else ""
     for name, value in sorted(evidence.measurements.items()):
-        allure.dynamic.parameter(name, value, excluded=True)
+        allure.dynamic.parameter(prefix + name, value, excluded=True)
     if evidence.failed_phase:
-        allure.dynamic.parameter("failed_phase", evidence.failed_phase, excluded=True)
+        allure.dynamic.parameter(prefix + "failed_phase", evidence.failed_phase, excluded=True)
+
+
+def _set_label(allure: Any, test: Any, name: str, value: str) -> None:
+    """One value per label name: a test that records several evidences
+    must not show up several times in a group (allure appends labels)."""
+    if test is not None:
+        test.labels[:] = [label for label in test.labels if label.name != name]
+    allure.dynamic.label(name, value)
+
+
+def set_readable_parameter(name: str, value: str, *, hide: tuple[str, ...] = ()) -> None:
+    """Show `name: value` as plain text (allure-pytest quotes strings and
+    prints a dataclass's repr) and hide the raw pytest parameters in
+    `hide`; the history id still comes from the raw parameters."""
+    test = _current_test()
+    if test is None:
+        return
+    from allure_commons.model2 import Parameter
+
+    for param in test.parameters:
+        if param.name in hide:
+            param.mode = "hidden"
+    test.parameters[:] = [p for p in test.parameters if p.name != name]
+    test.parameters.insert(0, Parameter(name=name, value=value, excluded=True))
+
+
+def set_label(name: str, value: str) -> None:
+    """Set a label of the running test to one value (no-op without allure)."""
+    allure = _allure()
+    if allure is not None:
+        _set_label(allure, _current_test(), name, value)
+
+
+def _current_test() -> Any:
+    """The TestResult allure-pytest keeps for the running test, or None."""
+    try:
+        from allure_commons._core import plugin_manager
+    except ImportError:
+        return None
+    for plugin in plugin_manager.get_plugins():
+        logger = getattr(plugin, "allure_logger", None)
+        if logger is not None and hasattr(logger, "get_test"):
+            test = logger.get_test(None)
+            if test is not None:
+                return test
+    return None
 
 
 def _phase_steps(allure: Any, evidence: Evidence, data: Mapping[str, Any]) -> None:
@@ -200,5 +297,6 @@ def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", " ")
 
 
-__all__ = ["attach_evidence", "runs_table", "write_allure_categories", "write_allure_environment",
+__all__ = ["attach_evidence", "gateway_group", "run_kind", "runs_table", "set_label", "set_readable_parameter",
+           "write_allure_categories", "write_allure_environment",
            "write_allure_executor"]

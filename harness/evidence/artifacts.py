@@ -23,7 +23,7 @@ def describe(reports: Path) -> list[tuple[str, str, str]]:
     results = reports / "allure-results"
     add("allure results", results, f"{len(list(results.glob('*-result.json')))} test results"
         if results.is_dir() else "")
-    add("JUnit XML", reports / "junit.xml", "suite property gateway_version")
+    add("JUnit XML", reports / "junit.xml", "suite properties gateway_version, gateway_versions")
     evidence = reports / "evidence"
     add("evidence JSON", evidence, f"{len(list(evidence.glob('*.json')))} files" if evidence.is_dir() else "")
     plots = reports / "plots"

@@ -22,6 +22,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from .first_screen import inject
+
 TOOLS_DIR = Path(__file__).resolve().parents[2] / "tools" / "allure"
 CONFIG = "allurerc.mjs"
 GENERATE_TIMEOUT_S = 300
@@ -61,8 +63,11 @@ def install_tooling(tools_dir: Path = TOOLS_DIR) -> None:
 
 
 def generate(results: Path, output: Path, history: Path, *, name: str = "ibgw-harness",
-             tools_dir: Path = TOOLS_DIR) -> Path:
-    """Generate the single-file report into `output`; returns its index.html."""
+             tools_dir: Path = TOOLS_DIR, pinning: Path | None = None, fault_matrix: Path | None = None) -> Path:
+    """Generate the single-file report into `output`; returns its index.html.
+    With `pinning` (pinning.json from `ibgw pin`) and `fault_matrix`
+    (<evidence dir>/fault_matrix.json), the report's first screen shows the
+    pinning decision and the fault x client table (evidence.first_screen)."""
     if not results.is_dir() or not any(results.glob("*-result.json")):
         raise ReportError(f"no allure results in {results}: run the suites with --alluredir={results} first")
     _check_output(output)
@@ -85,6 +90,7 @@ def generate(results: Path, output: Path, history: Path, *, name: str = "ibgw-ha
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         raise ReportError(f"allure generate failed (exit {proc.returncode}): {' / '.join(tail)}")
     _strip_analytics(index)
+    inject(index, results, pinning, fault_matrix)
     return index
 
 
@@ -112,13 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results", type=Path, default=Path("reports/allure-results"))
     parser.add_argument("--output", type=Path, default=Path("reports/html"))
     parser.add_argument("--history", type=Path, default=Path("reports/history.jsonl"))
+    parser.add_argument("--pinning", type=Path, default=None,
+                        help="pinning.json (ibgw pin --out): the decision shown on the report's first screen")
+    parser.add_argument("--fault-matrix", type=Path, default=None,
+                        help="fault_matrix.json from the suites' evidence: the fault x client table")
     parser.add_argument("--install", action="store_true", help="npm ci the pinned tooling first if it is missing")
     args = parser.parse_args(argv)
     try:
         if args.install and not tooling_installed():
             install_tooling()
-        index = generate(args.results, args.output, args.history)
-    except (ReportError, subprocess.TimeoutExpired, OSError) as exc:
+        index = generate(args.results, args.output, args.history, pinning=args.pinning,
+                         fault_matrix=args.fault_matrix)
+    except (ReportError, subprocess.TimeoutExpired, OSError, ValueError) as exc:
         print(f"HTML report not generated: {exc}", file=sys.stderr)
         return 1
     print(f"HTML report: {index} (open over file://; history in {args.history})")

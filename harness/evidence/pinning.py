@@ -26,6 +26,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .text import shorten, was_shortened
+
 PASS, FAIL, FLAKY, MISSING, TOO_OLD = "pass", "fail", "flaky", "missing", "too-old"
 PROBE = "version_probe"
 RECOMMENDED, INCONCLUSIVE, NONE = "recommended", "inconclusive", "none"
@@ -80,6 +82,7 @@ def load_records(paths: list[Path]) -> tuple[list[dict[str, Any]], dict[str, int
             if version_key(data) is None:
                 skipped["no Gateway version (run with --gateway-version)"] += 1
                 continue
+            data["_source"] = str(path)  # the evidence link a failing cell shows
             records.append(data)
     return records, dict(skipped)
 
@@ -96,6 +99,7 @@ class Cell:
     runs: int = 0
     passed: int = 0
     causes: list[str] = field(default_factory=list)
+    evidence: list[str] = field(default_factory=list)  # the failing runs' evidence files
 
     @property
     def text(self) -> str:
@@ -163,11 +167,17 @@ class PinTable:
             ms = (r.get("measurements") or {}).get("api_ready_ms")
             if r["scenario"] == "handshake" and r.get("outcome") == "passed" and isinstance(ms, (int, float)):
                 ready[key[:2]].append(float(ms))
+            # Each passed run of a consecutive-run scenario is one more
+            # connect-to-API-ready sample, so p50 and p95 rest on more than one.
+            for run in (r.get("details") or {}).get("runs") or []:
+                if isinstance(run, dict) and run.get("ok") and isinstance(run.get("api_ready_ms"), (int, float)):
+                    ready[key[:2]].append(float(run["api_ready_ms"]))
         self.info = {v: self._version_info(v, [p for p in probes if version_key(p) == v], builds[v])
                      for v in self.versions}
         self.cells = {(v, c, s): self._cell(v, c, s, grouped.get((v, c, s), []))
                       for v in self.versions for c in self.clients for s in self.scenarios}
         self.ready = {k: (_pct(vals, 0.5), _pct(vals, 0.95)) for k, vals in ready.items()}
+        self.samples = {k: len(vals) for k, vals in ready.items()}
 
     @staticmethod
     def _version_info(version: str, probes: list[dict[str, Any]], builds: set[str]) -> VersionInfo:
@@ -185,7 +195,8 @@ class PinTable:
         status = PASS if passed == len(runs) else FAIL if passed == 0 else FLAKY
         if status != PASS and self._too_old(version, client, runs):
             status = TOO_OLD
-        return Cell(version, client, scenario, status, len(runs), passed, causes)
+        evidence = sorted({str(r["_source"]) for r in runs if r.get("outcome") != "passed" and r.get("_source")})
+        return Cell(version, client, scenario, status, len(runs), passed, causes, evidence)
 
     def _too_old(self, version: str, client: str, runs: list[dict[str, Any]]) -> bool:
         """The build's maximum (probe, else what it negotiated) is below the client's minimum."""
@@ -215,10 +226,12 @@ class PinTable:
                     f"{c.client} (needs server version >= {self.client_min.get(c.client)}, build max "
                     f"{info.max_server_version})" for c in old}))
             if bad or info.probe == FAIL:
+                # Whole causes: a table shortens them at a word boundary
+                # when it renders (to_markdown, the HTML report's first screen).
                 reasons = [f"{c.client} x {c.scenario}: {c.status} {c.passed}/{c.runs}"
-                           + (f" ({c.causes[0][:90]})" if c.causes else "") for c in bad]
+                           + (f" ({c.causes[0]})" if c.causes else "") for c in bad]
                 if info.probe == FAIL:
-                    reasons.insert(0, f"version probe: {info.probe_cause[:90]}")
+                    reasons.insert(0, f"version probe: {info.probe_cause}")
                 decision.rejected[version] = "; ".join(reasons)
             elif not old:
                 missing = [c for c in cells if c.status == MISSING]
@@ -260,7 +273,8 @@ class PinTable:
             "clients": self.clients,
             "scenarios": self.scenarios,
             "cells": [asdict(c) | {"handshake_p50_ms": self.ready.get((c.version, c.client), (None, None))[0],
-                                   "handshake_p95_ms": self.ready.get((c.version, c.client), (None, None))[1]}
+                                   "handshake_p95_ms": self.ready.get((c.version, c.client), (None, None))[1],
+                                   "handshake_samples": self.samples.get((c.version, c.client), 0)}
                       for c in self.cells.values()],
         }
 
@@ -303,13 +317,29 @@ def _ms(value: Any) -> str:
     return f"{value:.1f}" if isinstance(value, (int, float)) else "-"
 
 
+REASON_WIDTH = 160  # a rejected build's reason in the table; the full text follows it
+
+
+def ready_text(cell: dict[str, Any]) -> str:
+    """p50 / p95 of connect-to-API-ready, or the one sample it rests on."""
+    n = cell.get("handshake_samples", 0)
+    if not n:
+        return "-"
+    if n == 1:
+        return f"{_ms(cell.get('handshake_p50_ms'))} (1 sample)"
+    return f"{_ms(cell.get('handshake_p50_ms'))} / {_ms(cell.get('handshake_p95_ms'))} (n={n})"
+
+
 def to_markdown(report: dict[str, Any]) -> str:
     scenarios = report["scenarios"]
     cells = {(c["version"], c["client"], c["scenario"]): c for c in report["cells"]}
     info = {v["version"]: v for v in report["versions"]}
-    header = ["version", "build", "max sv", "probe", "client", *scenarios, "handshake p50/p95 ms"]
-    lines = ["# Gateway pinning report", "", "| " + " | ".join(header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
+    header = ["version", "build", "max sv", "probe", "client", *(f"{s} (passed/runs)" for s in scenarios),
+              "API ready p50 / p95 ms"]
+    lines = ["# Gateway pinning report", "",
+             "Cells: pass, fail, flaky (some runs passed) or missing, with passed/runs when a cell ran more "
+             "than once; `fail 0/1` is one run that failed.", "",
+             "| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     for version in [v["version"] for v in report["versions"]]:
         vi = info[version]
         for client in report["clients"]:
@@ -322,17 +352,23 @@ def to_markdown(report: dict[str, Any]) -> str:
                 marks.append(f"**{text}**" if c["status"] in (FAIL, FLAKY) else text)
             lines.append("| " + " | ".join([
                 version, "/".join(vi["builds"]), str(vi["max_server_version"] or "-"), vi["probe"], client, *marks,
-                f"{_ms(first.get('handshake_p50_ms'))} / {_ms(first.get('handshake_p95_ms'))}"]) + " |")
+                ready_text(first)]) + " |")
     lines += ["", "## Recommendation", ""]
     status, version = report["status"], report["recommended"]
     lines.append(f"**Overall: {version}** ({report['reason']})" if status == RECOMMENDED
                  else f"**Overall: {status.upper()}**: {report['reason']}")
     for client, d in report["per_client"].items():
         lines.append(f"- {client}: " + (f"{d['version']}" if d["status"] == RECOMMENDED
-                                        else f"{d['status']}: {d['reason']}"))
+                                        else f"{d['status']}: {shorten(d['reason'], REASON_WIDTH)}"))
+    full: dict[str, str] = {}
     if report["rejected"]:
         lines += ["", "### Why not the other versions", ""]
-        lines += [f"- {v}: {why}" for v, why in report["rejected"].items()]
+        for v, why in report["rejected"].items():
+            short = shorten(why, REASON_WIDTH)
+            if was_shortened(short):
+                full[v] = why
+                short += " (full text below)"
+            lines.append(f"- {v}: {short}")
     if report.get("wire_diffs"):
         lines += ["", "### What changed on the wire (recordings)", ""]
         for version, changes in report["wire_diffs"].items():
@@ -341,6 +377,9 @@ def to_markdown(report: dict[str, Any]) -> str:
     if report["too_old"]:
         lines += ["", "### Too old for a client (not a regression)", ""]
         lines += [f"- {v}: {why}" for v, why in report["too_old"].items()]
+    if full:
+        lines += ["", "### Full reasons", ""]
+        lines += [f"- {v}: {why}" for v, why in full.items()]
     if report.get("skipped"):
         lines += ["", "Skipped records: " + ", ".join(f"{n} {k}" for k, n in report["skipped"].items())]
     lines += ["", f"Read {report.get('records', '?')} evidence records from {', '.join(report.get('sources', []))}."]

@@ -26,6 +26,30 @@ def plots_dir_for(evidence_dir: Path) -> Path:
     return evidence_dir.parent / "plots"
 
 
+def gateways_judged(evidence_dir: Path) -> list[str]:
+    """What the run's evidence judged, one entry per report group:
+    ``10.41 (10.41.1d)`` for a build, ``mock:default`` for a mock profile
+    outside the matrix; matrix builds newest first, then the rest."""
+    import json
+
+    from .allure_io import gateway_group
+    from .pinning import version_order
+
+    found: dict[str, str] = {}
+    for path in sorted(evidence_dir.rglob("*.json")) if evidence_dir.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(data, dict) or "scenario" not in data:
+            continue
+        group = gateway_group(data)
+        build = str((data.get("target") or {}).get("build") or "")
+        found[group] = f"{group} ({build})" if (data.get("parameters") or {}).get("matrix") and build else group
+    matrix = sorted((g for g in found if found[g] != g), key=version_order, reverse=True)
+    return [found[g] for g in matrix] + sorted(g for g in found if found[g] == g)
+
+
 def finish_allure_results(alluredir: Path, evidence_dir: Path) -> list[Path]:
     """executor.json, categories.json and plots; returns the plot files.
 
@@ -60,4 +84,4 @@ def _attach_globally(paths: list[Path]) -> None:
         allure.global_attach.file(str(path), name=path.name, attachment_type=allure.attachment_type.PNG)
 
 
-__all__ = ["finish_allure_results", "plots_dir_for"]
+__all__ = ["finish_allure_results", "gateways_judged", "plots_dir_for"]

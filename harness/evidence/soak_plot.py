@@ -121,7 +121,8 @@ def plot_timeline(jsonl: Path, png: Path) -> Path:
                 ax_out.text(b, i, f" {b - a:.1f}s", va="center", fontsize=7)
     ax_lat.set_ylabel("ping ms (per interval)")
     ax_lat.set_yscale("symlog", linthresh=1.0)
-    ax_lat.legend(fontsize=7, ncol=3, loc="upper right")
+    # Legends sit outside the plotting area (right of it), so they never cover the data.
+    ax_lat.legend(fontsize=7, ncol=1, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     ax_out.set_yticks(range(len(clients)), clients)
     ax_out.set_ylim(-0.6, len(clients) + 0.6)
     ax_out.set_ylabel("outages")
@@ -136,7 +137,7 @@ def plot_timeline(jsonl: Path, png: Path) -> Path:
     ax_cw.set_ylabel("count")
     lines = ax_res.get_legend_handles_labels()[0] + ax_cw.get_legend_handles_labels()[0]
     labels = ax_res.get_legend_handles_labels()[1] + ax_cw.get_legend_handles_labels()[1]
-    ax_res.legend(lines, labels, fontsize=7, loc="upper left")
+    ax_res.legend(lines, labels, fontsize=7, loc="upper left", bbox_to_anchor=(1.08, 1.0), borderaxespad=0.0)
     ax_res.set_xlabel("seconds since the soak started")
     fig.tight_layout()
     png.parent.mkdir(parents=True, exist_ok=True)

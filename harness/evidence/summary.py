@@ -11,7 +11,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-COLUMNS = ("scenario", "client", "target", "sv", "outcome", "ready ms", "ping ms", "failed phase / cause")
+from .text import shorten, was_shortened
+
+COLUMNS = ("test", "scenario", "client", "target", "sv", "outcome", "ready ms", "ping ms", "failed phase / cause")
+CAUSE_WIDTH = 70
 
 
 def load(directory: Path) -> list[dict[str, Any]]:
@@ -23,21 +26,36 @@ def load(directory: Path) -> list[dict[str, Any]]:
             print(f"skipping unreadable evidence {path.name}: {exc}", file=sys.stderr)
             continue
         if isinstance(data, dict):  # fault_matrix.json and other tables share the directory
+            data.setdefault("_file", path.name)  # which test wrote it: names duplicate rows
             rows.append(data)
     return rows
 
 
 def table(records: list[dict[str, Any]]) -> str:
     lines = [_row(r) for r in records]
+    # Rows that read the same name the test that wrote them (the first
+    # column, shown only when some rows would otherwise be duplicates).
+    seen: dict[tuple[str, ...], int] = {}
+    for line in lines:
+        seen[tuple(line[1:])] = seen.get(tuple(line[1:]), 0) + 1
+    for line in lines:
+        if seen[tuple(line[1:])] == 1:
+            line[0] = ""
+    columns = COLUMNS
+    if not any(line[0] for line in lines):
+        columns, lines = COLUMNS[1:], [line[1:] for line in lines]
     widths = [max(len(col), *(len(line[i]) for line in lines)) if lines else len(col)
-              for i, col in enumerate(COLUMNS)]
-    out = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths)),
+              for i, col in enumerate(columns)]
+    out = ["  ".join(c.ljust(w) for c, w in zip(columns, widths)).rstrip(),
            "  ".join("-" * w for w in widths)]
     out += ["  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines]
     expected = sum(1 for r in records if _expected_failure(r))
     passed = sum(1 for r in records if r.get("outcome") == "passed")
     failed = len(records) - passed - expected
     out.append(f"{passed} passed, {failed} failed, {expected} failed under injected faults or as detector self-tests")
+    if any(was_shortened(line[-1]) for line in lines):
+        out.append(f"Texts ending in \u2026 are shortened at a word boundary; the full cause is in the test's "
+                   f"evidence file (<evidence dir>/<test>.json).")
     return "\n".join(out)
 
 
@@ -55,9 +73,17 @@ def _row(r: dict[str, Any]) -> list[str]:
     faults = r.get("parameters", {}).get("mock_faults")
     outcome = r.get("outcome", "?") + ((f" (fault {' '.join(faults)})" if faults else " (expected)")
                                         if _expected_failure(r) else "")
-    return [r.get("scenario", "?"), client, r.get("target", {}).get("label", "?"),
+    return [_test_name(r), r.get("scenario", "?"), client, r.get("target", {}).get("label", "?"),
             str(r.get("server_version") or "-"), outcome,
-            _num(m.get("api_ready_ms", m.get("api_ready_median_ms"))), _num(m.get("ping_ms")), cause[:70]]
+            _num(m.get("api_ready_ms", m.get("api_ready_median_ms"))), _num(m.get("ping_ms")),
+            shorten(cause, CAUSE_WIDTH)]
+
+
+def _test_name(r: dict[str, Any]) -> str:
+    """The test that wrote a record, from its evidence file's name
+    (suites_test_zombie.py_test_x_param.json -> test_x_param)."""
+    stem = str(r.get("_file") or "?").removesuffix(".json")
+    return stem.split(".py_", 1)[-1]
 
 
 def _expected_failure(r: dict[str, Any]) -> bool:

@@ -320,7 +320,7 @@ class ReplaySession:
         script = self.replayer.pick_script(record.client_range)
         self.script = script
         if script is None:
-            self._diverge("no-connection", "the recording holds no connection that reached startApi")
+            self._cannot_serve("no-connection", "the recording holds no connection that reached startApi")
             return
         if script.conn.client_range and record.client_range and list(record.client_range) != script.conn.client_range:
             self._diverge("client-range", f"client offers v{record.client_range[0]}..{record.client_range[1]}, the "
@@ -399,6 +399,11 @@ class ReplaySession:
         try:
             data, shown, form = encode(frame, live_version)
         except (NotReplayable, ProtocolError, KeyError) as exc:
+            if frame.id in (In.NEXT_VALID_ID, In.MANAGED_ACCTS):  # the client would wait for API-ready in vain
+                self._cannot_serve("not-replayable", f"the recording holds no session at server version "
+                                   f"{live_version} for this client (recorded at {self.script.server_version}; "
+                                   f"its {frame.name} cannot be converted: {exc})", frame.name, frame.fields)
+                return
             self._diverge("not-replayable", str(exc), frame.name, frame.fields)
             return
         self.session._send_raw(data, shown, frame.name, form=form)
@@ -431,8 +436,20 @@ class ReplaySession:
         for f in fields:
             self._at(self._now(), lambda f=f: self.session._send(f, request.msg_id))
 
-    def _close(self) -> None:
-        self.session.drop_cause = "replay: the recorded Gateway closed the connection here"
+    def _cannot_serve(self, kind: str, detail: str, request: str | None = None,
+                      fields: list[str] | None = None) -> None:
+        """A connection the recording cannot bring to API-ready: say which
+        (an error the client shows, the divergence) and close it now, rather
+        than leave the client to time out as "API not ready"."""
+        self._diverge(kind, detail, request, fields)
+        text = f"replay cannot serve this connection: {detail}"
+        error = m.error(self.session.server_version, -1, DIVERGENCE_CODE, text, error_time_ms=int(time.time() * 1000))
+        now = self._now()
+        self._at(now, lambda: self.session._send(error, Out.START_API))
+        self._at(now + 1e-3, lambda: self._close(f"replay: {detail}"))
+
+    def _close(self, cause: str = "replay: the recorded Gateway closed the connection here") -> None:
+        self.session.drop_cause = cause
         if self.task is not None:
             self.task.cancel()
 

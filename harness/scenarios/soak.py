@@ -396,7 +396,8 @@ class Soak:
 
     def _live_figures(self, record: dict[str, Any]) -> dict[str, Any]:
         return {"t": record["t"], "duration": self.config.duration,
-                "clients": {name: {k: c[k] for k in ("connected", "p50_ms", "p99_ms", "missed", "max_gap_s")}
+                "clients": {name: {k: c.get(k) for k in ("connected", "p50_ms", "p99_ms", "missed", "max_gap_s",
+                                                           "data_outage")}
                             for name, c in record["clients"].items()},
                 "disconnects": sum(e.kind == "disconnected" for e in self.events),
                 "recoveries": sum(e.kind == "recovered" for e in self.events),
@@ -578,7 +579,10 @@ class Soak:
             evidence.failed_phase = CONFIG_PHASE if failing == ["room_to_recover"] else "soak"
             evidence.cause = "; ".join(causes) or "a check failed: " + ", ".join(failing)
             evidence.hint = _hint(evidence.checks, cfg, self.aborted, need)
-        return evidence.finish()
+        evidence.finish()
+        # The record's duration is the run's, not the few ms the verdict took to build.
+        evidence.duration_s = round(end_t, 3)
+        return evidence
 
 
 KINDS_HELP = {kind: spec[2] for kind, spec in KINDS.items()}
