@@ -141,9 +141,13 @@ def mock() -> None:
                    "refused with it). Divergences are logged.")
 @click.option("--replay-speed", type=click.FloatRange(0), default=1.0, show_default=True, metavar="FACTOR",
               help="With --replay: 1 keeps the recorded timing, 2 replays twice as fast, 0 without delays.")
+@click.option("--strict", is_flag=True, default=False,
+              help="Treat every request the mock does not model as a failure: logged as FAILURE, marked in the "
+                   "transcript, and answered with error 321 naming the request (without it the client gets the "
+                   "error a real Gateway sends, e.g. 354 or 162).")
 def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProfile, max_clients: int,
           faults: list[str], control_port: int | None, idle_timeout: float, log_level: str,
-          replay_file: Any = None, replay_speed: float = 1.0) -> None:
+          replay_file: Any = None, replay_speed: float = 1.0, strict: bool = False) -> None:
     """Run the mock Gateway in the foreground until Ctrl-C or SIGTERM.
 
     \b
@@ -162,6 +166,7 @@ def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProf
     else:
         gw = MockGateway(host, port, profile=profile, accounts=accounts, max_clients=max_clients, faults=faults,
                          idle_timeout=idle_timeout or None)
+        gw.strict = strict  # read by the request desk (harness/mock/requests_market.py)
     try:
         code = asyncio.run(_serve(gw, control_port))
     except KeyboardInterrupt:  # SIGINT before the loop's own handler was installed

@@ -23,6 +23,7 @@ from ..protocol.orders import order_id_of
 from ..protocol.versions import CURRENT_TIME_IN_MILLIS
 from ..protocol.era import get_reply_model
 from ..protocol.wire import decode_client_frame, encode_in_form
+from . import requests_market
 from .transcript import ConnectionRecord
 
 if TYPE_CHECKING:
@@ -89,6 +90,7 @@ class Session:
             Out.REQ_EXECUTIONS: self._on_req_executions,
             Out.REQ_MARKET_DATA_TYPE: self._ignore,
         }
+        requests_market.install(self)  # contracts, bars, quotes, PnL; every other request's answer
 
     # ------------------------------------------------------------ lifecycle
 
@@ -388,6 +390,7 @@ class Session:
                 continue
             for execution in account.executions:
                 self._send(m.exec_details(self.server_version, req_id, execution))
+                self._send(requests_market.commission_report(execution))  # as a Gateway follows each fill
         if self._ends("executions"):
             self._send(m.exec_details_end(req_id))
 

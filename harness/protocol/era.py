@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from .market import PROTO_GATES, PROTO_REQUESTS
 from .messages import In, Out
 from .proto_messages import REPLIES, REQUESTS
 from .versions import PROTOBUF
@@ -84,6 +85,8 @@ def request_form(server_version: int, out_id: int) -> Form:
         return Form.TEXT
     if server_version >= REQUEST_GATES.get(out_id, INF) and out_id in REQUESTS:
         return Form.PROTOBUF
+    if server_version >= PROTO_GATES.get(out_id, INF) and out_id in PROTO_REQUESTS:
+        return Form.PROTOBUF  # requests beyond the account flow (market.py)
     return Form.TEXT_BINARY_ID
 
 
