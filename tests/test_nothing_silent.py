@@ -162,8 +162,8 @@ async def test_strict_turns_each_unmodelled_request_into_a_failure() -> None:
         await client.connect("127.0.0.1", gw.port, 32, timeout=WAIT)
         try:
             reply = await _answer(client, 10, 77, Form.TEXT)  # reqMktDepth: unmodelled
-            assert reply is not None and reply.int("code") == 321
-            assert "not modelled by the mock Gateway (strict)" in reply.fields["message"]
+            assert reply is not None and reply.int("code") == 354
+            assert reply.fields["message"] == "reqMktDepth is not modelled by the mock Gateway (strict)"
             record = gw.records[-1]
             assert record.unmodelled and record.unmodelled[0]["strict"] is True
             assert "FAILURE (strict): reqMktDepth req id 77" in record.to_text()
@@ -194,7 +194,7 @@ def test_market_layout_names_cover_every_out_id() -> None:
 
 
 async def test_mock_serve_strict_flag_reports_the_failure(tmp_path) -> None:  # noqa: ANN001
-    """`ibgw mock serve --strict`: the client gets 321 and stderr names the failure."""
+    """`ibgw mock serve --strict`: the client's error and stderr name the failure."""
     import signal
 
     from cli_process import MockServe
@@ -205,7 +205,7 @@ async def test_mock_serve_strict_flag_reports_the_failure(tmp_path) -> None:  # 
         await client.connect("127.0.0.1", server.port, 34, timeout=WAIT)
         try:
             reply = await _answer(client, 50, 88, Form.TEXT)  # reqRealTimeBars: unmodelled
-            assert reply is not None and reply.int("code") == 321
+            assert reply is not None and "not modelled" in reply.fields["message"]
         finally:
             await client.disconnect()
         server.proc.send_signal(signal.SIGTERM)

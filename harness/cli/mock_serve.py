@@ -143,8 +143,8 @@ def mock() -> None:
               help="With --replay: 1 keeps the recorded timing, 2 replays twice as fast, 0 without delays.")
 @click.option("--strict", is_flag=True, default=False,
               help="Treat every request the mock does not model as a failure: logged as FAILURE, marked in the "
-                   "transcript, and answered with error 321 naming the request (without it the client gets the "
-                   "error a real Gateway sends, e.g. 354 or 162).")
+                   "transcript, and its error's text names it as unmodelled (the code stays the one a real Gateway "
+                   "sends, e.g. 354 or 162, so clients end the request as they would).")
 def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProfile, max_clients: int,
           faults: list[str], control_port: int | None, idle_timeout: float, log_level: str,
           replay_file: Any = None, replay_speed: float = 1.0, strict: bool = False) -> None:

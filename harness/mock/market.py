@@ -53,10 +53,12 @@ def parse_request(inst: Instrument, end: str, bar_size: str, duration: str, what
     """Validate a reqHistoricalData request as HMDS does; HistoryError otherwise."""
     bar_seconds = BAR_SIZES.get(bar_size.strip())
     if bar_seconds is None:
-        raise HistoryError(f"Invalid bar size: '{bar_size}'", 321)
+        raise HistoryError("Error validating request.-'bS' : cause - Historical data bar size setting is invalid.",
+                           321)
     match = _DURATION.match(duration or "")
     if match is None:
-        raise HistoryError(f"Invalid duration: '{duration}'", 321)
+        raise HistoryError("Error validating request.-'bS' : cause - Historical data duration format is invalid.",
+                           321)
     duration_seconds = int(match.group(1)) * _DURATION_UNITS[match.group(2)]
     what = (what_to_show or "").strip().upper()
     if what not in inst.what_to_show:
@@ -83,7 +85,8 @@ def parse_end(text: str, now: float | None = None) -> int:
         try:
             moment = datetime.strptime(parts[0], "%Y%m%d")
         except ValueError:
-            raise HistoryError(f"Invalid end date/time: '{text}'", 321) from None
+            raise HistoryError("Error validating request.-'bS' : cause - End date/time format is invalid.",
+                               321) from None
     return int(moment.replace(tzinfo=timezone.utc).timestamp())
 
 

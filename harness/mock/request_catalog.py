@@ -12,7 +12,7 @@ Every id of ibapi 10.50's OUT is listed here with one of three outcomes:
   the request id (market data not subscribed 354 / 10089, HMDS query error
   162, validation error 321). These are logged as unmodelled, and in strict
   mode (`ibgw mock serve --strict`) each one is a visible failure in the
-  transcript and the client gets 321 naming the request instead.
+  transcript and the log, and the error's text names the request as unmodelled.
 
 Order messages (placeOrder, cancelOrder, reqGlobalCancel, exerciseOptions)
 keep the session's refusal and are not in this table.
@@ -99,6 +99,8 @@ def fallback_for(out_id: int) -> Fallback | None:
     return UNMODELLED.get(out_id)
 
 
-def strict_error(name: str) -> tuple[int, str]:
-    """What a client gets in strict mode instead of the realistic fallback."""
-    return VALIDATION, f"Error validating request.-'bX' : cause - {name} is not modelled by the mock Gateway (strict)"
+def strict_error(name: str, code: int) -> tuple[int, str]:
+    """What a client gets in strict mode: the fallback's code (so a client
+    ends the request as it would on a real Gateway) with a text that names
+    the request as unmodelled."""
+    return code, f"{name} is not modelled by the mock Gateway (strict)"

@@ -107,10 +107,10 @@ class MarketDesk:
             log.log(logging.WARNING if strict else logging.INFO,
                     "conn %d: %s %s (req id %d) answered with error %d", self.s.record.conn_id,
                     "FAILURE (strict): unmodelled" if strict else "unmodelled", request.name, req_id,
-                    strict_error(request.name)[0] if strict else fb.code)
+                    fb.code)
             record_unmodelled(self.s, request, req_id, fb.code)
             if strict:
-                self.error(req_id, *strict_error(request.name))
+                self.error(req_id, *strict_error(request.name, fb.code))
             else:
                 self.error(req_id, fb.code, fb.text)
         return answer
