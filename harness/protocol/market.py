@@ -122,7 +122,7 @@ _V_REQ = ("version", "req_id")
 TEXT_LAYOUTS: dict[int, tuple[str, ...]] = {
     1: ("version", "req_id", *_CONTRACT, "delta_neutral", "generic_ticks", "snapshot", "regulatory_snapshot",
         "options"),
-    2: _V_REQ,
+    2: _V_REQ, 59: ("version", "market_data_type"),
     9: ("version", "req_id", *_CONTRACT, "include_expired", "sec_id_type", "sec_id", "issuer_id"),
     10: _V_REQ, 11: _V_REQ,
     12: ("version", "all_messages"), 13: ("version",), 14: ("version", "log_level"),
