@@ -72,6 +72,7 @@ async def test_unknown_symbol_fails_qualify_with_200(client_factory, record_evid
                                          transcript=lambda cid: _transcript(target, cid))
     finally:
         await target.stop()
+    evidence.parameters["expected_outcome"] = "failed"  # a detector self-test: the 200 must stop the start-up
     record_evidence(evidence)
     assert not evidence.ok and evidence.failed_phase == "qualify"
     assert evidence.details["steps"]["qualify"]["code"] == 200
