@@ -257,3 +257,24 @@ def test_bars_are_deterministic_for_any_accepted_size() -> None:
         assert first == again and first, size
         assert all(low <= min(o, c) and high >= max(o, c) for _, o, high, low, c, *_ in first), size
     assert isinstance(req, BarRequest)
+
+
+def test_position_multi_in_protobuf_reaches_the_official_decoder() -> None:
+    """reqPositionsMulti's replies are protobuf from 207 (its family's gate): the mock's bytes
+    decode through ibapi's protobuf handlers to the same callbacks."""
+    from harness.protocol.era import Form
+    from harness.protocol.wire import MSG_ID, encode_in_form
+
+    fields = mk.position_multi(6, "DU1234567", [265598, "AAPL", "STK", "", 0.0, "", "", "NASDAQ", "USD", "AAPL",
+                                                "NMS"], "100", 150.25, "")
+    wrapper = Calls()
+    decoder = Decoder(wrapper, 226)
+    for message in (fields, mk.position_multi_end(6)):
+        frame, _ = encode_in_form(Form.PROTOBUF, 226, message, from_client=False)
+        (payload,) = FrameReader().feed(frame)
+        wire_id = MSG_ID.unpack_from(payload)[0]
+        decoder.processProtoBuf(payload[MSG_ID.size:], wire_id - 200)
+    assert [c[0] for c in wrapper.calls] == ["positionMulti", "positionMultiEnd"]
+    req_id, account, model, contract, position, cost = wrapper.calls[0][1]
+    assert (req_id, account, contract.conId, contract.exchange, position, cost) == (
+        6, "DU1234567", 265598, "NASDAQ", Decimal("100"), 150.25)
