@@ -109,3 +109,31 @@ async def test_a_client_without_any_step_fails_with_the_hint(mock_endpoint: Any)
 async def test_an_unknown_step_is_refused_before_connecting(mock_endpoint: Any) -> None:
     with pytest.raises(ValueError, match="unknown start-up steps"):
         await run_app_startup(mock_endpoint, make_client("ibapi"), 86, plan=StartupPlan(steps=("trade",)))
+
+
+@pytest.mark.parametrize("client_kind", ["ib_async", "ibapi"])
+async def test_pacing_violation_fault_stops_the_bars_step(client_kind: str) -> None:
+    target = MockTarget("10.30")
+    endpoint = await target.start()
+    try:
+        assert target.gateway is not None
+        target.gateway.set_fault("hmds-pacing")
+        evidence = await run_app_startup(endpoint, make_client(client_kind), 87, timeout=TIMEOUT)
+    finally:
+        await target.stop()
+    assert evidence.failed_phase == "historical_bars"
+    step = evidence.details["steps"]["historical_bars"]
+    assert step["code"] == 162 and "pacing violation" in step["cause"]
+
+
+async def test_slow_contract_details_fault_delays_qualify_but_it_answers() -> None:
+    target = MockTarget("10.50")
+    endpoint = await target.start()
+    try:
+        assert target.gateway is not None
+        target.gateway.set_fault("slow-contract-details=300")
+        evidence = await run_app_startup(endpoint, make_client("ibapi"), 88, timeout=TIMEOUT)
+    finally:
+        await target.stop()
+    assert evidence.ok, evidence.summary_line()
+    assert evidence.measurements["step_qualify_ms"] >= 300  # the injected delay, not the mock's speed

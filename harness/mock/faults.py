@@ -186,3 +186,13 @@ class FaultSet:
 
     def describe(self) -> list[str]:
         return [self.raw[name] for name in self.active]
+
+
+# Faults of a trading app's start-up path (harness/mock/requests_market.py).
+SPECS.update({s.name: s for s in (
+    FaultSpec("hmds-pacing", "", "every reqHistoricalData gets error 162 'Historical data request pacing "
+              "violation' (IBKR's historical-data limits; 162 per the official message codes)",
+              _flag("hmds-pacing")),
+    FaultSpec("slow-contract-details", "MS", "contract details (and their end) arrive MS after the request "
+              "(a slow sec-def farm; field reports only)", _ms("slow-contract-details")),
+)})

@@ -11,6 +11,7 @@ session's one send path.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable
@@ -138,9 +139,27 @@ class MarketDesk:
         if not found:
             self.error(req_id, *NO_SECURITY)
             return
-        for inst in found:
-            self.send(mk.contract_data(self.sv, req_id, inst.details()))
-        self.send(mk.contract_data_end(req_id))
+        replies = [mk.contract_data(self.sv, req_id, inst.details()) for inst in found]
+        replies.append(mk.contract_data_end(req_id))
+        delay = self.s.gw.faults.get("slow-contract-details")
+        if delay:
+            self._send_all_later(delay, replies, request.msg_id)
+            return
+        for fields in replies:
+            self.send(fields)
+
+    def _send_all_later(self, delay: float, replies: list[list], origin: int) -> None:
+        """Fault slow-contract-details: the replies, in order, after the delay
+        (one task, cancelled with the connection's other delayed replies)."""
+        async def later() -> None:
+            await asyncio.sleep(delay)  # the fault's injected delay
+            for fields in replies:
+                self.s._send(fields, origin)
+            await self.s._drain()
+
+        task = asyncio.create_task(later())
+        self.s._later.add(task)
+        task.add_done_callback(self.s._later.discard)
 
     def req_matching_symbols(self, request: Message) -> None:
         req_id = request.int("req_id", -1)
@@ -186,6 +205,9 @@ class MarketDesk:
         if inst is None:
             return
         f = request.fields
+        if "hmds-pacing" in self.s.gw.faults:
+            self.error(req_id, 162, prices.HMDS_PREFIX + "Historical data request pacing violation")
+            return
         try:
             req = prices.parse_request(inst, str(f.get("end_date_time", "")), str(f.get("bar_size", "")),
                                        str(f.get("duration", "")), str(f.get("what_to_show", "")),
