@@ -278,3 +278,15 @@ def test_position_multi_in_protobuf_reaches_the_official_decoder() -> None:
     req_id, account, model, contract, position, cost = wrapper.calls[0][1]
     assert (req_id, account, contract.conId, contract.exchange, position, cost) == (
         6, "DU1234567", 265598, "NASDAQ", Decimal("100"), 150.25)
+
+
+@pytest.mark.parametrize("sv", VERSIONS)
+def test_historical_data_update_decodes(sv: int) -> None:
+    req = parse_request(AAPL, "20261204 16:00:00", "1 min", "60 S", "TRADES", "1")
+    (bar,) = bars(AAPL, req)
+    wrapper = Calls()
+    wrapper.historicalDataUpdate = lambda req_id, b: wrapper.calls.append(("historicalDataUpdate", (req_id, b)))
+    Decoder(wrapper, sv).interpret(comm.read_fields(encode_fields(mk.historical_data_update(4, bar)[1:])), 90)
+    (name, (req_id, got)), = wrapper.calls
+    assert (req_id, got.date, got.open, got.high, got.low, got.close, got.barCount) == (
+        4, bar[0], bar[1], bar[2], bar[3], bar[4], bar[7])

@@ -45,6 +45,10 @@ LIVE_TICKS = {"bid_size": 0, "bid": 1, "ask": 2, "ask_size": 3, "last": 4, "last
 DELAYED_TICKS = {"bid": 66, "ask": 67, "last": 68, "bid_size": 69, "ask_size": 70, "last_size": 71, "high": 72,
                  "low": 73, "volume": 74, "close": 75, "open": 76}
 
+BAR_UPDATE_INTERVAL = 2.0  # keepUpToDate: the bar being built, every few seconds as a Gateway sends it
+TICK_INTERVAL = 1.0  # streaming reqMktData: a quote a second
+KEEP_UP_TO_DATE_WITH_END = ("Error validating request.-'bS' : cause - End date not supported with live updates.")
+
 SCANNER_XML = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><ScanParameterResponse><InstrumentList>"
                "<Instrument><name>US Stocks</name><type>STK</type></Instrument></InstrumentList>"
                "<ScanTypeList><ScanType><displayName>Top % Gainers</displayName><scanCode>TOP_PERC_GAIN</scanCode>"
@@ -66,6 +70,7 @@ class MarketDesk:
         self.s = session
         self.book = _book_of(session)
         self.data_type = 1  # reqMarketDataType: 1 live, 2 frozen, 3 delayed, 4 delayed frozen
+        self.streams: dict[int, asyncio.Task[None]] = {}  # req id -> keepUpToDate bars / streaming ticks
 
     # ------------------------------------------------------------ plumbing
 
@@ -81,7 +86,8 @@ class MarketDesk:
 
     def handlers(self) -> dict[int, Callable[[Message], None]]:
         table: dict[int, Callable[[Message], None]] = {
-            1: self.req_mkt_data, 9: self.req_contract_details, 20: self.req_historical_data,
+            1: self.req_mkt_data, 2: self.cancel_stream, 25: self.cancel_stream,
+            9: self.req_contract_details, 20: self.req_historical_data,
             24: self.req_scanner_parameters, 59: self.req_market_data_type, 74: self.req_positions_multi,
             78: self.req_sec_def_opt_params, 79: self.req_soft_dollar_tiers, 80: self.req_family_codes,
             81: self.req_matching_symbols, 82: self.req_mkt_depth_exchanges, 83: self.req_smart_components,
@@ -216,10 +222,18 @@ class MarketDesk:
             text = str(exc) if exc.code != 162 else prices.HMDS_PREFIX + str(exc)
             self.error(req_id, exc.code, text)
             return
+        keep_up = str(f.get("keep_up_to_date", "")).lower() in ("1", "true")
+        if keep_up and str(f.get("end_date_time", "")).strip():
+            self.error(req_id, 321, KEEP_UP_TO_DATE_WITH_END)
+            return
         start, end = prices.window(req)
         self.send(mk.historical_data(self.sv, req_id, start, end, prices.bars(inst, req)))
         if self.sv >= HISTORICAL_DATA_END:
             self.send(mk.historical_data_end(req_id, start, end))
+        if keep_up:
+            self._stream(req_id, BAR_UPDATE_INTERVAL, lambda: [mk.historical_data_update(
+                req_id, prices.bars(inst, prices.BarRequest(int(time.time()), req.bar_seconds, req.bar_seconds,
+                                                            req.what_to_show, req.format_date, req.time_zone))[-1])])
 
     # ------------------------------------------------------------ market data
 
@@ -255,6 +269,46 @@ class MarketDesk:
         self.send(mk.tick_price(req_id, ticks["open"], q.open, "0", 0))
         if str(request.fields.get("snapshot", "")).lower() in ("1", "true"):
             self.send(mk.tick_snapshot_end(req_id))
+            return
+
+        def ticks_now() -> list[list]:
+            now = prices.quote(inst)
+            out = [mk.tick_price(req_id, ticks["bid"], now.bid, now.bid_size, 0),
+                   mk.tick_price(req_id, ticks["ask"], now.ask, now.ask_size, 0)]
+            if inst.contract.sec_type != "CASH":
+                out.append(mk.tick_price(req_id, ticks["last"], now.last, now.last_size, 0))
+            return out
+
+        self._stream(req_id, TICK_INTERVAL, ticks_now)
+
+    # ------------------------------------------------------------ streams
+
+    def _stream(self, req_id: int, interval: float, make: Callable[[], list[list]]) -> None:
+        """Send make()'s messages every interval until cancelled or the
+        connection closes (the task lives in the session's delayed-reply set)."""
+        self.cancel_stream_id(req_id)
+        origin = self.s._origin
+
+        async def run() -> None:
+            while True:
+                await asyncio.sleep(interval)  # the data's schedule, as a Gateway streams it
+                for fields in make():
+                    self.s._send(fields, origin)
+                await self.s._drain()
+
+        task = asyncio.create_task(run())
+        self.streams[req_id] = task
+        self.s._later.add(task)
+        task.add_done_callback(self.s._later.discard)
+
+    def cancel_stream_id(self, req_id: int) -> None:
+        task = self.streams.pop(req_id, None)
+        if task is not None:
+            task.cancel()
+
+    def cancel_stream(self, request: Message) -> None:
+        """cancelMktData / cancelHistoricalData: the stream stops; no reply, as on a Gateway."""
+        self.cancel_stream_id(request.int("req_id", -1))
 
     # ------------------------------------------------------------ account
 

@@ -70,6 +70,7 @@ class InM:
     SMART_COMPONENTS = 82
     NEWS_PROVIDERS = 85
     HEAD_TIMESTAMP = 88
+    HISTORICAL_DATA_UPDATE = 90
     MARKET_RULE = 93
     PNL = 94
     PNL_SINGLE = 95
@@ -83,7 +84,7 @@ IN_NAMES: dict[int, str] = {
     71: "positionMulti", 72: "positionMultiEnd", 75: "securityDefinitionOptionParameter",
     76: "securityDefinitionOptionParameterEnd", 77: "softDollarTiers", 78: "familyCodes", 79: "symbolSamples",
     80: "mktDepthExchanges", 81: "tickReqParams", 82: "smartComponents", 85: "newsProviders",
-    88: "headTimestamp", 93: "marketRule", 94: "pnl", 95: "pnlSingle", 107: "userInfo",
+    88: "headTimestamp", 90: "historicalDataUpdate", 93: "marketRule", 94: "pnl", 95: "pnlSingle", 107: "userInfo",
     108: "historicalDataEnd",
 }
 
@@ -350,6 +351,13 @@ def historical_data(server_version: int, req_id: int, start: str, end: str,
 def historical_data_end(req_id: int, start: str, end: str) -> list[Field]:
     """historicalDataEnd (108): its own message from server version 196."""
     return [InM.HISTORICAL_DATA_END, req_id, start, end]
+
+
+def historical_data_update(req_id: int, bar: tuple[str, float, float, float, float, str, str, int]) -> list[Field]:
+    """historicalDataUpdate (90): the bar being built, for keepUpToDate requests
+    (the decoder's order: count, date, open, close, high, low, wap, volume)."""
+    date, o, h, low, c, volume, wap, count = bar
+    return [InM.HISTORICAL_DATA_UPDATE, req_id, count, date, _num(o), _num(c), _num(h), _num(low), wap, volume]
 
 
 def tick_req_params(ticker_id: int, min_tick: float, bbo_exchange: str, snapshot_permissions: int) -> list[Field]:
