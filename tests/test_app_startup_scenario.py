@@ -137,3 +137,15 @@ async def test_slow_contract_details_fault_delays_qualify_but_it_answers() -> No
         await target.stop()
     assert evidence.ok, evidence.summary_line()
     assert evidence.measurements["step_qualify_ms"] >= 300  # the injected delay, not the mock's speed
+
+
+async def test_isolated_worker_runs_the_field_reports_start_up(mock_endpoint: Any) -> None:
+    """examples/isolated_worker: the app's own start-up (qualify AAPL, 5-minute bars, a snapshot, PnL)
+    through its worker process, and a refusal comes back with the Gateway's code."""
+    worker = "examples.isolated_worker.adapter:factory"
+    evidence = await run_app_startup(mock_endpoint, make_client(worker), 89, timeout=TIMEOUT)
+    assert evidence.ok, f"{evidence.summary_line()} {evidence.details['steps']}"
+    assert evidence.details["steps"]["snapshot"]["notices"] == [10167]
+    refused = await run_app_startup(mock_endpoint, make_client(worker), 90, timeout=TIMEOUT,
+                                    plan=StartupPlan(contract=ContractSpec("NOSUCHSYM")))
+    assert refused.failed_phase == "qualify" and refused.details["steps"]["qualify"]["code"] == 200
