@@ -69,7 +69,7 @@ def parse_request(inst: Instrument, end: str, bar_size: str, duration: str, what
     if duration_seconds < bar_seconds and match.group(2) == "S":
         raise HistoryError("Duration is shorter than the bar size.")
     return BarRequest(parse_end(end, now), bar_seconds, max(duration_seconds, bar_seconds), what,
-                      int(format_date or 1), inst.time_zone)
+                      2 if str(format_date).strip() == "2" else 1, inst.time_zone)
 
 
 def parse_end(text: str, now: float | None = None) -> int:

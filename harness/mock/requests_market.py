@@ -47,6 +47,8 @@ DELAYED_TICKS = {"bid": 66, "ask": 67, "last": 68, "bid_size": 69, "ask_size": 7
 
 BAR_UPDATE_INTERVAL = 2.0  # keepUpToDate: the bar being built, every few seconds as a Gateway sends it
 TICK_INTERVAL = 1.0  # streaming reqMktData: a quote a second
+MAX_STREAMS = 100  # a paper account's market-data lines; beyond them a Gateway answers 101
+MAX_TICKERS = (101, "Max number of tickers has been reached")
 KEEP_UP_TO_DATE_WITH_END = ("Error validating request.-'bS' : cause - End date not supported with live updates.")
 
 SCANNER_XML = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><ScanParameterResponse><InstrumentList>"
@@ -287,6 +289,9 @@ class MarketDesk:
         """Send make()'s messages every interval until cancelled or the
         connection closes (the task lives in the session's delayed-reply set)."""
         self.cancel_stream_id(req_id)
+        if len(self.streams) >= MAX_STREAMS:
+            self.error(req_id, *MAX_TICKERS)
+            return
         origin = self.s._origin
 
         async def run() -> None:
