@@ -43,7 +43,7 @@ for _name in ("contractDetails", "contractDetailsEnd", "historicalData", "histor
               "symbolSamples", "securityDefinitionOptionParameter", "securityDefinitionOptionParameterEnd",
               "headTimestamp", "positionMulti", "positionMultiEnd", "familyCodes", "userInfo", "marketRule",
               "mktDepthExchanges", "smartComponents", "softDollarTiers", "newsProviders", "scannerParameters",
-              "commissionAndFeesReport", "error"):
+              "commissionAndFeesReport", "historicalDataUpdate", "error"):
     def _method(self: Calls, *args: Any, _n: str = _name) -> None:
         self.calls.append((_n, args))
     setattr(Calls, _name, _method)
@@ -285,8 +285,77 @@ def test_historical_data_update_decodes(sv: int) -> None:
     req = parse_request(AAPL, "20261204 16:00:00", "1 min", "60 S", "TRADES", "1")
     (bar,) = bars(AAPL, req)
     wrapper = Calls()
-    wrapper.historicalDataUpdate = lambda req_id, b: wrapper.calls.append(("historicalDataUpdate", (req_id, b)))
     Decoder(wrapper, sv).interpret(comm.read_fields(encode_fields(mk.historical_data_update(4, bar)[1:])), 90)
     (name, (req_id, got)), = wrapper.calls
     assert (req_id, got.date, got.open, got.high, got.low, got.close, got.barCount) == (
         4, bar[0], bar[1], bar[2], bar[3], bar[4], bar[7])
+
+
+def _proto_decoded(sv: int, *messages: list[Any]) -> list[tuple[str, tuple[Any, ...]]]:
+    """The mock's protobuf form of each message through ibapi's protobuf handlers."""
+    from harness.protocol.era import Form
+    from harness.protocol.wire import MSG_ID, encode_in_form
+
+    wrapper = Calls()
+    decoder = Decoder(wrapper, sv)
+    for fields in messages:
+        frame, _ = encode_in_form(Form.PROTOBUF, sv, fields, from_client=False)
+        (payload,) = FrameReader().feed(frame)
+        decoder.processProtoBuf(payload[MSG_ID.size:], MSG_ID.unpack_from(payload)[0] - 200)
+    return wrapper.calls
+
+
+def _shown(value: Any) -> Any:
+    if not hasattr(value, "__dict__"):
+        return value
+    if getattr(value, "secIdList", None) == []:
+        value.secIdList = None  # the text decoder leaves an empty list None, the protobuf one []
+    return str(value)
+
+
+def _same(text_calls: list[tuple[str, tuple[Any, ...]]], proto_calls: list[tuple[str, tuple[Any, ...]]]) -> None:
+    assert [c[0] for c in proto_calls] == [c[0] for c in text_calls]
+    for (name, a), (_, b) in zip(text_calls, proto_calls):
+        assert [_shown(x) for x in a] == [_shown(x) for x in b], name
+
+
+@pytest.mark.parametrize("sv", [205, 213, 226])
+def test_protobuf_replies_decode_as_their_text_forms(sv: int) -> None:
+    """From each family's gate the mock may send these as protobuf: ibapi's protobuf
+    handlers must produce the same callbacks, with the same values, as the text form."""
+    option = InstrumentBook.default().instruments[-1]
+    req = parse_request(AAPL, "20261204 16:00:00", "1 hour", "1 D", "TRADES", "1")
+    rows = bars(AAPL, req)
+    q = quote(AAPL, now=1_765_000_000)
+    messages = [
+        mk.contract_data(sv, 7, AAPL.details()), mk.contract_data(sv, 7, ES.details()),
+        mk.contract_data(sv, 7, option.details()), mk.contract_data_end(7),
+        mk.historical_data(sv, 3, "s", "e", rows), mk.historical_data_end(3, "s", "e"),
+        mk.historical_data_update(3, rows[-1]), mk.head_timestamp(5, "19801212-14:30:00"),
+        mk.tick_req_params(5, 0.01, "9c0001", 3), mk.market_data_type(5, 3),
+        mk.tick_price(5, 66, q.bid, q.bid_size), mk.tick_size(5, 74, q.volume), mk.tick_snapshot_end(5),
+        mk.pnl(sv, 1, 12.5, 100.25, 0.0), mk.pnl_single(sv, 2, "100", 1.5, 3.25, 0.0, 19010.0),
+    ]
+    text = decoded(sv, *messages)
+    proto = _proto_decoded(sv, *messages)
+    assert {name for name, _ in text} >= {"contractDetails", "contractDetailsEnd", "historicalData",
+                                          "historicalDataEnd", "historicalDataUpdate", "headTimestamp",
+                                          "tickReqParams", "marketDataType", "tickPrice", "tickSize",
+                                          "tickSnapshotEnd", "pnl", "pnlSingle"}
+    _same(text, proto)
+
+
+@pytest.mark.parametrize("out_id", sorted(mk.PROTO_REPLIES))
+def test_partial_protobuf_replies_match_the_official_descriptors(out_id: int) -> None:
+    pytest.importorskip("google.protobuf")
+    mtype = mk.PROTO_REPLIES[out_id]
+    official = _official_fields(mtype.name)
+    for f in mtype.fields:
+        name, ftype = official[f.number]
+        assert name == f.name
+        if f.is_message:
+            nested = _official_fields(f.type.name)  # type: ignore[union-attr]
+            for g in f.type.fields:  # type: ignore[union-attr]
+                assert nested[g.number] == (g.name, _TYPES[g.type_name]), (f.name, g.name)
+        else:
+            assert ftype == _TYPES[f.type_name], f.name

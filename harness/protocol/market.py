@@ -463,3 +463,119 @@ def news_providers(rows: list[tuple[str, str]]) -> list[Field]:
 
 def scanner_parameters(xml: str) -> list[Field]:
     return [InM.SCANNER_PARAMETERS, 1, xml]
+
+
+# ---------------------------------------------------------------- server -> client (protobuf)
+#
+# From each family's gate (contract data 205, market data 206, historical
+# data 208, PnL 210) the official client reads these replies as protobuf;
+# the mock sends them so under its reply model (era.py). The schemas are
+# partial (the fields the mock sets; the decoder reads absent ones as
+# unset) and are built from the text fields the encoders above produce at
+# those versions, whose layout no longer changes after 186.
+
+_HistoricalDataBar = _req("HistoricalDataBar", (1, "date", "string"), (2, "open", "double"), (3, "high", "double"),
+                          (4, "low", "double"), (5, "close", "double"), (6, "volume", "string"),
+                          (7, "WAP", "string"), (8, "barCount", "int32"))
+_ProtoContractOut = MessageType("Contract", ProtoContract.fields[:12] + (ProtoField(21, "lastTradeDate", "string"),))
+_ContractDetails = _req("ContractDetails", *[
+    (n, name, "int32" if name in ("priceMagnifier", "underConId", "aggGroup") else "string")
+    for n, name in ((1, "marketName"), (2, "minTick"), (3, "orderTypes"), (4, "validExchanges"),
+                    (5, "priceMagnifier"), (6, "underConId"), (7, "longName"), (8, "contractMonth"), (9, "industry"),
+                    (10, "category"), (11, "subcategory"), (12, "timeZoneId"), (13, "tradingHours"),
+                    (14, "liquidHours"), (18, "aggGroup"), (19, "underSymbol"), (20, "underSecType"),
+                    (21, "marketRuleIds"), (22, "realExpirationDate"), (23, "stockType"), (24, "minSize"),
+                    (25, "sizeIncrement"), (26, "suggestedSizeIncrement"))])
+
+PROTO_REPLIES: dict[int, MessageType] = {
+    InM.CONTRACT_DATA: _req("ContractData", _REQ_ID, (2, "contract", _ProtoContractOut),
+                            (3, "contractDetails", _ContractDetails)),
+    InM.CONTRACT_DATA_END: _req("ContractDataEnd", _REQ_ID),
+    InM.HISTORICAL_DATA: MessageType("HistoricalData", (
+        ProtoField(1, "reqId", "int32"), ProtoField(2, "historicalDataBars", _HistoricalDataBar, repeated=True,
+                                                    optional=False))),
+    InM.HISTORICAL_DATA_END: _req("HistoricalDataEnd", _REQ_ID, (2, "startDateStr", "string"),
+                                  (3, "endDateStr", "string")),
+    InM.HISTORICAL_DATA_UPDATE: _req("HistoricalDataUpdate", _REQ_ID, (2, "historicalDataBar", _HistoricalDataBar)),
+    InM.HEAD_TIMESTAMP: _req("HeadTimestamp", _REQ_ID, (2, "headTimestamp", "string")),
+    InM.TICK_PRICE: _req("TickPrice", _REQ_ID, (2, "tickType", "int32"), (3, "price", "double"),
+                         (4, "size", "string"), (5, "attrMask", "int32")),
+    InM.TICK_SIZE: _req("TickSize", _REQ_ID, (2, "tickType", "int32"), (3, "size", "string")),
+    InM.TICK_REQ_PARAMS: _req("TickReqParams", _REQ_ID, (2, "minTick", "string"), (3, "bboExchange", "string"),
+                              (4, "snapshotPermissions", "int32")),
+    InM.MARKET_DATA_TYPE: _req("MarketDataType", _REQ_ID, (2, "marketDataType", "int32")),
+    InM.TICK_SNAPSHOT_END: _req("TickSnapshotEnd", _REQ_ID),
+    InM.PNL: _req("PnL", _REQ_ID, (2, "dailyPnL", "double"), (3, "unrealizedPnL", "double"),
+                  (4, "realizedPnL", "double")),
+    InM.PNL_SINGLE: _req("PnLSingle", _REQ_ID, (2, "position", "string"), (3, "dailyPnL", "double"),
+                         (4, "unrealizedPnL", "double"), (5, "realizedPnL", "double"), (6, "value", "double")),
+}
+
+
+def _bar_values(date: str, o: str, h: str, low: str, c: str, volume: str, wap: str, count: str) -> dict[str, object]:
+    return {"date": date, "open": float(o), "high": float(h), "low": float(low), "close": float(c),
+            "volume": volume, "WAP": wap, "barCount": int(count)}
+
+
+def _contract_data_values(t: list[str]) -> dict[str, object]:
+    """contractData's text fields at >= 186 (no version; lastTradeDate; size rules; no md multiplier)."""
+    (req_id, symbol, sec_type, ltd_or_month, last_trade_date, strike, right, exchange, currency, local_symbol,
+     market_name, trading_class, con_id, min_tick, multiplier, order_types, valid_exchanges, magnifier, under_con_id,
+     long_name, primary, month, industry, category, subcategory, tz, hours, liquid, _ev_rule, _ev_mult, _n_sec_ids,
+     agg_group, under_symbol, under_sec_type, rule_ids, real_expiration, stock_type, min_size, size_increment,
+     suggested, _n_reasons) = t
+    contract: dict[str, object] = {"conId": int(con_id), "symbol": symbol, "secType": sec_type,
+                                   "lastTradeDateOrContractMonth": ltd_or_month, "strike": float(strike or 0),
+                                   "right": right, "exchange": exchange, "primaryExch": primary, "currency": currency,
+                                   "localSymbol": local_symbol, "tradingClass": trading_class,
+                                   "lastTradeDate": last_trade_date}
+    if multiplier:
+        contract["multiplier"] = float(multiplier)
+    details = {"marketName": market_name, "minTick": min_tick, "orderTypes": order_types,
+               "validExchanges": valid_exchanges, "priceMagnifier": int(magnifier), "underConId": int(under_con_id),
+               "longName": long_name, "contractMonth": month, "industry": industry, "category": category,
+               "subcategory": subcategory, "timeZoneId": tz, "tradingHours": hours, "liquidHours": liquid,
+               "aggGroup": int(agg_group), "underSymbol": under_symbol, "underSecType": under_sec_type,
+               "marketRuleIds": rule_ids, "realExpirationDate": real_expiration, "stockType": stock_type,
+               "minSize": min_size, "sizeIncrement": size_increment, "suggestedSizeIncrement": suggested}
+    return {"reqId": int(req_id), "contract": {k: v for k, v in contract.items() if v != ""},
+            "contractDetails": {k: v for k, v in details.items() if v != ""}}
+
+
+def reply_proto_values(fields: list[Field]) -> tuple[int, MessageType, dict[str, object]]:
+    """A reply this module encodes (text fields, id first, at >= 205) -> (id, type, protobuf values)."""
+    from .framing import field_text
+
+    t = [field_text(f) for f in fields]
+    msg_id, rest = int(t[0]), t[1:]
+    mtype = PROTO_REPLIES[msg_id]
+    values: dict[str, object]
+    if msg_id == InM.CONTRACT_DATA:
+        values = _contract_data_values(rest)
+    elif msg_id == InM.HISTORICAL_DATA:
+        req_id, count, bars = rest[0], int(rest[1]), rest[2:]
+        values = {"reqId": int(req_id),
+                  "historicalDataBars": [_bar_values(*bars[i * 8:(i + 1) * 8]) for i in range(count)]}
+    elif msg_id == InM.HISTORICAL_DATA_UPDATE:
+        req_id, count, date, o, c, h, low, wap, volume = rest
+        values = {"reqId": int(req_id), "historicalDataBar": _bar_values(date, o, h, low, c, volume, wap, count)}
+    elif msg_id in (InM.TICK_PRICE, InM.TICK_SIZE, InM.MARKET_DATA_TYPE, InM.TICK_SNAPSHOT_END):
+        body = rest[1:]  # past the version field
+        names = {InM.TICK_PRICE: (("reqId", int), ("tickType", int), ("price", float), ("size", str),
+                                  ("attrMask", int)),
+                 InM.TICK_SIZE: (("reqId", int), ("tickType", int), ("size", str)),
+                 InM.MARKET_DATA_TYPE: (("reqId", int), ("marketDataType", int)),
+                 InM.TICK_SNAPSHOT_END: (("reqId", int),)}[msg_id]
+        values = {name: kind(text) for (name, kind), text in zip(names, body)}
+    else:
+        names = {InM.CONTRACT_DATA_END: (("reqId", int),),  # after the version field, below
+                 InM.HISTORICAL_DATA_END: (("reqId", int), ("startDateStr", str), ("endDateStr", str)),
+                 InM.HEAD_TIMESTAMP: (("reqId", int), ("headTimestamp", str)),
+                 InM.TICK_REQ_PARAMS: (("reqId", int), ("minTick", str), ("bboExchange", str),
+                                       ("snapshotPermissions", int)),
+                 InM.PNL: (("reqId", int), ("dailyPnL", float), ("unrealizedPnL", float), ("realizedPnL", float)),
+                 InM.PNL_SINGLE: (("reqId", int), ("position", str), ("dailyPnL", float), ("unrealizedPnL", float),
+                                  ("realizedPnL", float), ("value", float))}[msg_id]
+        body = rest[1:] if msg_id == InM.CONTRACT_DATA_END else rest
+        values = {name: kind(text) for (name, kind), text in zip(names, body)}
+    return msg_id, mtype, values

@@ -20,7 +20,7 @@ from typing import Any, Union
 
 from .errors import ProtocolError
 from .framing import Field, field_text
-from .market import PROTO_REQUEST_SPECS, PROTO_REQUESTS
+from .market import PROTO_REPLIES, PROTO_REQUEST_SPECS, PROTO_REQUESTS, reply_proto_values
 from .messages import UNSET_INTEGER, In, Message, Out, decode_reply, decode_request, message_name
 from .proto_messages import REPLIES, REQUESTS
 from .protobuf import MessageType, describe
@@ -160,6 +160,8 @@ def _to_proto(mtype: MessageType, spec: Spec, named: dict[str, Any], *, client: 
 def reply_to_proto(server_version: int, fields: list[Field]) -> tuple[int, MessageType, dict[str, Any]]:
     """A server message as the mock builds it (messages.py text fields) ->
     (message id, protobuf type, values)."""
+    if int(field_text(fields[0])) in PROTO_REPLIES:  # contracts, history, market data, PnL (market.py)
+        return reply_proto_values(fields)
     text = [field_text(f) for f in fields]
     msg = decode_reply(server_version, text)
     named = dict(msg.fields)
