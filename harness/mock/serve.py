@@ -39,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--accounts", default=env("IBGW_ACCOUNTS", ""))
     parser.add_argument("--fault", action="append", default=[f for f in env("IBGW_FAULTS", "").split(";") if f])
     parser.add_argument("--control-port", type=int, default=int(env("IBGW_CONTROL_PORT") or 0) or None)
+    parser.add_argument("--strict", action="store_true", default=env("IBGW_MOCK_STRICT", "") == "1",
+                        help="every request the mock does not model is logged as a FAILURE")
     return parser
 
 
@@ -46,6 +48,7 @@ async def serve(args: argparse.Namespace) -> int:
     accounts = [a.strip() for a in args.accounts.split(",") if a.strip()] or None
     gateway = MockGateway(args.host, args.port, profile=get_profile(args.profile), accounts=accounts,
                           faults=args.fault)
+    gateway.strict = args.strict  # read by the request desk (requests_market.py)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
