@@ -28,11 +28,14 @@ SCENARIO = "app_startup"
 # What each step's failure usually means, for the evidence's hint.
 STEP_HINTS: dict[str, str] = {
     "qualify": "the contract did not resolve (error 200: wrong symbol, exchange or currency, or the sec-def farm "
-               "is down); an app that qualifies first never gets further",
+               "is down); an app that qualifies first never gets further (codes: IBKR's API message codes; "
+               "the hang at qualifyContracts: field reports only)",
     "historical_bars": "HMDS refused or never answered (162: no permissions, pacing violation, bad duration or bar "
-                       "size; 2105/2107: the HMDS farm)",
-    "snapshot": "no quote: market data not subscribed (354/10089/10168) or the market-data farm is down (2103)",
-    "pnl": "reqPnL never answered for the account (wrong account id, or PnL not available for it)",
+                       "size, per IBKR's API message codes; 2105/2107 HMDS farm notices: IbcAlpha/IBC#251)",
+    "snapshot": "no quote: market data not subscribed (354/10089/10168, IBKR's API message codes; 10167 comes "
+                "before delayed data: wboayue/rust-ibapi#672) or the market-data farm is down (2103: IBC#251)",
+    "pnl": "reqPnL never answered for the account (wrong account id, or PnL not available for it; field reports "
+           "only)",
 }
 
 
