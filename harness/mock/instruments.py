@@ -2,11 +2,13 @@
 
 Why fixed: a start-up test that qualifies AAPL, pulls bars and takes a
 quote must get the same answer on every run and every profile, with no
-clock, network or random source. Values follow what a US paper account sees
-from a real Gateway (contract ids, exchanges, trading hours, min tick, size
-rules, market rules) as public captures show them (nautilus_trader's
-adapter test resources, rust-ibapi's recorded interactions); the ES front
-month and the AAPL option chain are fixed dates, not computed from today.
+clock, network or random source. The stock, ETF and FX contract ids are the
+public ones the captures carry (AAPL 265598, SPY 756733, EUR.USD 12087792;
+MSFT 272093); exchanges, trading-hour format, min ticks, size rules and
+market-rule ids are representative of what a US paper account sees, not
+copied from one capture. The ES front month (ESZ6) and the AAPL option
+chain have invented, deterministic contract ids and fixed dates, never
+computed from today.
 """
 
 from __future__ import annotations

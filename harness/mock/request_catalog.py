@@ -10,7 +10,10 @@ Every id of ibapi 10.50's OUT is listed here with one of three outcomes:
   is the modelled answer;
 - an error a real Gateway sends when it cannot serve the request, carrying
   the request id (market data not subscribed 354 / 10089, HMDS query error
-  162, validation error 321). These are logged as unmodelled, and in strict
+  162, validation error 321; codes and texts per IBKR's API message codes,
+  10167 before delayed ticks per wboayue/rust-ibapi#672; which code a
+  Gateway picks for each unmodelled request is the mock's assumption). These
+  are logged as unmodelled, and in strict
   mode (`ibgw mock serve --strict`) each one is a visible failure in the
   transcript and the log, and the error's text names the request as unmodelled.
 
