@@ -6,7 +6,10 @@ clock, network or random source. The stock, ETF and FX contract ids are the
 public ones the captures carry (AAPL 265598, SPY 756733, EUR.USD 12087792;
 MSFT 272093); exchanges, trading-hour format, min ticks, size rules and
 market-rule ids are representative of what a US paper account sees, not
-copied from one capture. The ES front month (ESZ6) and the AAPL option
+copied from one capture, except EUR.USD, whose details follow the contract
+details frame in nautilus_trader's IB adapter test resources
+(contract_details_eurusd.txt: min tick 0.00005, market rule 3188, size
+rules 0.01, aggGroup 4, its order types). The ES front month (ESZ6) and the AAPL option
 chain have invented, deterministic contract ids and fixed dates, never
 computed from today.
 """
@@ -39,7 +42,7 @@ FX_HOURS = ("20261206:1715-20261207:1700;20261207:1715-20261208:1700;20261208:17
 MARKET_RULES: dict[int, list[tuple[float, float]]] = {
     26: [(0.0, 0.01)],  # US stocks
     67: [(0.0, 0.25)],  # ES
-    239: [(0.0, 0.00005)],  # IDEALPRO EUR.USD
+    3188: [(0.0, 0.00005)],  # IDEALPRO EUR.USD
     32: [(0.0, 0.01), (3.0, 0.05)],  # US options (penny pilot)
 }
 
@@ -127,8 +130,8 @@ ES = Instrument(
     head_timestamp="20250919-13:30:00", derivative_sec_types=("FOP",), bbo_exchange="")
 EURUSD = Instrument(
     Contract(12087792, "EUR", "CASH", "USD", exchange="IDEALPRO", local_symbol="EUR.USD", trading_class="EUR.USD"),
-    "European Monetary Union Euro", "IDEALPRO", "IDEALPRO", 0.00005, 239, "US/Eastern", FX_HOURS, FX_HOURS, 1.0910,
-    min_size="1", size_increment="1", suggested_size_increment="1", stock_type="",
+    "European Monetary Union Euro", "IDEALPRO", "IDEALPRO", 0.00005, 3188, "US/Eastern", FX_HOURS, FX_HOURS, 1.0910,
+    min_size="0.01", size_increment="0.01", suggested_size_increment="0.01", stock_type="", agg_group=4,
     order_types="ACTIVETIM,AD,ADJUST,ALERT,ALGO,ALLOC,AVGCOST,BASKET,CASHQTY,COND,CONDORDER,DAY,DEACT,DEACTDIS,"
                 "DEACTEOD,GAT,GTC,GTD,GTT,HID,IOC,LIT,LMT,MIT,MKT,NONALGO,OCA,REL,RELPCTOFS,SCALE,SCALERST,STP,"
                 "STPLMT,TRAIL,TRAILLIT,TRAILLMT,TRAILMIT,WHATIF",

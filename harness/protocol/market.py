@@ -424,9 +424,10 @@ UNSET_DOUBLE_TEXT = "1.7976931348623157E308"  # Double.MAX_VALUE: "no value"
 def commission_report(exec_id: str, commission: float, currency: str,
                       realized_pnl: float | None = None) -> list[Field]:
     """commissionAndFeesReport (59). An opening fill has no realized PnL and
-    a stock no yield: the Gateway sends Double.MAX_VALUE for both."""
+    a stock no yield: the Gateway sends Double.MAX_VALUE for both and an
+    empty yield date (nautilus_trader's commission_report_1.txt capture)."""
     realized = UNSET_DOUBLE_TEXT if realized_pnl is None else _num(realized_pnl)
-    return [InM.COMMISSION_REPORT, 1, exec_id, _num(commission), currency, realized, UNSET_DOUBLE_TEXT, 0]
+    return [InM.COMMISSION_REPORT, 1, exec_id, _num(commission), currency, realized, UNSET_DOUBLE_TEXT, ""]
 
 
 def family_codes(codes: list[tuple[str, str]]) -> list[Field]:
