@@ -149,3 +149,34 @@ async def test_isolated_worker_runs_the_field_reports_start_up(mock_endpoint: An
     refused = await run_app_startup(mock_endpoint, make_client(worker), 90, timeout=TIMEOUT,
                                     plan=StartupPlan(contract=ContractSpec("NOSUCHSYM")))
     assert refused.failed_phase == "qualify" and refused.details["steps"]["qualify"]["code"] == 200
+
+
+@pytest.mark.parametrize("client_kind", ["ib_async", "ibapi"])
+async def test_hmds_farm_broken_shows_2105_and_stops_the_bars_step(client_kind: str) -> None:
+    target = MockTarget("10.19")
+    endpoint = await target.start()
+    try:
+        assert target.gateway is not None
+        target.gateway.set_fault("hmds-farm-broken")
+        evidence = await run_app_startup(endpoint, make_client(client_kind), 91, timeout=TIMEOUT)
+    finally:
+        await target.stop()
+    assert 2105 in [m["code"] for m in evidence.connect["messages"]]
+    assert evidence.failed_phase == "historical_bars"
+    assert evidence.details["steps"]["historical_bars"]["code"] == 162
+
+
+@pytest.mark.parametrize("client_kind", ["ib_async", "ibapi"])
+async def test_market_data_farm_broken_gives_a_snapshot_without_prices(client_kind: str) -> None:
+    target = MockTarget("10.50")
+    endpoint = await target.start()
+    try:
+        assert target.gateway is not None
+        target.gateway.set_fault("market-data-farm-broken")
+        evidence = await run_app_startup(endpoint, make_client(client_kind), 92, timeout=TIMEOUT)
+    finally:
+        await target.stop()
+    assert 2103 in [m["code"] for m in evidence.connect["messages"]]
+    assert evidence.failed_phase == "snapshot", evidence.summary_line()
+    assert evidence.cause == "answered without data: snapshot_has_data"
+    assert evidence.details["steps"]["pnl"]["outcome"] == "passed"  # the app got past it; the quote was empty

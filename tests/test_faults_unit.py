@@ -17,9 +17,10 @@ ALL_FAULTS = [
     "silent-handshake", "close-after-accept", "delayed-accounts", "delayed-next-id", "no-next-valid-id",
     "missing-end", "client-id-stuck", "close-wait-leak", "red-after-disconnect", "connectivity-loss",
     "restart-at", "max-server-version", "max-clients", "latency", "read-only-api",
-    "hmds-pacing", "slow-contract-details",  # the start-up path's faults
+    "hmds-pacing", "slow-contract-details", "hmds-farm-broken", "market-data-farm-broken",  # start-up path
 ]
-FLAGS = ["silent-handshake", "close-after-accept", "no-next-valid-id", "red-after-disconnect", "read-only-api"]
+FLAGS = ["silent-handshake", "close-after-accept", "no-next-valid-id", "red-after-disconnect", "read-only-api",
+         "hmds-pacing", "hmds-farm-broken", "market-data-farm-broken"]
 
 
 def test_the_fifteen_named_faults() -> None:

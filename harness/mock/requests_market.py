@@ -51,6 +51,9 @@ MAX_STREAMS = 100  # a paper account's market-data lines; beyond them a Gateway 
 MAX_TICKERS = (101, "Max number of tickers has been reached")
 KEEP_UP_TO_DATE_WITH_END = ("Error validating request.-'bS' : cause - End date not supported with live updates.")
 
+HMDS_BROKEN = (2105, "HMDS data farm connection is broken:ushmds")
+MARKET_DATA_BROKEN = (2103, "Market data farm connection is broken:usfarm")
+
 SCANNER_XML = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><ScanParameterResponse><InstrumentList>"
                "<Instrument><name>US Stocks</name><type>STK</type></Instrument></InstrumentList>"
                "<ScanTypeList><ScanType><displayName>Top % Gainers</displayName><scanCode>TOP_PERC_GAIN</scanCode>"
@@ -213,6 +216,9 @@ class MarketDesk:
         if inst is None:
             return
         f = request.fields
+        if "hmds-farm-broken" in self.s.gw.faults:
+            self.error(req_id, 162, prices.HMDS_PREFIX + HMDS_BROKEN[1])
+            return
         if "hmds-pacing" in self.s.gw.faults:
             self.error(req_id, 162, prices.HMDS_PREFIX + "Historical data request pacing violation")
             return
@@ -257,6 +263,11 @@ class MarketDesk:
             # first, then delayed ticks (rust-ibapi PR #672).
             self.error(req_id, *DELAYED_NOTICE)
         self.send(mk.market_data_type(req_id, self.data_type))
+        snapshot = str(request.fields.get("snapshot", "")).lower() in ("1", "true")
+        if "market-data-farm-broken" in self.s.gw.faults:
+            if snapshot:
+                self.send(mk.tick_snapshot_end(req_id))  # a snapshot that cannot complete ends without prices
+            return
         q = prices.quote(inst)
         ticks = DELAYED_TICKS if delayed else LIVE_TICKS
         self.send(mk.tick_price(req_id, ticks["bid"], q.bid, q.bid_size, 0))
@@ -269,7 +280,7 @@ class MarketDesk:
             self.send(mk.tick_size(req_id, ticks["volume"], q.volume))
         self.send(mk.tick_price(req_id, ticks["close"], q.close, "0", 0))
         self.send(mk.tick_price(req_id, ticks["open"], q.open, "0", 0))
-        if str(request.fields.get("snapshot", "")).lower() in ("1", "true"):
+        if snapshot:
             self.send(mk.tick_snapshot_end(req_id))
             return
 
@@ -398,6 +409,15 @@ def _daily(holding) -> float:  # noqa: ANN001 - model.Holding
 def commission_report(execution: Execution) -> list:
     """The commissionReport a Gateway sends after each execDetails."""
     return mk.commission_report(execution.exec_id, COMMISSION_PER_FILL, execution.contract.currency)
+
+
+def farm_notice(faults: object, code: int, text: str) -> tuple[int, str]:
+    """A start-up farm notice as the farm faults change it (OK -> broken)."""
+    if code == 2104 and "market-data-farm-broken" in faults:  # type: ignore[operator]
+        return MARKET_DATA_BROKEN
+    if code in (2106, 2107) and "hmds-farm-broken" in faults:  # type: ignore[operator]
+        return HMDS_BROKEN
+    return code, text
 
 
 def record_unmodelled(session: Session, request: Message, req_id: int, code: int) -> None:

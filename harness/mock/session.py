@@ -256,6 +256,7 @@ class Session:
         for code, text in profile.farm_notices:
             if self.gw.in_outage and code in (2104, 2106):
                 code, text = FARMS_BROKEN[0] if code == 2104 else FARMS_BROKEN[1]
+            code, text = requests_market.farm_notice(self.gw.faults, code, text)
             self._send(m.error(self.server_version, -1, code, text, error_time_ms=_now_ms()))
         if self.gw.in_outage:
             self._send(m.error(self.server_version, -1, *CONNECTIVITY_LOST, error_time_ms=_now_ms()))
