@@ -14,6 +14,7 @@ the session (tests/test_order_guard.py) and not walked here.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -28,6 +29,7 @@ from ibapi.server_versions import (
 
 from harness.clients.raw import RawClient
 from harness.mock import MockGateway
+from harness.mock.profiles import get_profile
 from harness.mock.request_catalog import ORDER_IDS, SILENT, UNMODELLED
 from harness.protocol import market as mk
 from harness.protocol import messages as m
@@ -126,9 +128,14 @@ def test_every_protobuf_request_has_a_schema() -> None:
             assert out_id in REQUESTS or out_id in PROTO_REQUESTS, out_id
 
 
-@pytest.mark.parametrize("server_version", [176, 200, 226])
-async def test_every_request_gets_an_answer(server_version: int) -> None:
-    async with MockGateway(port=0, profile="10.50") as gw:
+@pytest.mark.parametrize("server_version, reply_model", [
+    (176, "request-family"), (200, "request-family"), (207, "request-family"), (213, "request-family"),
+    (226, "request-family"), (226, "rest3-switch"), (226, "binary-id-text"),
+])
+async def test_every_request_gets_an_answer(server_version: int, reply_model: str) -> None:
+    """Every reply model of the protobuf era (era.py) too: the answer's form may change, never its arrival."""
+    profile = replace(get_profile("10.50"), reply_model=reply_model)
+    async with MockGateway(port=0, profile=profile) as gw:
         client = RawClient(100, server_version)
         await client.connect("127.0.0.1", gw.port, 31, timeout=WAIT)
         try:
