@@ -42,6 +42,13 @@ STOP_TIMEOUT = 5.0
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
+STRICT_KEY = "ibgw.mock.strict"  # --strict, carried in the click context to _serve
+
+
+def _strict_option(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    ctx.meta[STRICT_KEY] = value
+
+
 # ---------------------------------------------------------------- option parsing
 
 
@@ -133,6 +140,10 @@ def mock() -> None:
               metavar="SECONDS",
               help="Close a connection that sends nothing, or reads nothing while replies wait, for this long; "
                    "0 keeps idle clients forever, as a real Gateway does.")
+@click.option("--strict", is_flag=True, default=False, expose_value=False, callback=_strict_option,
+              help="Treat every request the mock does not model as a failure: logged as FAILURE, marked in the "
+                   "transcript, and its error's text names it as unmodelled (the code stays the one a real Gateway "
+                   "sends, e.g. 354 or 162, so clients end the request as they would).")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="info",
               show_default=True, help="Level of the connection log on stderr.")
 @click.option("--replay", "replay_file", default=None, metavar="FILE", callback=_replay_option,
@@ -141,13 +152,9 @@ def mock() -> None:
                    "refused with it). Divergences are logged.")
 @click.option("--replay-speed", type=click.FloatRange(0), default=1.0, show_default=True, metavar="FACTOR",
               help="With --replay: 1 keeps the recorded timing, 2 replays twice as fast, 0 without delays.")
-@click.option("--strict", is_flag=True, default=False,
-              help="Treat every request the mock does not model as a failure: logged as FAILURE, marked in the "
-                   "transcript, and its error's text names it as unmodelled (the code stays the one a real Gateway "
-                   "sends, e.g. 354 or 162, so clients end the request as they would).")
 def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProfile, max_clients: int,
           faults: list[str], control_port: int | None, idle_timeout: float, log_level: str,
-          replay_file: Any = None, replay_speed: float = 1.0, strict: bool = False) -> None:
+          replay_file: Any = None, replay_speed: float = 1.0) -> None:
     """Run the mock Gateway in the foreground until Ctrl-C or SIGTERM.
 
     \b
@@ -166,7 +173,6 @@ def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProf
     else:
         gw = MockGateway(host, port, profile=profile, accounts=accounts, max_clients=max_clients, faults=faults,
                          idle_timeout=idle_timeout or None)
-        gw.strict = strict  # read by the request desk (harness/mock/requests_market.py)
     try:
         code = asyncio.run(_serve(gw, control_port))
     except KeyboardInterrupt:  # SIGINT before the loop's own handler was installed
@@ -198,6 +204,9 @@ def _check_replay_options(ctx: click.Context, replaying: bool) -> None:
 
 
 async def _serve(gw: MockGateway, control_port: int | None) -> int:
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get(STRICT_KEY):
+        gw.strict = True  # read by the request desk (harness/mock/requests_market.py)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     received: list[str] = []

@@ -52,7 +52,6 @@ from typing import Any
 
 from ib_async import IB
 
-from . import startup
 from .base import (
     PHASE_API_READY,
     PHASE_FIRST_ACCOUNT_VALUE,
@@ -70,6 +69,7 @@ from .base import (
     PhaseClock,
     Position,
 )
+from . import startup  # a trading app's start-up steps (qualify, bars, snapshot, pnl)
 
 log = logging.getLogger("harness.clients.ib_async")
 

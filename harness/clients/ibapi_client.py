@@ -84,7 +84,6 @@ from ibapi.execution import ExecutionFilter
 from ibapi.reader import EReader
 from ibapi.wrapper import EWrapper
 
-from . import startup
 
 from .base import (
     PHASE_API_READY,
@@ -103,6 +102,7 @@ from .base import (
     PhaseClock,
     Position,
 )
+from . import startup  # a trading app's start-up steps (qualify, bars, snapshot, pnl)
 
 log = logging.getLogger("harness.clients.ibapi")
 
