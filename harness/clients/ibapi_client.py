@@ -84,7 +84,6 @@ from ibapi.execution import ExecutionFilter
 from ibapi.reader import EReader
 from ibapi.wrapper import EWrapper
 
-
 from .base import (
     PHASE_API_READY,
     PHASE_FIRST_ACCOUNT_VALUE,
