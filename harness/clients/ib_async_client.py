@@ -69,7 +69,6 @@ from .base import (
     PhaseClock,
     Position,
 )
-from . import startup  # a trading app's start-up steps (qualify, bars, snapshot, pnl)
 
 log = logging.getLogger("harness.clients.ib_async")
 
@@ -300,6 +299,9 @@ class _Attempt:
         if self.sync_timeouts and not self.clock.reached(PHASE_FIRST_ACCOUNT_VALUE):
             return PHASE_FIRST_ACCOUNT_VALUE, f"{exc!r}; sync timeouts: {self.sync_timeouts}"
         return PHASE_API_READY, f"{exc!r}{suffix}"
+
+
+from . import startup  # noqa: E402 - a trading app's start-up steps (qualify, bars, snapshot, pnl)
 
 
 class IbAsyncClient:
