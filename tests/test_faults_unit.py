@@ -206,3 +206,19 @@ async def test_mock_gateway_set_and_clear_at_run_time() -> None:
             gw.clear_fault("nope")
         gw.clear_fault()
         assert gw.state()["faults"] == [] and gw.effective_max_clients == gw.max_clients
+
+
+# The start-up path's faults (harness/mock/requests_market.py), named by test_the_fifteen_named_faults too.
+STARTUP_FLAGS = ["hmds-pacing", "hmds-farm-broken", "market-data-farm-broken"]
+ALL_FAULTS += [*STARTUP_FLAGS, "slow-contract-details"]
+
+
+@pytest.mark.parametrize("flag", STARTUP_FLAGS)
+def test_startup_path_flags_take_no_value(flag: str) -> None:
+    assert parse_fault(flag) == (flag, True)
+    with pytest.raises(FaultError, match="takes no value"):
+        parse_fault(f"{flag}=2")
+
+
+def test_slow_contract_details_is_milliseconds() -> None:
+    assert parse_fault("slow-contract-details=250") == ("slow-contract-details", 0.25)

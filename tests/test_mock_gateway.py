@@ -331,11 +331,14 @@ async def test_req_executions(profile: str, version: int, length: int) -> None:
         assert client.server_version == version
         frames = await client.request(m.req_executions(version, 9003), is_msg(In.EXECUTION_DATA_END))
         assert frames[-1] == ["55", "1", "9003"]
-        fills = [decode_reply(version, f) for f in frames[:-1]]
-        assert len(fills) == 2 and all(len(f) == length for f in frames[:-1])
+        fill_frames = [f for f in frames[:-1] if f[0] == str(In.EXECUTION_DATA)]
+        fills = [decode_reply(version, f) for f in fill_frames]
+        assert len(fills) == 2 and all(len(f) == length for f in fill_frames)
         assert [f.int("order_id") for f in fills] == [11, 12]
         assert all(f.int("req_id") == 9003 and f.fields["account"] == ACCOUNT for f in fills)
-        assert ibapi_callbacks(version, frames) == ["execDetails", "execDetails", "execDetailsEnd"]
+        # each fill is followed by its commission report, as a Gateway sends them
+        assert [f[2] for f in frames if f[0] == "59"] == [f.fields["exec_id"] for f in fills]
+        assert ibapi_callbacks(version, frames) == ["execDetails", "commissionAndFeesReport"] * 2 + ["execDetailsEnd"]
         # a filter on another account: only the end marker
         other = [Out.REQ_EXECUTIONS, 3, 9004, 0, "DU0000000", "", "", "", "", ""]
         assert await client.request(other, is_msg(In.EXECUTION_DATA_END)) == [["55", "1", "9004"]]
@@ -378,14 +381,14 @@ async def test_unknown_request_is_ignored_and_connection_keeps_working(gw: MockG
     caplog.set_level(logging.INFO, logger="harness.mock")
     client = await MockClient.connect(gw.port, 1)
     await client.send([999, 1, "whatever"])
-    await client.send([1, 11, 7, 0, "AAPL", "STK"])  # reqMktData: not served by the mock
+    await client.send([998, 11, 7, 0, "AAPL", "STK"])  # no such request in any client
     await client.send(["0"])
     frames = await client.request(m.req_current_time(), is_msg(In.CURRENT_TIME))
     assert [f[0] for f in frames] == ["49"]
     record = _record(gw, client)
     assert record.close_cause is None
     names = [e.name for e in record.entries if e.direction == "recv"]
-    assert names[-4:] == ["msg999", "reqMktData", "msg0", "reqCurrentTime"]
+    assert names[-4:] == ["msg999", "msg998", "msg0", "reqCurrentTime"]
     assert any("unhandled msg999" in r.getMessage() for r in caplog.records)
     await client.close()
 

@@ -538,8 +538,8 @@ def test_mock_decodes_the_official_clients_requests(sv: int) -> None:
 def test_decode_request_keeps_unknown_tail() -> None:
     msg = decode_request(["49", "1", "future", "fields"])
     assert msg.fields == {"version": "1", "extra": ["future", "fields"]}
-    msg = decode_request(["1", "11", "7"])  # reqMktData: no layout in the mock
-    assert msg.name == "reqMktData" and msg.fields == {"extra": ["11", "7"]}
+    msg = decode_request(["998", "11", "7"])  # an id with no layout (reqMktData has one since market.py)
+    assert msg.name == "msg998" and msg.fields == {"extra": ["11", "7"]}
     assert decode_request(["999"]).name == "msg999"
     with pytest.raises(m.ProtocolError, match="non-numeric message id"):
         decode_request(["x"])

@@ -21,6 +21,7 @@ import itertools
 import json
 import sys
 import time
+from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from harness.clients.base import (
     PhaseClock,
     Position,
 )
+from harness.clients.startup import Bar, ContractSpec, PnLValue, QualifiedContract, Snapshot, StartupError
 
 WORKER = Path(__file__).with_name("worker.py")
 # Start-up of a fresh interpreter that imports ib_async, on a slow CI box.
@@ -44,10 +46,12 @@ EXIT_WAIT_S = 5.0
 
 
 class WorkerError(Exception):
-    def __init__(self, message: str, phase: str = "request", messages: list[dict[str, Any]] | None = None) -> None:
+    def __init__(self, message: str, phase: str = "request", messages: list[dict[str, Any]] | None = None,
+                 code: int = 0) -> None:
         super().__init__(message)
         self.phase = phase
         self.messages = messages or []
+        self.code = code
 
 
 class IsolatedWorkerClient:
@@ -108,7 +112,7 @@ class IsolatedWorkerClient:
             answer = json.loads(line)
             if answer.get("status") != "success":
                 raise WorkerError(answer.get("error") or "the worker reported an error",
-                                  answer.get("phase") or "request", answer.get("messages"))
+                                  answer.get("phase") or "request", answer.get("messages"), int(answer.get("code") or 0))
             return dict(answer.get("data") or {})
 
     # ------------------------------------------------------------ ClientAdapter
@@ -160,6 +164,38 @@ class IsolatedWorkerClient:
             account_download_end=list(data.get("account_download_end") or []),
             executions_end=bool(data.get("executions_end")),
         )
+
+    # ------------------------------------------------------------ the app's start-up steps
+
+    async def _step(self, command: str, step: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        try:
+            return await self._call({"command": command, "params": {**params, "timeout": timeout}}, timeout + 5)
+        except WorkerError as exc:
+            message = str(exc).partition(": ")[2] if exc.code else str(exc)
+            raise StartupError(step, exc.code, message) from None
+
+    async def qualify(self, spec: ContractSpec, timeout: float = 10.0) -> QualifiedContract:
+        data = await self._step("qualify", "qualify", asdict(spec), timeout)
+        data.pop("messages", None)
+        return QualifiedContract(**data)
+
+    async def historical_bars(self, spec: ContractSpec, duration: str = "1 D", bar_size: str = "5 mins",
+                              what_to_show: str = "TRADES", timeout: float = 30.0) -> list[Bar]:
+        data = await self._step("bars", "historical_bars", {**asdict(spec), "duration": duration,
+                                                            "bar_size": bar_size, "what_to_show": what_to_show},
+                                timeout)
+        return [Bar(**b) for b in data["bars"]]
+
+    async def snapshot(self, spec: ContractSpec, market_data_type: int = 1, timeout: float = 10.0) -> Snapshot:
+        data = await self._step("quote", "snapshot", {**asdict(spec), "market_data_type": market_data_type},
+                                timeout)
+        data.pop("messages", None)
+        return Snapshot(**data)
+
+    async def pnl(self, account: str = "", timeout: float = 10.0) -> PnLValue:
+        data = await self._step("pnl", "pnl", {"account": account}, timeout)
+        data.pop("messages", None)
+        return PnLValue(**data)
 
     async def disconnect(self) -> None:
         """Ask the worker to disconnect and exit; kill it only if it does not."""

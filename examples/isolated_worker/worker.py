@@ -32,11 +32,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import sys
 import time
 from typing import Any
 
-from ib_async import IB
+from ib_async import IB, Contract
 
 log = logging.getLogger("isolated_worker")
 
@@ -46,11 +47,17 @@ PARAM_DEFAULTS: dict[str, Any] = {"timeout": 10.0, "readonly": True}
 
 
 class RequestError(Exception):
-    """A request the worker refuses or could not complete; phase says where."""
+    """A request the worker refuses or could not complete; phase says where,
+    code is the Gateway's error code when the Gateway refused it."""
 
-    def __init__(self, message: str, phase: str = "request") -> None:
+    def __init__(self, message: str, phase: str = "request", code: int = 0) -> None:
         super().__init__(message)
         self.phase = phase
+        self.code = code
+
+
+# Codes that accompany data rather than refuse it (farm notices; 10167: delayed data follows).
+NOTICE_CODES = frozenset({10167, 2104, 2106, 2107, 2108, 2158, 2119})
 
 
 class Worker:
@@ -69,7 +76,8 @@ class Worker:
             raise RequestError(f"{command}: 'params' must be an object, got {type(params).__name__}")
         handler = getattr(self, f"cmd_{command}", None) if isinstance(command, str) else None
         if handler is None:
-            raise RequestError(f"unknown command {command!r}; valid: connect, ping, snapshot, disconnect, shutdown")
+            raise RequestError(f"unknown command {command!r}; valid: connect, ping, snapshot, qualify, bars, quote, "
+                               "pnl, disconnect, shutdown")
         if command == "connect":
             params = self.connect_params(request)
         return await handler(params)
@@ -160,6 +168,81 @@ class Worker:
             "executions_end": executions_end,
         }
 
+    # The app's start-up (the field reports' ./START_TRADER.sh AAPL): qualify
+    # the contract, pull bars, take a quote, read PnL. Each ends on the
+    # Gateway's answer or its error; a refusal carries the Gateway's code.
+
+    async def cmd_qualify(self, params: dict[str, Any]) -> dict[str, Any]:
+        ib = self._require()
+        seen = len(self.messages)
+        details = await asyncio.wait_for(ib.reqContractDetailsAsync(_contract(params)), _timeout(params))
+        if len(details) != 1:
+            raise self._refusal("qualify", seen, f"{len(details)} contracts match {params.get('symbol')!r}")
+        d = details[0]
+        c = d.contract
+        return {"con_id": c.conId, "symbol": c.symbol, "sec_type": c.secType, "exchange": c.exchange,
+                "primary_exchange": c.primaryExchange, "currency": c.currency, "local_symbol": c.localSymbol,
+                "trading_class": c.tradingClass, "last_trade_date": c.lastTradeDateOrContractMonth,
+                "multiplier": c.multiplier, "min_tick": d.minTick, "long_name": d.longName}
+
+    async def cmd_bars(self, params: dict[str, Any]) -> dict[str, Any]:
+        ib = self._require()
+        seen = len(self.messages)
+        bars = await ib.reqHistoricalDataAsync(
+            _contract(params), endDateTime="", durationStr=params.get("duration", "1 D"),
+            barSizeSetting=params.get("bar_size", "5 mins"), whatToShow=params.get("what_to_show", "TRADES"),
+            useRTH=True, formatDate=1, timeout=_timeout(params))
+        if not bars:
+            raise self._refusal("historical_bars", seen, "no bars")
+        return {"bars": [{"date": str(b.date), "open": b.open, "high": b.high, "low": b.low, "close": b.close,
+                          "volume": float(b.volume)} for b in bars]}
+
+    async def cmd_quote(self, params: dict[str, Any]) -> dict[str, Any]:
+        ib = self._require()
+        ib.reqMarketDataType(int(params.get("market_data_type", 1)))
+        seen = len(self.messages)
+        tickers = await asyncio.wait_for(ib.reqTickersAsync(_contract(params)), _timeout(params))
+        refused = self._refused(seen)
+        if refused or not tickers:
+            raise self._refusal("snapshot", seen, "no ticker")
+        t = tickers[0]
+        return {"market_data_type": t.marketDataType, "bid": _number(t.bid), "ask": _number(t.ask),
+                "last": _number(t.last), "close": _number(t.close),
+                "notices": [m["code"] for m in self.messages[seen:] if m["code"] in NOTICE_CODES]}
+
+    async def cmd_pnl(self, params: dict[str, Any]) -> dict[str, Any]:
+        ib = self._require()
+        account = params.get("account") or ib.managedAccounts()[0]
+        arrived: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def on_pnl(value: Any) -> None:
+            if value.account == account and not arrived.done():
+                arrived.set_result(value)
+
+        seen = len(self.messages)
+        ib.pnlEvent += on_pnl
+        try:
+            ib.reqPnL(account)
+            value = await asyncio.wait_for(arrived, _timeout(params))
+        except TimeoutError:
+            raise self._refusal("pnl", seen, "no pnl") from None
+        finally:
+            ib.pnlEvent -= on_pnl
+            ib.cancelPnL(account)
+        return {"account": account, "daily": _number(value.dailyPnL, signed=True),
+                "unrealized": _number(value.unrealizedPnL, signed=True),
+                "realized": _number(value.realizedPnL, signed=True)}
+
+    def _refused(self, seen: int) -> dict[str, Any] | None:
+        return next((m for m in self.messages[seen:] if m["code"] not in NOTICE_CODES
+                     and not 2100 <= m["code"] < 2200), None)
+
+    def _refusal(self, step: str, seen: int, fallback: str) -> RequestError:
+        refused = self._refused(seen)
+        if refused is None:
+            return RequestError(f"{step}: {fallback}", step)
+        return RequestError(f"error {refused['code']}: {refused['message']}", step, int(refused["code"]))
+
     async def cmd_disconnect(self, params: dict[str, Any]) -> dict[str, Any]:
         ib, self.ib = self.ib, None
         if ib is not None:
@@ -199,6 +282,28 @@ class Worker:
             ib.client.disconnect()
 
 
+def _contract(params: dict[str, Any]) -> Contract:
+    return Contract(conId=int(params.get("con_id") or 0), symbol=params.get("symbol", ""),
+                    secType=params.get("sec_type", "STK"), exchange=params.get("exchange", "SMART"),
+                    primaryExchange=params.get("primary_exchange", ""), currency=params.get("currency", "USD"),
+                    lastTradeDateOrContractMonth=params.get("last_trade_date", ""),
+                    multiplier=params.get("multiplier", ""))
+
+
+def _timeout(params: dict[str, Any]) -> float:
+    return float(params.get("timeout", 10.0))
+
+
+def _number(value: Any, *, signed: bool = False) -> float | None:
+    """None for ib_async's 'no value' markers (nan, -1, Double.MAX_VALUE)."""
+    if value is None:
+        return None
+    number = float(value)
+    if math.isnan(number) or abs(number) > 1e300 or (not signed and number <= 0):
+        return None
+    return number
+
+
 def reply(request_id: Any, **body: Any) -> None:
     sys.stdout.write(json.dumps({"id": request_id, **body}, default=str) + "\n")
     sys.stdout.flush()
@@ -223,7 +328,8 @@ async def serve(worker: Worker) -> None:
             try:
                 data = await worker.handle(request)
             except RequestError as exc:
-                reply(request_id, status="error", error=str(exc), phase=exc.phase, messages=worker.messages)
+                reply(request_id, status="error", error=str(exc), phase=exc.phase, code=exc.code,
+                      messages=worker.messages)
                 continue
             except Exception as exc:  # a worker bug must cost one request, not the process
                 log.exception("request %s failed", request_id)

@@ -45,6 +45,13 @@ STOP_TIMEOUT = 5.0
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
+STRICT_KEY = "ibgw.mock.strict"  # --strict, carried in the click context to _serve
+
+
+def _strict_option(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    ctx.meta[STRICT_KEY] = value
+
+
 # ---------------------------------------------------------------- option parsing
 
 
@@ -156,6 +163,10 @@ def mock() -> None:
               metavar="SECONDS",
               help="Close a connection that sends nothing, or reads nothing while replies wait, for this long; "
                    "0 keeps idle clients forever, as a real Gateway does.")
+@click.option("--strict", is_flag=True, default=False, expose_value=False, callback=_strict_option,
+              help="Treat every request the mock does not model as a failure: logged as FAILURE, marked in the "
+                   "transcript, and its error's text names it as unmodelled (the code stays the one a real Gateway "
+                   "sends, e.g. 354 or 162, so clients end the request as they would).")
 @click.option("--log-level", type=click.Choice(LOG_LEVELS, case_sensitive=False), default="info",
               show_default=True, help="Level of the connection log on stderr.")
 @click.option("--replay", "replay_file", default=None, metavar="FILE", callback=_replay_option,
@@ -218,6 +229,9 @@ def _check_replay_options(ctx: click.Context, replaying: bool) -> None:
 
 
 async def _serve(gw: MockGateway, control_port: int | None) -> int:
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.meta.get(STRICT_KEY):
+        gw.strict = True  # read by the request desk (harness/mock/requests_market.py)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     received: list[str] = []

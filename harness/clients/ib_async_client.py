@@ -307,6 +307,9 @@ class _Attempt:
         return PHASE_API_READY, f"{exc!r}{suffix}"
 
 
+from . import startup  # noqa: E402 - a trading app's start-up steps (qualify, bars, snapshot, pnl)
+
+
 class IbAsyncClient:
     """`ClientAdapter` over ``ib_async.IB``.
 
@@ -476,6 +479,26 @@ class IbAsyncClient:
             account_download_end=download_end,
             executions_end=exec_end,
         )
+
+    # -- a trading app's start-up steps (harness/clients/startup.py) ---------
+
+    async def qualify(self, spec: startup.ContractSpec, timeout: float = 10.0) -> startup.QualifiedContract:
+        """reqContractDetails for one contract (what qualifyContracts does)."""
+        return await startup.ib_async_qualify(self._require(), spec, timeout)
+
+    async def historical_bars(self, spec: startup.ContractSpec, duration: str = "1 D", bar_size: str = "5 mins",
+                              what_to_show: str = "TRADES", timeout: float = 30.0) -> list[startup.Bar]:
+        return await startup.ib_async_bars(self._require(), spec, duration, bar_size, what_to_show, timeout)
+
+    async def snapshot(self, spec: startup.ContractSpec, market_data_type: int = 1,
+                       timeout: float = 10.0) -> startup.Snapshot:
+        """reqMarketDataType, then a reqMktData snapshot ending on tickSnapshotEnd."""
+        return await startup.ib_async_snapshot(self._require(), spec, market_data_type, timeout)
+
+    async def pnl(self, account: str = "", timeout: float = 10.0) -> startup.PnLValue:
+        """reqPnL for the account (default: the first managed one), then cancelPnL."""
+        ib = self._require()
+        return await startup.ib_async_pnl(ib, account or ib.managedAccounts()[0], timeout)
 
     async def disconnect(self) -> None:
         """``IB.disconnect()``; a no-op when never connected or already closed."""

@@ -102,6 +102,7 @@ from .base import (
     PhaseClock,
     Position,
 )
+from . import startup  # a trading app's start-up steps (qualify, bars, snapshot, pnl)
 
 log = logging.getLogger("harness.clients.ibapi")
 
@@ -271,6 +272,7 @@ class _Attempt:
             self.ready.set_result(t)
 
     def on_error(self, t: float, req_id: int, code: int, message: str) -> None:
+        startup.fail_pending(self, req_id, code, message)  # a start-up step's refusal (200, 162...)
         if code in _LOCAL_CODES:
             self.local_errors.append(f"{code}: {message.strip()}")
             if code == _CONNECT_FAIL:
@@ -348,7 +350,7 @@ class _Attempt:
                 return
 
 
-class _App(EWrapper, EClient):
+class _App(startup.IbapiStartupCallbacks, EWrapper, EClient):
     """The ordinary ibapi application object: wrapper and client in one.
 
     Subclassing EWrapper to receive callbacks is how ibapi is meant to be
@@ -786,6 +788,74 @@ class IbapiClient:
             account_download_end=download_end,
             executions_end=exec_end,
         )
+
+    # -- a trading app's start-up steps (harness/clients/startup.py) ---------
+
+    async def _startup_request(self, step: str, send: Callable[[int], Any], timeout: float) -> startup.PendingRequest:
+        """Send one request under a fresh id; return its replies once its end
+        (or its error) arrived."""
+        app, attempt = self._require()
+        req_id = attempt.next_req_id
+        attempt.next_req_id += 1
+        pending = startup.PendingRequest(attempt.loop, step)
+        startup.pending_of(attempt)[req_id] = pending
+        try:
+            await self._call(send, req_id)
+            await asyncio.wait_for(asyncio.shield(pending.done), timeout)
+        except TimeoutError:
+            raise startup.StartupError(step, 0, f"no answer within {timeout:g} s") from None
+        finally:
+            startup.pending_of(attempt).pop(req_id, None)
+        return pending
+
+    async def qualify(self, spec: startup.ContractSpec, timeout: float = 10.0) -> startup.QualifiedContract:
+        app, _ = self._require()
+        contract = startup.ibapi_contract(spec)
+        pending = await self._startup_request("qualify", lambda rid: app.reqContractDetails(rid, contract), timeout)
+        if len(pending.items) != 1:
+            raise startup.StartupError("qualify", 0, f"{len(pending.items)} contracts match {spec.symbol}")
+        return startup.qualified_from_ibapi(pending.items[0])
+
+    async def historical_bars(self, spec: startup.ContractSpec, duration: str = "1 D", bar_size: str = "5 mins",
+                              what_to_show: str = "TRADES", timeout: float = 30.0) -> list[startup.Bar]:
+        app, _ = self._require()
+        contract = startup.ibapi_contract(spec)
+        pending = await self._startup_request(
+            "historical_bars",
+            lambda rid: app.reqHistoricalData(rid, contract, "", duration, bar_size, what_to_show, 1, 1, False, []),
+            timeout)
+        return list(pending.items)
+
+    async def snapshot(self, spec: startup.ContractSpec, market_data_type: int = 1,
+                       timeout: float = 10.0) -> startup.Snapshot:
+        app, _ = self._require()
+        contract = startup.ibapi_contract(spec)
+        await self._call(app.reqMarketDataType, market_data_type)
+        pending = await self._startup_request(
+            "snapshot", lambda rid: app.reqMktData(rid, contract, "", True, False, []), timeout)
+        v = pending.values
+        return startup.Snapshot(v.get("market_data_type"), startup._price(v.get("bid")),
+                                startup._price(v.get("ask")), startup._price(v.get("last")),
+                                startup._price(v.get("close")), list(pending.notices))
+
+    async def pnl(self, account: str = "", timeout: float = 10.0) -> startup.PnLValue:
+        app, attempt = self._require()
+        account = account or attempt.accounts[0]
+        ids: list[int] = []
+
+        def send(rid: int) -> None:
+            ids.append(rid)
+            app.reqPnL(rid, account, "")
+
+        try:
+            pending = await self._startup_request("pnl", send, timeout)
+        finally:
+            if ids:
+                await self._call(app.cancelPnL, ids[0])
+        v = pending.values
+        return startup.PnLValue(account, startup._price_or_zero(v.get("daily")),
+                                startup._price_or_zero(v.get("unrealized")),
+                                startup._price_or_zero(v.get("realized")))
 
     async def disconnect(self) -> None:
         """EClient.disconnect() and wait for every ibapi thread to end.

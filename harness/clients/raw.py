@@ -25,7 +25,8 @@ from ..protocol.handshake import START_API, START_API_VERSION, encode_hello, enc
 from ..protocol.messages import In, Message
 from ..protocol.peer import SNIFF_BYTES, identify_peer, non_tws_cause
 from ..protocol.versions import PROTOBUF, PROTOCOL_MAX
-from ..protocol.wire import decode_server_frame, encode_request
+from ..protocol.era import Form
+from ..protocol.wire import decode_server_frame, encode_in_form, encode_request
 from .base import (
     PHASE_API_READY,
     PHASE_FIRST_ACCOUNT_VALUE,
@@ -268,6 +269,16 @@ class RawClient:
             raise OrderRefused(f"{m.message_name(int(fields[0]), from_client=True)} refused: "  # type: ignore[arg-type]
                                "the harness is read-only")
         self._writer.write(encode_request(self.server_version, fields)[0])
+
+    def send_in_form(self, fields: list[Field], form: Form) -> None:
+        """Send a request in an explicit wire form: a protobuf-only request
+        (cancelContractData, reqConfig...) or the form a newer client would
+        pick. Orders stay refused, as in send()."""
+        if self._writer is None or self._closed.is_set():
+            raise ConnectionError(self._close_cause or "not connected")
+        if int(fields[0]) in m.ORDER_MESSAGES:  # type: ignore[arg-type]
+            raise OrderRefused("orders are refused: the harness is read-only")
+        self._writer.write(encode_in_form(form, self.server_version, fields, from_client=True)[0])
 
     def new_req_id(self) -> int:
         self._next_req_id += 1

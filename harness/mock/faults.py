@@ -186,3 +186,18 @@ class FaultSet:
 
     def describe(self) -> list[str]:
         return [self.raw[name] for name in self.active]
+
+
+# Faults of a trading app's start-up path (harness/mock/requests_market.py).
+SPECS.update({s.name: s for s in (
+    FaultSpec("hmds-pacing", "", "every reqHistoricalData gets error 162 'Historical data request pacing "
+              "violation' (IBKR's historical-data limits; 162 per the official message codes)",
+              _flag("hmds-pacing")),
+    FaultSpec("slow-contract-details", "MS", "contract details (and their end) arrive MS after the request "
+              "(a slow sec-def farm; field reports only)", _ms("slow-contract-details")),
+    FaultSpec("hmds-farm-broken", "", "start-up says 2105 'HMDS data farm connection is broken' (IbcAlpha/IBC#251) "
+              "and history requests get 162 (the 162 text: field reports only)", _flag("hmds-farm-broken")),
+    FaultSpec("market-data-farm-broken", "", "start-up says 2103 'Market data farm connection is broken' "
+              "(IbcAlpha/IBC#251); snapshots end without prices, as IBKR documents a snapshot that cannot "
+              "complete, and streams send nothing", _flag("market-data-farm-broken")),
+)})

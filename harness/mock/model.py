@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..protocol.messages import Contract, Execution
+from .paper_account import full_account_values, summary_rows
 
 PAPER_PREFIXES = ("DU", "DF")
 
@@ -57,70 +58,15 @@ class Account:
 
     def account_values(self) -> list[tuple[str, str, str]]:
         """(key, value, currency) in the order a real initial dump uses:
-        keys alphabetical, then by currency (BASE before the real one)."""
-        cur = self.base_currency
-        nlv = _money(self.net_liquidation)
-        cash = _money(self.cash)
-        stock = _money(self.stock_value)
-        unreal = _money(sum(h.unrealized_pnl for h in self.holdings))
-        init_margin = _money(self.stock_value * 0.25)
-        maint_margin = _money(self.stock_value * 0.25)
-        avail = _money(self.net_liquidation - self.stock_value * 0.25)
-        rows: list[tuple[str, str, str]] = [
-            ("AccountCode", self.account_id, ""),
-            ("AccountOrGroup", self.account_id, "BASE"),
-            ("AccountOrGroup", self.account_id, cur),
-            ("AccountReady", "true", ""),
-            ("AccountType", self.account_type, ""),
-            ("AccruedCash", "0.00", cur),
-            ("AvailableFunds", avail, cur),
-            ("BuyingPower", _money(float(avail) * 4), cur),
-            ("CashBalance", cash, "BASE"),
-            ("CashBalance", cash, cur),
-            ("Currency", "BASE", "BASE"),
-            ("Currency", cur, cur),
-            ("Cushion", "0.950000", ""),
-            ("DayTradesRemaining", "-1", ""),
-            ("EquityWithLoanValue", nlv, cur),
-            ("ExcessLiquidity", avail, cur),
-            ("ExchangeRate", "1.00", "BASE"),
-            ("ExchangeRate", "1.00", cur),
-            ("FullAvailableFunds", avail, cur),
-            ("FullInitMarginReq", init_margin, cur),
-            ("FullMaintMarginReq", maint_margin, cur),
-            ("GrossPositionValue", stock, cur),
-            ("InitMarginReq", init_margin, cur),
-            ("Leverage-S", "0.00", ""),
-            ("LookAheadNextChange", "0", ""),
-            ("MaintMarginReq", maint_margin, cur),
-            ("NetLiquidation", nlv, cur),
-            ("NetLiquidationByCurrency", nlv, "BASE"),
-            ("NetLiquidationByCurrency", nlv, cur),
-            ("RealCurrency", "BASE", "BASE"),
-            ("RealCurrency", cur, cur),
-            ("RealizedPnL", "0.00", "BASE"),
-            ("RealizedPnL", "0.00", cur),
-            ("StockMarketValue", stock, "BASE"),
-            ("StockMarketValue", stock, cur),
-            ("TotalCashBalance", cash, "BASE"),
-            ("TotalCashBalance", cash, cur),
-            ("TotalCashValue", cash, cur),
-            ("UnrealizedPnL", unreal, "BASE"),
-            ("UnrealizedPnL", unreal, cur),
-        ]
-        return rows
+        keys alphabetical, then by currency (BASE before the real one);
+        the full paper-account key set (paper_account.py)."""
+        return full_account_values(self)
 
     def summary(self, tags: list[str]) -> list[tuple[str, str, str]]:
-        """(tag, value, currency) for reqAccountSummary; tags without a
-        currency get an empty currency field, as real captures show."""
-        values = {key: (value, currency) for key, value, currency in self.account_values()
-                  if currency != "BASE"}
-        out = []
-        for tag in tags:
-            if tag in values:
-                value, currency = values[tag]
-                out.append((tag, value, currency))
-        return out
+        """(tag, value, currency) for reqAccountSummary: every official tag
+        and the $LEDGER forms; tags without a currency get an empty
+        currency field, as real captures show."""
+        return summary_rows(self, tags)
 
 
 def _money(value: float) -> str:

@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python3 -m harness.mock.serve", description="the mock IB Gateway")
     parser.add_argument("--host", default=env("IBGW_MOCK_HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(env("IBGW_MOCK_PORT") or 4002))
+    parser.add_argument("--strict", action="store_true", default=env("IBGW_MOCK_STRICT", "") == "1",
+                        help="every request the mock does not model is logged as a FAILURE")
     parser.add_argument("--profile", default=env("IBGW_PROFILE", "default"))
     parser.add_argument("--accounts", default=env("IBGW_ACCOUNTS", ""))
     parser.add_argument("--fault", action="append", default=[f for f in env("IBGW_FAULTS", "").split(";") if f])
@@ -53,6 +55,7 @@ async def serve(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
+    gateway.strict = args.strict  # read by the request desk (requests_market.py)
     await gateway.start()
     control = None
     if args.control_port:

@@ -24,6 +24,7 @@ from ..protocol.orders import order_id_of
 from ..protocol.versions import CURRENT_TIME_IN_MILLIS
 from ..protocol.era import get_reply_model
 from ..protocol.wire import decode_client_frame, encode_in_form
+from . import requests_market
 from .transcript import ConnectionRecord
 
 if TYPE_CHECKING:
@@ -101,6 +102,7 @@ class Session:
             Out.REQ_EXECUTIONS: self._on_req_executions,
             Out.REQ_MARKET_DATA_TYPE: self._ignore,
         }
+        requests_market.install(self)  # contracts, bars, quotes, PnL; every other request's answer
 
     # ------------------------------------------------------------ lifecycle
 
@@ -299,6 +301,7 @@ class Session:
         for code, text in profile.farm_notices:
             if self.gw.in_outage and code in (2104, 2106):
                 code, text = FARMS_BROKEN[0] if code == 2104 else FARMS_BROKEN[1]
+            code, text = requests_market.farm_notice(self.gw.faults, code, text)
             self._send(m.error(self.server_version, -1, code, text, error_time_ms=_now_ms()))
         if self.gw.in_outage:
             self._send(m.error(self.server_version, -1, *CONNECTIVITY_LOST, error_time_ms=_now_ms()))
@@ -452,6 +455,7 @@ class Session:
                 continue
             for execution in account.executions:
                 self._send(m.exec_details(self.server_version, req_id, execution))
+                self._send(requests_market.commission_report(execution))  # as a Gateway follows each fill
         if self._ends("executions"):
             self._send(m.exec_details_end(req_id))
 

@@ -63,6 +63,7 @@ class ConnectionRecord:
     head_chars: int = 0
     tail_chars: int = 0
     divergences: list[dict[str, Any]] = field(default_factory=list)  # replay: requests the recording never saw
+    unmodelled: list[dict[str, Any]] = field(default_factory=list)  # requests answered by a fallback error
 
     def _rel(self) -> float:
         return round(time.monotonic() - self.accepted_at, 6)
@@ -108,6 +109,7 @@ class ConnectionRecord:
             "dropped_entries": self.dropped_entries,
             **({"dropped_after_frame": len(self.head)} if self.dropped_entries else {}),
             **({"divergences": self.divergences} if self.divergences else {}),
+            **({"unmodelled": self.unmodelled} if self.unmodelled else {}),
             "frames": [{"t": e.t, "dir": e.direction, "name": e.name, "fields": e.fields,
                         **({"form": e.form} if e.form != "text" else {})}
                        for e in self.entries],
@@ -125,6 +127,9 @@ class ConnectionRecord:
         for d in self.divergences:
             lines.append(f"# replay divergence ({d.get('kind')}): {d.get('detail')}"
                          + (f": {d.get('request')} {'|'.join(d.get('fields') or [])}" if d.get("request") else ""))
+        for u in self.unmodelled:
+            lines.append(f"# {'FAILURE (strict)' if u.get('strict') else 'unmodelled'}: {u.get('request')} "
+                         f"req id {u.get('req_id')} answered with error {u.get('fallback_code')}")
         if self.close_cause:
             lines.append(f"# closed: {self.close_cause}")
         return "\n".join(lines)

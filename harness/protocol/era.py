@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from .market import PROTO_GATES, PROTO_REPLIES, PROTO_REQUESTS
 from .messages import In, Out
 from .proto_messages import REPLIES, REQUESTS
 from .versions import PROTOBUF
@@ -84,6 +85,8 @@ def request_form(server_version: int, out_id: int) -> Form:
         return Form.TEXT
     if server_version >= REQUEST_GATES.get(out_id, INF) and out_id in REQUESTS:
         return Form.PROTOBUF
+    if server_version >= PROTO_GATES.get(out_id, INF) and out_id in PROTO_REQUESTS:
+        return Form.PROTOBUF  # requests beyond the account flow (market.py)
     return Form.TEXT_BINARY_ID
 
 
@@ -103,14 +106,14 @@ class ReplyModel:
         for unsolicited messages."""
         if server_version < PROTOBUF:
             return Form.TEXT
-        if msg_id not in REPLIES:
+        if msg_id not in REPLIES and msg_id not in PROTO_REPLIES:
             return Form.TEXT_BINARY_ID  # no schema: stays text (e.g. TICK_EFP)
         if msg_id == In.ERR_MSG or origin is None:
             gate = self.error_gate
         elif self.uniform_gate is not None:
             gate = self.uniform_gate
         else:
-            gate = REQUEST_GATES.get(origin, INF)
+            gate = REQUEST_GATES.get(origin, PROTO_GATES.get(origin, INF))
         return Form.PROTOBUF if server_version >= gate else Form.TEXT_BINARY_ID
 
 

@@ -410,3 +410,20 @@ def decode_reply(server_version: int, fields: list[str]) -> Message:
             layout = ("version", "req_id", "code", "message")
         return _named(msg_id, name, fields[1:], layout)
     return _named(msg_id, name, fields[1:], _REPLY_LAYOUTS.get(msg_id, ()))
+
+
+# Requests and replies beyond the account flow (contracts, history, market
+# data, PnL): their layouts live in market.py and join the tables here so
+# both eras decode them by name.
+from . import market as _market  # noqa: E402
+
+for _out_id, _layout in _market.TEXT_LAYOUTS.items():
+    _REQUEST_LAYOUTS.setdefault(_out_id, _layout)
+for _out_id, _name in _market.OUT_NAMES.items():
+    _OUT_NAMES.setdefault(_out_id, _name)
+for _in_id, _name in _market.IN_NAMES.items():
+    _IN_NAMES.setdefault(_in_id, _name)
+_REPLY_LAYOUTS.setdefault(_market.InM.POSITION_MULTI, (
+    "version", "req_id", "account", "con_id", "symbol", "sec_type", "last_trade_date", "strike", "right",
+    "multiplier", "exchange", "currency", "local_symbol", "trading_class", "position", "avg_cost", "model_code"))
+_REPLY_LAYOUTS.setdefault(_market.InM.POSITION_MULTI_END, ("version", "req_id"))

@@ -20,6 +20,7 @@ from typing import Any, Union
 
 from .errors import ProtocolError
 from .framing import Field, field_text
+from .market import PROTO_REPLIES, PROTO_REQUEST_SPECS, PROTO_REQUESTS, reply_proto_values
 from .messages import UNSET_INTEGER, In, Message, Out, decode_reply, decode_request, message_name
 from .proto_messages import REPLIES, REQUESTS
 from .protobuf import MessageType, describe
@@ -78,6 +79,11 @@ REPLY_SPECS: dict[int, Spec] = {
     In.EXECUTION_DATA: (("reqId", "req_id"), ("contract", CONTRACT_WITH_EXCHANGE), ("execution", EXECUTION)),
     In.EXECUTION_DATA_END: (("reqId", "req_id"),),
 }
+
+# positionMulti / positionMultiEnd (reqPositionsMulti, protobuf from 207).
+REPLY_SPECS[71] = (("reqId", "req_id"), ("account", "account"), ("contract", CONTRACT_WITH_EXCHANGE),
+                   ("position", "position"), ("avgCost", "avg_cost"), ("modelCode", "model_code"))
+REPLY_SPECS[72] = (("reqId", "req_id"),)
 
 REQUEST_SPECS: dict[int, Spec] = {
     Out.START_API: (("clientId", "client_id"), ("optionalCapabilities", "capabilities")),
@@ -154,6 +160,8 @@ def _to_proto(mtype: MessageType, spec: Spec, named: dict[str, Any], *, client: 
 def reply_to_proto(server_version: int, fields: list[Field]) -> tuple[int, MessageType, dict[str, Any]]:
     """A server message as the mock builds it (messages.py text fields) ->
     (message id, protobuf type, values)."""
+    if int(field_text(fields[0])) in PROTO_REPLIES:  # contracts, history, market data, PnL (market.py)
+        return reply_proto_values(fields)
     text = [field_text(f) for f in fields]
     msg = decode_reply(server_version, text)
     named = dict(msg.fields)
@@ -171,6 +179,8 @@ def request_to_proto(fields: list[Field]) -> tuple[int, MessageType, dict[str, A
     text = [field_text(f) for f in fields]
     msg = decode_request(text)
     mtype, spec = REQUESTS.get(msg.msg_id), REQUEST_SPECS.get(msg.msg_id)
+    if mtype is None:  # beyond the account flow: market.py's partial schemas
+        mtype, spec = PROTO_REQUESTS.get(msg.msg_id), PROTO_REQUEST_SPECS.get(msg.msg_id)
     if mtype is None or spec is None:
         raise ProtocolError(f"{msg.name}: no protobuf form")
     named = dict(msg.fields)
@@ -203,6 +213,8 @@ def proto_message(msg_id: int, values: dict[str, Any], *, from_client: bool) -> 
     the mock's handlers and the raw client read both eras the same way.
     `raw` holds readable `name=value` strings for transcripts."""
     spec = (REQUEST_SPECS if from_client else REPLY_SPECS).get(msg_id, ())
+    if from_client and not spec:
+        spec = PROTO_REQUEST_SPECS.get(msg_id, ())
     named: dict[str, str] = {}
     _from_proto(spec, values, named)
     return Message(msg_id, message_name(msg_id, from_client=from_client), dict(named), describe(values))

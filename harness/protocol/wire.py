@@ -21,6 +21,7 @@ from .errors import ProtocolError
 from .framing import Field, encode_fields, encode_frame, encode_message, field_text, split_fields
 from .messages import Message, decode_reply, decode_request
 from .proto_bridge import proto_message, reply_to_proto, request_to_proto
+from .market import PROTO_REPLIES, PROTO_REQUESTS
 from .proto_messages import PROTOBUF_MSG_ID, REPLIES, REQUESTS
 from .versions import PROTOBUF
 
@@ -74,6 +75,8 @@ def _decode(server_version: int, payload: bytes, *, from_client: bool) -> tuple[
     if wire_id > PROTOBUF_MSG_ID:
         msg_id = wire_id - PROTOBUF_MSG_ID
         mtype = (REQUESTS if from_client else REPLIES).get(msg_id)
+        if mtype is None:  # partial schemas beyond the account flow (market.py)
+            mtype = (PROTO_REQUESTS if from_client else PROTO_REPLIES).get(msg_id)
         if mtype is None:
             # A protobuf message outside the startup/account flow (an order,
             # market data): name it, keep its size, decode nothing.
