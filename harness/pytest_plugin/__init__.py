@@ -17,6 +17,8 @@ it), `fixtures`, `live` (registered only for live runs), `hooks` (the
 from __future__ import annotations
 
 import platform
+import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -147,6 +149,19 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         props["gateway.version"] = cfg.gateway_build
     write_allure_environment(Path(alluredir), props)
     finish_allure_results(Path(alluredir), cfg.evidence_dir)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    """End the session (exit 2, as Ctrl-C does) after a test during which
+    a signal removed this run's containers: the test's own clean-up may
+    have swallowed the KeyboardInterrupt (a finally block that raised), and
+    the run must not carry on with its containers gone."""
+    engine_module = sys.modules.get("harness.targets.docker_engine")  # never imported: no container started
+    signum = engine_module.interrupted() if engine_module is not None else None
+    if signum is not None:
+        pytest.exit(f"{signal.Signals(signum).name} received: this run's containers were removed",
+                    returncode=pytest.ExitCode.INTERRUPTED)
 
 
 @pytest.hookimpl(hookwrapper=True, trylast=True)
