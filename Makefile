@@ -42,8 +42,14 @@ test: $(STAMP) $(if $(shell command -v npm 2>/dev/null),$(ALLURE_STAMP))
 # Against a real paper Gateway: read-only through the recording proxy, paper accounts only, paced
 # (harness/pytest_live.py). Without IBGW_HOST/IBGW_PORT or GATEWAY every test skips and says what to set.
 # The version matrix is not run: it judges mock profiles or containers, not the Gateway you point at.
+# make itself can only exit 0 or 2, so pytest's own exit code (3: a non-paper account or an unreachable
+# Gateway stopped the run; 2: interrupted; 1: tests failed) is printed and kept in reports/test-live.status.
 test-live: $(STAMP)
-	$(PY) -m pytest suites -m "not soak and not matrix" --ibgw-live $(if $(GATEWAY),--gateway $(GATEWAY)) $(if $(CLIENT),--client $(CLIENT)) $(PYTEST_ARGS)
+	@mkdir -p $(REPORTS); status=0; \
+	$(PY) -m pytest suites -m "not soak and not matrix" --ibgw-live $(if $(GATEWAY),--gateway $(GATEWAY)) $(if $(CLIENT),--client $(CLIENT)) $(PYTEST_ARGS) || status=$$?; \
+	echo $$status > $(REPORTS)/test-live.status; \
+	[ $$status -eq 0 ] || echo "ibgw: pytest exited $$status (kept in $(REPORTS)/test-live.status; make reports any failure as 2)" >&2; \
+	exit $$status
 
 report-tools: $(ALLURE_STAMP)
 
