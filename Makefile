@@ -1,4 +1,5 @@
-# ibgw-harness. Every target bootstraps .venv on first use (python3 -m venv + pip).
+# ibgw-harness. Every target bootstraps .venv on first use (python3 -m venv + pip), with every
+# extra and the test-only packages (.[all,test]); `pip install ibgw-harness` alone is the base install.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -31,7 +32,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[all,test]'
 	@touch $@
 
 # With npm present, the report tooling is installed first so the browser test

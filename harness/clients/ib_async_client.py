@@ -52,6 +52,7 @@ from typing import Any
 
 from ib_async import IB
 
+from ..extras import supported_note
 from .base import (
     PHASE_API_READY,
     PHASE_FIRST_ACCOUNT_VALUE,
@@ -93,8 +94,11 @@ def client_info() -> ClientInfo:
 
     try:
         version = metadata.version("ib_async")
-    except metadata.PackageNotFoundError:  # pragma: no cover - installed as a dependency
-        version = "unknown"
+    except metadata.PackageNotFoundError:  # a copy no distribution claims: ib_async says its own version
+        import ib_async
+
+        version = str(getattr(ib_async, "__version__", "unknown"))
+    _note_version("ib_async", version)
     return ClientInfo(
         name="ib_async",
         package="ib_async",
@@ -102,6 +106,17 @@ def client_info() -> ClientInfo:
         min_version=int(getattr(Client, "MinClientVersion", 157)),
         max_version=int(getattr(Client, "MaxClientVersion", 178)),
     )
+
+
+_NOTED: set[str] = set()
+
+
+def _note_version(client: str, version: str) -> None:
+    """Say once per process when the installed version is outside the range the adapter supports."""
+    note = supported_note(client, version)
+    if note and version not in _NOTED:
+        _NOTED.add(version)
+        log.warning("%s", note)
 
 
 def _order_phases(clock: PhaseClock) -> None:

@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from ..clients import CLIENT_NAMES
+from ..clients import CLIENT_NAMES, available_clients, require_client
+from ..extras import MissingExtra
 from ..clients.custom import ClientSpecError, validate_spec
 from ..live.policy import (
     DEFAULT_MAX_CONNECTIONS,
@@ -133,9 +134,15 @@ def build(config: pytest.Config) -> tuple[HarnessConfig, LiveRun]:
     except TargetSpecError as exc:
         raise pytest.UsageError(str(exc)) from None
     chosen = config.getoption("ibgw_client") or ["all"]
-    clients = CLIENT_NAMES if "all" in chosen else tuple(dict.fromkeys(chosen))
+    # `all`: the built-in clients installed here (a base install has no client library but raw).
+    clients = available_clients() if "all" in chosen else tuple(dict.fromkeys(chosen))
     for name in clients:
-        if name not in CLIENT_NAMES:
+        if name in CLIENT_NAMES:
+            try:
+                require_client(name)
+            except MissingExtra as exc:
+                raise pytest.UsageError(str(exc)) from None
+        else:
             try:
                 validate_spec(name)
             except ClientSpecError as exc:

@@ -21,6 +21,8 @@ from typing import Any
 
 import psutil
 
+from ..extras import MissingExtra
+
 LABEL = "ibgw.harness"
 LABEL_RUN = "ibgw.run"
 LABEL_PID = "ibgw.pid"
@@ -61,8 +63,8 @@ def engine() -> Any:
             return _client
         try:
             import docker
-        except ImportError:  # pragma: no cover - docker is a declared dependency
-            raise EngineUnavailable("docker-py is not installed: pip install docker; or use --gateway mock") from None
+        except ImportError:  # the [docker] extra is not installed
+            raise EngineUnavailable(f"{MissingExtra('docker')}; or use --gateway mock") from None
         try:
             client = docker.from_env(timeout=30)
             client.ping()
