@@ -42,8 +42,8 @@ from ..live.policy import ClientIdAllocator, ConnectionBudget
 from ..scenarios.readiness import connect_until_ready
 from ..targets import Endpoint, parse_target
 from .activation import activate
-from .terminal import say
 from .state import LIVE_KEY, GatewayHandle, HarnessConfig, LiveRun
+from .terminal import say
 
 # The id ibgw_client asks for against the mock; a live run maps it into --ibgw-client-ids.
 IB_CLIENT_ID = 42

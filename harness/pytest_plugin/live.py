@@ -40,8 +40,8 @@ from ..safety.accounts import live_port_warning
 from ..scenarios.gateway_or_code import WireSource, wire_from_mock
 from .fixtures import MOCK_FIXTURES
 from .options import SET_A_TARGET, is_mock_spec
-from .terminal import say
 from .state import CONFIG_KEY, LIVE_KEY, GatewayHandle, LiveRun
+from .terminal import say
 
 NEEDS_MOCK = "needs_mock: needs the mock Gateway's fault control; deselected automatically against a real Gateway"
 

@@ -19,8 +19,8 @@ from typing import Any
 import pytest
 
 from ..clients import CLIENT_NAMES, available_clients, require_client
-from ..extras import MissingExtra
 from ..clients.custom import ClientSpecError, validate_spec
+from ..extras import MissingExtra
 from ..live.policy import (
     DEFAULT_MAX_CONNECTIONS,
     DEFAULT_PAUSE_S,
