@@ -11,6 +11,7 @@ traceback at import time. Standard library only.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import re
 from importlib import metadata
 
@@ -92,5 +93,16 @@ def supported_note(client: str, version: str) -> str | None:
             "results may differ from a supported version")
 
 
+_warned: set[tuple[str, str]] = set()
+
+
+def warn_if_unsupported(client: str, version: str, log: logging.Logger) -> None:
+    """Log supported_note once per process and version: evidence still says the version it ran with."""
+    note = supported_note(client, version)
+    if note and (client, version) not in _warned:
+        _warned.add((client, version))
+        log.warning("%s", note)
+
+
 __all__ = ["EXTRAS", "SUPPORTED", "MissingExtra", "installed", "providing_distribution", "require",
-           "supported_note", "version_tuple"]
+           "supported_note", "version_tuple", "warn_if_unsupported"]

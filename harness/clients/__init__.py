@@ -58,4 +58,5 @@ def make_client(name: str, **options: object) -> ClientAdapter:
     raise UnknownClientError(name)
 
 
-__all__ = ["CLIENT_NAMES", "LIBRARY_OF", "available_clients", "require_client", "ClientAdapter", "ConnectResult", "HandshakeError", "UnknownClientError", "make_client"]
+__all__ = ["CLIENT_NAMES", "LIBRARY_OF", "ClientAdapter", "ConnectResult", "HandshakeError", "UnknownClientError",
+           "available_clients", "make_client", "require_client"]

@@ -52,7 +52,7 @@ from typing import Any
 
 from ib_async import IB
 
-from ..extras import supported_note
+from ..extras import warn_if_unsupported
 from .base import (
     PHASE_API_READY,
     PHASE_FIRST_ACCOUNT_VALUE,
@@ -98,7 +98,7 @@ def client_info() -> ClientInfo:
         import ib_async
 
         version = str(getattr(ib_async, "__version__", "unknown"))
-    _note_version("ib_async", version)
+    warn_if_unsupported("ib_async", version, log)
     return ClientInfo(
         name="ib_async",
         package="ib_async",
@@ -106,17 +106,6 @@ def client_info() -> ClientInfo:
         min_version=int(getattr(Client, "MinClientVersion", 157)),
         max_version=int(getattr(Client, "MaxClientVersion", 178)),
     )
-
-
-_NOTED: set[str] = set()
-
-
-def _note_version(client: str, version: str) -> None:
-    """Say once per process when the installed version is outside the range the adapter supports."""
-    note = supported_note(client, version)
-    if note and version not in _NOTED:
-        _NOTED.add(version)
-        log.warning("%s", note)
 
 
 def _order_phases(clock: PhaseClock) -> None:

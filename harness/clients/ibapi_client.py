@@ -84,7 +84,7 @@ from ibapi.execution import ExecutionFilter
 from ibapi.reader import EReader
 from ibapi.wrapper import EWrapper
 
-from ..extras import providing_distribution, supported_note
+from ..extras import providing_distribution, warn_if_unsupported
 from .base import (
     PHASE_API_READY,
     PHASE_FIRST_ACCOUNT_VALUE,
@@ -138,15 +138,9 @@ def _distribution() -> tuple[str, str]:
     return "ibapi (no distribution: a local copy)", str(stated or "unknown")
 
 
-_NOTED: set[str] = set()
-
-
 def client_info() -> ClientInfo:
     package, version = _distribution()
-    note = supported_note("ibapi", version)
-    if note and version not in _NOTED:  # said once per process
-        _NOTED.add(version)
-        log.warning("%s", note)
+    warn_if_unsupported("ibapi", version, log)
     return ClientInfo(
         name="ibapi",
         package=package,
