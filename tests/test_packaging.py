@@ -111,3 +111,12 @@ def test_a_missing_client_library_is_one_line_naming_its_extra(team_venv: Path, 
     assert proc.returncode == 2 and "Traceback" not in out, out  # click's usage error
     assert "--client ib_async: needs the ib_async package" in out and "pip install 'ibgw-harness[ib_async]'" in out
     assert not (tmp_path / "soak").exists(), "a refused soak wrote something"
+    # Every optional import is lazy: each module of the base install imports without docker,
+    # allure, matplotlib or (now) ib_async; only the ib_async adapter itself needs its library.
+    walk = ("import importlib, pkgutil, harness\n"
+            "for m in pkgutil.walk_packages(harness.__path__, 'harness.'):\n"
+            "    if not m.name.endswith(('__main__', '.ib_async_client')):\n"
+            "        importlib.import_module(m.name)\n"
+            "print('imported')\n")
+    imported = _run(str(team_venv / "bin" / "python"), "-c", walk, cwd=tmp_path)
+    assert imported.returncode == 0 and "imported" in imported.stdout, imported.stderr[-3000:]
