@@ -1,7 +1,8 @@
 """The plugin's parts, seen from a project that uses it: the entry point
 still names `harness.pytest_plugin`; the live-run glue is registered only
 for live runs; a project's own plugin can wrap the session's Gateway through
-the `pytest_ibgw_open_gateway` hook; the old fixture names still work.
+the `pytest_ibgw_open_gateway` hook; the old fixture names still work;
+`ibgw_client_name` gives one test per chosen client.
 
 Each case is a temporary project outside this repository, run by the Python
 that has the harness installed (tests/pytest_subprocess.py's runner).
@@ -50,6 +51,10 @@ async def test_the_hook_wrapped_the_gateway(ibgw_endpoint):
 async def test_the_old_names_are_the_same_fixtures(ib_gateway, ibgw_endpoint, gateway, ibgw_gateway,
                                                    harness_config, ibgw_config):
     assert ib_gateway is ibgw_endpoint and gateway is ibgw_gateway and harness_config is ibgw_config
+
+
+def test_one_per_client(ibgw_client_name, ibgw_config):
+    assert ibgw_client_name in ibgw_config.clients == ("raw", "ibapi")
 '''
 
 
@@ -71,9 +76,10 @@ async def test_a_mock_run_uses_the_hook_and_registers_no_live_glue(tmp_path_fact
     project = _project(tmp_path_factory.mktemp("hook_project"))
     assert REPO not in project.parents
     probe = project / "probe.json"
-    code, out = await run_pytest("-q", evidence_dir=project / "evidence", cwd=project,
+    code, out = await run_pytest("-q", "--client", "raw", "--client", "ibapi", evidence_dir=project / "evidence",
+                                 cwd=project,
                                  env=child_env(PYTHONPATH="", TEAM_PROBE_OUT=str(probe)), python=sys.executable)
-    assert code == 0 and "2 passed" in out, out[-3000:]
+    assert code == 0 and "4 passed" in out, out[-3000:]
     assert json.loads(probe.read_text()) == {"live_plugin": False}
 
 
@@ -81,7 +87,7 @@ async def test_a_live_run_registers_the_live_glue(tmp_path_factory) -> None:
     """--ibgw-live without a target: the live glue is there, and says what to set."""
     project = _project(tmp_path_factory.mktemp("live_project"))
     probe = project / "probe.json"
-    code, out = await run_pytest("-q", "-rs", "--ibgw-live", evidence_dir=project / "evidence", cwd=project,
+    code, out = await run_pytest("-q", "-rs", "--ibgw-live", "--client", "raw", "--client", "ibapi", evidence_dir=project / "evidence", cwd=project,
                                  env=child_env(PYTHONPATH="", TEAM_PROBE_OUT=str(probe)), python=sys.executable)
-    assert code == 0 and "2 skipped" in out and "set IBGW_HOST and IBGW_PORT" in out, out[-3000:]
+    assert code == 0 and "4 skipped" in out and "set IBGW_HOST and IBGW_PORT" in out, out[-3000:]
     assert json.loads(probe.read_text()) == {"live_plugin": True}

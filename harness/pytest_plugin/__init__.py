@@ -126,9 +126,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """`ibgw_client_name` (or its old name `client_name`): one test per chosen client."""
     cfg = metafunc.config.stash.get(CONFIG_KEY, None)
-    if "client_name" in metafunc.fixturenames and cfg is not None and _ours(metafunc.config, metafunc):
-        metafunc.parametrize("client_name", cfg.clients, ids=list(cfg.clients))
+    if cfg is None or not _ours(metafunc.config, metafunc):
+        return
+    for name in ("ibgw_client_name", "client_name"):
+        if name in metafunc.fixturenames:
+            metafunc.parametrize(name, cfg.clients, ids=list(cfg.clients))
+            return
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

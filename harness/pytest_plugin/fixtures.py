@@ -56,7 +56,7 @@ ALIASES = {
     "ibgw_zombie_plan": "zombie_plan", "ibgw_connection_budget": "connection_budget",
     "ibgw_client_id_source": "client_id_source", "ibgw_endpoint": "ib_gateway", "ibgw_client": "ib_client",
 }
-FIXTURE_NAMES = frozenset(ALIASES) | frozenset(ALIASES.values())
+FIXTURE_NAMES = frozenset(ALIASES) | frozenset(ALIASES.values()) | {"ibgw_client_name"}
 MOCK_FIXTURES = ("ibgw_mock_gateway", "mock_gateway")
 
 
