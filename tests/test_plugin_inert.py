@@ -33,7 +33,7 @@ def pytest_sessionfinish(session):
     # What the run looks like at its very end, after every plugin's hooks ran.
     handler = signal.getsignal(signal.SIGTERM)
     seen = {"sigterm": getattr(handler, "__name__", repr(handler)),
-            "ibgw_env": sorted(k for k in os.environ if k.startswith("IBGW_")),
+            "ibgw_env": {k: v for k, v in os.environ.items() if k.startswith("IBGW_")},
             "plugin_loaded": session.config.pluginmanager.has_plugin("ibgw_harness")}
     with open(os.environ["TEAM_PROBE_OUT"], "w") as out:
         json.dump(seen, out)
@@ -73,8 +73,11 @@ async def test_a_plain_pytest_in_a_team_project_is_left_as_it_was(tmp_path_facto
     project = _project(tmp_path_factory.mktemp("team_project"))
     assert REPO not in project.parents
     before = _snapshot(project)
-    env = child_env(PYTHONPATH="", TEAM_PROBE_OUT=str(project / "probe.json"))  # child_env drops IBGW_*
-    proc_env_before = sorted(k for k in env if k.startswith("IBGW_"))
+    # child_env drops the outer run's IBGW_*; these two a team may have exported for other uses
+    # (one of them unusable by the harness): an inert plugin neither reads them into action nor changes them.
+    env = child_env(PYTHONPATH="", TEAM_PROBE_OUT=str(project / "probe.json"), IBGW_TIMEOUT="not-a-number",
+                    IBGW_EVIDENCE_DIR=str(project / "harness-evidence"))
+    proc_env_before = {k: v for k, v in env.items() if k.startswith("IBGW_")}
 
     # run_pytest adds --evidence-dir (an ibgw option) for the harness's own children; this run must
     # name none, so it is started without run_pytest's options but with its bounded runner.
@@ -131,3 +134,18 @@ async def _plain_pytest(project: Path, env: dict[str, str]) -> tuple[int, str]:
     own children (an ibgw option would be asking for the plugin)."""
     return await run_pytest("-q", evidence_dir=Path(), cwd=project, env=env, python=sys.executable,
                             ibgw_options=False)
+
+
+async def test_a_bad_setting_found_while_inert_fails_only_the_tests_that_use_the_harness(tmp_path_factory):
+    """IBGW_TIMEOUT unusable: a plain run does not care; the test that uses an
+    ibgw fixture fails with the one-line cause, no traceback."""
+    project = _project(tmp_path_factory.mktemp("team_project_bad_env"))
+    (project / "test_uses_harness.py").write_text(
+        "import pytest\n\n"
+        "@pytest.mark.asyncio(loop_scope='session')\n"
+        "async def test_gateway(ibgw_endpoint):\n    assert ibgw_endpoint.port > 0\n")
+    env = child_env(PYTHONPATH="", TEAM_PROBE_OUT=str(project / "probe.json"), IBGW_TIMEOUT="soon")
+    code, out = await _plain_pytest(project, env)
+    assert code == 1 and "2 passed" in out and "1 error" in out, out[-3000:]
+    assert "ibgw: IBGW_TIMEOUT='soon' is not a float; hint: unset it or fix it" in out, out[-3000:]
+    assert "Traceback" not in out
