@@ -424,3 +424,20 @@ def test_ctrl_c_in_a_container_test_ends_the_session_with_exit_2(docker_engine, 
     assert "KeyboardInterrupt" in out or "SIGINT received" in out, out[-3000:]
     assert _run_containers(docker_engine, run_id) == []
     assert not _listening(port)
+
+
+@pytest.mark.docker
+def test_an_ibgw_command_that_starts_a_container_sweeps_a_dead_runs_first(docker_engine, tmp_path):
+    """`ibgw soak --gateway docker:IMAGE` after a SIGKILLed run: the dead run's
+    container is removed before the soak's own container starts."""
+    from cli_process import run_cli
+
+    proc, container_id, run_id = _victim(hold=60)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=10)
+    assert [c.id for c in _run_containers(docker_engine, run_id)] == [container_id]
+    soak = run_cli("soak", "--gateway", f"docker:{MOCK_IMAGE}", "--duration", "2", "--client", "raw",
+                   "--schedule", "none", "--out", str(tmp_path / "soak"), timeout=120)
+    assert soak.returncode == 0, soak.stdout + soak.stderr
+    assert "left by dead runs" in soak.stderr, soak.stderr
+    assert _run_containers(docker_engine, run_id) == []
