@@ -30,10 +30,19 @@ from ..evidence.report_redaction import redact_report
 from ..evidence.session_report import finish_allure_results
 from ..targets import MockTarget
 from . import hooks, options
-from .activation import activate
+from .activation import activate, check_target_and_dir
 from .fixtures import uses_ibgw_fixture
 from .options import SET_A_TARGET
-from .state import ACTIVATION_KEY, CONFIG_KEY, LIVE_KEY, Activation, GatewayHandle, HarnessConfig, is_active
+from .state import (
+    ACTIVATION_KEY,
+    CONFIG_KEY,
+    LIVE_KEY,
+    LIVE_PLUGIN_NAME,
+    Activation,
+    GatewayHandle,
+    HarnessConfig,
+    is_active,
+)
 
 MARKERS = {
     "live": "needs a running paper IB Gateway (--gateway HOST:PORT or IBGW_HOST/IBGW_PORT); excluded by default",
@@ -43,7 +52,6 @@ MARKERS = {
     "needs_mock": "needs the mock Gateway's fault control; deselected automatically against a real Gateway",
 }
 DEFAULT_EXCLUDED = ("live", "soak")
-LIVE_PLUGIN_NAME = "ibgw_harness.live"
 
 # The fixtures are always there (using one is what activates the plugin); the live glue is registered per run.
 pytest_plugins = ("harness.pytest_plugin.fixtures",)
@@ -78,8 +86,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[CONFIG_KEY] = cfg
     config.stash[LIVE_KEY] = live
     if activation.explicit:
-        from .activation import check_target_and_dir
-
         problem = check_target_and_dir(cfg)
         if problem is not None:
             raise pytest.UsageError(problem)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from .. import runstate
-from .state import ACTIVATION_KEY, CONFIG_KEY, Activation, HarnessConfig
+from .state import ACTIVATION_KEY, CONFIG_KEY, LIVE_KEY, LIVE_PLUGIN_NAME, Activation, HarnessConfig
 
 log = logging.getLogger("harness.pytest_plugin")
 
@@ -61,6 +61,10 @@ def activate(config: pytest.Config, *, from_fixture: bool = False) -> HarnessCon
     if activation.active and cfg is not None:
         return cfg
     problem = activation.problem or (check_target_and_dir(cfg) if cfg is not None else "no ibgw configuration")
+    live = config.stash.get(LIVE_KEY, None)
+    if problem is None and live is not None and live.policy.live and not config.pluginmanager.has_plugin(
+            LIVE_PLUGIN_NAME):  # fail closed: a real Gateway never without the proxy, guard and account check
+        problem = f"{cfg.gateway_spec if cfg else '?'} is a real Gateway but the live-run glue is not loaded"
     if problem is not None:
         activation.problem = problem
         if from_fixture:

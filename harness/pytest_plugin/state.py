@@ -75,6 +75,7 @@ class GatewayHandle:
 
 
 CONFIG_KEY = pytest.StashKey[HarnessConfig]()
+LIVE_PLUGIN_NAME = "ibgw_harness.live"  # the live-run glue's name in the plugin manager, when registered
 LIVE_KEY = pytest.StashKey[LiveRun]()
 ACTIVATION_KEY = pytest.StashKey[Activation]()
 
@@ -93,5 +94,5 @@ def is_active(config: pytest.Config) -> bool:
     return activation is not None and activation.active
 
 
-__all__ = ["ACTIVATION_KEY", "CONFIG_KEY", "LIVE_KEY", "Activation", "GatewayHandle", "HarnessConfig", "LiveRun",
+__all__ = ["ACTIVATION_KEY", "CONFIG_KEY", "LIVE_KEY", "LIVE_PLUGIN_NAME", "Activation", "GatewayHandle", "HarnessConfig", "LiveRun",
            "harness_config", "is_active", "live_run"]
