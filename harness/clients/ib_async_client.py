@@ -52,7 +52,6 @@ from typing import Any
 
 from ib_async import IB
 
-from ..extras import warn_if_unsupported
 from .base import (
     PHASE_API_READY,
     PHASE_FIRST_ACCOUNT_VALUE,
@@ -91,6 +90,8 @@ _ATTEMPT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar(
 def client_info() -> ClientInfo:
     """Which ib_async build is installed and the API version range it offers."""
     from ib_async.client import Client
+
+    from ..extras import warn_if_unsupported
 
     try:
         version = metadata.version("ib_async")

@@ -84,7 +84,6 @@ from ibapi.execution import ExecutionFilter
 from ibapi.reader import EReader
 from ibapi.wrapper import EWrapper
 
-from ..extras import providing_distribution, warn_if_unsupported
 from .base import (
     PHASE_API_READY,
     PHASE_FIRST_ACCOUNT_VALUE,
@@ -127,6 +126,8 @@ def _distribution() -> tuple[str, str]:
     build produced it: the distribution that installed the module, else the
     version the module states about itself.
     """
+    from ..extras import providing_distribution
+
     found = providing_distribution("ibapi")
     if found is not None:
         return found
@@ -139,6 +140,8 @@ def _distribution() -> tuple[str, str]:
 
 
 def client_info() -> ClientInfo:
+    from ..extras import warn_if_unsupported
+
     package, version = _distribution()
     warn_if_unsupported("ibapi", version, log)
     return ClientInfo(
