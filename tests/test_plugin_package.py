@@ -87,7 +87,8 @@ async def test_a_live_run_registers_the_live_glue(tmp_path_factory) -> None:
     """--ibgw-live without a target: the live glue is there, and says what to set."""
     project = _project(tmp_path_factory.mktemp("live_project"))
     probe = project / "probe.json"
-    code, out = await run_pytest("-q", "-rs", "--ibgw-live", "--client", "raw", "--client", "ibapi", evidence_dir=project / "evidence", cwd=project,
+    code, out = await run_pytest("-q", "-rs", "--ibgw-live", "--client", "raw", "--client", "ibapi",
+                                 evidence_dir=project / "evidence", cwd=project,
                                  env=child_env(PYTHONPATH="", TEAM_PROBE_OUT=str(probe)), python=sys.executable)
     assert code == 0 and "4 skipped" in out and "set IBGW_HOST and IBGW_PORT" in out, out[-3000:]
     assert json.loads(probe.read_text()) == {"live_plugin": True}

@@ -94,5 +94,5 @@ def is_active(config: pytest.Config) -> bool:
     return activation is not None and activation.active
 
 
-__all__ = ["ACTIVATION_KEY", "CONFIG_KEY", "LIVE_KEY", "LIVE_PLUGIN_NAME", "Activation", "GatewayHandle", "HarnessConfig", "LiveRun",
-           "harness_config", "is_active", "live_run"]
+__all__ = ["ACTIVATION_KEY", "CONFIG_KEY", "LIVE_KEY", "LIVE_PLUGIN_NAME", "Activation", "GatewayHandle",
+           "HarnessConfig", "LiveRun", "harness_config", "is_active", "live_run"]
