@@ -1,4 +1,5 @@
-# ibgw-harness. Every target bootstraps .venv on first use (python3 -m venv + pip).
+# ibgw-harness. Every target bootstraps .venv on first use (python3 -m venv + pip), with every
+# extra and the test-only packages (.[all,test]); `pip install ibgw-harness` alone is the base install.
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -33,7 +34,7 @@ $(STAMP): pyproject.toml
 	@echo "creating $(VENV) and installing the harness (once, about 30 s)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(PY) -m pip install --quiet --disable-pip-version-check -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[all,test]'
 	@touch $@
 
 # With npm present, the report tooling is installed first so the browser test
@@ -44,8 +45,14 @@ test: $(STAMP) $(if $(shell command -v npm 2>/dev/null),$(ALLURE_STAMP))
 # Against a real paper Gateway: read-only through the recording proxy, paper accounts only, paced
 # (harness/pytest_live.py). Without IBGW_HOST/IBGW_PORT or GATEWAY every test skips and says what to set.
 # The version matrix is not run: it judges mock profiles or containers, not the Gateway you point at.
+# make itself can only exit 0 or 2, so pytest's own exit code (3: a non-paper account or an unreachable
+# Gateway stopped the run; 2: interrupted; 1: tests failed) is printed and kept in reports/test-live.status.
 test-live: $(STAMP)
-	$(PY) -m pytest suites -m "not soak and not matrix" --ibgw-live $(if $(GATEWAY),--gateway $(GATEWAY)) $(if $(CLIENT),--client $(CLIENT)) $(PYTEST_ARGS)
+	@mkdir -p $(REPORTS); status=0; \
+	$(PY) -m pytest suites -m "not soak and not matrix" --ibgw-live $(if $(GATEWAY),--gateway $(GATEWAY)) $(if $(CLIENT),--client $(CLIENT)) $(PYTEST_ARGS) || status=$$?; \
+	echo $$status > $(REPORTS)/test-live.status; \
+	[ $$status -eq 0 ] || echo "ibgw: pytest exited $$status (kept in $(REPORTS)/test-live.status; make reports any failure as 2)" >&2; \
+	exit $$status
 
 report-tools: $(ALLURE_STAMP)
 

@@ -1,6 +1,7 @@
 """Repository-level pytest glue. The fixtures live in the installed plugin
-(harness.pytest_plugin, entry point pytest11); this file only adds what a
-person running this repository's suites wants in the header."""
+(harness.pytest_plugin, entry point pytest11; this repository opts in with
+`ibgw_enable = true` in pyproject.toml); this file only adds what a person
+running this repository's suites wants in the header."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import pytest
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
-    from harness.pytest_plugin import _CONFIG_KEY
+    from harness.pytest_plugin.state import harness_config
 
-    cfg = config.stash.get(_CONFIG_KEY, None)
+    cfg = harness_config(config)
     if cfg is None:
         return []
     return [f"ibgw-harness: gateway={cfg.gateway_spec} clients={','.join(cfg.clients)} "

@@ -23,10 +23,13 @@ def child_env(**extra: str) -> dict[str, str]:
 
 
 async def run_pytest(*args: str, evidence_dir: Path, cwd: Path = REPO, env: dict[str, str] | None = None,
-                     timeout: float = CHILD_TIMEOUT, python: str = sys.executable) -> tuple[int, str]:
-    """(exit code, combined output) of `python -m pytest ARGS` in cwd."""
+                     timeout: float = CHILD_TIMEOUT, python: str = sys.executable,
+                     ibgw_options: bool = True) -> tuple[int, str]:
+    """(exit code, combined output) of `python -m pytest ARGS` in cwd.
+    ibgw_options=False: no --evidence-dir either (a run naming no ibgw option)."""
+    own = ("--evidence-dir", str(evidence_dir)) if ibgw_options else ()
     proc = await asyncio.create_subprocess_exec(
-        python, "-m", "pytest", *args, "-p", "no:cacheprovider", "--evidence-dir", str(evidence_dir),
+        python, "-m", "pytest", *args, "-p", "no:cacheprovider", *own,
         cwd=cwd, env=env if env is not None else child_env(), stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT)
     try:

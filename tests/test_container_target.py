@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -26,7 +27,7 @@ from harness.targets.container_target import (
     container_close_wait,
     split_image,
 )
-from harness.targets.docker_engine import LABEL_PID, LABEL_RUN, RUN_ID, run_labels
+from harness.targets.docker_engine import LABEL_PID, LABEL_RUN, RUN_ID, remove_container, run_labels
 from harness.targets.proc_net import count_state, parse_proc_net_tcp
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -194,7 +195,7 @@ def test_close_wait_reader_sees_the_containers_own_namespace(docker_engine, imag
             assert client.wait(timeout=60)["StatusCode"] == 0, client.logs().decode()
             assert client.logs().decode().count("ready: server version") == 2
         finally:
-            client.remove(force=True)
+            remove_container(client)
         deadline = time.monotonic() + 5
         count = container_close_wait(gateway, 4002)
         while count != expected and time.monotonic() < deadline:
@@ -203,7 +204,7 @@ def test_close_wait_reader_sees_the_containers_own_namespace(docker_engine, imag
         assert count == expected  # 3 = the first readiness probe and two more, all leaked
         assert close_wait_count(4002) == host_before  # invisible from the host namespace
     finally:
-        gateway.remove(force=True)
+        remove_container(gateway)
 
 
 def _first_health_status(client, container, timeout: float) -> str | None:
@@ -247,7 +248,7 @@ def test_image_healthcheck_reports_the_api_not_the_port(docker_engine, faults, e
         else:
             assert last["ExitCode"] != 0 and last["Output"].startswith("not ready: server_version"), last
     finally:
-        container.remove(force=True)
+        remove_container(container)
 
 
 @pytest.mark.docker
@@ -268,7 +269,7 @@ def test_a_port_only_healthcheck_calls_a_logging_in_gateway_healthy(docker_engin
         assert code != 0 and out.decode().startswith("not ready"), out
         assert "Login has completed" not in container.logs().decode()
     finally:
-        container.remove(force=True)
+        remove_container(container)
 
 
 @pytest.mark.docker
@@ -315,22 +316,34 @@ async def test_standin_without_credentials_never_logs_in(docker_engine):
         await target.stop()
 
 
-def _victim(hold: float) -> tuple[subprocess.Popen[str], str, str]:
+def _victim(hold: float, **env: str) -> tuple[subprocess.Popen[str], str, str]:
     """A pytest subprocess holding a container; returns it, its container id and its run id."""
+    proc, line, run_id = _victim_line(hold, **env)
+    return proc, line.split()[1], run_id
+
+
+def _victim_line(hold: float, **env: str) -> tuple[subprocess.Popen[str], str, str]:
+    """The victim, its VICTIM-CONTAINER line (id, pid, port) and its run id."""
     run_id = f"victim{os.getpid()}{int(time.monotonic() * 1000) % 100000}"
     proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", str(VICTIM)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-                            env={**os.environ, "VICTIM_HOLD": str(hold), "IBGW_RUN_ID": run_id},
+                            env={**os.environ, "VICTIM_HOLD": str(hold), "IBGW_RUN_ID": run_id, **env},
                             start_new_session=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + 60
     for line in proc.stdout:  # ends when the victim prints its container id, or exits
         if line.startswith("VICTIM-CONTAINER"):
-            return proc, line.split()[1], run_id
+            return proc, line, run_id
         if time.monotonic() > deadline:
             break
     proc.kill()
     raise AssertionError(f"the victim never started its container: {proc.communicate()[0]}")
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(1.0)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 @pytest.mark.docker
@@ -341,7 +354,8 @@ def test_a_sigkilled_run_leaves_no_container_after_the_next_runs_start(docker_en
     orphans = _run_containers(docker_engine, run_id)
     assert [c.id for c in orphans] == [container_id]
     # The next run: a full pytest run of a container test, which sweeps at start-up.
-    nxt = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", str(VICTIM)],
+    nxt = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", str(VICTIM),
+                          "-k", "test_hold_a_container"],
                          check=False, capture_output=True, text=True, cwd=ROOT, timeout=120, env={**os.environ, "VICTIM_HOLD": "0"})
     assert nxt.returncode == 0, nxt.stdout + nxt.stderr
     assert "left by dead runs" in nxt.stderr or "left by dead runs" in nxt.stdout
@@ -363,3 +377,67 @@ def test_a_signal_removes_the_runs_containers_and_a_live_run_is_never_swept(dock
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@pytest.mark.docker
+def test_a_plain_run_after_a_sigkilled_one_sweeps_its_container_at_session_start(docker_engine):
+    """The next run starts no container at all (a plain test): the sweep at
+    session start removes what the SIGKILLed run left, and with it the port
+    its host-networking mock still listened on."""
+    proc, line, run_id = _victim_line(hold=60)
+    container_id, port = line.split()[1], int(line.split()[5])
+    os.killpg(proc.pid, signal.SIGKILL)  # no handler runs: the container is orphaned
+    proc.communicate(timeout=10)
+    assert [c.id for c in _run_containers(docker_engine, run_id)] == [container_id]
+    assert _listening(port), "the orphaned container's Gateway should still listen"
+    nxt = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", str(VICTIM),
+                          "-k", "test_after_the_held_one"],
+                         check=False, capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert nxt.returncode == 0 and "1 passed" in nxt.stdout, nxt.stdout + nxt.stderr
+    assert "left by dead runs" in nxt.stderr + nxt.stdout
+    assert _run_containers(docker_engine, run_id) == []
+    assert not _listening(port)
+
+
+@pytest.mark.docker
+@pytest.mark.parametrize("cleanup_raises", [False, True], ids=["clean-up-finds-it-gone", "clean-up-raises"])
+def test_ctrl_c_in_a_container_test_ends_the_session_with_exit_2(docker_engine, cleanup_raises):
+    """Ctrl-C (SIGINT to the run's process group, as a terminal sends it)
+    while a container test holds its container: the handler removes the
+    container, the test's own clean-up finds it gone without an error, and
+    the session ends with pytest's interrupted exit (2): the test after it
+    never runs. Even a clean-up that raises (hiding the KeyboardInterrupt)
+    does not let the session carry on."""
+    env = {"VICTIM_CLEANUP_RAISES": "1"} if cleanup_raises else {}
+    proc, line, run_id = _victim_line(hold=60, **env)
+    port = int(line.split()[5])
+    assert _listening(port)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        out = proc.communicate(timeout=60)[0]
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 2, out[-3000:]
+    assert "VICTIM-SESSION-WENT-ON" not in out, "the interrupt was swallowed: the session carried on"
+    assert "NotFound" not in out and "No such container" not in out, out[-3000:]
+    assert "KeyboardInterrupt" in out or "SIGINT received" in out, out[-3000:]
+    assert _run_containers(docker_engine, run_id) == []
+    assert not _listening(port)
+
+
+@pytest.mark.docker
+def test_an_ibgw_command_that_starts_a_container_sweeps_a_dead_runs_first(docker_engine, tmp_path):
+    """`ibgw soak --gateway docker:IMAGE` after a SIGKILLed run: the dead run's
+    container is removed before the soak's own container starts."""
+    from cli_process import run_cli
+
+    proc, container_id, run_id = _victim(hold=60)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=10)
+    assert [c.id for c in _run_containers(docker_engine, run_id)] == [container_id]
+    soak = run_cli("soak", "--gateway", f"docker:{MOCK_IMAGE}", "--duration", "2", "--client", "raw",
+                   "--schedule", "none", "--out", str(tmp_path / "soak"), timeout=120)
+    assert soak.returncode == 0, soak.stdout + soak.stderr
+    assert "left by dead runs" in soak.stderr, soak.stderr
+    assert _run_containers(docker_engine, run_id) == []

@@ -38,10 +38,11 @@ from typing import Any
 
 import click
 
-from ..clients import CLIENT_NAMES
+from ..clients import CLIENT_NAMES, require_client
 from ..clients.custom import ClientSpecError, validate_spec
 from ..clients.reconnecting import Backoff
 from ..evidence.record import Evidence
+from ..extras import MissingExtra
 from ..live.policy import ClientIdAllocator, LivePolicy
 from ..live.session import (
     LIVE_REFUSED_EXIT,
@@ -190,6 +191,10 @@ def _clients_option(ctx: click.Context, param: click.Parameter, value: tuple[str
     """Built-in names, or a team's module:factory loaded now, so a typo fails before the soak starts."""
     for name in value:
         if name in CLIENT_NAMES:
+            try:
+                require_client(name)  # a library the base install leaves out: one line naming the extra
+            except MissingExtra as exc:
+                raise click.BadParameter(str(exc)) from None
             continue
         try:
             validate_spec(name)

@@ -3,9 +3,25 @@ unmodified, behind one interface (base.ClientAdapter)."""
 
 from __future__ import annotations
 
+from ..extras import installed, require
 from .base import ClientAdapter, ConnectResult, HandshakeError
 
 CLIENT_NAMES: tuple[str, ...] = ("raw", "ib_async", "ibapi")
+# Built-in clients that need a package the base install does not bring (extras in pyproject.toml).
+LIBRARY_OF: dict[str, str] = {"ib_async": "ib_async", "ibapi": "ibapi"}
+
+
+def available_clients() -> tuple[str, ...]:
+    """The built-in clients whose library is installed here (raw always is):
+    what `all` means, so a base install runs the raw client rather than
+    failing for libraries it deliberately did not install."""
+    return tuple(name for name in CLIENT_NAMES if name not in LIBRARY_OF or installed(LIBRARY_OF[name]))
+
+
+def require_client(name: str) -> None:
+    """extras.MissingExtra (one line, naming the extra) when a built-in client's library is missing."""
+    if name in LIBRARY_OF:
+        require(LIBRARY_OF[name], f"--client {name}")
 
 
 class UnknownClientError(ValueError):
@@ -25,6 +41,8 @@ def make_client(name: str, **options: object) -> ClientAdapter:
         from .raw import RawClient
 
         return RawClient(**options)  # type: ignore[arg-type]
+    if name in LIBRARY_OF:
+        require_client(name)
     if name == "ib_async":
         from .ib_async_client import IbAsyncClient
 
@@ -40,4 +58,5 @@ def make_client(name: str, **options: object) -> ClientAdapter:
     raise UnknownClientError(name)
 
 
-__all__ = ["CLIENT_NAMES", "ClientAdapter", "ConnectResult", "HandshakeError", "UnknownClientError", "make_client"]
+__all__ = ["CLIENT_NAMES", "LIBRARY_OF", "ClientAdapter", "ConnectResult", "HandshakeError", "UnknownClientError",
+           "available_clients", "make_client", "require_client"]

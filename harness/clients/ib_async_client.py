@@ -93,10 +93,15 @@ def client_info() -> ClientInfo:
     """Which ib_async build is installed and the API version range it offers."""
     from ib_async.client import Client
 
+    from ..extras import warn_if_unsupported
+
     try:
         version = metadata.version("ib_async")
-    except metadata.PackageNotFoundError:  # pragma: no cover - installed as a dependency
-        version = "unknown"
+    except metadata.PackageNotFoundError:  # a copy no distribution claims: ib_async says its own version
+        import ib_async
+
+        version = str(getattr(ib_async, "__version__", "unknown"))
+    warn_if_unsupported("ib_async", version, log)
     return ClientInfo(
         name="ib_async",
         package="ib_async",

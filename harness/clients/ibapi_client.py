@@ -120,21 +120,32 @@ _CLIENT_ID_IN_USE = 326
 
 
 def _distribution() -> tuple[str, str]:
-    """Which installed distribution provides the ``ibapi`` import package.
+    """Which installed distribution provides the ``ibapi`` import package,
+    and its version.
 
-    Several do (IBKR's wheel is republished under different names), and
-    evidence must say which build produced it.
+    Several do (ibapi-stable, IBKR's own `ibapi` wheel such as 9.81, other
+    republished names, a team's vendored copy), and evidence must say which
+    build produced it: the distribution that installed the module, else the
+    version the module states about itself.
     """
-    for name in ("ibapi-stable", "ibapi", "nautilus-ibapi"):
-        try:
-            return name, metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return "ibapi", "unknown"  # pragma: no cover - a vendored copy
+    from ..extras import providing_distribution
+
+    found = providing_distribution("ibapi")
+    if found is not None:
+        return found
+    import ibapi
+
+    stated = getattr(ibapi, "__version__", None)
+    if stated is None and isinstance(getattr(ibapi, "VERSION", None), dict):
+        stated = ".".join(str(v) for v in ibapi.VERSION.values())
+    return "ibapi (no distribution: a local copy)", str(stated or "unknown")
 
 
 def client_info() -> ClientInfo:
+    from ..extras import warn_if_unsupported
+
     package, version = _distribution()
+    warn_if_unsupported("ibapi", version, log)
     return ClientInfo(
         name="ibapi",
         package=package,

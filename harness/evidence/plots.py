@@ -19,6 +19,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from ..extras import require
+
 # Handshake phases in order (harness.clients.base.PHASES).
 PHASES = ("tcp_connect", "server_version", "next_valid_id", "managed_accounts", "first_account_value", "api_ready")
 PHASE_PLOT = "handshake_phase_latency.png"
@@ -54,6 +56,7 @@ def plot_phase_latency(records: Iterable[Mapping[str, Any]], out: Path) -> Path 
     points = phase_points(records)
     if not points:
         return None
+    require("matplotlib", "plots")  # the [report] extra; MissingExtra is an ImportError
     import matplotlib
 
     matplotlib.use("Agg")

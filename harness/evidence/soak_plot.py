@@ -17,6 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..extras import require
+
 
 class NotASoakRecord(ValueError):
     """A file with no soak start line: plotting it would draw an empty timeline that looks like evidence."""
@@ -68,6 +70,7 @@ def _outages(records: list[dict[str, Any]]) -> dict[str, list[tuple[str, float, 
 def plot_timeline(jsonl: Path, png: Path) -> Path:
     """Draw png from the soak JSON Lines file jsonl; NotASoakRecord (nothing written) for any other file."""
     records = read_soak_records(jsonl)  # before matplotlib: a wrong file costs nothing and writes nothing
+    require("matplotlib", "the soak timeline plot")  # the [report] extra; MissingExtra is an ImportError
     import matplotlib
 
     matplotlib.use("Agg")  # files only; never a window

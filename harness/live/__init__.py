@@ -2,7 +2,7 @@
 (client id range, connection budget, pause, small zombie counts) and the
 session set-up that keeps them safe (paper-account interlock, live-port
 warning, the recording proxy with the order guard in front of the Gateway).
-Usable without pytest; harness/pytest_live.py is the glue."""
+Usable without pytest; harness/pytest_plugin/live.py is the glue."""
 
 from .policy import ClientIdAllocator, ConnectionBudget, LivePolicy, parse_id_range
 

@@ -32,6 +32,7 @@ from .docker_engine import (
     EngineUnavailable,
     engine,
     install_cleanup,
+    remove_container,
     run_labels,
     sweep_orphans,
 )
@@ -249,9 +250,10 @@ class ContainerTarget:
             await asyncio.sleep(POLL_S)  # bounded polling: the restart has no event we could await
 
     async def stop(self) -> None:
+        """Remove the container; already gone (a signal handler or a sweep got there first) is fine."""
         container, self.container = self.container, None
         if container is not None:
-            await asyncio.to_thread(container.remove, force=True)
+            await asyncio.to_thread(remove_container, container)
 
     # ------------------------------------------------------------ evidence
 

@@ -21,6 +21,8 @@ from typing import Any
 
 import psutil
 
+from ..extras import MissingExtra
+
 LABEL = "ibgw.harness"
 LABEL_RUN = "ibgw.run"
 LABEL_PID = "ibgw.pid"
@@ -61,8 +63,8 @@ def engine() -> Any:
             return _client
         try:
             import docker
-        except ImportError:  # pragma: no cover - docker is a declared dependency
-            raise EngineUnavailable("docker-py is not installed: pip install docker; or use --gateway mock") from None
+        except ImportError:  # the [docker] extra is not installed
+            raise EngineUnavailable(f"{MissingExtra('docker')}; or use --gateway mock") from None
         try:
             client = docker.from_env(timeout=30)
             client.ping()
@@ -117,7 +119,7 @@ def sweep_orphans() -> list[str]:
         labels = container.labels or {}
         if labels.get(LABEL_RUN) == RUN_ID or _owner_alive(labels):
             continue
-        _remove(container)
+        remove_container(container)
         removed.append(container.name)
     if removed:
         print(f"ibgw: removed {len(removed)} container(s) left by dead runs: {', '.join(removed)}",
@@ -132,22 +134,37 @@ def remove_run_containers(run_id: str = RUN_ID) -> int:
     count = 0
     try:
         for container in _client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run_id}"}):
-            _remove(container)
+            remove_container(container)
             count += 1
     except Exception as exc:  # noqa: BLE001 - clean-up must not mask the original failure
         print(f"ibgw: could not remove this run's containers: {exc}", file=sys.stderr)
     return count
 
 
-def _remove(container: Any) -> None:
+def remove_container(container: Any) -> None:
+    """Remove a container, force; one already gone (removed by the signal
+    handler, another run's sweep, `docker rm`) or being removed is not an
+    error: clean-up that raises here would replace the KeyboardInterrupt a
+    Ctrl-C is unwinding with NotFound, and the session would carry on."""
+    import docker.errors
+
     try:
         container.remove(force=True)
-    except Exception as exc:
-        if "No such container" not in str(exc) and "already in progress" not in str(exc):
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as exc:
+        if exc.status_code != 409 or "already in progress" not in str(exc):  # 409: a removal is under way
             raise
 
 
 _installed = False
+_interrupted: int | None = None
+
+
+def interrupted() -> int | None:
+    """The signal (SIGINT/SIGTERM) that removed this run's containers, if
+    one did: the run must end (exit 2) whatever a test's clean-up raised."""
+    return _interrupted
 
 
 def install_cleanup() -> None:
@@ -164,6 +181,8 @@ def install_cleanup() -> None:
         previous = signal.getsignal(signum)
 
         def handler(num: int, frame: Any, previous: Any = previous) -> None:
+            global _interrupted
+            _interrupted = num
             remove_run_containers()
             if callable(previous):
                 previous(num, frame)
