@@ -59,7 +59,7 @@ PROFILES: dict[str, GatewayProfile] = {
         # "clientId already in use?" (326) and a close. Reproduced as an id
         # that stays taken for 30 s after its client left.
         GatewayProfile("10.30", "10.30.1", 187, default_faults=("client-id-stuck=30",),
-                       regression_source="ib_async#143 (spurious 326 on 10.30.1)"),
+                       regression_source="ib-api-reloaded/ib_async#143 (spurious 326 on 10.30.1)"),
         # Builds that negotiate past 200 are capped at the last text version
         # until the protobuf era lands; the cap is the profile's, so the
         # evidence says which version was actually served.
