@@ -87,6 +87,18 @@ def _close_wait_leak(value: str | None) -> int:
     return 5 if value in (None, "") else int(_number("close-wait-leak", value, minimum=1, integer=True))
 
 
+WEDGE_MODES = ("no-accept", "no-read")
+
+
+def _api_wedge(value: str | None) -> tuple[str, int]:
+    mode, _, after = (value or "").partition(",")
+    mode = mode.strip()
+    if mode not in WEDGE_MODES:
+        raise FaultError(f"fault api-wedge: {mode or 'no mode'!r} is not one of {', '.join(WEDGE_MODES)} "
+                         "(e.g. api-wedge=no-read,2)")
+    return mode, int(_number("api-wedge", after, integer=True)) if after.strip() else 0
+
+
 def _pair(name: str, value: str | None, default_second: float | None) -> tuple[float, float]:
     parts = (value or "").split(",")
     if len(parts) > 2 or not parts[0]:
@@ -140,6 +152,13 @@ SPECS: dict[str, FaultSpec] = {s.name: s for s in (
               "clean disconnect while it still answers; after N such sockets handshakes go unanswered "
               "(default 5). Public reports show CLOSE_WAIT as a symptom of a wedged API instead (api-wedge)",
               _close_wait_leak, source=FIELD_REPORTS_ONLY),
+    FaultSpec("api-wedge", "MODE[,AFTER]", "the Gateway's API thread wedges once AFTER API sessions have ended "
+              "(default 0: at once), until restart. no-accept: the port stays open but nothing is accept()ed, "
+              "the listener's accept queue (Recv-Q) grows; no-read: connections are accepted, never read nor "
+              "answered. Either way every client times out and CLOSE_WAIT sockets pile up, even after clean "
+              "disconnects", _api_wedge,
+              source="gnzsnz/ib-gateway-docker#336 (10.41.1d), erdewit/ib_insync#386 (Java-owned CLOSE_WAIT); "
+                     "nautechsystems/nautilus_trader#4796 (10.41.1c: no accept(), Recv-Q grows)"),
     FaultSpec("red-after-disconnect", "", "after a client's explicit disconnect the API layer stops answering "
               "new handshakes until restart", _flag("red-after-disconnect"), source=FIELD_REPORTS_ONLY),
     FaultSpec("connectivity-loss", "AT,FOR", "AT s after set: error 1100 and farms broken (2103/2105); FOR s "

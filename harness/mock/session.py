@@ -121,6 +121,12 @@ class Session:
         if self.holds_client_id and self.client_id is not None:
             self.gw._release_client_id(self.client_id, self)
             self.holds_client_id = False
+        if self.gw.wedged is not None and self.drop_cause is None:
+            # A wedged API never closes anything: the socket stays until restart.
+            self.gw.unread.append(self.writer)
+            return
+        if self.record.started_api and self.drop_cause is None:
+            self.gw.note_api_session_end()
         explicit_disconnect = self.client_eof and self.record.started_api and self.drop_cause is None
         if explicit_disconnect and "red-after-disconnect" in self.gw.faults and not self.gw.red:
             self.gw.red = True
@@ -137,6 +143,11 @@ class Session:
             await asyncio.wait_for(self.writer.wait_closed(), timeout=1.0)
         except (OSError, asyncio.TimeoutError, ConnectionError):
             pass
+
+    def wedge(self) -> None:
+        """The API thread wedged (fault api-wedge): stop reading this
+        client and answering it; what it sends stays unread in Recv-Q."""
+        self.writer.transport.pause_reading()
 
     # ------------------------------------------------------------ reading
 
@@ -414,6 +425,8 @@ class Session:
         self._send_raw(payload, shown, name, form=form.value)
 
     def _send_raw(self, data: bytes, fields: list[str], name: str | None = None, form: str = "text") -> None:
+        if self.gw.wedged is not None:
+            return  # a wedged API answers nothing (fault api-wedge)
         self.record.add("send", fields, name, form=form)
         self.writer.write(data)
 

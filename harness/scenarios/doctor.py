@@ -46,6 +46,7 @@ from ..clients.raw import RawClient
 from ..evidence.redact import redact_accounts, redact_text
 from ..protocol import messages as m
 from ..protocol.messages import In
+from .listener import port_queues
 from .sockets import SocketRow, SocketTableUnavailable, port_sockets
 from .zombie import settled_close_wait
 
@@ -72,8 +73,12 @@ CAUSE_UNREACHABLE = "host unreachable or a firewall drops the connection"
 CAUSE_FORWARDER = "socket forwarder up with no Gateway behind it, or untrusted client address"
 CAUSE_CLIENT_CAP = "the Gateway's API client limit (32) is reached"
 CAUSE_NOT_LOGGED_IN = "not logged in / waiting for 2FA / API layer stalled"
-CAUSE_RED = "API red after a disconnect (restart needed)"
-CAUSE_ZOMBIE = "zombie saturation (CLOSE_WAIT sockets piled up on the port)"
+CAUSE_RED = "API red after a disconnect (restart needed; field reports only)"
+# CLOSE_WAIT piling up while the API is silent is the wedge's signature in
+# every public report (gnzsnz/ib-gateway-docker#336, erdewit/ib_insync#386,
+# nautechsystems/nautilus_trader#4796), so the zombie verdict names the wedge.
+CAUSE_WEDGE = "the Gateway's API is wedged: restart it (IBC RESTART); client churn is not shown to be the cause"
+CAUSE_ZOMBIE = CAUSE_WEDGE
 CAUSE_ID_STUCK = "client id in use or stuck after its client left"
 CAUSE_API_NOT_READY = "API not ready: nextValidId never came (API layer stalled after login or a disconnect)"
 CAUSE_LOGIN_INCOMPLETE = "login incomplete: managedAccounts never listed an account"
@@ -106,8 +111,11 @@ FIX_FORWARDER = ("check the Gateway behind the forwarder (socat / docker-proxy) 
                  "API > Settings > Trusted IPs includes this host (or run doctor on the Gateway's host)")
 FIX_SILENT = ("open the Gateway (VNC/UI or its log): finish the login or the 2FA prompt; if it is logged in and "
               "green, the API layer is red: restart the Gateway")
-FIX_ZOMBIE = ("stop the churn (find the client that connects and disconnects in a loop: the remote addresses "
-              "below), then restart the Gateway to clear the CLOSE_WAIT sockets")
+FIX_ZOMBIE = ("restart the Gateway (IBC RESTART, or its container): its API thread is wedged and the CLOSE_WAIT "
+              "sockets are clients that gave up (gnzsnz/ib-gateway-docker#336, "
+              "nautechsystems/nautilus_trader#4796); stopping client churn is not shown to help")
+FIX_CHURN = ("stop the churn (find the client that connects and disconnects in a loop: the remote addresses "
+             "below), then restart the Gateway to clear the CLOSE_WAIT sockets")
 FIX_ID = ("use another client id; no other client should hold this one, so the Gateway kept it after its "
           "client left: wait for it to be released or restart the Gateway")
 FIX_API_NOT_READY = ("restart the Gateway's API (or the Gateway); if it persists after a restart, look in the "
@@ -573,6 +581,12 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
         ev = {"outcome": f"TCP accepted, no version reply within {timeout:g} s", "first_attempt": first.brief(),
               **fresh_ev, "close_wait": survey.count if survey.visible else None}
         remaining = _silent_family(survey, threshold)
+        if survey.visible:  # the listener's queues, read after our own unanswered attempts (listener.py)
+            queues = await asyncio.to_thread(port_queues, port)
+            ev["listener_queues"] = queues.to_dict()
+            if queues.wedged:
+                ev["wedge"] = queues.signature
+                remaining = [CAUSE_WEDGE, *(c for c in remaining if c != CAUSE_WEDGE)]
         if second.kind == "refused":
             remaining = [CAUSE_DOWN]  # it went away between the attempts: mid-restart
             ev["note"] = "the port refused the second attempt: the Gateway went down while doctor ran"
@@ -580,7 +594,8 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
             FIX_DOWN if remaining == [CAUSE_DOWN] else FIX_SILENT)
         rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, ev, remediation,
                                    f"TCP accepted, but no version reply within {timeout:g} s "
-                                   f"(fresh client id {second.client_id}: {_outcome_text(second, timeout)})")
+                                   f"(fresh client id {second.client_id}: {_outcome_text(second, timeout)})"
+                                   + (f"; {ev['wedge']}" if ev.get("wedge") else ""))
         diagnosis.extend(remaining)
         _skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_SYNC, RUNG_ACCOUNT_KIND)
         rungs[RUNG_CLIENT_ID] = Rung(
@@ -726,9 +741,10 @@ def _close_wait_rung(survey: SocketSurvey, port: int, threshold: int, rungs: dic
         rungs[RUNG_CLOSE_WAIT] = Rung(RUNG_CLOSE_WAIT, FAIL, ev, FIX_ZOMBIE,
                                       f"{count} CLOSE_WAIT sockets on port {port}{owners} (threshold {threshold})")
         if healthy_handshake:
+            rungs[RUNG_CLOSE_WAIT].remediation = FIX_CHURN  # the API answers: churn is the candidate
             diagnosis.append(f"{CAUSE_ZOMBIES_PRESENT}: {count}")
     elif count:
-        rungs[RUNG_CLOSE_WAIT] = Rung(RUNG_CLOSE_WAIT, WARN, ev, FIX_ZOMBIE.split(", then")[0],
+        rungs[RUNG_CLOSE_WAIT] = Rung(RUNG_CLOSE_WAIT, WARN, ev, FIX_CHURN.split(", then")[0],
                                       f"{count} CLOSE_WAIT socket(s) on port {port}{owners} (below {threshold})")
         if healthy_handshake:
             diagnosis.append(f"{CAUSE_ZOMBIES_PRESENT}: {count}")

@@ -1,10 +1,15 @@
 """Scenario: consecutive connect/disconnect runs leave no zombies behind.
 
-The symptom it settles: churn (health checks, restarts of a trading worker)
-leaves CLOSE_WAIT sockets on the Gateway port until the Gateway stops
-answering, or leaves a client id "in use", or turns the API red. Each run
-records the CLOSE_WAIT count after it, whether the handshake succeeded and
-its time to API-ready; the verdict separates the three causes by evidence.
+The symptom it settles: CLOSE_WAIT sockets on the Gateway port, a client id
+left "in use", an API that stops answering. Public reports show the
+CLOSE_WAIT pile-up as the result of the Gateway's API thread wedging
+(gnzsnz/ib-gateway-docker#336, nautechsystems/nautilus_trader#4796), not of
+churn; churn is named only when CLOSE_WAIT grows with this client's own
+clean disconnects while the API still answers. Each run records the
+CLOSE_WAIT count after it, whether the handshake succeeded, its time to
+API-ready and, after a failed run, the listener's queues (listener.py:
+connections never accept()ed, bytes never read); the verdict separates the
+causes by that evidence.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from ..clients.base import PHASE_NEXT_VALID_ID, PHASE_SERVER_VERSION, ClientAdap
 from ..evidence.record import FAILED, PASSED, Evidence
 from ..targets.base import Endpoint
 from .common import new_evidence
+from .listener import port_queues
 from .readiness import connect_until_ready
 from .sockets import close_wait_count
 
@@ -30,6 +36,8 @@ SETTLE_POLL_S = 0.02
 CAUSE_ZOMBIES = "zombie sockets"
 CAUSE_STUCK_ID = "client id stuck"
 CAUSE_RED = "API unresponsive after a disconnect"
+CAUSE_WEDGE = "API wedged"
+WEDGE_SOURCES = "gnzsnz/ib-gateway-docker#336, nautechsystems/nautilus_trader#4796"
 
 
 async def settled_close_wait(port: int, baseline: int, timeout: float) -> int:
@@ -97,6 +105,10 @@ async def run_zombie(endpoint: Endpoint, client_name: str, make_client: Callable
             else:
                 await client.disconnect()
         row["close_wait_after"] = await settled_close_wait(endpoint.port, baseline, settle_timeout)
+        if not row["ok"]:
+            queues = await asyncio.to_thread(port_queues, endpoint.port)
+            if queues.wedged:
+                row["wedge"] = queues.signature
         rows.append(row)
         if stop_at_first_failure and not row["ok"]:
             break
@@ -125,13 +137,26 @@ def _judge(evidence: Evidence, rows: list[dict[str, Any]], baseline: int) -> Non
     evidence.outcome = FAILED
     first_bad = next((r for r in rows if not r["ok"]), None)
     grew = max(counts, default=baseline) > baseline
+    # CLOSE_WAIT that grew right after one of this client's own successful,
+    # clean runs, while the API still answered: the churn signature.
+    churn = any(r["ok"] and r["close_wait_after"] > (rows[i - 1]["close_wait_after"] if i else baseline)
+                for i, r in enumerate(rows))
     if first_bad is None:
         evidence.failed_phase = "close_wait"
-        evidence.cause = f"{CAUSE_ZOMBIES}: CLOSE_WAIT on the port stayed at {final} (baseline {baseline})"
+        evidence.cause = (f"{CAUSE_ZOMBIES}: CLOSE_WAIT on the port stayed at {final} (baseline {baseline}), "
+                          "growing with this client's own clean disconnects while the API still answered")
         evidence.hint = "the Gateway is not closing its side of finished connections; it will saturate"
         return
     evidence.failed_phase = first_bad["failed_phase"]
     where = f"run {first_bad['run']} failed at {first_bad['failed_phase']} ({first_bad['cause']})"
+    silent = first_bad["failed_phase"] == PHASE_SERVER_VERSION
+    if first_bad.get("wedge") or (silent and grew and not churn):
+        seen = first_bad.get("wedge") or f"CLOSE_WAIT grew to {max(counts)} (baseline {baseline}) only after " \
+                                          "runs the API did not answer"
+        evidence.cause = f"{CAUSE_WEDGE}: {where}; {seen}; client churn is not shown to be the cause"
+        evidence.hint = f"restart the Gateway (IBC RESTART): its API thread is wedged ({WEDGE_SOURCES})"
+        evidence.details["wedge"] = seen
+        return
     if grew:
         evidence.cause = (f"{CAUSE_ZOMBIES}: CLOSE_WAIT grew to {max(counts)} (baseline {baseline}) and {where}")
         evidence.hint = "restart the Gateway to clear the zombies; stop the connect/disconnect churn"
