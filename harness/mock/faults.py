@@ -148,6 +148,12 @@ SPECS: dict[str, FaultSpec] = {s.name: s for s in (
     FaultSpec("client-id-stuck", "S", "after a client leaves, its id stays in use (326 and close) for S "
               "seconds, or until restart without a value", _client_id_stuck,
               source="ib-api-reloaded/ib_async#152, erdewit/ib_insync#106"),
+    FaultSpec("closed-after-start-api", "S", "for S seconds after an API client leaves (until restart without a "
+              "value) the Gateway closes each new connection right after its startApi, with no error message "
+              "(no 326); ib_async reports it as 'clientId N already in use?' whatever the id",
+              lambda v: _client_id_stuck(v),
+              source="ib-api-reloaded/ib_async#143 (10.30.1: 'Peer closed connection. clientId 123 already in "
+                     "use?' with a unique id)"),
     FaultSpec("close-wait-leak", "N", "client churn leaks: the Gateway never closes its side after a client's "
               "clean disconnect while it still answers; after N such sockets handshakes go unanswered "
               "(default 5). Public reports show CLOSE_WAIT as a symptom of a wedged API instead (api-wedge)",

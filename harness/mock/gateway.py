@@ -83,6 +83,7 @@ class MockGateway:
         self.wedged: str | None = None
         self.api_sessions_ended = 0
         self.unread: list[asyncio.StreamWriter] = []
+        self.last_api_leave: float | None = None  # closed-after-start-api counts from here
         self.restarts = 0
         self.jitter = random.Random(0)  # latency jitter: deterministic from run to run
         self._timers: dict[str, asyncio.Task[None]] = {}
@@ -149,6 +150,7 @@ class MockGateway:
         self.red = False
         self.wedged = None
         self.api_sessions_ended = 0
+        self.last_api_leave = None
         self.stuck_ids.clear()
         self.in_outage = False
         self._client_ids.clear()
@@ -195,7 +197,16 @@ class MockGateway:
         """A session that started the API ended on its own (not dropped by
         us): what api-wedge=MODE,AFTER counts before the API wedges."""
         self.api_sessions_ended += 1
+        self.last_api_leave = time.monotonic()
         self._maybe_wedge()
+
+    def closes_after_start_api(self) -> bool:
+        """Fault closed-after-start-api: a client left less than S seconds
+        ago (or at all, without a value), so this startApi gets a bare close."""
+        window = self.faults.get("closed-after-start-api")
+        if window is None or self.last_api_leave is None:
+            return False
+        return time.monotonic() - self.last_api_leave < window
 
     def _maybe_wedge(self) -> None:
         spec = self.faults.get("api-wedge")

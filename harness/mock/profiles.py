@@ -55,11 +55,14 @@ PROFILES: dict[str, GatewayProfile] = {
         GatewayProfile("10.19", "10.19.2d", 176, time_zone="Central European Standard Time",
                        iana_zone="Europe/Berlin",
                        accounts_first=True),
-        # ib_async#143: on 10.30.1 a reconnect with a unique client id got
-        # "clientId already in use?" (326) and a close. Reproduced as an id
-        # that stays taken for 30 s after its client left.
-        GatewayProfile("10.30", "10.30.1", 187, default_faults=("client-id-stuck=30",),
-                       regression_source="ib-api-reloaded/ib_async#143 (spurious 326 on 10.30.1)"),
+        # ib-api-reloaded/ib_async#143: on 10.30.1 a connect with a unique
+        # client id was closed right after startApi with no message, which
+        # ib_async words "clientId 123 already in use?" (it says so for any
+        # early close). Reproduced as that bare close, for 30 s after an API
+        # client left (the report does not say what sets it off).
+        GatewayProfile("10.30", "10.30.1", 187, default_faults=("closed-after-start-api=30",),
+                       regression_source="ib-api-reloaded/ib_async#143 (10.30.1: closed right after startApi, "
+                                         "no 326; ib_async reports 'clientId already in use?')"),
         # Builds that negotiate past 200 are capped at the last text version
         # until the protobuf era lands; the cap is the profile's, so the
         # evidence says which version was actually served.

@@ -228,6 +228,9 @@ class Session:
             log.info("conn %d: %s before startApi ignored", self.record.conn_id, request.name)
         self.client_id = request.int("client_id")
         self.record.client_id = self.client_id
+        if self.gw.closes_after_start_api():
+            # ib-api-reloaded/ib_async#143 on 10.30.1: a bare close, no 326.
+            raise ConnectionClosed("fault closed-after-start-api: closed right after startApi, no error message")
         if not self.gw._claim_client_id(self.client_id, self):
             self._send(m.error(version, -1, *CLIENT_ID_IN_USE, error_time_ms=_now_ms()))
             await self._drain()

@@ -81,6 +81,9 @@ CAUSE_WEDGE = "the Gateway's API is wedged: restart it (IBC RESTART); client chu
 CAUSE_ZOMBIE = CAUSE_WEDGE
 CAUSE_ID_STUCK = "client id in use or stuck after its client left"
 CAUSE_API_NOT_READY = "API not ready: nextValidId never came (API layer stalled after login or a disconnect)"
+CAUSE_CLOSED_AFTER_START = ("the Gateway closed the connection right after startApi with no error message (no 326, "
+                            "so the id was not refused; ib_async words this 'clientId N already in use?'; seen on "
+                            "10.30.1: ib-api-reloaded/ib_async#143)")
 CAUSE_LOGIN_INCOMPLETE = "login incomplete: managedAccounts never listed an account"
 CAUSE_SYNC = "startup sync incomplete"
 CAUSE_TRANSIENT = "the first handshake went unanswered, a second one succeeded (Gateway was busy or finishing login)"
@@ -613,12 +616,14 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
                     "fresh_id_helps": second.kind == "ok"}
         refused_326 = first.kind == "id_in_use"
         what = (f"client id {first.client_id} refused with error 326 (already in use)" if refused_326 else
-                f"the Gateway closed the connection after startApi ({first.cause})")
+                f"the Gateway closed the connection after startApi with no error message, no 326 ({first.cause})")
         if second.kind == "ok":
             rungs[RUNG_CLIENT_ID] = Rung(
                 RUNG_CLIENT_ID, FAIL, {"client_id": first.client_id, "error_326": refused_326,
                                        "first_attempt": first.brief(), **fresh_ev}, FIX_ID,
                 f"{what}; a fresh client id {second.client_id} works")
+            if not refused_326:
+                diagnosis.append(CAUSE_CLOSED_AFTER_START)
             diagnosis.append(CAUSE_ID_STUCK)
             return await _ready_rungs(second, rungs, diagnosis, first_id_refused=True, first=first)
         ev = {"first_attempt": first.brief(), **fresh_ev}
@@ -629,7 +634,7 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
             RUNG_CLIENT_ID, FAIL if refused_326 else WARN,
             {"client_id": first.client_id, "error_326": refused_326, **fresh_ev}, FIX_API_NOT_READY,
             f"{what}; a fresh id did not help: the Gateway's API is not taking clients")
-        diagnosis.append(CAUSE_API_NOT_READY)
+        diagnosis.append(CAUSE_API_NOT_READY if refused_326 else CAUSE_CLOSED_AFTER_START)
         _skip_after(rungs, "nextValidId never came", RUNG_ACCOUNTS, RUNG_SYNC, RUNG_ACCOUNT_KIND)
         return None
     if first.kind == "no_next_id":

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -37,6 +38,7 @@ CAUSE_ZOMBIES = "zombie sockets"
 CAUSE_STUCK_ID = "client id stuck"
 CAUSE_RED = "API unresponsive after a disconnect"
 CAUSE_WEDGE = "API wedged"
+CAUSE_CLOSED_AFTER_START = "closed right after startApi"
 WEDGE_SOURCES = "gnzsnz/ib-gateway-docker#336, nautechsystems/nautilus_trader#4796"
 
 
@@ -163,6 +165,12 @@ def _judge(evidence: Evidence, rows: list[dict[str, Any]], baseline: int) -> Non
     elif first_bad["failed_phase"] == PHASE_NEXT_VALID_ID and "326" in str(first_bad["cause"]):
         evidence.cause = f"{CAUSE_STUCK_ID}: {where}"
         evidence.hint = "the Gateway still holds the id of a client that left; use another client id or restart"
+    elif first_bad["failed_phase"] == PHASE_NEXT_VALID_ID and re.search(r"closed", str(first_bad["cause"]), re.I):
+        # What was seen, not ib_async's guess: its "clientId N already in use?" follows any early close.
+        evidence.cause = (f"{CAUSE_CLOSED_AFTER_START}: {where}; no error 326 arrived, so the client id was not "
+                          "refused")
+        evidence.hint = ("the Gateway closed the API connection without a message, as reported on 10.30.1 "
+                         "(ib-api-reloaded/ib_async#143); try a fresh client id, then restart the Gateway")
     elif first_bad["failed_phase"] == PHASE_SERVER_VERSION and first_bad["run"] > 1:
         evidence.cause = f"{CAUSE_RED}: {where}; CLOSE_WAIT stayed at baseline, so not zombie saturation"
         evidence.hint = "the API layer went unresponsive after a client disconnected; restart the Gateway"
