@@ -65,9 +65,9 @@ PING_MEANING = ("the handshake completed but the API did not answer a request (r
 HINTS: dict[str, str] = {
     PHASE_TCP: "check the Gateway process is up and the port (Gateway 4001 live / 4002 paper, "
     "TWS 7496 / 7497), and that API > Settings > 'Enable ActiveX and Socket Clients' is on",
-    PHASE_SERVER_VERSION: "open the Gateway (VNC/UI or its log): finish the login or 2FA, check "
-    "API > Settings > Trusted IPs for this host; if a forwarder (socat) listens in front, "
-    "check the Gateway behind it",
+    PHASE_SERVER_VERSION: "open the Gateway (VNC/UI or its log): answer a pending incoming-connection "
+    "dialog, check API > Settings > Trusted IPs for this host; if a forwarder (socat) listens in front, "
+    "check the Gateway behind it is up and logged in (2FA); if nothing is pending, restart the Gateway",
     PHASE_NEXT_VALID_ID: "if error 326 is listed, another client holds this client id: retry with "
     "another --client-id; otherwise the API session is stuck: restart the Gateway's API or the Gateway",
     PHASE_MANAGED_ACCOUNTS: "wait for the Gateway to finish logging in and retry; look for a pending "

@@ -68,11 +68,16 @@ RUNGS = (RUNG_PORT, RUNG_VERSION, RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_SYNC, RUNG_C
 
 # The causes doctor can name. `diagnosis` is a list of these (most likely
 # first), sometimes with a detail appended after ": ".
-CAUSE_DOWN = "Gateway down / wrong port / API disabled / mid-restart"
+CAUSE_DOWN = "Gateway down / wrong port / API disabled / mid-restart / still logging in or waiting for 2FA"
 CAUSE_UNREACHABLE = "host unreachable or a firewall drops the connection"
-CAUSE_FORWARDER = "socket forwarder up with no Gateway behind it, or untrusted client address"
+CAUSE_FORWARDER = ("socket forwarder up with no Gateway behind it (the Gateway down, logging in or waiting for 2FA: "
+                   "gnzsnz/ib-gateway-docker#119), or untrusted client address")
 CAUSE_CLIENT_CAP = "the Gateway's API client limit (32) is reached"
-CAUSE_NOT_LOGGED_IN = "not logged in / waiting for 2FA / API layer stalled"
+# Silence after accept. Not a login or 2FA in progress: the Java listener is not
+# up until login finishes (direct: refused; behind socat: accept then close,
+# gnzsnz/ib-gateway-docker#119). The name is kept for callers.
+CAUSE_NOT_LOGGED_IN = ("accepted, then silence: an accept-incoming-connection dialog is waiting (untrusted client "
+                       "address: ib-api-reloaded/ib_async#18, IbcAlpha/IBC#195) or the API is wedged")
 CAUSE_RED = "API red after a disconnect (restart needed; field reports only)"
 # CLOSE_WAIT piling up while the API is silent is the wedge's signature in
 # every public report (gnzsnz/ib-gateway-docker#336, erdewit/ib_insync#386,
@@ -112,8 +117,9 @@ FIX_DOWN = ("start or restart the Gateway (if it is mid-restart, wait a minute a
 FIX_UNREACHABLE = "check the host name, the network path and firewalls between this host and the Gateway"
 FIX_FORWARDER = ("check the Gateway behind the forwarder (socat / docker-proxy) is up and logged in; check "
                  "API > Settings > Trusted IPs includes this host (or run doctor on the Gateway's host)")
-FIX_SILENT = ("open the Gateway (VNC/UI or its log): finish the login or the 2FA prompt; if it is logged in and "
-              "green, the API layer is red: restart the Gateway")
+FIX_SILENT = ("open the Gateway (VNC/UI or its log): answer a pending incoming-connection dialog and add this host "
+              "to API > Settings > Trusted IPs (IBC: AcceptIncomingConnectionAction); if no dialog is showing, the "
+              "API is wedged or red: restart the Gateway (IBC RESTART)")
 FIX_ZOMBIE = ("restart the Gateway (IBC RESTART, or its container): its API thread is wedged and the CLOSE_WAIT "
               "sockets are clients that gave up (gnzsnz/ib-gateway-docker#336, "
               "nautechsystems/nautilus_trader#4796); stopping client churn is not shown to help")
