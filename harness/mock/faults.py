@@ -183,8 +183,9 @@ SPECS: dict[str, FaultSpec] = {s.name: s for s in (
                      "public"),
     FaultSpec("latency", "MS[,JITTER]", "every reply delayed by MS (+ up to JITTER) milliseconds", _latency,
               source=NO_GATEWAY_CLAIM),
-    FaultSpec("read-only-api", "", "the Read-Only API setting: order requests get error 321, the connection "
-              "stays up", _flag("read-only-api"),
+    FaultSpec("read-only-api", "", "the Read-Only API setting: order messages and reqOpenOrders / "
+              "reqAllOpenOrders / reqAutoOpenOrders get error 321 '...Read-Only mode.' (reqId -1 for the "
+              "requests), reqCompletedOrders gets no answer; the connection stays up", _flag("read-only-api"),
               source="bankroll-py/bankroll#65, erdewit/ib_insync#224"),
 )}
 

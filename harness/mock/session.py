@@ -79,7 +79,7 @@ class Session:
             Out.CANCEL_POSITIONS: self._ignore,
             Out.REQ_OPEN_ORDERS: self._on_req_open_orders,
             Out.REQ_ALL_OPEN_ORDERS: self._on_req_open_orders,
-            Out.REQ_AUTO_OPEN_ORDERS: self._ignore,
+            Out.REQ_AUTO_OPEN_ORDERS: self._on_req_auto_open_orders,
             Out.REQ_COMPLETED_ORDERS: self._on_req_completed_orders,
             Out.REQ_ACCT_DATA: self._on_req_account_updates,
             Out.REQ_ACCOUNT_UPDATES_MULTI: self._on_req_account_updates_multi,
@@ -349,11 +349,27 @@ class Session:
         if self._ends("positions"):
             self._send(m.position_end())
 
+    def _read_only_refusal(self) -> bool:
+        """Fault read-only-api: a read-only Gateway answers an order-related
+        request with 321 "...Read-Only mode." at reqId -1 and nothing else
+        (bankroll-py/bankroll#65); True when it did."""
+        if "read-only-api" not in self.gw.faults:
+            return False
+        self._send(m.error(self.server_version, -1, *READ_ONLY, error_time_ms=_now_ms()))
+        return True
+
     def _on_req_open_orders(self, request: Message) -> None:
+        if self._read_only_refusal():
+            return
         if self._ends("open-orders"):
             self._send(m.open_order_end())  # the model holds no working orders
 
+    def _on_req_auto_open_orders(self, request: Message) -> None:
+        self._read_only_refusal()  # otherwise no reply: it only binds future manual orders
+
     def _on_req_completed_orders(self, request: Message) -> None:
+        if "read-only-api" in self.gw.faults:
+            return  # no answer at all: the request times out (erdewit/ib_insync#224)
         if self._ends("completed-orders"):
             self._send(m.completed_orders_end())
 
