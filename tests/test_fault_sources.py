@@ -81,3 +81,19 @@ def test_mock_profiles_names_each_fixture_and_its_source() -> None:
         if profile.default_faults:
             assert f"regression fixture: {' '.join(profile.default_faults)}; source: {profile.regression_source}" \
                 in result.output
+
+
+def test_the_default_profile_is_a_named_mock_build_without_a_fixture() -> None:
+    """Healthy default runs must not carry the label of a build the pinning rejects (10.30.1 negotiates 187
+    and carries a regression fixture; the default negotiates 178)."""
+    default = PROFILES["default"]
+    assert not default.default_faults and not default.regression_source
+    assert default.build == f"mock-{default.max_server_version}"
+    fixture_builds = {p.build for p in PROFILES.values() if p.default_faults}
+    assert default.build not in fixture_builds
+
+
+def test_a_build_label_means_one_server_version() -> None:
+    seen: dict[str, int] = {}
+    for profile in PROFILES.values():
+        assert seen.setdefault(profile.build, profile.max_server_version) == profile.max_server_version, profile.build

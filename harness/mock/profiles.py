@@ -51,7 +51,13 @@ class GatewayProfile:
 PROFILES: dict[str, GatewayProfile] = {
     p.name: p
     for p in (
-        GatewayProfile("default", "10.30.1", DEFAULT_MOCK_MAX),
+        # Not a real build: a real 10.30.1 negotiates 187 (the 10.30 profile).
+        # 178 is what ib_async <= 2.0.1 logs against modern Gateways (its own
+        # maximum, ib-api-reloaded/ib_async#143). Named for what it is, with no
+        # regression fixture, so healthy default runs never carry the label of
+        # a build the pinning rejects.
+        GatewayProfile("default", f"mock-{DEFAULT_MOCK_MAX}", DEFAULT_MOCK_MAX,
+                       version_source="no real build: the text-era maximum ib_async <= 2.0.1 offers"),
         GatewayProfile("10.19", "10.19.2d", 176, time_zone="Central European Standard Time",
                        iana_zone="Europe/Berlin",
                        accounts_first=True),
