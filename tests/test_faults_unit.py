@@ -17,7 +17,7 @@ ALL_FAULTS = [
     "silent-handshake", "close-after-accept", "delayed-accounts", "delayed-next-id", "no-next-valid-id",
     "missing-end", "client-id-stuck", "close-wait-leak", "red-after-disconnect", "connectivity-loss",
     "restart-at", "max-server-version", "max-clients", "latency", "read-only-api", "api-wedge",
-    "closed-after-start-api",
+    "closed-after-start-api", "nightly-reset",
 ]
 FLAGS = ["silent-handshake", "close-after-accept", "no-next-valid-id", "red-after-disconnect", "read-only-api"]
 

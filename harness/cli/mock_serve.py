@@ -268,7 +268,7 @@ def faults_command() -> None:
     """List the faults `ibgw mock serve --fault` accepts, with the real failure each reproduces and its
     source: the public report (repo#issue) or "field reports only"."""
     for spec in FAULT_SPECS.values():
-        click.echo(f"{spec.usage:<26}{spec.description}")
+        click.echo(f"{spec.usage:<25} {spec.description}")
         click.echo(f"{'':<26}source: {spec.source}")
 
 

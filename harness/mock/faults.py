@@ -99,6 +99,17 @@ def _api_wedge(value: str | None) -> tuple[str, int]:
     return mode, int(_number("api-wedge", after, integer=True)) if after.strip() else 0
 
 
+def _nightly_reset(value: str | None) -> tuple[float, float, int, bool]:
+    parts = [p.strip() for p in (value or "").split(",")]
+    if len(parts) < 2 or len(parts) > 4 or not parts[0] or not parts[1]:
+        raise FaultError(f"fault nightly-reset needs AT,FOR[,REPEATS[,lost]] (got {value!r})")
+    at, duration = _number("nightly-reset", parts[0]), _number("nightly-reset", parts[1])
+    repeats = int(_number("nightly-reset", parts[2], minimum=1, integer=True)) if len(parts) > 2 and parts[2] else 3
+    if len(parts) == 4 and parts[3] not in ("lost", "maintained"):
+        raise FaultError(f"fault nightly-reset: {parts[3]!r} is not 'lost' or 'maintained'")
+    return at, duration, repeats, len(parts) == 4 and parts[3] == "lost"
+
+
 def _pair(name: str, value: str | None, default_second: float | None) -> tuple[float, float]:
     parts = (value or "").split(",")
     if len(parts) > 2 or not parts[0]:
@@ -170,6 +181,11 @@ SPECS: dict[str, FaultSpec] = {s.name: s for s in (
     FaultSpec("connectivity-loss", "AT,FOR", "AT s after set: error 1100 and farms broken (2103/2105); FOR s "
               "later 1102 and farms OK", lambda v: _pair("connectivity-loss", v, None),
               source="IbcAlpha/IBC#143, IbcAlpha/IBC#251 (nightly reset: 1100, 2103/2105, 1102)"),
+    FaultSpec("nightly-reset", "AT,FOR[,REPEATS[,lost]]", "IB's nightly reset, AT s after set and FOR s long: "
+              "error 1100 REPEATS times (default 3), then 2103/2105 farms broken, then 1102 carrying the farm list "
+              "(1101 'data lost' with lost), then 2107/2108 farms inactive; the socket stays up",
+              _nightly_reset,
+              source="IbcAlpha/IBC#143, IbcAlpha/IBC#251 (the reset's messages); QuantConnect/Lean PR #960 (1101)"),
     FaultSpec("restart-at", "T[,DOWN]", "the daily restart, T s after set: every connection dropped, the port "
               "refused for DOWN s (default 5; a real auto-restart takes about 60-90 s), then back",
               lambda v: _pair("restart-at", v, 5.0),

@@ -21,7 +21,14 @@ from ..protocol.framing import MAX_FRAME
 from .faults import UNTIL_RESTART, FaultSet
 from .model import AccountModel
 from .profiles import GatewayProfile, get_profile
-from .session import Session
+from .session import (
+    CONNECTIVITY_LOST,
+    CONNECTIVITY_RESTORED_FARMS,
+    CONNECTIVITY_RESTORED_LOST,
+    FARMS_BROKEN,
+    FARMS_INACTIVE,
+    Session,
+)
 from .transcript import ConnectionRecord
 
 log = logging.getLogger("harness.mock")
@@ -190,6 +197,9 @@ class MockGateway:
             self._timers[name] = asyncio.create_task(self._connectivity_loss(*self.faults.get(name)))
         elif name == "restart-at":
             self._timers[name] = asyncio.create_task(self._restart_at(*self.faults.get(name)))
+        elif name == "nightly-reset":
+            at, duration, repeats, lost = self.faults.get(name)
+            self._timers[name] = asyncio.create_task(self._nightly_reset_at(at, duration, repeats, lost))
         elif name == "api-wedge":
             self._maybe_wedge()
 
@@ -245,6 +255,46 @@ class MockGateway:
         for session in list(self._sessions):
             session.notify_outage_end()
         log.warning("fault connectivity-loss: connectivity restored")
+
+    async def _nightly_reset_at(self, at: float, duration: float, repeats: int, lost: bool) -> None:
+        await asyncio.sleep(at)  # scheduled fault offset
+        await self.nightly_reset(duration, repeats=repeats, data_lost=lost)
+
+    def _broadcast(self, code: int, text: str) -> None:
+        for session in list(self._sessions):
+            session.notify(code, text)
+
+    async def nightly_reset(self, duration: float, *, repeats: int = 3, data_lost: bool = False,
+                            phase: Callable[[str], None] | None = None) -> None:
+        """IB's nightly reset as Gateway logs show it (IbcAlpha/IBC#143, #251):
+        error 1100 repeated while IB is unreachable, then the farms broken
+        (2103/2105), then 1102 carrying the farm list (or 1101: data lost,
+        resubscribe), then the farms inactive (2107/2108, paper accounts).
+        The socket stays up throughout. `phase` hears each step by name (the
+        soak's evidence). The sleeps ARE the reset's timing."""
+        def step(name: str) -> None:
+            log.warning("nightly reset: %s", name)
+            if phase is not None:
+                phase(name)
+
+        interval = duration / (repeats + 1)
+        self.in_outage = True
+        try:
+            for i in range(repeats):
+                self._broadcast(*CONNECTIVITY_LOST)
+                step(f"1100 connectivity lost ({i + 1} of {repeats})")
+                await asyncio.sleep(interval)  # the reset's pace between repeated 1100s
+            for code, text in FARMS_BROKEN:
+                self._broadcast(code, text)
+            step("2103/2105 data farms broken")
+            await asyncio.sleep(interval)  # farms down until IB is back
+        finally:
+            self.in_outage = False
+            self._broadcast(*(CONNECTIVITY_RESTORED_LOST if data_lost else CONNECTIVITY_RESTORED_FARMS))
+            step("1101 restored, data lost" if data_lost else "1102 restored, data maintained, with the farm list")
+            for code, text in FARMS_INACTIVE:
+                self._broadcast(code, text)
+            step("2107/2108 data farms inactive")
 
     async def _restart_at(self, at: float, down: float) -> None:
         await asyncio.sleep(at)  # scheduled fault offset

@@ -41,6 +41,14 @@ CONNECTIVITY_LOST = (1100, "Connectivity between IB and Trader Workstation has b
 CONNECTIVITY_RESTORED = (1102, "Connectivity between IB and Trader Workstation has been restored - data maintained.")
 FARMS_BROKEN = ((2103, "Market data farm connection is broken:usfarm"),
                 (2105, "HMDS data farm connection is broken:ushmds"))
+# The nightly reset's end (IbcAlpha/IBC#143, #251): 1102 carries the farm list;
+# 1101 means the data was lost and subscriptions must be made again
+# (QuantConnect/Lean PR #960). Paper accounts then report farms inactive.
+CONNECTIVITY_RESTORED_FARMS = (1102, "Connectivity between IB and Trader Workstation has been restored - data "
+                                     "maintained. All data farms are connected: usfarm; ushmds; secdefnj.")
+CONNECTIVITY_RESTORED_LOST = (1101, "Connectivity between IB and Trader Workstation has been restored - data lost.")
+FARMS_INACTIVE = ((2108, "Market data farm connection is inactive but should be available upon demand.usfarm"),
+                  (2107, "HMDS data farm connection is inactive but should be available upon demand.ushmds"))
 UNKNOWN_ACCOUNT = (321, "Error validating request.-'bB' : cause - Invalid account code")
 
 
@@ -287,6 +295,11 @@ class Session:
             self._send(m.error(self.server_version, -1, *CONNECTIVITY_LOST, error_time_ms=_now_ms()))
             for code, text in FARMS_BROKEN:
                 self._send(m.error(self.server_version, -1, code, text, error_time_ms=_now_ms()))
+
+    def notify(self, code: int, text: str) -> None:
+        """A system message (reqId -1) to a client whose API is started."""
+        if self.record.started_api:
+            self._send(m.error(self.server_version, -1, code, text, error_time_ms=_now_ms()))
 
     def notify_outage_end(self) -> None:
         if self.record.started_api:
