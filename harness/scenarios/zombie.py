@@ -28,7 +28,7 @@ from ..targets.base import Endpoint
 from .common import new_evidence
 from .listener import port_queues
 from .readiness import connect_until_ready
-from .sockets import close_wait_count
+from .sockets import close_wait_count, port_sockets
 
 SCENARIO = "zombie"
 MODES = ("disconnect", "abort", "process-exit")
@@ -39,6 +39,10 @@ CAUSE_STUCK_ID = "client id stuck"
 CAUSE_RED = "API unresponsive after a disconnect"
 CAUSE_WEDGE = "API wedged"
 CAUSE_CLOSED_AFTER_START = "closed right after startApi"
+CAUSE_CLIENT_SLOW_CLOSE = "the client's own slow close"
+# How long the previous connection's close is watched for (the official ibapi's lingers up to 1 s: it
+# closes from its reader thread, whose recv has a 1 s timeout, connection.py settimeout(1)).
+LINGER_WATCH_S = 3.0
 WEDGE_SOURCES = "gnzsnz/ib-gateway-docker#336, nautechsystems/nautilus_trader#4796"
 
 
@@ -53,6 +57,28 @@ async def settled_close_wait(port: int, baseline: int, timeout: float) -> int:
         await asyncio.sleep(SETTLE_POLL_S)  # polling kernel state: no event exists for it
         count = close_wait_count(port)
     return count
+
+
+def _established_peers(port: int) -> set[str]:
+    """Remote addresses of the Gateway-side ESTABLISHED sockets on `port` (empty when the table is unreadable)."""
+    try:
+        return {row.remote for row in port_sockets(port) if row.status == "ESTABLISHED"}
+    except Exception:  # noqa: BLE001 - no table: no linger measurement, the run itself goes on
+        return set()
+
+
+async def _close_linger_ms(port: int, peers: set[str], returned: float) -> float | None:
+    """How long after the client's disconnect() returned its connection was
+    still ESTABLISHED on the Gateway's side (the FIN had not arrived). Runs
+    alongside the next run, so a same-id reconnect happens as it would in
+    the client's own code. Polls the socket table (no event exists for it),
+    bounded by LINGER_WATCH_S; None when it never closed within that."""
+    while (looked := time.monotonic()) - returned < LINGER_WATCH_S:
+        still = await asyncio.to_thread(_established_peers, port)
+        if not peers & still:  # closed by the time this look began (a table read takes its own time)
+            return round(max(0.0, looked - returned) * 1000, 1)
+        await asyncio.sleep(SETTLE_POLL_S)  # polling kernel state
+    return None
 
 
 async def _run_in_exiting_process(client_name: str, endpoint: Endpoint, client_id: int,
@@ -88,6 +114,9 @@ async def run_zombie(endpoint: Endpoint, client_name: str, make_client: Callable
                             mode=mode, timeout_s=timeout, pause_s=pause)
     baseline = close_wait_count(endpoint.port)
     rows: list[dict[str, Any]] = []
+    lingers: list[tuple[dict[str, Any], asyncio.Task[float | None]]] = []
+    returned_at: dict[int, float] = {}  # run -> when its disconnect() returned
+    started_at: dict[int, float] = {}
     for run in range(1, runs + 1):
         cid = client_id + run - 1 if rotate_ids else client_id
         row: dict[str, Any] = {"run": run, "client_id": cid}
@@ -97,15 +126,21 @@ async def run_zombie(endpoint: Endpoint, client_name: str, make_client: Callable
                        api_ready_ms=_ms((data.get("phases") or {}).get("api_ready")))
         else:
             client = probe if run == 1 else make_client()
+            before = await asyncio.to_thread(_established_peers, endpoint.port)
+            started_at[run] = time.monotonic()
             try:
                 result = await connect_until_ready(client, endpoint, cid, timeout=timeout)
                 row.update(ok=True, api_ready_ms=_ms(result.phases.get("api_ready")))
             except HandshakeError as exc:
                 row.update(ok=False, failed_phase=exc.phase, cause=exc.cause)
+            mine = await asyncio.to_thread(_established_peers, endpoint.port) - before
             if mode == "abort":
                 await client.abort()  # type: ignore[attr-defined]
             else:
                 await client.disconnect()
+            returned_at[run] = time.monotonic()
+            if mine:  # measured while the next run goes ahead, as the client's own code would
+                lingers.append((row, asyncio.create_task(_close_linger_ms(endpoint.port, mine, returned_at[run]))))
         row["close_wait_after"] = await settled_close_wait(endpoint.port, baseline, settle_timeout)
         if not row["ok"]:
             queues = await asyncio.to_thread(port_queues, endpoint.port)
@@ -116,6 +151,14 @@ async def run_zombie(endpoint: Endpoint, client_name: str, make_client: Callable
             break
         if pause:
             await asyncio.sleep(pause)  # deliberate spacing between cycles (respects a real Gateway)
+    for row, task in lingers:
+        row["close_linger_ms"] = await task
+    for row in rows[1:]:
+        prev = rows[row["run"] - 2]
+        linger = prev.get("close_linger_ms")
+        if linger is not None and row["run"] in started_at and prev["run"] in returned_at:
+            # the previous connection still ESTABLISHED at the Gateway when this run began
+            row["prev_open_at_start"] = linger > (started_at[row["run"]] - returned_at[prev["run"]]) * 1000
     _judge(evidence, rows, baseline)
     return evidence.finish()
 
@@ -162,6 +205,17 @@ def _judge(evidence: Evidence, rows: list[dict[str, Any]], baseline: int) -> Non
     if grew:
         evidence.cause = (f"{CAUSE_ZOMBIES}: CLOSE_WAIT grew to {max(counts)} (baseline {baseline}) and {where}")
         evidence.hint = "restart the Gateway to clear the zombies; stop the connect/disconnect churn"
+    elif (first_bad["failed_phase"] == PHASE_NEXT_VALID_ID and "326" in str(first_bad["cause"])
+          and _lingered(rows, first_bad)):
+        prev = rows[rows.index(first_bad) - 1]
+        evidence.cause = (f"{CAUSE_CLIENT_SLOW_CLOSE}: {where}; run {prev['run']}'s connection reached the Gateway's "
+                          f"side closed only {prev['close_linger_ms']:g} ms after its disconnect() returned, and run "
+                          f"{first_bad['run']} reused client id {first_bad['client_id']} inside that window: a real "
+                          "Gateway answers 326 there too (the official ibapi closes from its reader thread, whose "
+                          "recv has a 1 s timeout)")
+        evidence.hint = ("the client's behaviour, not the Gateway's: wait for the close (ibapi: connectionClosed, or "
+                         "join its reader thread) before reconnecting with the same id, or use another id")
+        evidence.details["close_linger_ms"] = prev["close_linger_ms"]
     elif first_bad["failed_phase"] == PHASE_NEXT_VALID_ID and "326" in str(first_bad["cause"]):
         evidence.cause = f"{CAUSE_STUCK_ID}: {where}"
         evidence.hint = "the Gateway still holds the id of a client that left; use another client id or restart"
@@ -177,6 +231,15 @@ def _judge(evidence: Evidence, rows: list[dict[str, Any]], baseline: int) -> Non
     else:
         evidence.cause = where
         evidence.hint = "see the per-run table"
+
+
+def _lingered(rows: list[dict[str, Any]], bad: dict[str, Any]) -> bool:
+    """The run before `bad` used the same id and its connection was still open at the Gateway when `bad` began."""
+    at = rows.index(bad)
+    if at == 0:
+        return False
+    prev = rows[at - 1]
+    return prev["client_id"] == bad["client_id"] and bool(bad.get("prev_open_at_start"))
 
 
 def _ms(seconds: Any) -> float | None:
