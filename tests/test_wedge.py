@@ -158,3 +158,27 @@ async def test_zombie_scenario_still_names_churn_for_a_leak_while_the_api_answer
                                     timeout=QUICK, settle_timeout=0.5)
     assert not evidence.ok
     assert evidence.cause.startswith(CAUSE_ZOMBIES), evidence.cause
+
+
+def test_the_proc_table_reader_decodes_listener_backlog_and_unread_bytes(tmp_path, monkeypatch) -> None:
+    """/proc/net/tcp6 as the kernel prints it: a dual-stack listener on 4002 (0x0FA2) with 37 connections
+    never accept()ed (nautechsystems/nautilus_trader#4796's Recv-Q), one IPv4-mapped CLOSE_WAIT holding
+    18 unread bytes, one ESTABLISHED socket fully read, and another port's listener."""
+    import harness.scenarios.listener as listener
+
+    header = "  sl  local_address                         remote_address                        st tx_queue rx_queue\n"
+    rows = [
+        "0: 00000000000000000000000000000000:0FA2 00000000000000000000000000000000:0000 0A 00000032:00000025",
+        "1: 0000000000000000FFFF00000100007F:0FA2 0000000000000000FFFF00000100007F:C350 08 00000000:00000012",
+        "2: 0000000000000000FFFF00000100007F:0FA2 0000000000000000FFFF00000100007F:C351 01 00000000:00000000",
+        "3: 00000000000000000000000000000000:0FA3 00000000000000000000000000000000:0000 0A 00000032:00000009",
+    ]
+    table = tmp_path / "tcp6"
+    table.write_text(header + "\n".join(f"   {r} 00:00000000 00000000 0 0 1 1" for r in rows) + "\n")
+    monkeypatch.setattr(listener, "PROC_TABLES", (tmp_path / "missing", table))
+    queues = listener.port_queues(4002)
+    assert queues.visible and queues.listening and queues.accept_backlog == 37
+    assert [(s.remote, s.state, s.queued) for s in queues.unread] == [("127.0.0.1:50000", "CLOSE_WAIT", 18)]
+    assert queues.wedged and "37 connection(s)" in queues.signature
+    monkeypatch.setattr(listener, "PROC_TABLES", (tmp_path / "missing",))
+    assert not listener.port_queues(4002).visible  # no table here: unknown, never "not wedged" by accident
