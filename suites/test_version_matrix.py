@@ -37,7 +37,7 @@ from harness.evidence.record import Evidence
 from harness.mock.profiles import get_profile
 from harness.scenarios import run_account_sync, run_handshake
 from harness.scenarios.version_probe import run_version_probe
-from harness.scenarios.zombie import run_zombie
+from harness.scenarios.zombie import CAUSE_CLOSED_AFTER_START, CAUSE_WEDGE, run_zombie
 from harness.targets import MockTarget
 from harness.targets.images import load_versions
 
@@ -48,6 +48,8 @@ RUNS = int(os.environ.get("IBGW_MATRIX_RUNS", "3"))
 LOGIN_DELAY = float(os.environ.get("IBGW_MATRIX_LOGIN_DELAY", "1"))
 CELL_TIMEOUT = 5.0  # per connect; a healthy mock answers in milliseconds
 CLIENT_IDS = {"handshake": 11, "account_sync": 12, "zombie": 13}
+# A regression fixture's fault -> the zombie scenario's cause it must produce.
+FIXTURE_CAUSES = {"api-wedge": CAUSE_WEDGE, "closed-after-start-api": CAUSE_CLOSED_AFTER_START}
 
 
 @dataclass(frozen=True)
@@ -230,6 +232,13 @@ async def test_matrix_cell(version_target: VersionTarget, client_factory, client
         # by test_pin_never_recommends_a_regression_fixture. Here: every failure
         # must carry its cause, and a caught regression fails the cell.
         assert all(e.cause and e.failed_phase for e in failed), [e.summary_line() for e in failed]
+        if MATRIX_TARGET == "mock":
+            # ... and for the reason the fixture's public report gives (the wedge: gnzsnz/ib-gateway-docker#336;
+            # the bare close after startApi: ib-api-reloaded/ib_async#143), not a guess such as churn or a stuck id.
+            zombie = results[-1]
+            for fault, named in FIXTURE_CAUSES.items():
+                if any(f.startswith(fault) for f in profile.default_faults):
+                    assert not zombie.ok and zombie.cause.startswith(named), zombie.summary_line()
         if failed:
             _fail_regression(row, failed)
     else:

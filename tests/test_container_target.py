@@ -33,7 +33,7 @@ from harness.targets.proc_net import count_state, parse_proc_net_tcp
 ROOT = Path(__file__).resolve().parents[1]
 VICTIM = ROOT / "tests" / "docker_victims" / "victim_container.py"
 MOCK_IMAGE = "ibgw-mock:10.45"
-LEAKY_IMAGE = "ibgw-mock:10.41"  # regression fixture: close-wait-leak
+LEAKY_IMAGE = "ibgw-mock:10.41"  # regression fixture: api-wedge=no-read,2 (gnzsnz/ib-gateway-docker#336)
 STANDIN_IMAGE = "ibgw-standin:10.45"
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 
@@ -172,8 +172,9 @@ async def test_mock_container_lifecycle(docker_engine):
 
 
 @pytest.mark.docker
-@pytest.mark.parametrize("image, expected", [(LEAKY_IMAGE, 3), (MOCK_IMAGE, 0)], ids=["10.41-leaks", "10.45-clean"])
-def test_close_wait_reader_sees_the_containers_own_namespace(docker_engine, image, expected):
+@pytest.mark.parametrize("image, ready, expected", [(LEAKY_IMAGE, 1, 1), (MOCK_IMAGE, 2, 0)],
+                         ids=["10.41-wedges", "10.45-clean"])
+def test_close_wait_reader_sees_the_containers_own_namespace(docker_engine, image, ready, expected):
     """The Gateway in a container with its own network namespace (network
     none), the client in a second container joined to it: only reading
     /proc/net/tcp through exec sees the Gateway's CLOSE_WAIT sockets; the
@@ -193,7 +194,9 @@ def test_close_wait_reader_sees_the_containers_own_namespace(docker_engine, imag
                                               network_mode=f"container:{gateway.id}", labels=run_labels())
         try:
             assert client.wait(timeout=60)["StatusCode"] == 0, client.logs().decode()
-            assert client.logs().decode().count("ready: server version") == 2
+            # 10.41 wedges once two API sessions ended (the readiness wait's and the first probe's): the second
+            # probe is accepted, never read, and its close leaves one CLOSE_WAIT socket owned by the Gateway.
+            assert client.logs().decode().count("ready: server version") == ready, client.logs().decode()
         finally:
             remove_container(client)
         deadline = time.monotonic() + 5
@@ -201,7 +204,7 @@ def test_close_wait_reader_sees_the_containers_own_namespace(docker_engine, imag
         while count != expected and time.monotonic() < deadline:
             time.sleep(0.1)  # bounded polling of kernel socket state (no event exists)
             count = container_close_wait(gateway, 4002)
-        assert count == expected  # 3 = the first readiness probe and two more, all leaked
+        assert count == expected
         assert close_wait_count(4002) == host_before  # invisible from the host namespace
     finally:
         remove_container(gateway)

@@ -106,7 +106,7 @@ async def test_get_faults_lists_every_valid_fault(control: Control) -> None:
     assert status == 200 and body["active"] == []
     assert set(body["valid"]) == set(SPECS)
     for name, spec in SPECS.items():
-        assert body["valid"][name] == {"usage": spec.usage, "description": spec.description}
+        assert body["valid"][name] == {"usage": spec.usage, "description": spec.description, "source": spec.source}
 
 
 async def test_post_and_delete_a_fault_changes_the_handshake(control: Control) -> None:

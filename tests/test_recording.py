@@ -360,7 +360,7 @@ async def test_replay_target_runs_a_scenario(default_recording: Any) -> None:
     target = parse_target(f"replay:{path}")
     endpoint = await target.start()
     try:
-        assert endpoint.kind == "replay" and endpoint.build == "10.30.1" and endpoint.details["max_server_version"] == 178
+        assert endpoint.kind == "replay" and endpoint.build == "mock-178" and endpoint.details["max_server_version"] == 178
         evidence = await run_account_sync(endpoint, make_client("ib_async"), 77, timeout=TIMEOUT, expect_positions=True)
         assert evidence.outcome == "passed", evidence.cause
         assert target.divergences == []

@@ -46,11 +46,14 @@ Rungs, in order (a rung that cannot run after a failure is SKIP):
   paper or live account DU/DF accounts are paper; anything else is LIVE
 
 \b
-When TCP is accepted and nothing answers (not logged in / 2FA, API red
-after a disconnect, zombie saturation all look alike), doctor retries with
-a fresh client id and counts CLOSE_WAIT sockets, then lists under
-"Diagnosis:" the causes that remain possible, most likely first, each with
-the public report it comes from ("source:"), or "field reports only".
+When TCP is accepted and nothing answers (an incoming-connection dialog,
+a wedged API, an API red after a disconnect all look alike), doctor retries
+with a fresh client id, counts CLOSE_WAIT sockets and reads the listener's
+queues (connections never accept()ed, bytes never read: the wedge), then
+lists under "Diagnosis:" the causes that remain possible, most likely first,
+each with the public report it comes from ("source:"), or "field reports only".
+A login or 2FA in progress is not silence: the port refuses, or a forwarder
+in front closes at once.
 CLOSE_WAIT sockets are counted from this host's socket table (psutil, lsof
 where psutil needs privileges), so run doctor on the Gateway's host.
 

@@ -304,19 +304,24 @@ def _configure_logging(level: str) -> None:
 
 @mock.command("faults")
 def faults_command() -> None:
-    """List the faults `ibgw mock serve --fault` accepts, with the real failure each reproduces."""
+    """List the faults `ibgw mock serve --fault` accepts, with the real failure each reproduces and its
+    source: the public report (repo#issue) or "field reports only"."""
     for spec in FAULT_SPECS.values():
-        click.echo(f"{spec.usage:<26}{spec.description}")
+        click.echo(f"{spec.usage:<25} {spec.description}")
+        click.echo(f"{'':<26}source: {spec.source}")
 
 
 @mock.command("profiles")
 def profiles() -> None:
-    """List the Gateway profiles `ibgw mock serve --profile` accepts."""
+    """List the Gateway profiles `ibgw mock serve --profile` accepts; a profile with a regression fixture
+    names the faults it starts with and the public report they reproduce."""
     click.echo(f"{'profile':<12}{'build':<22}{'max server version':>19}  {'startup order':<26}time zone")
     for name in sorted(PROFILES):
         p = PROFILES[name]
         order = "managedAccounts first" if p.accounts_first else "nextValidId first"
         click.echo(f"{p.name:<12}{p.build:<22}{p.max_server_version:>19}  {order:<26}{p.time_zone}")
+        if p.default_faults:
+            click.echo(f"{'':<12}regression fixture: {' '.join(p.default_faults)}; source: {p.regression_source}")
 
 
 __all__ = ["mock", "parse_accounts", "profiles", "serve"]

@@ -48,6 +48,7 @@ from ..scenarios.doctor import (
     silent_family,
     survey_sockets,
 )
+from ..scenarios.listener import port_queues
 from ..scenarios.judge import closed_after_accept, connectivity_detail, connectivity_lost, failure_causes
 from .signals import EXIT_INTERRUPTED, CancelOnSignal
 
@@ -316,8 +317,13 @@ async def _judge_failure(outcome: ProbeOutcome, client: ClientAdapter, survey: S
         return
     detail = (f"{survey.count} CLOSE_WAIT socket(s) on port {port}" if survey.visible
               else f"CLOSE_WAIT sockets not visible here ({survey.reason})")
-    _with_causes(outcome, [CAUSES[key] for key in silent_family(survey, CLOSE_WAIT_THRESHOLD)], detail,
-                 f"{SILENT_MEANING} ({detail})")
+    keys = silent_family(survey, CLOSE_WAIT_THRESHOLD)
+    if survey.visible:  # the listener's own queues: the wedge's signature (scenarios/listener.py)
+        queues = await asyncio.to_thread(port_queues, port)
+        if queues.wedged:
+            keys = ["wedge", *(key for key in keys if key != "wedge")]
+            detail = f"{detail}; {queues.signature}"
+    _with_causes(outcome, [CAUSES[key] for key in keys], detail, f"{SILENT_MEANING} ({detail})")
 
 
 def _version_step_kind(cause: str) -> str:

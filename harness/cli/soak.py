@@ -149,7 +149,7 @@ async def run_soak_against(spec: str, config: SoakConfig, out_dir: Path, *, sche
             config.schedule = plan.steps
             say(plan.describe())
         else:
-            config.schedule = parse_schedule(schedule_text)
+            config.schedule = parse_schedule(schedule_text, config.time_scale)
             say(f"schedule {','.join(s.text() for s in config.schedule) or 'none'} (as given)")
         if mock is not None:
             return await run_soak(config, endpoint, out_dir, mock=mock, container=container, progress=progress)
@@ -211,6 +211,9 @@ def _clients_option(ctx: click.Context, param: click.Parameter, value: tuple[str
                    "your own adapter as module.path:factory (harness/clients/custom.py)")
 @click.option("--schedule", default=None,
               help="faults KIND@AT[:SECONDS],... ('none' for no faults; default: one of each, spread over the run)")
+@click.option("--time-scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+              help="multiply every --schedule fault length by this (nightly-reset 60 s and auto-restart 75 s by "
+                   "default: 0.05 plays them in 3 and 3.75 s)")
 @click.option("--ping-interval", type=click.FloatRange(min=0.05), default=1.0, show_default=True)
 @click.option("--probe-interval", type=click.FloatRange(min=0.5), default=30.0, show_default=True)
 @click.option("--probe-timeout", type=click.FloatRange(min=0.5), default=None,
@@ -237,7 +240,8 @@ def _clients_option(ctx: click.Context, param: click.Parameter, value: tuple[str
                    "default 5)")
 @click.option(ALLOW_FLAG, "allow_live_account", is_flag=True,
               help="go on when the Gateway manages a non-paper account (default: stop before the first connection)")
-def soak(duration: float, gateway: str, clients: tuple[str, ...], schedule: str | None, ping_interval: float,
+def soak(duration: float, gateway: str, clients: tuple[str, ...], schedule: str | None, time_scale: float,
+         ping_interval: float,
          probe_interval: float, probe_timeout: float | None, interval: float, no_reconnect: bool,
          gap_margin: float | None, recovery_bound: float | None, rss_growth_mb: float | None, out_base: Path,
          connect_timeout: float | None, backoff_cap: float | None, allow_live_account: bool) -> None:
@@ -249,10 +253,11 @@ def soak(duration: float, gateway: str, clients: tuple[str, ...], schedule: str 
                                    "rss_growth_mb": rss_growth_mb, "connect_timeout": connect_timeout,
                                    "backoff_cap": backoff_cap, "probe_timeout": probe_timeout}.items() if v is not None}
     config = SoakConfig(duration=duration, clients=clients or SoakConfig.clients, ping_interval=ping_interval,
-                        probe_interval=probe_interval, interval=interval, reconnect=not no_reconnect, **overrides)
+                        probe_interval=probe_interval, interval=interval, reconnect=not no_reconnect,
+                        time_scale=time_scale, **overrides)
     try:
         if schedule is not None:  # fail before starting anything
-            check_room(parse_schedule(schedule), config.duration, config.recovery_bound)
+            check_room(parse_schedule(schedule, time_scale), config.duration, config.recovery_bound)
         parse_target(gateway)
     except (ScheduleError, TargetSpecError) as exc:
         raise click.UsageError(str(exc)) from None

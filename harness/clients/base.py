@@ -40,9 +40,9 @@ PHASES: tuple[str, ...] = (
 PHASE_MEANING: dict[str, str] = {
     PHASE_TCP: "nothing is listening: the Gateway is down, the API port is wrong, "
     "or 'Enable ActiveX and Socket Clients' is off",
-    PHASE_SERVER_VERSION: "TCP accepted but the API layer is not answering: the Gateway is "
-    "not logged in, waits for 2FA, a socket forwarder is up before the Gateway, "
-    "or the client address is not trusted",
+    PHASE_SERVER_VERSION: "TCP accepted but the API layer is not answering: closed at once, a socket "
+    "forwarder is up while the Gateway behind it is down or not logged in yet (2FA); silent, an "
+    "incoming-connection dialog waits (untrusted client address) or the API is wedged",
     PHASE_NEXT_VALID_ID: "the version handshake completed but the API is not ready: "
     "nextValidId never came (client id in use, API layer stalled after a disconnect)",
     PHASE_MANAGED_ACCOUNTS: "the API answered but managedAccounts is empty or missing: "

@@ -114,6 +114,8 @@ class Outage:
     end: float | None = None
     attempts: int = 0  # connect attempts it took (connection outages)
     failures: list[str] = field(default_factory=list)  # distinct failed-attempt causes, in order
+    repeats: int = 0  # further 1100s inside a data outage (the nightly reset repeats it)
+    ended_by: int | None = None  # 1102 (data maintained) or 1101 (data lost: subscriptions must be made again)
 
     @property
     def duration_s(self) -> float | None:
@@ -123,7 +125,7 @@ class Outage:
         return {"kind": self.kind, "start_s": round(self.start - origin, 3),
                 "end_s": None if self.end is None else round(self.end - origin, 3),
                 "duration_s": self.duration_s, "cause": self.cause, "attempts": self.attempts,
-                "failures": self.failures}
+                "failures": self.failures, "repeats": self.repeats, "ended_by": self.ended_by}
 
 
 Listener = Callable[[LinkEvent], None]
@@ -169,6 +171,7 @@ class ReconnectingClient:
         self._generation = 0  # bumps per connection: late callbacks from a dead one are ignored
         self._missed_in_row = 0
         self._seen_messages = 0
+        self._handled_ahead: list[int] = []  # system codes acted on from ib_async's event before the list had them
         self._tap: Any = None  # keeps ib_async event handlers alive (eventkit holds weak references)
 
     # ------------------------------------------------------------ public
@@ -306,6 +309,7 @@ class ReconnectingClient:
         self._generation += 1
         self._missed_in_row = 0
         self._seen_messages = 0
+        self._handled_ahead = []
         self._down.clear()
         self._up.set()
         self._watch(adapter, self._generation)
@@ -358,26 +362,36 @@ class ReconnectingClient:
         elif msg.msg_id == In.ERR_MSG:
             self._poll_messages(generation)
 
-    def _poll_messages(self, generation: int) -> None:
-        """Act on system messages not yet seen in the connection's message list."""
+    def _poll_messages(self, generation: int) -> list[int]:
+        """Act on system messages not yet seen in the connection's message list; returns their codes."""
         if generation != self._generation or self.result is None:
-            return
+            return []
         messages = self.result.messages
         new, self._seen_messages = messages[self._seen_messages:], len(messages)
         for message in new:
+            if message.code in self._handled_ahead:  # already acted on from ib_async's own event
+                self._handled_ahead.remove(message.code)
+                continue
             self._on_system_message(generation, message)
+        return [message.code for message in new]
 
     def _on_system_message(self, generation: int, message: GatewayMessage) -> None:
         if generation != self._generation:
             return
-        if message.code == CONNECTIVITY_LOST and self.data_outage is None:
+        if message.code == CONNECTIVITY_LOST and self.data_outage is not None:
+            self.data_outage.repeats += 1  # one outage, however often IB repeats 1100
+        elif message.code == CONNECTIVITY_LOST:
             self.outages.append(Outage("data", time.monotonic(), f"error {message.code}: {message.message}"))
             self._emit(DATA_LOST, f"error {message.code}: {message.message}")
         elif message.code in (CONNECTIVITY_RESTORED, CONNECTIVITY_RESTORED_LOST):
             outage = self.data_outage
             if outage is not None:
                 outage.end = time.monotonic()
-                self._emit(DATA_RESTORED, f"error {message.code}: {message.message}", duration_s=outage.duration_s)
+                outage.ended_by = message.code
+                lost = "; data lost: subscriptions must be made again" if message.code == CONNECTIVITY_RESTORED_LOST \
+                    else ""
+                self._emit(DATA_RESTORED, f"error {message.code}: {message.message}{lost}",
+                           duration_s=outage.duration_s)
 
     def _link_lost(self, generation: int, cause: str) -> None:
         """The connection of `generation` is gone: start an outage once."""
@@ -421,8 +435,11 @@ class _IbAsyncTap:
     def on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
         # The adapter appends to result.messages on the same event; reading
         # the list keeps one code path for every library.
-        self.owner._poll_messages(self.generation)
-        if code in (CONNECTIVITY_LOST, CONNECTIVITY_RESTORED, CONNECTIVITY_RESTORED_LOST):
+        seen = self.owner._poll_messages(self.generation)
+        if code in (CONNECTIVITY_LOST, CONNECTIVITY_RESTORED, CONNECTIVITY_RESTORED_LOST) and code not in seen:
+            # The adapter has not listed it yet: act now, and skip it when the list catches up
+            # (a repeated 1100 must count once per message).
+            self.owner._handled_ahead.append(code)
             self.owner._on_system_message(self.generation, GatewayMessage(req_id, code, message))
 
     def on_account_value(self, value: Any) -> None:

@@ -42,8 +42,9 @@ UNCLASSIFIED = "unclassified"
 CATEGORY_TEXT: dict[str, str] = {
     GATEWAY_UNREACHABLE: "nothing accepted the TCP connect: the Gateway is down, restarting, or the port is wrong",
     BUILD_TOO_OLD: "the Gateway's server version is below what the client needs: the build is retired or too old",
-    HANDSHAKE_UNANSWERED: "TCP accepted, the version handshake was not answered: not logged in, 2FA pending, "
-                          "API layer stalled, connection cap reached",
+    HANDSHAKE_UNANSWERED: "TCP accepted, the version handshake was not answered: a forwarder in front of a "
+                          "Gateway that is down or logging in (2FA), an incoming-connection dialog, a wedged "
+                          "API, the connection cap",
     CLIENT_ID_STUCK: "the Gateway still holds the client id (error 326) of a client that left",
     ZOMBIE_SOCKETS: "CLOSE_WAIT sockets pile up on the Gateway port: it is not closing finished connections",
     API_NOT_READY: "the handshake completed but nextValidId or managedAccounts never came",

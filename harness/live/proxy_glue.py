@@ -90,7 +90,9 @@ def wire_for_client(proxy: Any, client_id: int, since: float | None = None) -> W
         return None
     entries = [e for e in proxy.entries if e.conn_id == conn_id]
     opened = next((e.t for e in entries if e.name == "(proxy)" and e.note.startswith("accepted")), entries[0].t)
-    view = WireView(text=proxy.transcript_text(conn_id))
+    origin = getattr(proxy, "origin", None)  # the proxy's entry times count from its time.monotonic() origin
+    view = WireView(text=proxy.transcript_text(conn_id),
+                    accepted_mono=None if origin is None else origin + opened)
     for e in entries:
         if e.name == "(proxy)":
             if e.note.startswith("closed:") and view.closed_at is None:

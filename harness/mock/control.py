@@ -106,7 +106,8 @@ class ControlServer(JsonControlServer):
             return self.gw.state()
         if path == "/faults" and method == "GET":
             return {"active": self.gw.faults.describe(),
-                    "valid": {s.name: {"usage": s.usage, "description": s.description} for s in SPECS.values()}}
+                    "valid": {s.name: {"usage": s.usage, "description": s.description, "source": s.source}
+                              for s in SPECS.values()}}
         if path == "/faults" and method == "POST":
             text = body.get("fault")
             if not isinstance(text, str):

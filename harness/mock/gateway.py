@@ -21,7 +21,14 @@ from ..protocol.framing import MAX_FRAME
 from .faults import UNTIL_RESTART, FaultSet
 from .model import AccountModel
 from .profiles import GatewayProfile, get_profile
-from .session import Session
+from .session import (
+    CONNECTIVITY_LOST,
+    CONNECTIVITY_RESTORED_FARMS,
+    CONNECTIVITY_RESTORED_LOST,
+    FARMS_BROKEN,
+    FARMS_INACTIVE,
+    Session,
+)
 from .transcript import ConnectionRecord
 
 log = logging.getLogger("harness.mock")
@@ -103,6 +110,12 @@ class MockGateway:
         self.leaked: list[asyncio.StreamWriter] = []  # close-wait-leak: sockets we never closed
         self.stuck_ids: dict[int, float] = {}  # client-id-stuck: id -> monotonic release time
         self.in_outage = False  # connectivity-loss between 1100 and 1102
+        # api-wedge: the mode once the API thread has wedged, the API sessions
+        # ended so far (the wedge's trigger), and sockets accepted but never read.
+        self.wedged: str | None = None
+        self.api_sessions_ended = 0
+        self.unread: list[asyncio.StreamWriter] = []
+        self.last_api_leave: float | None = None  # closed-after-start-api counts from here
         self.restarts = 0
         self.jitter = random.Random(0)  # latency jitter: deterministic from run to run
         self._timers: dict[str, asyncio.Task[None]] = {}
@@ -154,9 +167,10 @@ class MockGateway:
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
         leaked, self.leaked = self.leaked, []
-        for writer in leaked:
+        unread, self.unread = self.unread, []
+        for writer in (*leaked, *unread):
             writer.close()
-        return len(tasks) + len(leaked)
+        return len(tasks) + len(leaked) + len(unread)
 
     async def restart(self, down: float = 0.0) -> None:
         """The Gateway's restart: every connection dropped, the port refused
@@ -166,6 +180,9 @@ class MockGateway:
         log.warning("mock Gateway restarting (down for %.1f s)", down)
         await self._close_listener("Gateway restart")
         self.red = False
+        self.wedged = None
+        self.api_sessions_ended = 0
+        self.last_api_leave = None
         self.stuck_ids.clear()
         self.in_outage = False
         self._client_ids.clear()
@@ -205,6 +222,52 @@ class MockGateway:
             self._timers[name] = asyncio.create_task(self._connectivity_loss(*self.faults.get(name)))
         elif name == "restart-at":
             self._timers[name] = asyncio.create_task(self._restart_at(*self.faults.get(name)))
+        elif name == "nightly-reset":
+            at, duration, repeats, lost = self.faults.get(name)
+            self._timers[name] = asyncio.create_task(self._nightly_reset_at(at, duration, repeats, lost))
+        elif name == "api-wedge":
+            self._maybe_wedge()
+
+    def note_api_session_end(self) -> None:
+        """A session that started the API ended on its own (not dropped by
+        us): what api-wedge=MODE,AFTER counts before the API wedges."""
+        self.api_sessions_ended += 1
+        self.last_api_leave = time.monotonic()
+        self._maybe_wedge()
+
+    def closes_after_start_api(self) -> bool:
+        """Fault closed-after-start-api: a client left less than S seconds
+        ago (or at all, without a value), so this startApi gets a bare close."""
+        window = self.faults.get("closed-after-start-api")
+        if window is None or self.last_api_leave is None:
+            return False
+        return time.monotonic() - self.last_api_leave < window
+
+    def _maybe_wedge(self) -> None:
+        spec = self.faults.get("api-wedge")
+        if spec is None or self.wedged is not None or self._server is None:
+            return
+        mode, after = spec
+        if self.api_sessions_ended >= after:
+            self._wedge(mode)
+
+    def _wedge(self, mode: str) -> None:
+        """The API thread wedges (gnzsnz/ib-gateway-docker#336,
+        nautechsystems/nautilus_trader#4796): every open session stops being
+        read and answered, and new connections are either left in the
+        kernel's accept queue (no-accept: the socket keeps listening, the
+        listener's Recv-Q grows) or accepted and never read (no-read).
+        Clients that give up leave CLOSE_WAIT sockets behind; only a
+        restart clears it."""
+        self.wedged = mode
+        log.warning("fault api-wedge: the API thread is wedged (%s) after %d API session(s)", mode,
+                    self.api_sessions_ended)
+        if mode == "no-accept" and self._server is not None:
+            loop = asyncio.get_running_loop()
+            for sock in self._server.sockets:
+                loop.remove_reader(sock.fileno())  # still listening; accept() is simply never called
+        for session in list(self._sessions):
+            session.wedge()
 
     async def _connectivity_loss(self, at: float, duration: float) -> None:
         await asyncio.sleep(at)  # scheduled fault offset
@@ -217,6 +280,46 @@ class MockGateway:
         for session in list(self._sessions):
             session.notify_outage_end()
         log.warning("fault connectivity-loss: connectivity restored")
+
+    async def _nightly_reset_at(self, at: float, duration: float, repeats: int, lost: bool) -> None:
+        await asyncio.sleep(at)  # scheduled fault offset
+        await self.nightly_reset(duration, repeats=repeats, data_lost=lost)
+
+    def _broadcast(self, code: int, text: str) -> None:
+        for session in list(self._sessions):
+            session.notify(code, text)
+
+    async def nightly_reset(self, duration: float, *, repeats: int = 3, data_lost: bool = False,
+                            phase: Callable[[str], None] | None = None) -> None:
+        """IB's nightly reset as Gateway logs show it (IbcAlpha/IBC#143, #251):
+        error 1100 repeated while IB is unreachable, then the farms broken
+        (2103/2105), then 1102 carrying the farm list (or 1101: data lost,
+        resubscribe), then the farms inactive (2107/2108, paper accounts).
+        The socket stays up throughout. `phase` hears each step by name (the
+        soak's evidence). The sleeps ARE the reset's timing."""
+        def step(name: str) -> None:
+            log.warning("nightly reset: %s", name)
+            if phase is not None:
+                phase(name)
+
+        interval = duration / (repeats + 1)
+        self.in_outage = True
+        try:
+            for i in range(repeats):
+                self._broadcast(*CONNECTIVITY_LOST)
+                step(f"1100 connectivity lost ({i + 1} of {repeats})")
+                await asyncio.sleep(interval)  # the reset's pace between repeated 1100s
+            for code, text in FARMS_BROKEN:
+                self._broadcast(code, text)
+            step("2103/2105 data farms broken")
+            await asyncio.sleep(interval)  # farms down until IB is back
+        finally:
+            self.in_outage = False
+            self._broadcast(*(CONNECTIVITY_RESTORED_LOST if data_lost else CONNECTIVITY_RESTORED_FARMS))
+            step("1101 restored, data lost" if data_lost else "1102 restored, data maintained, with the farm list")
+            for code, text in FARMS_INACTIVE:
+                self._broadcast(code, text)
+            step("2107/2108 data farms inactive")
 
     async def _restart_at(self, at: float, down: float) -> None:
         await asyncio.sleep(at)  # scheduled fault offset
@@ -253,6 +356,7 @@ class MockGateway:
             "client_ids_in_use": self.client_ids_in_use, "red": self.red, "close_wait_leaked": len(self.leaked),
             "stuck_client_ids": {str(k): (None if v == UNTIL_RESTART else round(v - now, 3))
                                  for k, v in self.stuck_ids.items() if v > now},
+            "wedged": self.wedged, "unread_sockets": len(self.unread), "api_sessions_ended": self.api_sessions_ended,
             "in_outage": self.in_outage, "restarts": self.restarts, "connections_seen": len(self.records),
         }
 
@@ -302,6 +406,14 @@ class MockGateway:
         record = ConnectionRecord(next(self._conn_ids), f"{peer[0]}:{peer[1]}" if peer else "?")
         self.records.append(record)
         writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        if self.wedged == "no-read":
+            # Accepted by the kernel's and Java's accept(), then never read:
+            # the client's bytes stay in Recv-Q and its close leaves CLOSE_WAIT.
+            writer.transport.pause_reading()
+            self.unread.append(writer)
+            record.close("fault api-wedge: accepted, never read (the API thread is wedged)")
+            log.warning("conn %d from %s: %s", record.conn_id, record.peer, record.close_cause)
+            return
         if "close-after-accept" in self.faults:
             record.close("fault close-after-accept: closed right after accept")
             log.warning("conn %d from %s: %s", record.conn_id, record.peer, record.close_cause)

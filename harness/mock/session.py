@@ -43,6 +43,14 @@ CONNECTIVITY_LOST = (1100, "Connectivity between IB and Trader Workstation has b
 CONNECTIVITY_RESTORED = (1102, "Connectivity between IB and Trader Workstation has been restored - data maintained.")
 FARMS_BROKEN = ((2103, "Market data farm connection is broken:usfarm"),
                 (2105, "HMDS data farm connection is broken:ushmds"))
+# The nightly reset's end (IbcAlpha/IBC#143, #251): 1102 carries the farm list;
+# 1101 means the data was lost and subscriptions must be made again
+# (QuantConnect/Lean PR #960). Paper accounts then report farms inactive.
+CONNECTIVITY_RESTORED_FARMS = (1102, "Connectivity between IB and Trader Workstation has been restored - data "
+                                     "maintained. All data farms are connected: usfarm; ushmds; secdefnj.")
+CONNECTIVITY_RESTORED_LOST = (1101, "Connectivity between IB and Trader Workstation has been restored - data lost.")
+FARMS_INACTIVE = ((2108, "Market data farm connection is inactive but should be available upon demand.usfarm"),
+                  (2107, "HMDS data farm connection is inactive but should be available upon demand.ushmds"))
 UNKNOWN_ACCOUNT = (321, "Error validating request.-'bB' : cause - Invalid account code")
 # A Java int: what the Gateway's Java code parses order ids, request ids,
 # client ids and reqIds counts into (Integer.parseInt: optional sign, ASCII digits).
@@ -92,7 +100,7 @@ class Session:
             Out.CANCEL_POSITIONS: self._ignore,
             Out.REQ_OPEN_ORDERS: self._on_req_open_orders,
             Out.REQ_ALL_OPEN_ORDERS: self._on_req_open_orders,
-            Out.REQ_AUTO_OPEN_ORDERS: self._ignore,
+            Out.REQ_AUTO_OPEN_ORDERS: self._on_req_auto_open_orders,
             Out.REQ_COMPLETED_ORDERS: self._on_req_completed_orders,
             Out.REQ_ACCT_DATA: self._on_req_account_updates,
             Out.REQ_ACCOUNT_UPDATES_MULTI: self._on_req_account_updates_multi,
@@ -137,6 +145,12 @@ class Session:
         if self.holds_client_id and self.client_id is not None:
             self.gw._release_client_id(self.client_id, self)
             self.holds_client_id = False
+        if self.gw.wedged is not None and self.drop_cause is None:
+            # A wedged API never closes anything: the socket stays until restart.
+            self.gw.unread.append(self.writer)
+            return
+        if self.record.started_api and self.drop_cause is None:
+            self.gw.note_api_session_end()
         explicit_disconnect = self.client_eof and self.record.started_api and self.drop_cause is None
         if explicit_disconnect and "red-after-disconnect" in self.gw.faults and not self.gw.red:
             self.gw.red = True
@@ -153,6 +167,11 @@ class Session:
             await asyncio.wait_for(self.writer.wait_closed(), timeout=1.0)
         except (OSError, asyncio.TimeoutError, ConnectionError):
             pass
+
+    def wedge(self) -> None:
+        """The API thread wedged (fault api-wedge): stop reading this
+        client and answering it; what it sends stays unread in Recv-Q."""
+        self.writer.transport.pause_reading()
 
     # ------------------------------------------------------------ reading
 
@@ -262,6 +281,9 @@ class Session:
         self.record.client_id = self.client_id
         if self._deadline is not None:
             self._deadline.reschedule(None)  # the hello is done; what follows is API time
+        if self.gw.closes_after_start_api():
+            # ib-api-reloaded/ib_async#143 on 10.30.1: a bare close, no 326.
+            raise ConnectionClosed("fault closed-after-start-api: closed right after startApi, no error message")
         if not self.gw._admit_api_client(self):
             raise Refused(f"connection cap of {self.gw.effective_max_clients} clients reached")
         if not self.gw._claim_client_id(self.client_id, self):
@@ -321,6 +343,11 @@ class Session:
             self._send(m.error(self.server_version, -1, *CONNECTIVITY_LOST, error_time_ms=_now_ms()))
             for code, text in FARMS_BROKEN:
                 self._send(m.error(self.server_version, -1, code, text, error_time_ms=_now_ms()))
+
+    def notify(self, code: int, text: str) -> None:
+        """A system message (reqId -1) to a client whose API is started."""
+        if self.record.started_api:
+            self._send(m.error(self.server_version, -1, code, text, error_time_ms=_now_ms()))
 
     def notify_outage_end(self) -> None:
         if self.record.started_api:
@@ -402,11 +429,27 @@ class Session:
         if self._ends("positions"):
             self._send(m.position_end())
 
+    def _read_only_refusal(self) -> bool:
+        """Fault read-only-api: a read-only Gateway answers an order-related
+        request with 321 "...Read-Only mode." at reqId -1 and nothing else
+        (bankroll-py/bankroll#65); True when it did."""
+        if "read-only-api" not in self.gw.faults:
+            return False
+        self._send(m.error(self.server_version, -1, *READ_ONLY, error_time_ms=_now_ms()))
+        return True
+
     def _on_req_open_orders(self, request: Message) -> None:
+        if self._read_only_refusal():
+            return
         if self._ends("open-orders"):
             self._send(m.open_order_end())  # the model holds no working orders
 
+    def _on_req_auto_open_orders(self, request: Message) -> None:
+        self._read_only_refusal()  # otherwise no reply: it only binds future manual orders
+
     def _on_req_completed_orders(self, request: Message) -> None:
+        if "read-only-api" in self.gw.faults:
+            return  # no answer at all: the request times out (erdewit/ib_insync#224)
         if self._ends("completed-orders"):
             self._send(m.completed_orders_end())
 
@@ -485,6 +528,8 @@ class Session:
         self._send_raw(payload, shown, name, form=form.value)
 
     def _send_raw(self, data: bytes, fields: list[str], name: str | None = None, form: str = "text") -> None:
+        if self.gw.wedged is not None:
+            return  # a wedged API answers nothing (fault api-wedge)
         self.record.add("send", fields, name, form=form)
         self.writer.write(data)
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..mock.sources import NO_GATEWAY_CLAIM
+
 UP = "up"
 DOWN = "down"
 BOTH = "both"
@@ -31,6 +33,9 @@ class ProxyFaultSpec:
     values: tuple[float, ...]  # defaults for each value (len = how many it takes); () for a flag
     minimum: tuple[float, ...] = ()
     required: int = 0  # how many values must be given
+    # What the fault rests on (harness/mock/sources.py): most are network
+    # conditions and claim nothing about the Gateway itself.
+    source: str = f"{NO_GATEWAY_CLAIM} (a network condition)"
 
     @property
     def usage(self) -> str:
@@ -45,7 +50,9 @@ SPECS: dict[str, ProxyFaultSpec] = {s.name: s for s in (
     ProxyFaultSpec("latency", "MS[,JITTER]", BOTH, "every chunk delayed by MS (+- JITTER) milliseconds; order kept",
                    (0.0, 0.0), (0.0, 0.0), 1),
     ProxyFaultSpec("blackhole", "", BOTH, "accept and go silent: bytes are read and dropped, never forwarded; "
-                   "new connections get no upstream (a dead forwarder, a firewall dropping packets)", ()),
+                   "new connections get no upstream (a dead forwarder, a firewall dropping packets)", (),
+                   source="UnusualAlpha/ib-gateway-docker#52, gnzsnz/ib-gateway-docker#77 (socat forwarder "
+                          "timeouts to the Gateway)"),
     ProxyFaultSpec("reset", "[MS]", BOTH, "reset (RST) every connection when set, and each new one MS after "
                    "accept (0: at once)", (0.0,), (0.0,)),
     ProxyFaultSpec("half-close", "", DOWN, "send FIN one way and keep the other open: /down (default) the client "
@@ -59,7 +66,9 @@ SPECS: dict[str, ProxyFaultSpec] = {s.name: s for s in (
                    "between them (TCP segments arrive in pieces)", (1.0, 1.0), (1.0, 0.0), 1),
     ProxyFaultSpec("coalesce", "MS", DOWN, "hold writes for MS milliseconds and send what arrived as one write "
                    "(a forwarder that buffers): ibapi drops bytes that arrive with the version reply",
-                   (0.0,), (0.0,), 1),
+                   (0.0,), (0.0,), 1,
+                   source=f"{NO_GATEWAY_CLAIM} (a forwarder's buffering; the drop is the official ibapi client's "
+                          "own reading of the version reply)"),
 )}
 
 
@@ -136,4 +145,5 @@ class ProxyFaultSet:
 
     def to_dict(self) -> dict[str, Any]:
         return {"active": self.describe(),
-                "valid": {s.name: {"usage": s.usage, "description": s.description} for s in SPECS.values()}}
+                "valid": {s.name: {"usage": s.usage, "description": s.description,
+                                   "source": s.source} for s in SPECS.values()}}

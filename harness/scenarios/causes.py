@@ -113,11 +113,13 @@ CAUSES: dict[str, Cause] = {c.key: c for c in (
           "nautechsystems/nautilus_trader#4796); stopping client churn is not shown to help",
           "gnzsnz/ib-gateway-docker#336 (10.41.1d); nautechsystems/nautilus_trader#4796 (10.41.1c, listener "
           "Recv-Q grows); erdewit/ib_insync#386", restart_fixes=True),
-    Cause("zombies_present", "CLOSE_WAIT sockets are accumulating on the port (a client reconnects in a loop)",
+    Cause("zombies_present", "CLOSE_WAIT sockets are accumulating on the port while the API answers (a client "
+          "that reconnects in a loop is a candidate)",
           "the API still answers, but CLOSE_WAIT sockets the Gateway never closed are on the port",
           "stop the churn (find the client that connects and disconnects in a loop: the remote addresses "
           "below), then restart the Gateway to clear the CLOSE_WAIT sockets",
-          "gnzsnz/ib-gateway-docker#336; erdewit/ib_insync#386", restart_fixes=True),
+          "field reports only (client churn as the cause); the public reports (gnzsnz/ib-gateway-docker#336, "
+          "erdewit/ib_insync#386) show CLOSE_WAIT piling up behind a wedged API instead", restart_fixes=True),
     Cause("id_stuck", "client id in use or stuck after its client left",
           "the Gateway refused this client id (error 326, or a close after startApi) while a fresh id works",
           "use another client id (probe / doctor: --client-id); if no other client holds this one, the "

@@ -52,6 +52,7 @@ from ..protocol import messages as m
 from ..protocol.messages import In
 from .causes import CAUSES, cause_for_text
 from .judge import closed_after_accept, connectivity_detail, connectivity_lost, is_non_tws, version_range
+from .listener import port_queues
 from .sockets import SocketRow, SocketTableUnavailable, port_sockets
 from .zombie import settled_close_wait
 
@@ -608,6 +609,12 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
         ev = {"outcome": f"TCP accepted, no version reply within {timeout:g} s", "first_attempt": first.brief(),
               **fresh_ev, "close_wait": survey.count if survey.visible else None}
         remaining = _silent_family(survey, threshold)
+        if survey.visible:  # the listener's queues, read after our own unanswered attempts (listener.py)
+            queues = await asyncio.to_thread(port_queues, port)
+            ev["listener_queues"] = queues.to_dict()
+            if queues.wedged:
+                ev["wedge"] = queues.signature
+                remaining = [CAUSE_WEDGE, *(c for c in remaining if c != CAUSE_WEDGE)]
         if second.kind == "refused":
             remaining = [CAUSE_DOWN]  # it went away between the attempts: mid-restart
             ev["note"] = "the port refused the second attempt: the Gateway went down while doctor ran"
@@ -615,7 +622,8 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
             FIX_DOWN if remaining == [CAUSE_DOWN] else FIX_SILENT)
         rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, ev, remediation,
                                    f"TCP accepted, but no version reply within {timeout:g} s "
-                                   f"(fresh client id {second.client_id}: {_outcome_text(second, timeout)})")
+                                   f"(fresh client id {second.client_id}: {_outcome_text(second, timeout)})"
+                                   + (f"; {ev['wedge']}" if ev.get("wedge") else ""))
         diagnosis.extend(remaining)
         _skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC,
                     RUNG_ACCOUNT_KIND)
@@ -634,12 +642,14 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
                     "fresh_id_helps": second.kind == "ok"}
         refused_326 = first.kind == "id_in_use"
         what = (f"client id {first.client_id} refused with error 326 (already in use)" if refused_326 else
-                f"the Gateway closed the connection after startApi ({first.cause})")
+                f"the Gateway closed the connection after startApi with no error message, no 326 ({first.cause})")
         if second.kind == "ok":
             rungs[RUNG_CLIENT_ID] = Rung(
                 RUNG_CLIENT_ID, FAIL, {"client_id": first.client_id, "error_326": refused_326,
                                        "first_attempt": first.brief(), **fresh_ev}, FIX_ID,
                 f"{what}; a fresh client id {second.client_id} works")
+            if not refused_326:
+                diagnosis.append(CAUSE_CLOSED_AFTER_START)
             diagnosis.append(CAUSE_ID_STUCK)
             return await _ready_rungs(second, rungs, diagnosis, first_id_refused=True, first=first)
         ev = {"first_attempt": first.brief(), **fresh_ev}
@@ -650,7 +660,7 @@ async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[
             RUNG_CLIENT_ID, FAIL if refused_326 else WARN,
             {"client_id": first.client_id, "error_326": refused_326, **fresh_ev}, FIX_API_NOT_READY,
             f"{what}; a fresh id did not help: the Gateway's API is not taking clients")
-        diagnosis.append(CAUSE_API_NOT_READY)
+        diagnosis.append(CAUSE_API_NOT_READY if refused_326 else CAUSE_CLOSED_AFTER_START)
         _skip_after(rungs, "nextValidId never came", RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
         return None
     if first.kind == "no_next_id":

@@ -63,6 +63,7 @@ class WireView:
     closed_at: float | None = None  # seconds since accept
     close_cause: str | None = None
     text: str = ""
+    accepted_mono: float | None = None  # time.monotonic() of the accept, when the source shares this clock
 
     def first(self, name: str, direction: str | None = None) -> float | None:
         for t, d, n in self.frames:
@@ -85,7 +86,7 @@ def wire_from_mock(mock: Any) -> WireSource:
             return None
         closed = None if record.closed_at is None else round(record.closed_at - record.accepted_at, 6)
         frames = [(e.t, "c2g" if e.direction == "recv" else "g2c", e.name) for e in record.entries]
-        return WireView(frames, closed, record.close_cause, record.to_text())
+        return WireView(frames, closed, record.close_cause, record.to_text(), record.accepted_at)
 
     return lookup
 
@@ -103,10 +104,13 @@ class ClientRun:
     gave_up_after_s: float | None = None  # connect() call -> failure
     wire: WireView | None = None
     started: float = 0.0  # time.monotonic() at the connect call
+    disconnect_returned: float = 0.0  # time.monotonic() when the adapter's disconnect() returned
+    close_linger_ms: float | None = None  # disconnect() returned -> the Gateway side saw the close
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("started")
+        data.pop("disconnect_returned")
         data["wire"] = None if self.wire is None else {
             "closed_at_s": self.wire.closed_at, "close_cause": self.wire.close_cause,
             "frames": [list(f) for f in self.wire.frames[:200]]}
@@ -138,6 +142,7 @@ async def run_client(client: ClientAdapter, endpoint: Endpoint, client_id: int, 
         if not run.ok:
             run.gave_up_after_s = round(time.monotonic() - started, 3)
         await _disconnect(client)
+        run.disconnect_returned = time.monotonic()
     run.started = started
     return run
 
@@ -224,6 +229,29 @@ def judge(user: ClientRun, ref: ClientRun) -> tuple[str, str | None, str]:
         f"({ref.cause}); the Gateway is flaky: rerun")
 
 
+# A close that reaches the Gateway side this long after disconnect() returned is the client's own linger.
+LINGER_NOTABLE_MS = 50.0
+CLOSE_WATCH_S = 2.0  # how long the user's connection's close is waited for after both runs
+
+
+def _client_close_linger(run: ClientRun) -> str | None:
+    """The user's client's own slow close, measured from the Gateway side: the official ibapi closes its
+    socket from its reader thread, whose recv has a 1 s timeout (ibapi connection.py settimeout(1)), so
+    its FIN leaves up to 1 s after EClient.disconnect() returns; a same-id reconnect inside that window
+    gets error 326 from a real Gateway too. Named as the client's behaviour, with the linger measured."""
+    wire = run.wire
+    if wire is None or wire.closed_at is None or wire.accepted_mono is None or not run.disconnect_returned:
+        return None
+    linger_ms = round((wire.accepted_mono + wire.closed_at - run.disconnect_returned) * 1000, 1)
+    run.close_linger_ms = max(0.0, linger_ms)
+    if linger_ms <= LINGER_NOTABLE_MS:
+        return None
+    return (f"the user's client's connection reached the Gateway closed {linger_ms:g} ms after its disconnect() "
+            f"returned: the client's own slow close (the official ibapi closes from its reader thread, 1 s recv "
+            f"timeout); reconnecting with client id {run.client_id} inside that window gets error 326 from a real "
+            "Gateway too: wait for the close before reusing the id")
+
+
 async def run_gateway_or_code(endpoint: Endpoint, user_client: Callable[[], ClientAdapter],
                               reference_client: Callable[[], ClientAdapter], *, client_id: int,
                               reference_client_id: int | None = None, timeout: float = 10.0,
@@ -243,11 +271,24 @@ async def run_gateway_or_code(endpoint: Endpoint, user_client: Callable[[], Clie
     if wire is not None:  # read after both runs: the Gateway side has seen both connections close by now
         for run in (user_run, ref_run):
             run.wire = wire(run.client_id, run.started)
+        # A client that closes late (ibapi: up to 1 s after disconnect() returned) may still be open: its close
+        # time is the evidence, so it is waited for, bounded (the transcripts expose no event for it).
+        deadline = time.monotonic() + CLOSE_WATCH_S
+        while user_run.wire is not None and user_run.wire.closed_at is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)  # bounded polling of the Gateway-side record
+            user_run.wire = wire(user_run.client_id, user_run.started)
     verdict, phase, explanation = judge(user_run, ref_run)
+    linger_note = _client_close_linger(user_run)
+    if linger_note:
+        explanation = f"{explanation}. Also: {linger_note}"
     evidence.details = {"verdict": verdict, "parting_phase": phase, "explanation": explanation,
                         "user": user_run.to_dict(), "reference": ref_run.to_dict(),
                         "reference_client": asdict(reference.info)}
     evidence.checks = {"user_client_ok": user_run.ok, "reference_client_ok": ref_run.ok}
+    if user_run.close_linger_ms is not None:
+        evidence.measurements["user_close_linger_ms"] = user_run.close_linger_ms
+    if linger_note:
+        evidence.details["client_close"] = linger_note
     for name, run in (("user", user_run), ("reference", ref_run)):
         if PHASE_API_READY in run.phases:
             evidence.measurements[f"{name}_api_ready_ms"] = round(run.phases[PHASE_API_READY] * 1000, 3)

@@ -72,6 +72,9 @@ class SoakConfig:
     backoff_cap: float = 5.0
     dead_after_missed_pings: int = 3
     schedule: list[FaultStep] = field(default_factory=list)
+    # fault lengths in a schedule text are multiplied by this (soak_schedule.parse_schedule): a test
+    # plays the 75 s auto-restart at 0.05
+    time_scale: float = 1.0
     # pass criteria
     # a ping gap may exceed the longest injected outage by this much: the backoff cap, a
     # ping interval and a connect must fit in it
@@ -254,6 +257,12 @@ class Soak:
         self.jsonl.write({"type": "event", "t": self.t(), "wall": _now_iso(), "kind": kind, "client": None,
                           "fault": step.kind, "seconds": step.seconds, "detail": detail})
 
+    def _fault_phase(self, step: FaultStep, name: str) -> None:
+        """One named step of a multi-step fault (the nightly reset's 1100s, farms, 1102), kept on the step
+        and in the JSON Lines so the evidence shows each phase."""
+        step.phases.append({"t": round(self.t(), 3), "phase": name})
+        self._fault_event("fault_phase", step, name)
+
     # ------------------------------------------------------------ run
 
     async def run(self) -> Evidence:
@@ -351,7 +360,8 @@ class Soak:
             step.started = self.t()
             self._fault_event("fault_start", step, KINDS_HELP.get(step.kind, ""))
             try:
-                await inject(step, mock=self.mock, proxy=self.proxy, container=self.container)
+                await inject(step, mock=self.mock, proxy=self.proxy, container=self.container,
+                             phase=lambda name, step=step: self._fault_phase(step, name))
             except asyncio.CancelledError:
                 # The soak ended (or was stopped) mid-fault: the fault's outage lasted until now, which the
                 # verdict needs to know (a container restart takes what it takes, perhaps past the run's end).

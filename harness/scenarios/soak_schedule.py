@@ -10,7 +10,10 @@ Gateway the harness does not control, only the fault proxy's (harness/proxy)
 
 Text form (CLI, env, make): ``KIND@AT[:SECONDS]`` joined by commas, e.g.
 ``restart@900:60,connectivity-loss@1800:30,stuck-id@2700:20``; AT is seconds
-from the soak's start.
+from the soak's start. The kinds with a realistic length of their own
+(``nightly-reset``, ``auto-restart``: DEFAULT_SECONDS) take it when SECONDS
+is left out; ``parse_schedule(..., time_scale=0.05)`` scales every length
+(not the start times), so a test plays a 75 s auto-restart in under 4 s.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ import asyncio
 import logging
 import math
 import time
-from dataclasses import asdict, dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 log = logging.getLogger("harness.scenarios.soak")
@@ -31,10 +35,21 @@ KINDS: dict[str, tuple[str, bool, str]] = {
     "stuck-id": ("mock", True, "every connection dropped; the dropped client ids stay 'in use' (326) for SECONDS"),
     "container-restart": ("container", True, "`docker restart` of the Gateway's container, waited for until its "
                           "API is ready again (SECONDS is not used: the restart takes what it takes)"),
+    "nightly-reset": ("mock", False, "IB's nightly reset (IbcAlpha/IBC#143, #251): error 1100 repeated, then "
+                      "2103/2105 farms broken, then 1102 carrying the farm list, then 2107/2108 farms inactive; the "
+                      "socket stays up"),
+    "nightly-reset-lost": ("mock", False, "the nightly reset ending in 1101 (restored, data lost: resubscribe; "
+                           "QuantConnect/Lean PR #960) instead of 1102"),
+    "auto-restart": ("mock", True, "the Gateway's auto-restart: every connection dropped, the port refused for "
+                     "SECONDS, about 60-90 s for real (manhinhang/ib-gateway-docker PR #157)"),
     "proxy-reset": ("proxy", True, "the fault proxy resets (RST) every connection once"),
     "proxy-blackhole": ("proxy", True, "the fault proxy goes silent for SECONDS (accepts, forwards nothing)"),
     "proxy-reject": ("proxy", True, "the fault proxy resets every connection, and new ones at accept, for SECONDS"),
 }
+
+
+# Realistic lengths for the kinds public reports give one (seconds, before time_scale).
+DEFAULT_SECONDS: dict[str, float] = {"nightly-reset": 60.0, "nightly-reset-lost": 60.0, "auto-restart": 75.0}
 
 
 class ScheduleError(ValueError):
@@ -49,6 +64,8 @@ class FaultStep:
     started: float | None = None  # soak-relative seconds, filled in when it ran
     ended: float | None = None
     error: str | None = None
+    # What the fault did, step by step ({"t": soak-relative s, "phase": name}): the evidence of each phase.
+    phases: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def breaks_connection(self) -> bool:
@@ -70,8 +87,11 @@ class FaultStep:
         return asdict(self)
 
 
-def parse_schedule(text: str) -> list[FaultStep]:
-    """`restart@20:3,connectivity-loss@35:5` -> steps in time order; '' or 'none' -> []."""
+def parse_schedule(text: str, time_scale: float = 1.0) -> list[FaultStep]:
+    """`restart@20:3,connectivity-loss@35:5` -> steps in time order; '' or 'none' -> [].
+    Every SECONDS (given, or a kind's DEFAULT_SECONDS) is multiplied by `time_scale`."""
+    if not time_scale > 0:
+        raise ScheduleError(f"time scale must be above 0 (got {time_scale:g})")
     steps: list[FaultStep] = []
     for part in (p.strip() for p in text.split(",")):
         if not part or part == "none":
@@ -83,12 +103,12 @@ def parse_schedule(text: str) -> list[FaultStep]:
             raise ScheduleError(f"soak fault {part!r} needs a time: {kind}@SECONDS_FROM_START[:DURATION]")
         at_text, _, seconds_text = when.partition(":")
         try:
-            at, seconds = float(at_text), float(seconds_text or 0)
+            at, seconds = float(at_text), float(seconds_text or DEFAULT_SECONDS.get(kind, 0))
         except ValueError:
             raise ScheduleError(f"soak fault {part!r}: times must be numbers of seconds") from None
         if at < 0 or seconds < 0:
             raise ScheduleError(f"soak fault {part!r}: times must be >= 0")
-        steps.append(FaultStep(kind, at, seconds))
+        steps.append(FaultStep(kind, at, round(seconds * time_scale, 3)))
     return sorted(steps, key=lambda s: s.at)
 
 
@@ -209,11 +229,21 @@ def check_schedule(steps: list[FaultStep], *, has_mock: bool, has_proxy: bool, d
     check_room(steps, duration, recovery_bound)
 
 
-async def inject(step: FaultStep, *, mock: Any = None, proxy: Any = None, container: Any = None) -> None:
+async def inject(step: FaultStep, *, mock: Any = None, proxy: Any = None, container: Any = None,
+                 phase: Callable[[str], None] | None = None) -> None:
     """Run one fault to its end. The waits here ARE the injected outages
-    (how long the port stays refused, how long connectivity stays lost)."""
-    if step.kind == "restart":
+    (how long the port stays refused, how long connectivity stays lost).
+    `phase` hears each named step of a multi-step fault as it happens."""
+    def say(name: str) -> None:
+        if phase is not None:
+            phase(name)
+
+    if step.kind in ("restart", "auto-restart"):
+        say(f"every connection dropped, port refused for {step.seconds:g} s")
         await mock.restart(step.seconds)
+        say("port accepting again")
+    elif step.kind in ("nightly-reset", "nightly-reset-lost"):
+        await mock.nightly_reset(step.seconds, data_lost=step.kind == "nightly-reset-lost", phase=say)
     elif step.kind == "connectivity-loss":
         mock.set_fault(f"connectivity-loss=0,{step.seconds:g}")
         await asyncio.sleep(step.seconds)  # the outage's length

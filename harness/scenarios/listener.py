@@ -1,0 +1,136 @@
+"""The wedge detector: does the process behind a port still accept and read?
+
+Why its own module: public reports of the CLOSE_WAIT pile-up
+(gnzsnz/ib-gateway-docker#336 on 10.41.1d, erdewit/ib_insync#386,
+nautechsystems/nautilus_trader#4796 on 10.41.1c) show it as the *result*
+of the Gateway's API thread wedging, not of client churn: the listener
+stops calling accept() (its accept queue, the LISTEN socket's Recv-Q,
+grows: 37 in #4796) or accepts and never reads (the client's bytes sit in
+the Recv-Q of the accepted socket until the client gives up, which leaves
+CLOSE_WAIT). Both are visible in the kernel's socket table without asking
+the Gateway anything, so doctor and the zombie scenario judge the same way
+against a real Gateway and the mock.
+
+Source: /proc/net/tcp and /proc/net/tcp6 (Linux; for a LISTEN socket the
+rx_queue column is the accept queue length, for any other the unread
+bytes). A queue that a healthy server drains in milliseconds only counts
+when it is still there after a short settle.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+PROC_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
+STATES = {"01": "ESTABLISHED", "08": "CLOSE_WAIT", "0A": "LISTEN"}
+SETTLE_S = 0.3  # a reading, accepting server drains its queues far faster than this
+
+
+@dataclass(frozen=True)
+class QueuedSocket:
+    local: str
+    remote: str
+    state: str
+    queued: int  # LISTEN: connections not yet accept()ed; others: bytes not yet read
+
+
+@dataclass
+class PortQueues:
+    """What the kernel holds for `port` that its server has not taken."""
+
+    port: int
+    visible: bool
+    reason: str = ""  # why the table could not be read
+    listening: bool = False
+    accept_backlog: int = 0  # connections completed by the kernel, never accept()ed
+    unread: list[QueuedSocket] = field(default_factory=list)  # accepted sockets holding unread client bytes
+
+    @property
+    def wedged(self) -> bool:
+        """The server neither accepts nor reads: its API thread is stuck."""
+        return self.visible and (self.accept_backlog > 0 or bool(self.unread))
+
+    @property
+    def signature(self) -> str:
+        """One line saying what was seen (empty when nothing is stuck)."""
+        parts = []
+        if self.accept_backlog:
+            parts.append(f"the listener on port {self.port} has {self.accept_backlog} connection(s) waiting that "
+                         "were never accept()ed (Recv-Q)")
+        if self.unread:
+            close_wait = sum(1 for s in self.unread if s.state == "CLOSE_WAIT")
+            parts.append(f"{len(self.unread)} socket(s) on port {self.port} hold client bytes never read "
+                         f"({sum(s.queued for s in self.unread)} bytes; {close_wait} of them in CLOSE_WAIT)")
+        return "; ".join(parts)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["wedged"] = self.wedged
+        data["unread"] = [asdict(s) for s in self.unread[:10]]
+        data["unread_count"] = len(self.unread)
+        return data
+
+
+def _address(hex_addr: str) -> tuple[str, int]:
+    host, _, port = hex_addr.partition(":")
+    raw = bytes.fromhex(host)
+    # The kernel prints each 32-bit word in host (little-endian) order.
+    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
+    ip = ipaddress.ip_address(words)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return str(ip), int(port, 16)
+
+
+def _read(port: int) -> PortQueues | None:
+    """One reading of the tables; None when no table exists here."""
+    found = False
+    view = PortQueues(port, True)
+    for table in PROC_TABLES:
+        try:
+            lines = table.read_text().splitlines()[1:]
+        except OSError:
+            continue
+        found = True
+        for line in lines:
+            parts = line.split()
+            if len(parts) < 5 or parts[3] not in STATES:
+                continue
+            local_ip, local_port = _address(parts[1])
+            if local_port != port:
+                continue
+            remote_ip, remote_port = _address(parts[2])
+            queued = int(parts[4].partition(":")[2], 16)
+            state = STATES[parts[3]]
+            if state == "LISTEN":
+                view.listening = True
+                view.accept_backlog += queued
+            elif queued > 0:
+                view.unread.append(QueuedSocket(f"{local_ip}:{local_port}", f"{remote_ip}:{remote_port}", state,
+                                                queued))
+    return view if found else None
+
+
+def port_queues(port: int, settle: float = SETTLE_S) -> PortQueues:
+    """The port's stuck queues: read twice, `settle` seconds apart, keeping
+    only what stayed (a healthy Gateway takes its backlog and bytes in
+    milliseconds; a wedged one never does). Blocking: call it in a thread
+    from async code."""
+    first = _read(port)
+    if first is None:
+        return PortQueues(port, False, "no /proc/net/tcp here (the listener's queues are readable on Linux only)")
+    if not first.accept_backlog and not first.unread:
+        return first
+    time.sleep(settle)  # kernel queue state has no event to wait for
+    second = _read(port) or PortQueues(port, True)
+    stayed = {(s.local, s.remote) for s in first.unread}
+    second.unread = [s for s in second.unread if (s.local, s.remote) in stayed]
+    second.accept_backlog = min(first.accept_backlog, second.accept_backlog)
+    return second
+
+
+__all__ = ["PortQueues", "QueuedSocket", "port_queues"]

@@ -1,0 +1,96 @@
+"""ibapi's own slow close: the official client closes its socket while its
+reader thread sits in recv() with a 1 s timeout (ibapi connection.py
+settimeout(1)), so the FIN leaves up to 1 s after EClient.disconnect()
+returns; a same-id reconnect inside that second gets 326 from a real
+Gateway too. The zombie scenario names this as the client's behaviour,
+with the linger it measured, and not as a stuck id on the Gateway."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from harness.clients.ibapi_client import IbapiClient
+from harness.clients.raw import RawClient
+from harness.mock.gateway import MockGateway
+from harness.scenarios.zombie import CAUSE_CLIENT_SLOW_CLOSE, CAUSE_STUCK_ID, run_zombie
+from harness.targets.base import Endpoint
+
+HOST = "127.0.0.1"
+BACKGROUND: list[asyncio.Task[None]] = []
+
+
+class ReturnsAtOnceIbapi(IbapiClient):
+    """The official client as an application uses it: EClient.disconnect() and go on, without waiting for
+    ibapi's reader thread (the harness's own adapter waits; a team's code usually does not). The
+    threads are still drained, in the background, so the test leaks nothing."""
+
+    async def disconnect(self) -> None:
+        app = self._app
+        if app is None:  # not connected (connect() starts by clearing old state)
+            await super().disconnect()
+            return
+        await asyncio.to_thread(app.disconnect)  # what the application calls; the FIN leaves later
+        BACKGROUND.append(asyncio.create_task(super().disconnect()))
+
+
+@pytest.mark.timeout(120)
+async def test_a_same_id_reconnect_inside_the_linger_is_named_as_the_clients_behaviour() -> None:
+    try:
+        async with MockGateway(HOST, 0) as gw:
+            endpoint = Endpoint("mock", HOST, gw.port, "mock:test")
+            evidence = await run_zombie(endpoint, "ibapi", ReturnsAtOnceIbapi, runs=4, client_id=44, timeout=5.0,
+                                        settle_timeout=0.5, stop_at_first_failure=True)
+            await asyncio.gather(*BACKGROUND)
+    finally:
+        BACKGROUND.clear()
+    assert not evidence.ok
+    assert evidence.cause.startswith(CAUSE_CLIENT_SLOW_CLOSE), evidence.cause
+    assert "326" in evidence.cause and "the client's behaviour" in evidence.hint
+    linger = evidence.details["close_linger_ms"]
+    assert 0 < linger <= 1500, linger  # up to ibapi's 1 s recv timeout, plus a loaded machine
+
+
+async def test_a_prompt_close_with_a_stuck_id_is_still_the_gateway() -> None:
+    """The control: the raw client's FIN leaves at once; the 326 comes from the Gateway keeping the id."""
+    async with MockGateway(HOST, 0, faults=["client-id-stuck=30"]) as gw:
+        evidence = await run_zombie(Endpoint("mock", HOST, gw.port, "mock:test"), "raw",
+                                    lambda: RawClient(await_account_value=False), runs=2, client_id=45,
+                                    timeout=2.0, settle_timeout=0.5, stop_at_first_failure=True)
+    assert not evidence.ok
+    assert evidence.cause.startswith(CAUSE_STUCK_ID), evidence.cause
+    assert evidence.details["runs"][1].get("prev_open_at_start") is False
+
+
+async def test_doctor_client_names_the_linger_as_the_clients_behaviour() -> None:
+    """`ibgw doctor --client` (run_gateway_or_code): the Gateway side's close time against the moment the
+    user's disconnect() returned gives the linger; it is reported as the client's own behaviour."""
+    from harness.clients import make_client
+    from harness.scenarios.gateway_or_code import run_gateway_or_code, wire_from_mock
+
+    try:
+        async with MockGateway(HOST, 0) as gw:
+            evidence = await run_gateway_or_code(Endpoint("mock", HOST, gw.port, "mock:test"), ReturnsAtOnceIbapi,
+                                                 lambda: make_client("raw"), client_id=46, timeout=5.0,
+                                                 wire=wire_from_mock(gw))
+            await asyncio.gather(*BACKGROUND)
+    finally:
+        BACKGROUND.clear()
+    linger = evidence.measurements["user_close_linger_ms"]
+    assert 50 < linger <= 1500, linger
+    note = evidence.details["client_close"]
+    assert "the client's own slow close" in note and "326" in note and f"{linger:g} ms" in note
+    assert note in evidence.details["explanation"]
+
+
+async def test_doctor_client_says_nothing_about_a_prompt_close() -> None:
+    from harness.clients import make_client
+    from harness.scenarios.gateway_or_code import run_gateway_or_code, wire_from_mock
+
+    async with MockGateway(HOST, 0) as gw:
+        evidence = await run_gateway_or_code(Endpoint("mock", HOST, gw.port, "mock:test"),
+                                             lambda: make_client("raw"), lambda: make_client("raw"), client_id=47,
+                                             timeout=5.0, wire=wire_from_mock(gw))
+    assert evidence.ok and "client_close" not in evidence.details
+    assert evidence.measurements["user_close_linger_ms"] <= 50
