@@ -85,3 +85,33 @@ async def test_watch_restarts_a_wedged_standin_container_through_ibc(docker_engi
     assert episode["first_state"] == "wedged" and episode["healed_by_restart"]
     assert episode["restarts"] and rows[-1]["kind"] in ("probe", "episode")
     assert states[-1] == "healthy"
+
+
+@pytest.mark.docker
+def test_health_check_sidecar_shares_the_gateway_namespace_and_names_the_state(docker_engine):
+    """The sidecar form for an image without python3: a python3 image in the
+    Gateway container's network namespace (compose `network_mode: service:`,
+    a k8s pod) runs the stdlib check against socat's 4004 on loopback."""
+    mounts = {str(ROOT / "harness" / "mock"): {"bind": "/opt/ibgw/harness/mock", "mode": "ro"},
+              str(ROOT / "harness" / "protocol"): {"bind": "/opt/ibgw/harness/protocol", "mode": "ro"}}
+    gateway = docker_engine.containers.run(
+        STANDIN_IMAGE, detach=True, network_mode="none", labels=run_labels(), volumes=mounts,
+        environment={"TWS_USERID": "standin-user", "TWS_PASSWORD": "s3cret-standin", "IBGW_LOGIN_DELAY": "4"})
+    sidecar = None
+    try:
+        sidecar = docker_engine.containers.run(
+            "ibgw-mock:10.45", ["python3", "-c", "import time; time.sleep(300)"], detach=True,
+            network_mode=f"container:{gateway.id}", labels=run_labels(), volumes=mounts)
+        check = ["python3", "-m", "harness.mock.healthcheck", "--states", "--port", "4004", "--timeout", "3",
+                 "--client-id", "998"]
+        code, out = sidecar.exec_run(check)
+        assert (code, out.decode().split(":")[0]) == (3, "starting"), out  # socat up, Gateway logging in
+        deadline = time.monotonic() + 60
+        while code != 0 and time.monotonic() < deadline:
+            time.sleep(0.5)  # the login has no event a sidecar could await: bounded poll
+            code, out = sidecar.exec_run(check)
+        assert code == 0 and out.decode().startswith("healthy: server version"), out
+    finally:
+        for container in (sidecar, gateway):
+            if container is not None:
+                container.remove(force=True)
