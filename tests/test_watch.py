@@ -340,3 +340,35 @@ def test_cli_watch_runs_counted_probes_as_json_lines_and_refuses_bad_options(tmp
 def test_cli_healthcheck_exit_code_names_the_state():
     result = CliRunner().invoke(cli, ["healthcheck", "--gateway", f"127.0.0.1:{free_port()}", "--timeout", "2"])
     assert result.exit_code == 3 and result.output.startswith("starting:")
+
+
+def test_cli_watch_bad_evidence_path_busy_metrics_port_and_missing_extra_are_one_line(tmp_path, monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    bad = CliRunner().invoke(cli, ["watch", "--gateway", "127.0.0.1:4002", "--evidence", str(blocker / "w.jsonl")])
+    assert bad.exit_code == 2 and "--evidence" in bad.output and "Traceback" not in bad.output
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        bad = CliRunner().invoke(cli, ["watch", "--gateway", "127.0.0.1:4002", "--metrics-port", str(taken)])
+    assert bad.exit_code == 1 and "--metrics-port" in bad.output and "Traceback" not in bad.output
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)  # the extra not installed: import fails
+    bad = CliRunner().invoke(cli, ["watch", "--gateway", "127.0.0.1:4002", "--metrics-port", "0"])
+    assert bad.exit_code == 1 and "pip install 'ibgw-harness[watch]'" in bad.output
+
+
+def test_live_view_renders_state_cause_sockets_and_decision():
+    from rich.console import Console
+
+    from harness.watch.live import render
+
+    console = Console(record=True, width=160)
+    console.print(render({"state": "wedged", "title": "zombie saturation", "detail": "no answer",
+                          "phase_ms": {"connect": 0.4}, "decision": "restart: zombie", "restarts": 1,
+                          "sockets": {"close_wait": 3, "accept_backlog": 37, "unread_sockets": 0},
+                          "ts": "2026-12-06T06:00:00Z"}, "127.0.0.1:4004"))
+    text = console.export_text()
+    assert "wedged" in text and "CLOSE_WAIT 3" in text and "Recv-Q 37" in text and "restart: zombie" in text
