@@ -133,14 +133,19 @@ async def test_1000_health_checks_on_a_healthy_gateway_leave_no_close_wait():
         assert gw.active_connections == 0
 
 
-@pytest.mark.parametrize("fault", ["silent-handshake", "close-wait-leak=1000", "no-next-valid-id"])
+@pytest.mark.parametrize("fault", ["silent-handshake", "close-wait-leak=1000", "no-next-valid-id",
+                                   "api-wedge=no-read,0", "api-wedge=no-accept,0"])
 async def test_checks_against_a_wedged_or_leaking_gateway_leave_no_close_wait(fault):
     """A Gateway that never closes its side keeps every FIN-closed client in
     CLOSE_WAIT; the check resets instead, so it does not feed the pile."""
+    from harness.mock.faults import SPECS
+
+    if fault.partition("=")[0] not in SPECS:
+        pytest.skip(f"{fault} is not in this mock yet (the wedge fault comes with the faults branch)")
     async with MockGateway(faults=[fault]) as gw:
         for _ in range(8):
             await check_api_ready("127.0.0.1", gw.port, timeout=0.5, clean_close=True)
         assert await wait_close_wait_zero(gw.port) == 0
-        if fault.startswith("close-wait-leak"):  # the control: a plain FIN close does leave them
+        if fault.startswith(("close-wait-leak", "api-wedge=no-read")):  # the control: a plain FIN close leaves them
             await check_api_ready("127.0.0.1", gw.port, timeout=0.5, graceful=True)
             assert await asyncio.to_thread(close_wait_on, gw.port) >= 1

@@ -372,3 +372,25 @@ def test_live_view_renders_state_cause_sockets_and_decision():
                           "ts": "2026-12-06T06:00:00Z"}, "127.0.0.1:4004"))
     text = console.export_text()
     assert "wedged" in text and "CLOSE_WAIT 3" in text and "Recv-Q 37" in text and "restart: zombie" in text
+
+
+@pytest.mark.parametrize("mode", ["no-accept", "no-read"])
+async def test_a_wedge_is_confirmed_by_the_kernel_alone_when_the_api_never_answered(mode):
+    """Wedged from the first probe (api-wedge=MODE,0): no earlier answer to
+    lean on, so the listener's Recv-Q (no-accept) or the unread bytes of an
+    accepted socket (no-read) are what confirms it."""
+    from harness.mock.faults import SPECS
+
+    if "api-wedge" not in SPECS:
+        pytest.skip("the api-wedge fault is not in this mock yet (it comes with the faults branch)")
+    evidence = io.StringIO()
+    async with MockGateway(faults=[f"api-wedge={mode},0"]) as gw, RecordingCommandServer() as ibc:
+        dog = Watchdog(WatchConfig("127.0.0.1", gw.port, ibc.address, interval_s=0.05, timeout_s=1),
+                       fast_policy(confirm=2), evidence=evidence)
+        await dog.run(count=2)
+    rows = records(evidence)
+    probes = [r for r in rows if r["kind"] == "probe"]
+    assert all(r["state"] == "wedged" and r["confirmed"] for r in probes), probes
+    stuck = probes[0]["sockets"]
+    assert (stuck["accept_backlog"] if mode == "no-accept" else stuck["unread_sockets"]) >= 1, stuck
+    assert ibc.commands == ["RESTART"] and [r["ok"] for r in rows if r["kind"] == "action"] == [True]
