@@ -394,3 +394,35 @@ async def test_a_wedge_is_confirmed_by_the_kernel_alone_when_the_api_never_answe
     stuck = probes[0]["sockets"]
     assert (stuck["accept_backlog"] if mode == "no-accept" else stuck["unread_sockets"]) >= 1, stuck
     assert ibc.commands == ["RESTART"] and [r["ok"] for r in rows if r["kind"] == "action"] == [True]
+
+
+def test_a_close_after_start_api_is_not_acted_on_and_lists_its_candidates():
+    result = Readiness(False, "next_valid_id", "closed by the Gateway while waiting for next_valid_id",
+                       failure="closed_after_start")
+    verdict = classify(result, SocketEvidence(True), was_healthy=True, not_serving_s=0, login_grace_s=60)
+    assert (verdict.state, verdict.cause) == ("starting", "id_stuck") and len(verdict.candidates) == 2
+    assert not RestartPolicy(confirm=1).decide(verdict, 5, 0.0, datetime.now(UTC)).restart
+
+
+async def test_cli_watch_stops_on_sigterm_with_exit_0_and_its_evidence_complete(tmp_path):
+    import signal
+
+    out = tmp_path / "w.jsonl"
+    async with MockGateway() as gw:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "harness.cli", "watch", "--gateway", f"127.0.0.1:{gw.port}", "--interval", "0.2",
+            "--json", "--evidence", str(out), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            cwd=ROOT)
+        try:
+            assert proc.stdout is not None
+            first = json.loads(await asyncio.wait_for(proc.stdout.readline(), 60))
+            assert first["state"] == "healthy"
+            proc.send_signal(signal.SIGTERM)
+            code = await asyncio.wait_for(proc.wait(), 30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
+    assert code == 0 and "Traceback" not in stderr, stderr
+    assert all(json.loads(line)["kind"] == "probe" for line in out.read_text().splitlines())

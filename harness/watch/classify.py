@@ -115,6 +115,11 @@ def classify(result: Readiness, evidence: SocketEvidence, *, was_healthy: bool, 
     if failure == "client_id_in_use":
         return _verdict(UNUSABLE, "id_stuck", f"{result.detail}: another client holds the watch's reserved id; "
                         "give the watch its own --client-id")
+    if failure == "closed_after_start":
+        return _verdict(STARTING, "id_stuck", f"{result.detail}: the Gateway closed the watch after startApi",
+                        candidates=("the Gateway still holds the watch's client id after an earlier connection "
+                                    "(ib-api-reloaded/ib_async#143): give the watch another --client-id",
+                                    "the Gateway restarted in the middle of the handshake"))
     key = {"refused": "down", "unreachable": "unreachable"}.get(failure, "forwarder")
     if not_serving_s < login_grace_s:
         return _verdict(STARTING, key, f"{result.detail} (not serving for {not_serving_s:.0f} s of the "
