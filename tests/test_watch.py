@@ -43,14 +43,17 @@ WEDGE_FAULT = "close-wait-leak=2"
 class RecordingCommandServer:
     """An IBC command server that records what it is sent (and answers as IBC does)."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_restart: Callable[[], Any] | None = None) -> None:
         self.commands: list[str] = []
         self.server: asyncio.Server | None = None
+        self.on_restart = on_restart
 
     async def __aenter__(self) -> RecordingCommandServer:
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             line = (await reader.readline()).decode().strip()
             self.commands.append(line)
+            if self.on_restart is not None:
+                asyncio.get_running_loop().call_soon(self.on_restart)
             writer.write(b"OK Restart in progress\n")
             await writer.drain()
             writer.close()
@@ -426,3 +429,27 @@ async def test_cli_watch_stops_on_sigterm_with_exit_0_and_its_evidence_complete(
         stderr = (await proc.stderr.read()).decode() if proc.stderr else ""
     assert code == 0 and "Traceback" not in stderr, stderr
     assert all(json.loads(line)["kind"] == "probe" for line in out.read_text().splitlines())
+
+
+async def test_a_stuck_api_after_relogin_is_restarted_and_the_episode_names_it():
+    """The API answers the version handshake but nextValidId never comes
+    (heshiming/ibga#24): restart-fixable once confirmed."""
+    async with MockGateway() as gw:
+        def restart() -> None:  # what IBC's RESTART does to the API: the fault's state is gone
+            gw.clear_fault("no-next-valid-id")
+
+        async with RecordingCommandServer(on_restart=restart) as ibc:
+            evidence = io.StringIO()
+            dog = Watchdog(WatchConfig("127.0.0.1", gw.port, ibc.address, interval_s=0.05, timeout_s=1),
+                           fast_policy(), evidence=evidence)
+            await dog.probe_once()
+            gw.set_fault("no-next-valid-id")
+            task = asyncio.create_task(dog.run())
+            try:
+                await until(dog, lambda: bool(dog.episodes), timeout=60)
+            finally:
+                dog.stop()
+                await task
+    episode = dog.episodes[0]
+    assert ibc.commands == ["RESTART"]
+    assert episode["cause"] == "api_not_ready" and episode["healed_by_restart"] and episode["probes"] >= 2
