@@ -453,3 +453,10 @@ async def test_a_stuck_api_after_relogin_is_restarted_and_the_episode_names_it()
     episode = dog.episodes[0]
     assert ibc.commands == ["RESTART"]
     assert episode["cause"] == "api_not_ready" and episode["healed_by_restart"] and episode["probes"] >= 2
+
+
+def test_only_a_gateway_on_this_host_has_socket_evidence_here():
+    from harness.watch.sockets import is_local
+
+    assert is_local("127.0.0.1") and is_local("localhost") and is_local("::1")
+    assert not is_local("192.0.2.1")  # TEST-NET-1: never an address of this host

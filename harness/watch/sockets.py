@@ -17,9 +17,13 @@ coordinator points `port_evidence` at it.
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 PROC_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
 LISTEN, CLOSE_WAIT = "0A", "08"
@@ -70,6 +74,19 @@ def parse_tables(text: str, ports: set[int]) -> SocketEvidence:
     return SocketEvidence(True, close_wait, backlog, unread)
 
 
+def is_local(host: str) -> bool:
+    """The Gateway's sockets are in this namespace's table only when its
+    address is one of ours (loopback, or an interface address here)."""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except OSError:
+        return False
+    if any(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
+        return True
+    here = {a.address.split("%")[0] for nics in psutil.net_if_addrs().values() for a in nics}
+    return bool(addresses & here)
+
+
 def port_evidence(ports: set[int]) -> SocketEvidence:
     """Read this namespace's tables now (blocking but fast: a file read)."""
     texts = []
@@ -83,4 +100,4 @@ def port_evidence(ports: set[int]) -> SocketEvidence:
     return parse_tables("\n".join(texts), ports)
 
 
-__all__ = ["SocketEvidence", "parse_tables", "port_evidence"]
+__all__ = ["SocketEvidence", "is_local", "parse_tables", "port_evidence"]

@@ -23,7 +23,7 @@ from ..mock.healthcheck import HEALTHY, STARTING, Readiness, check_api_ready
 from .classify import Verdict, classify
 from .ibc import CommandServerError, send_command
 from .policy import RestartPolicy
-from .sockets import SocketEvidence, port_evidence
+from .sockets import SocketEvidence, is_local, port_evidence
 
 WATCH_CLIENT_ID = 999  # reserved, read-only (the health check never sends a request after startApi)
 
@@ -65,6 +65,8 @@ class Watchdog:
         self.episodes: list[dict[str, Any]] = []
         self.restarts = 0
         self.last: dict[str, Any] = {}
+        # A remote Gateway's sockets are not in this table: evidence would read as "nothing stuck".
+        self.local = is_local(config.host)
         self.changed = asyncio.Event()  # set after every probe: tests and the live view await it
         self.stopped = asyncio.Event()
 
@@ -82,13 +84,16 @@ class Watchdog:
         ports = {self.config.port, *self.config.socket_ports}
         sampled: list[SocketEvidence] = []
 
+        async def read() -> SocketEvidence:
+            return await asyncio.to_thread(port_evidence, ports) if self.local else SocketEvidence(False)
+
         async def sample(_: Readiness) -> None:  # while the failed connection is still open
-            sampled.append(await asyncio.to_thread(port_evidence, ports))
+            sampled.append(await read())
 
         result = await check_api_ready(self.config.host, self.config.port, timeout=self.config.timeout_s,
                                        client_id=self.config.client_id, clean_close=True,
                                        required_version=self.config.min_version, before_close=sample)
-        evidence = sampled[0] if sampled else await asyncio.to_thread(port_evidence, ports)
+        evidence = sampled[0] if sampled else await read()
         now = time.monotonic()
         if result.ready:
             self.not_serving_since = None
