@@ -133,7 +133,8 @@ async def _run(config: WatchConfig, policy: RestartPolicy, evidence: Any, metric
         elif as_json:
             click.echo(json.dumps(record))
         else:
-            click.echo(f"{record['ts']} {record['state']}: {record['detail']} -> {record['decision']}")
+            cause = f" [{record['cause']}]" if record["cause"] else ""
+            click.echo(f"{record['ts']} {record['state']}{cause}: {record['detail']} -> {record['decision']}")
 
     dog = Watchdog(config, policy, evidence=evidence, on_probe=on_probe)
     with CancelOnSignal(on_signal=dog.stop) as guard:  # SIGTERM/Ctrl-C: a sidecar's normal stop, exit 0
