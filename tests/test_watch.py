@@ -460,3 +460,17 @@ def test_only_a_gateway_on_this_host_has_socket_evidence_here():
 
     assert is_local("127.0.0.1") and is_local("localhost") and is_local("::1")
     assert not is_local("192.0.2.1")  # TEST-NET-1: never an address of this host
+
+
+async def test_an_unreachable_command_server_is_recorded_with_the_hint_and_not_retried_hot():
+    async with MockGateway() as gw:
+        evidence = io.StringIO()
+        dog = Watchdog(WatchConfig("127.0.0.1", gw.port, ("127.0.0.1", free_port()), interval_s=0.05, timeout_s=0.5),
+                       fast_policy(confirm=1, backoff_s=3600, restart_grace_s=0), evidence=evidence)
+        await dog.probe_once()
+        gw.set_fault("silent-handshake")
+        await dog.run(count=3)
+    rows = records(evidence)
+    actions = [r for r in rows if r["kind"] == "action"]
+    assert len(actions) == 1 and not actions[0]["ok"] and "CommandServerPort" in actions[0]["reply"]
+    assert "back-off" in rows[-1]["decision"] and dog.restarts == 0
