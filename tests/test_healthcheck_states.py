@@ -118,6 +118,7 @@ async def test_standin_login_delay_is_starting_then_healthy():
         proc.wait(timeout=10)
 
 
+@pytest.mark.timeout(300)  # bounded inside at 240 s, with the count reached in the failure
 async def test_1000_health_checks_on_a_healthy_gateway_leave_no_close_wait():
     async with MockGateway() as gw:
         started = time.monotonic()

@@ -37,6 +37,7 @@ def _close_wait(ports: set[int]) -> int:
 
 
 @pytest.mark.docker
+@pytest.mark.timeout(240)  # the episode is bounded inside at 180 s
 async def test_watch_restarts_a_wedged_standin_container_through_ibc(docker_engine):
     published, api, command = free_port(), free_port(), free_port()
     container = docker_engine.containers.run(
