@@ -15,6 +15,7 @@ from .probe import probe
 from .proxy import proxy
 from .record import record
 from .soak import soak
+from .watch import healthcheck, watch
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -32,5 +33,7 @@ main.add_command(pin)
 main.add_command(soak)
 main.add_command(record)
 main.add_command(diff)
+main.add_command(watch)
+main.add_command(healthcheck)
 
 __all__ = ["main"]

@@ -12,7 +12,9 @@ Environment, as gnzsnz reads it: TWS_USERID, TWS_PASSWORD or
 TWS_PASSWORD_FILE, TRADING_MODE (paper|live), READ_ONLY_API (yes|no),
 IB_GATEWAY_VERSION. Stand-in knobs: IBGW_LOGIN_DELAY (seconds, default 20),
 IBGW_RESTART_DOWN (seconds the API is down on RESTART, default 2),
-IBGW_PROFILE (mock profile), IBGW_STANDIN_BIND (default 127.0.0.1: under
+IBGW_PROFILE (mock profile), IBGW_FAULTS (mock faults, ';'-separated as for
+the mock image, e.g. "close-wait-leak=3": set on the Gateway at every
+login, so a RESTART clears a fault's state, not the fault), IBGW_STANDIN_BIND (default 127.0.0.1: under
 host networking nothing may listen beyond loopback; 0.0.0.0 in a bridge),
 IBGW_STANDIN_PORT / IBGW_STANDIN_API_PORT / IBGW_STANDIN_COMMAND_PORT
 (default 4004 / 4002 / 7462 for paper, 4003 / 4001 for live), so parallel
@@ -28,6 +30,7 @@ import signal
 import sys
 from pathlib import Path
 
+from .faults import parse_fault
 from .gateway import MockGateway
 from .profiles import get_profile
 
@@ -63,6 +66,9 @@ class StandIn:
         self.read_only = _env("READ_ONLY_API", "yes").lower() in ("yes", "true", "1")
         self.build = _env("IB_GATEWAY_VERSION", "10.45.1j")
         self.profile = get_profile(_env("IBGW_PROFILE", "default"))
+        self.faults = [f for f in _env("IBGW_FAULTS").split(";") if f.strip()]
+        for text in self.faults:
+            parse_fault(text)  # a bad fault stops the container at start, in one line
         self.gateway: MockGateway | None = None
         self.stop = asyncio.Event()
         self.restarts = 0
@@ -77,7 +83,7 @@ class StandIn:
             log.error("IBC: Login failed: no credentials (set TWS_USERID and TWS_PASSWORD or TWS_PASSWORD_FILE)")
             return
         await asyncio.sleep(self.login_delay)  # the simulated login itself, not a wait for an event
-        faults = ["read-only-api"] if self.read_only else []
+        faults = (["read-only-api"] if self.read_only else []) + self.faults
         self.gateway = MockGateway("127.0.0.1", self.api_port, profile=self.profile, faults=faults)
         await self.gateway.start()
         log.info("IBC: Login has completed")
@@ -103,20 +109,35 @@ class StandIn:
             self.login_delay = saved
 
     async def command(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """IBC's command channel (CommandDispatcher / CommandChannel in
+        IbcAlpha/IBC): one command per line, case-insensitive, blank lines
+        skipped; replies `OK <info>` / `ERROR <info>`; RESTART and EXIT
+        answer and close the channel, others keep it open."""
         try:
-            line = (await asyncio.wait_for(reader.readline(), 10)).decode("ascii", "replace").strip().upper()
+            while True:
+                raw = await asyncio.wait_for(reader.readline(), 10)
+                if not raw:
+                    break
+                line = raw.decode("ascii", "replace").strip().upper()
+                if not line:
+                    continue
+                log.info("IBC: CommandServer received command: %s", line[:20])
+                if line == "RESTART":
+                    writer.write(b"OK Restart in progress\n")
+                    asyncio.get_running_loop().create_task(self.restart())
+                    break
+                if line == "EXIT":
+                    writer.write(b"OK Goodbye\n")
+                    break
+                if line == "STOP":
+                    writer.write(b"OK Shutting down\n")
+                    self.stop.set()
+                    break
+                writer.write(b"ERROR Command invalid\n")
+                await writer.drain()
+            await writer.drain()
         except (TimeoutError, OSError):
-            writer.close()
-            return
-        if line == "RESTART":
-            writer.write(b"OK\n")
-            asyncio.get_running_loop().create_task(self.restart())
-        elif line in ("STOP", "EXIT"):
-            writer.write(b"OK\n")
-            self.stop.set()
-        else:
-            writer.write(f"ERROR unknown command {line[:20]!r}\n".encode())
-        await writer.drain()
+            pass
         writer.close()
 
     # ------------------------------------------------------------ socat

@@ -1,0 +1,103 @@
+"""What the kernel holds on the Gateway's port: CLOSE_WAIT sockets, the
+listener's accept queue (Recv-Q) and accepted sockets with unread bytes.
+
+Why: a silent handshake alone does not say "wedged" (a pending dialog or
+an untrusted address are silent too); a listener that stops accept()ing
+(Recv-Q grows, nautechsystems/nautilus_trader#4796) or sockets piling up in
+CLOSE_WAIT (gnzsnz/ib-gateway-docker#336, erdewit/ib_insync#386) do. Read
+from /proc/net/tcp{,6} of this network namespace: a sidecar sharing the
+Gateway's namespace (compose `network_mode: service:...`, a k8s pod) sees
+the Gateway's sockets without privileges.
+
+Interim: harness/scenarios/listener.py (port_queues) is the project's reader
+of the same tables once it lands; this module keeps the watch's needs
+(one function, no settle sleep: the watch samples every probe) until the
+coordinator points `port_evidence` at it.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+PROC_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
+LISTEN, CLOSE_WAIT = "0A", "08"
+
+
+@dataclass(frozen=True)
+class SocketEvidence:
+    visible: bool  # False: no socket table here (not Linux), nothing below is known
+    close_wait: int = 0  # the Gateway's sockets in CLOSE_WAIT on the port(s)
+    accept_backlog: int = 0  # connections the listener never accept()ed (LISTEN Recv-Q)
+    unread_sockets: int = 0  # accepted sockets holding client bytes never read (Recv-Q > 0)
+
+    @property
+    def stuck(self) -> bool:
+        """Anything the kernel holds that a healthy Gateway would have taken or closed."""
+        return self.visible and bool(self.close_wait or self.accept_backlog or self.unread_sockets)
+
+    def summary(self) -> str:
+        if not self.visible:
+            return "socket table not readable here"
+        return (f"{self.close_wait} CLOSE_WAIT, listener Recv-Q {self.accept_backlog}, "
+                f"{self.unread_sockets} socket(s) with unread bytes")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def parse_tables(text: str, ports: set[int]) -> SocketEvidence:
+    """Pure: the evidence for the local `ports` in /proc/net/tcp{,6} text."""
+    close_wait = backlog = unread = 0
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) < 5 or not parts[0].rstrip(":").isdigit() or ":" not in parts[1]:
+            continue
+        try:
+            port = int(parts[1].rpartition(":")[2], 16)
+            queued = int(parts[4].partition(":")[2], 16)
+        except ValueError:
+            continue
+        if port not in ports:
+            continue
+        state = parts[3].upper()
+        if state == LISTEN:
+            backlog += queued
+        else:
+            close_wait += state == CLOSE_WAIT
+            unread += queued > 0
+    return SocketEvidence(True, close_wait, backlog, unread)
+
+
+def is_local(host: str) -> bool:
+    """The Gateway's sockets are in this namespace's table only when its
+    address is one of ours (loopback, or an interface address here)."""
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+    except OSError:
+        return False
+    if any(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):
+        return True
+    here = {a.address.split("%")[0] for nics in psutil.net_if_addrs().values() for a in nics}
+    return bool(addresses & here)
+
+
+def port_evidence(ports: set[int]) -> SocketEvidence:
+    """Read this namespace's tables now (blocking but fast: a file read)."""
+    texts = []
+    for table in PROC_TABLES:
+        try:
+            texts.append(table.read_text())
+        except OSError:
+            continue
+    if not texts:
+        return SocketEvidence(False)
+    return parse_tables("\n".join(texts), ports)
+
+
+__all__ = ["SocketEvidence", "is_local", "parse_tables", "port_evidence"]
