@@ -28,7 +28,8 @@ from harness.cli.main import main as cli
 from harness.mock.gateway import MockGateway
 from harness.mock.healthcheck import Readiness
 from harness.targets.container_target import free_port
-from harness.watch.classify import LOCAL_CAUSES, classify
+from harness.scenarios.causes import CAUSES
+from harness.watch.classify import classify
 from harness.watch.ibc import send_command
 from harness.watch.policy import PolicyError, RestartPolicy, TradingWindow
 from harness.watch.sockets import SocketEvidence, parse_tables
@@ -37,7 +38,7 @@ from harness.watch.watchdog import WatchConfig, Watchdog
 ROOT = Path(__file__).resolve().parents[1]
 # A wedge the stand-in can take at start: after N sessions its API stops answering until a restart.
 # When the api-wedge fault lands this becomes "api-wedge=no-read,2" (one line).
-WEDGE_FAULT = "close-wait-leak=2"
+WEDGE_FAULT = "api-wedge=no-read,2"
 
 
 class RecordingCommandServer:
@@ -126,7 +127,7 @@ async def test_watch_detects_the_wedge_restarts_through_ibc_and_records_the_epis
     states = [r["state"] for r in probes]
     assert "healthy" in states and states.index("healthy") < states.index("wedged"), states  # healthy, then wedged
     assert [a["ok"] for a in actions] == [True] and actions[0]["reply"] == "OK Restart in progress"
-    assert episode["first_state"] == "wedged" and episode["cause"] in ("not_logged_in", "zombie")
+    assert episode["first_state"] == "wedged" and episode["cause"] in ("not_logged_in", "wedge")
     assert episode["healed_by_restart"] and episode["states"][0] == "wedged"
     assert "Restart requested via command server" in output
     restart_at = rows.index(actions[0])
@@ -226,7 +227,7 @@ def _wedged() -> Any:
 
 def test_policy_confirms_backs_off_caps_per_hour_and_respects_the_trading_window():
     verdict = _wedged()
-    assert verdict.state == "wedged" and verdict.cause == "zombie" and verdict.confirmed
+    assert verdict.state == "wedged" and verdict.cause == "wedge" and verdict.confirmed
     wall = datetime(2026, 12, 7, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in New York
     policy = RestartPolicy(confirm=2, backoff_s=60, restart_grace_s=10, max_per_hour=2)
     assert not policy.decide(verdict, 1, 0.0, wall).restart  # one probe is not confirmation
@@ -252,7 +253,7 @@ def test_policy_confirms_backs_off_caps_per_hour_and_respects_the_trading_window
 
 
 def test_every_local_cause_names_a_source_and_only_wedges_are_acted_on():
-    assert all(row.source for row in LOCAL_CAUSES.values())
+    assert all(row.source for row in CAUSES.values())
     down = classify(Readiness(False, "tcp", "refused", failure="refused"), SocketEvidence(True),
                     was_healthy=True, not_serving_s=0, login_grace_s=60)
     assert down.restart_fixes and down.state == "starting"  # the table says restart-fixable...

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 STANDIN_IMAGE = "ibgw-standin:10.45"
 # The wedge the stand-in takes at start (IBGW_FAULTS). One line to change when the api-wedge fault lands:
 # "api-wedge=no-read,2" (or no-accept).
-WEDGE_FAULT = "close-wait-leak=2"
+WEDGE_FAULT = "api-wedge=no-read,2"
 
 
 def _close_wait(ports: set[int]) -> int:

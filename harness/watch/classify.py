@@ -4,9 +4,8 @@ fixes it.
 
 Why a seam: doctor and probe name causes from one shared table (key, title,
 meaning, fix, source, restart_fixes). `cause_row` is the only place this
-package reads cause rows; until the shared table is importable here it
-reads LOCAL_CAUSES, whose keys are that table's keys, so pointing it at
-the shared table is a one-line change. The watchdog acts on the state
+package reads cause rows; it reads the shared table, so watch, probe and
+doctor name a cause alike. The watchdog acts on the state
 (`wedged` and confirmed), never on `restart_fixes` alone: the shared table
 marks "down" restart-fixable (restart a Gateway that is down), but the
 watch cannot tell a wrong port from a stopped Gateway and must not
@@ -18,47 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..mock.healthcheck import HEALTHY, LOGGED_OUT, STARTING, UNUSABLE, WEDGED, Readiness
+from ..scenarios.causes import Cause, cause
 from .sockets import SocketEvidence
 
-FIELD_REPORTS_ONLY = "field reports only"
 
-
-@dataclass(frozen=True)
-class CauseRow:
-    key: str
-    title: str
-    restart_fixes: bool
-    source: str
-
-
-# Keys, titles, restart_fixes and sources as in the shared cause table.
-LOCAL_CAUSES: dict[str, CauseRow] = {r.key: r for r in (
-    CauseRow("down", "Gateway down / wrong port / API disabled / mid-restart", True,
-             "gnzsnz/ib-gateway-docker#119 (refused while logging in); manhinhang/ib-gateway-docker#157"),
-    CauseRow("unreachable", "host unreachable or a firewall drops the connection", False,
-             "general TCP behaviour (a dropped SYN); not a Gateway report"),
-    CauseRow("forwarder", "socket forwarder up with no Gateway behind it, or untrusted client address", False,
-             "gnzsnz/ib-gateway-docker#119; extrange/ibkr-docker#80; ib-controller/ib-controller#197"),
-    CauseRow("not_logged_in", "not logged in / waiting for 2FA / API layer stalled", True,
-             "ib-api-reloaded/ib_async#18; IbcAlpha/IBC#195"),
-    CauseRow("zombie", "zombie saturation (CLOSE_WAIT sockets piled up on the port)", True,
-             "gnzsnz/ib-gateway-docker#336 (10.41.1d); erdewit/ib_insync#386; nautechsystems/nautilus_trader#4796"),
-    CauseRow("api_not_ready", "API not ready: nextValidId never came (API layer stalled after login or a "
-             "disconnect)", True, "heshiming/ibga#24 (10.41: no nextValidId); gnzsnz/ib-gateway-docker#336"),
-    CauseRow("login_incomplete", "login incomplete: managedAccounts never listed an account", False,
-             f"{FIELD_REPORTS_ONLY} (ib_async waits for a non-empty managedAccounts: its client.py)"),
-    CauseRow("version_range", "the Gateway's server version is outside the client's range", False,
-             "ib-api-reloaded/ib_async client.py (MinClientVersion check); wboayue/rust-ibapi#492, #527"),
-    CauseRow("non_tws", "the port speaks another protocol, not the TWS API: wrong port", False,
-             "protocol greetings per RFC 9112 (HTTP), RFC 8446 (TLS), RFC 4253 (SSH), RFC 6143 (VNC)"),
-    CauseRow("id_stuck", "client id in use or stuck after its client left", True,
-             "ib-api-reloaded/ib_async#152; erdewit/ib_insync#106"),
-)}
-
-
-def cause_row(key: str) -> CauseRow:
-    """The row for `key`. After the merge: read harness.scenarios.causes.cause(key)."""
-    return LOCAL_CAUSES[key]
+def cause_row(key: str) -> Cause:
+    """The shared table's row for `key` (scenarios/causes.py): the same
+    titles, restart_fixes and sources probe and doctor print."""
+    return cause(key)
 
 
 @dataclass(frozen=True)
@@ -94,7 +60,7 @@ def classify(result: Readiness, evidence: SocketEvidence, *, was_healthy: bool, 
         return Verdict(HEALTHY, None, False, why=result.detail)
     if failure in ("silent", "no_next_valid_id"):
         key = "api_not_ready" if failure == "no_next_valid_id" else (
-            "zombie" if evidence.close_wait else "not_logged_in")
+            "wedge" if evidence.close_wait or evidence.stuck else "not_logged_in")
         if evidence.stuck:
             return _verdict(WEDGED, key, f"{result.detail}; the kernel holds {evidence.summary()}", confirmed=True)
         if was_healthy or failure == "no_next_valid_id":
@@ -130,4 +96,4 @@ def classify(result: Readiness, evidence: SocketEvidence, *, was_healthy: bool, 
                         "an untrusted client address (closed at once)", "the Gateway is not running"))
 
 
-__all__ = ["LOCAL_CAUSES", "CauseRow", "Verdict", "cause_row", "classify"]
+__all__ = ["Verdict", "cause_row", "classify"]
