@@ -105,7 +105,7 @@ def ibgw_connection_budget(ibgw_live_run: LiveRun) -> ConnectionBudget:
 async def ibgw_gateway(ibgw_config: HarnessConfig, record_testsuite_property: Callable[[str, object], None],
                        pytestconfig: pytest.Config) -> AsyncIterator[GatewayHandle]:
     """The Gateway every scenario in the session runs against (one per session)."""
-    target = parse_target(ibgw_config.gateway_spec)
+    target = parse_target(ibgw_config.gateway_spec, ibgw_config.docker_host)
     endpoint = await target.start()
     if ibgw_config.declared_build:
         endpoint.build = ibgw_config.declared_build

@@ -51,29 +51,63 @@ def run_labels() -> dict[str, str]:
             LABEL_HOST: socket.gethostname()}
 
 
-_client: Any = None
+_client: Any = None  # the local engine's client (DOCKER_HOST, else the default socket)
+_clients: dict[str, Any] = {}  # every engine this process reached, by URL ("" for the local one)
 _lock = threading.Lock()
 
 
-def engine() -> Any:
-    """A docker-py client that has answered a ping, or EngineUnavailable."""
+def engine_url(url: str | None = None) -> str:
+    """The engine a URL names, as evidence and messages show it: the URL,
+    or DOCKER_HOST / the default socket for the local engine."""
+    return url or os.environ.get("DOCKER_HOST", "") or "unix:///var/run/docker.sock"
+
+
+def _connect(url: str | None, timeout: int) -> Any:
+    import docker
+
+    # from_env with DOCKER_HOST swapped: DOCKER_TLS_VERIFY / DOCKER_CERT_PATH still apply
+    # to a tcp:// engine, and ssh:// goes through docker-py's SSH support (paramiko).
+    environment = dict(os.environ, DOCKER_HOST=url) if url else None
+    return docker.from_env(timeout=timeout, environment=environment)
+
+
+def engine(url: str | None = None) -> Any:
+    """A docker-py client that has answered a ping, or EngineUnavailable.
+
+    url: unix://, tcp:// (TLS from DOCKER_TLS_VERIFY/DOCKER_CERT_PATH) or
+    ssh://USER@HOST[:PORT]; None is the local engine (DOCKER_HOST)."""
     global _client
     with _lock:
-        if _client is not None:
-            return _client
+        key = url or ""
+        if key in _clients:
+            return _clients[key]
         try:
-            import docker
+            import docker  # noqa: F401
         except ImportError:  # the [docker] extra is not installed
             raise EngineUnavailable(f"{MissingExtra('docker')}; or use --gateway mock") from None
         try:
-            client = docker.from_env(timeout=30)
+            client = _connect(url, 30)
             client.ping()
         except Exception as exc:  # noqa: BLE001 - docker-py raises many kinds for "no engine"
-            where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
             reason = _why(exc)
-            raise EngineUnavailable(f"no Docker engine at {where} ({reason}): {ENGINE_FIX}") from None
-        _client = client
+            raise EngineUnavailable(f"no Docker engine at {engine_url(url)} ({reason}): {ENGINE_FIX}") from None
+        _clients[key] = client
+        if not url:
+            _client = client
         return client
+
+
+def engine_alive(url: str | None = None, timeout: int = 5) -> bool:
+    """Whether the engine answers a ping now, on a fresh connection (a
+    cached client's pool would not notice an engine that went away)."""
+    try:
+        client = _connect(url, timeout)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:  # noqa: BLE001 - any failure to ping is "not alive"
+        return False
 
 
 def _why(exc: Exception) -> str:
@@ -110,10 +144,11 @@ def _owner_alive(labels: dict[str, str]) -> bool:
     return not started or _process_start(pid) == started
 
 
-def sweep_orphans() -> list[str]:
+def sweep_orphans(client: Any = None) -> list[str]:
     """Remove containers left by earlier runs whose owning process is gone
-    (a SIGKILLed run cannot clean up after itself). Returns their names."""
-    client = engine()
+    (a SIGKILLed run cannot clean up after itself), on one engine (default:
+    the local one). Returns their names."""
+    client = client if client is not None else engine()
     removed = []
     for container in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
         labels = container.labels or {}
@@ -128,16 +163,19 @@ def sweep_orphans() -> list[str]:
 
 
 def remove_run_containers(run_id: str = RUN_ID) -> int:
-    """Remove every container of a run (the end of a session, a signal)."""
-    if _client is None:
-        return 0  # this process never reached the engine: it started nothing
+    """Remove every container of a run (the end of a session, a signal), on
+    every engine this process reached; an engine that went away is skipped."""
+    if not _clients:
+        return 0  # this process never reached an engine: it started nothing
     count = 0
-    try:
-        for container in _client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run_id}"}):
-            remove_container(container)
-            count += 1
-    except Exception as exc:  # noqa: BLE001 - clean-up must not mask the original failure
-        print(f"ibgw: could not remove this run's containers: {exc}", file=sys.stderr)
+    for url, client in list(_clients.items()):
+        try:
+            for container in client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run_id}"}):
+                remove_container(container)
+                count += 1
+        except Exception as exc:  # noqa: BLE001 - clean-up must not mask the original failure
+            print(f"ibgw: could not remove this run's containers on {engine_url(url)}: {_why(exc)}",
+                  file=sys.stderr)
     return count
 
 
