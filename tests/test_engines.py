@@ -122,6 +122,7 @@ def _matrix_records(evidence: Path) -> list[dict[str, Any]]:
 
 
 @pytest.mark.docker
+@pytest.mark.timeout(360)  # the rig's first provisioning (images built on the second engine) included
 async def test_matrix_spreads_over_three_engines(rig: tuple[str, Dockerd, Sshd], tmp_path: Path) -> None:
     local, second, sshd = rig
     hosts = [local, second.url, sshd.url]
@@ -149,6 +150,7 @@ async def test_matrix_spreads_over_three_engines(rig: tuple[str, Dockerd, Sshd],
 
 
 @pytest.mark.docker
+@pytest.mark.timeout(300)
 async def test_engine_stopped_mid_run_leaves_missing_cells(rig: tuple[str, Dockerd, Sshd], tmp_path: Path) -> None:
     """The second engine is stopped as soon as its row's container runs: that
     row's cells are missing (engine lost), the other row still passes, and

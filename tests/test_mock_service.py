@@ -43,6 +43,7 @@ def _health(client: Any, project: str) -> str:
 
 
 @pytest.mark.docker
+@pytest.mark.timeout(300)
 async def test_compose_service_passes_handshake_and_account_sync(docker_engine: Any, tmp_path: Path) -> None:
     compose = compose_command()
     if compose is None:
