@@ -181,13 +181,17 @@ def matrix_engines(harness_config: Any, request: pytest.FixtureRequest) -> tuple
     if not harness_config.docker_hosts:
         request.getfixturevalue("docker_engine")  # skip, or fail under HARNESS_REQUIRE_DOCKER=1
         return ()
-    try:
-        for row, host in spread(_rows(), harness_config.docker_hosts):
-            require_image(engine(host), row.image)
-    except EngineUnavailable as exc:
-        where = f" on {host}" if "on this engine" in str(exc) else ""
-        pytest.fail(f"{exc}{where}; hint: python -m harness.targets.images --docker-host URL builds them there",
-                    pytrace=False)
+    for row, host in spread(_rows(), harness_config.docker_hosts):
+        try:
+            client = engine(host)
+        except EngineUnavailable as exc:  # names the URL and why
+            pytest.fail(str(exc), pytrace=False)
+        try:
+            require_image(client, row.image)
+        except EngineUnavailable:
+            pytest.fail(f"image {row.image} is not on engine {host}; hint: build it there "
+                        f"(python -m harness.targets.images --docker-host {host}) or `docker save | docker load` it",
+                        pytrace=False)
     return harness_config.docker_hosts
 
 

@@ -57,6 +57,20 @@ def test_bad_docker_host_is_a_usage_error(tmp_path: Path) -> None:
     assert "'docker.sock' is not a Docker engine URL" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_unreachable_engine_is_one_line(tmp_path: Path) -> None:
+    """A --docker-host nobody answers on: every matrix test fails with the
+    one line naming it, no traceback, no container started anywhere."""
+    proc = subprocess.run([sys.executable, "-m", "pytest", "suites/test_version_matrix.py", "-q", "--client", "raw",
+                           "--docker-host", f"unix://{tmp_path}/nobody.sock", "-p", "no:cacheprovider",
+                           "--evidence-dir", str(tmp_path / "ev")], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1],
+                          env=child_env(IBGW_MATRIX_TARGET="docker", IBGW_MATRIX_VERSIONS="10.50"))
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out[-2000:]
+    assert f"no Docker engine at unix://{tmp_path}/nobody.sock (no engine socket there)" in out, out[-2000:]
+    assert "Traceback" not in out
+
+
 def _record(version: str, scenario: str, engine: str, *, lost: bool = False, passed: bool = True) -> dict[str, Any]:
     params: dict[str, Any] = {"gateway_version": version, "matrix": True, "engine": engine}
     if lost:
@@ -112,8 +126,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory, docker_engine: Any) -> Iterato
         second.stop()
 
 
-def _matrix_env(sshd: Sshd, versions: list[str]) -> dict[str, str]:
-    return child_env(IBGW_MATRIX_TARGET="docker", IBGW_MATRIX_VERSIONS=",".join(versions), IBGW_MATRIX_RUNS="1",
+def _matrix_env(sshd: Sshd, versions: list[str], runs: int = 1) -> dict[str, str]:
+    return child_env(IBGW_MATRIX_TARGET="docker", IBGW_MATRIX_VERSIONS=",".join(versions), IBGW_MATRIX_RUNS=str(runs),
                      HOME=str(sshd.home), HARNESS_REQUIRE_DOCKER="1")
 
 
@@ -154,14 +168,16 @@ async def test_matrix_spreads_over_three_engines(rig: tuple[str, Dockerd, Sshd],
 async def test_engine_stopped_mid_run_leaves_missing_cells(rig: tuple[str, Dockerd, Sshd], tmp_path: Path) -> None:
     """The second engine is stopped as soon as its row's container runs: that
     row's cells are missing (engine lost), the other row still passes, and
-    the pin is inconclusive, never a pass of the lost build."""
+    the pin is inconclusive, never a pass of the lost build. Five zombie runs
+    per cell: the row's work outlasts the stop by seconds (a container start,
+    the probe, a restart, the cells), so the stop lands while it runs."""
     import docker
 
     local, second, sshd = rig
     assert second.running
     args = ["suites/test_version_matrix.py", "--client", "raw", "-q", "--docker-host", local,
             "--docker-host", second.url]
-    run = asyncio.create_task(run_pytest(*args, evidence_dir=tmp_path / "ev", env=_matrix_env(sshd, TWO),
+    run = asyncio.create_task(run_pytest(*args, evidence_dir=tmp_path / "ev", env=_matrix_env(sshd, TWO, runs=5),
                                          timeout=240))
     watcher = docker.DockerClient(base_url=second.url, timeout=10)
 
