@@ -166,10 +166,12 @@ class PinTable:
             names[str(client.get("name", "?"))].add(str(client.get("version", "?")))
         multi = {n for n, versions in names.items() if len(versions) > 1}
         lost_cells = [r for r in lost if r.get("scenario") != PROBE]
-        self.versions = sorted({version_key(r) for r in records + lost} - {None}, key=version_order, reverse=True)  # type: ignore[arg-type]
+        judged = {version_key(r) for r in records + lost} - {None}
+        self.versions = sorted(judged, key=version_order, reverse=True)  # type: ignore[arg-type]
         self.clients = sorted({_client_key(r, multi) for r in cells + lost_cells})
         self.scenarios = sorted({str(r["scenario"]) for r in cells + lost_cells})
-        # key -> (engines, why lost): a lost cell stays missing, and says which engine it lost
+        # (version, client, scenario) -> why its engine was lost (the cell stays missing), and
+        # -> the engine(s) that ran it; the probe's key is (version, PROBE, PROBE)
         self.lost: dict[tuple[str, str, str], str] = {}
         self.engines: dict[tuple[str, str, str], set[str]] = defaultdict(set)
         for r in lost:
@@ -177,11 +179,12 @@ class PinTable:
             key = (version_key(r) or "?", client, str(r["scenario"]))
             self.lost[key] = str(r.get("cause") or "the Docker engine went away")
             if engine_of(r):
-                self.engines[key].add(engine_of(r))  # type: ignore[arg-type]
+                self.engines[key].add(str(engine_of(r)))
         for r in records:
             if engine_of(r):
                 client = _client_key(r, multi) if r.get("scenario") != PROBE else PROBE
-                self.engines[(version_key(r) or "?", client, str(r["scenario"]))].add(engine_of(r))  # type: ignore[arg-type]
+                key = (version_key(r) or "?", client, str(r["scenario"]))
+                self.engines[key].add(str(engine_of(r)))
         self.client_min: dict[str, int] = {}
         grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
         ready: dict[tuple[str, str], list[float]] = defaultdict(list)
