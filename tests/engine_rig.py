@@ -6,7 +6,10 @@ Why a test rig and not .ci/run: the engine-lost test stops an engine in the
 middle of a run, so that engine must belong to the test (CI's own engine
 serves every other container test). Both are started by a module fixture and
 stopped at its end, idempotently: a second dockerd left by a killed run is
-found by its pidfile and stopped before a new one starts.
+found by its pidfile and stopped before a new one starts. A lock file held
+from start to close keeps two sessions on this machine (two checkouts, xdist
+workers) from sharing or stopping each other's second engine: the later one
+waits for it, bounded.
 
 - the second dockerd: its own data root, exec root, pidfile and socket
   (/var/lib/ibgw-docker-2, /run/ibgw-docker-2), `--bridge=none
@@ -26,6 +29,7 @@ found by its pidfile and stopped before a new one starts.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import signal
 import socket
@@ -33,6 +37,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from harness.targets.container_target import free_port
 
@@ -80,6 +85,14 @@ def _reap(pid: int, block: bool = False) -> bool:
     return done == pid
 
 
+def _try_lock(handle: Any) -> bool:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
 class Dockerd:
     """A second Docker engine with its own roots and socket."""
 
@@ -91,13 +104,33 @@ class Dockerd:
         self.pidfile = self.run / "dockerd.pid"
         self.log = self.run / "dockerd.log"
         self.pid: int | None = None
+        self._lock: Any = None
+
+    def _acquire(self, timeout: float = 600.0) -> None:
+        """The machine-wide lock on this engine's paths (released by close())."""
+        self.run.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.run.with_name(self.run.name + ".lock"), "w")
+        try:
+            _wait(lambda: _try_lock(self._lock), timeout, f"{self.url} stayed locked by another session")
+        except RuntimeError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Stop the engine and let another session have its paths."""
+        self.stop()
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the flock
+            self._lock = None
 
     def _ping(self) -> bool:
         return subprocess.run(["docker", "-H", self.url, "version", "--format", "{{.Server.Version}}"],
                               capture_output=True, timeout=30).returncode == 0
 
     def start(self) -> None:
-        self._stop_leftover()
+        if self._lock is None:
+            self._acquire()
+        self._stop_leftover()  # holding the lock: a dockerd on these paths is a killed run's
         self.state.mkdir(parents=True, exist_ok=True)
         self.run.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:

@@ -123,7 +123,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory, docker_engine: Any) -> Iterato
         yield local, second, sshd
     finally:
         sshd.stop()
-        second.stop()
+        second.close()
 
 
 def _matrix_env(sshd: Sshd, versions: list[str], runs: int = 1) -> dict[str, str]:
