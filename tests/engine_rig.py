@@ -18,6 +18,9 @@ waits for it, bounded.
   docker load`), then the mock images built through docker-py
   (`python -m harness.targets.images --docker-host ...`); the data root is
   kept, so a later run finds them up to date in a second;
+- the second dockerd also listens on tcp://127.0.0.1:PORT with --tlsverify,
+  with a CA, a server and a client certificate made for the test (openssl):
+  docker-py reaches it through DOCKER_TLS_VERIFY / DOCKER_CERT_PATH;
 - sshd (Debian's openssh-server): a host key and a client key made for the
   test in a temporary directory, root login by key only, listening on
   127.0.0.1 on a free port. docker-py's SSH support (paramiko) reads the key,
@@ -93,10 +96,34 @@ def _try_lock(handle: Any) -> bool:
     return True
 
 
-class Dockerd:
-    """A second Docker engine with its own roots and socket."""
+def make_tls_certs(directory: Path) -> Path:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, in
+    the file names docker-py's DOCKER_CERT_PATH expects (ca.pem, cert.pem,
+    key.pem) plus server-cert.pem / server-key.pem for dockerd."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
 
-    def __init__(self, name: str = "2") -> None:
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    openssl("req", "-x509", *ec, "-keyout", "ca-key.pem", "-out", "ca.pem", "-days", "2", "-subj", "/CN=ibgw-test-ca")
+    for name, subject, ext in (
+            ("server", "/CN=127.0.0.1", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth"),
+            ("client", "/CN=ibgw-test-client", "extendedKeyUsage=clientAuth")):
+        (directory / f"{name}.ext").write_text(ext + "\n")
+        openssl("req", *ec, "-keyout", f"{name}-key.pem", "-out", f"{name}.csr", "-subj", subject)
+        openssl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca-key.pem", "-CAcreateserial",
+                "-out", f"{name}-cert.pem", "-days", "2", "-extfile", f"{name}.ext")
+    (directory / "cert.pem").write_bytes((directory / "client-cert.pem").read_bytes())
+    (directory / "key.pem").write_bytes((directory / "client-key.pem").read_bytes())
+    return directory
+
+
+class Dockerd:
+    """A second Docker engine with its own roots and socket (and, given
+    certificates, a TLS-verified tcp:// listener on 127.0.0.1)."""
+
+    def __init__(self, name: str = "2", tls_dir: Path | None = None) -> None:
         self.state = Path(f"/var/lib/ibgw-docker-{name}")
         self.run = Path(f"/run/ibgw-docker-{name}")
         self.socket = self.run / "docker.sock"
@@ -105,6 +132,8 @@ class Dockerd:
         self.log = self.run / "dockerd.log"
         self.pid: int | None = None
         self._lock: Any = None
+        self.tls_dir = tls_dir
+        self.tls_url = f"tcp://127.0.0.1:{free_port()}" if tls_dir else None
 
     def _acquire(self, timeout: float = 600.0) -> None:
         """The machine-wide lock on this engine's paths (released by close())."""
@@ -137,7 +166,7 @@ class Dockerd:
             proc = subprocess.Popen(
                 ["dockerd", "-H", self.url, "--data-root", str(self.state / "data"),
                  "--exec-root", str(self.run / "exec"), "--pidfile", str(self.pidfile),
-                 "--bridge=none", "--iptables=false", "--ip6tables=false"],
+                 "--bridge=none", "--iptables=false", "--ip6tables=false", *self._tls_args()],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         self.pid = proc.pid
         try:
@@ -145,6 +174,12 @@ class Dockerd:
         except RuntimeError:
             self.stop()
             raise RuntimeError(f"dockerd {self.url} did not come up: {self.log.read_text()[-1500:]}") from None
+
+    def _tls_args(self) -> list[str]:
+        if self.tls_dir is None:
+            return []
+        return ["-H", str(self.tls_url), "--tlsverify", "--tlscacert", str(self.tls_dir / "ca.pem"),
+                "--tlscert", str(self.tls_dir / "server-cert.pem"), "--tlskey", str(self.tls_dir / "server-key.pem")]
 
     def _stop_leftover(self) -> None:
         try:

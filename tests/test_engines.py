@@ -27,7 +27,7 @@ import pytest
 from harness.evidence.pinning import INCONCLUSIVE, MISSING, PASS, RECOMMENDED, build_report, to_markdown
 from harness.targets.base import TargetSpecError
 from harness.targets.engines import choose_hosts, parse_hosts, spread
-from engine_rig import Dockerd, Sshd, missing_tools
+from engine_rig import Dockerd, Sshd, make_tls_certs, missing_tools
 from pytest_subprocess import child_env, run_pytest
 
 THREE = ["10.37", "10.40", "10.50"]  # no regression fixture, not the stand-in's version: every cell must pass
@@ -112,7 +112,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory, docker_engine: Any) -> Iterato
             pytest.fail(f"HARNESS_REQUIRE_DOCKER=1 but the several-engines rig {why}", pytrace=False)
         pytest.skip(why)
     local = engine_url(None)
-    second = Dockerd("2")
+    second = Dockerd("2", tls_dir=make_tls_certs(tmp_path_factory.mktemp("tls")))
     sshd = Sshd(tmp_path_factory.mktemp("sshd"), local)
     t0 = time.monotonic()
     try:
@@ -161,6 +161,37 @@ async def test_matrix_spreads_over_three_engines(rig: tuple[str, Dockerd, Sshd],
     for version, host in zip(THREE, hosts):
         assert any(line.startswith(f"| {version} |") and f"| {host} |" in line for line in table.splitlines()), table
     print(f"three engines, {len(THREE)} versions x raw: {seconds:.1f} s")
+
+
+@pytest.mark.docker
+async def test_container_on_a_tcp_engine_with_tls(rig: tuple[str, Dockerd, Sshd],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """tcp:// with TLS, as docker-py reads it: the second engine's TLS-verified
+    listener, the client certificate from DOCKER_CERT_PATH. Without them the
+    engine is one line naming the URL; with them a container starts there and
+    a client completes its handshake."""
+    from harness.clients import make_client
+    from harness.scenarios import run_handshake
+    from harness.targets.container_target import ContainerTarget
+    from harness.targets.docker_engine import EngineUnavailable, engine
+
+    _, second, _ = rig
+    assert second.tls_url and second.tls_dir
+    monkeypatch.delenv("DOCKER_TLS_VERIFY", raising=False)
+    monkeypatch.delenv("DOCKER_CERT_PATH", raising=False)
+    with pytest.raises(EngineUnavailable, match=f"no Docker engine at {second.tls_url} "):
+        engine(second.tls_url)
+    monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
+    monkeypatch.setenv("DOCKER_CERT_PATH", str(second.tls_dir))
+    target = ContainerTarget("ibgw-mock:10.50", docker_host=second.tls_url, progress=False)
+    endpoint = await target.start()
+    try:
+        assert endpoint.details["engine"] == second.tls_url and endpoint.build.startswith("10.50")
+        evidence = await run_handshake(endpoint, make_client("raw"), 31, timeout=10)
+        assert evidence.ok, evidence.summary_line()
+    finally:
+        await target.stop()
+    assert not engine(second.tls_url).containers.list(all=True, filters={"label": "ibgw.harness=1"})
 
 
 @pytest.mark.docker

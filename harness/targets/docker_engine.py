@@ -68,7 +68,26 @@ def _connect(url: str | None, timeout: int) -> Any:
     # from_env with DOCKER_HOST swapped: DOCKER_TLS_VERIFY / DOCKER_CERT_PATH still apply
     # to a tcp:// engine, and ssh:// goes through docker-py's SSH support (paramiko).
     environment = dict(os.environ, DOCKER_HOST=url) if url else None
-    return docker.from_env(timeout=timeout, environment=environment)
+    kwargs = docker.utils.kwargs_from_env(environment=environment)
+    tls = kwargs.get("tls")
+    if not (tls and isinstance(getattr(tls, "ca_cert", None), str)
+            and (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"))):
+        return docker.from_env(timeout=timeout, environment=environment)
+    # The engine's CA (DOCKER_CERT_PATH/ca.pem) must decide, but requests lets
+    # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace a session's CA bundle
+    # (psf/requests#4726, #3829): with either set (CI images often set them), a
+    # tcp:// engine with its own CA fails verification. Its sessions read no
+    # environment then (no proxy variables either: an engine is reached
+    # directly), including the API-version query docker-py would make on its own.
+    probe = docker.APIClient(version=docker.constants.MINIMUM_DOCKER_API_VERSION, timeout=timeout, **kwargs)
+    probe.trust_env = False
+    try:
+        version = str(probe.version(api_version=False)["ApiVersion"])
+    finally:
+        probe.close()
+    client = docker.DockerClient(version=version, timeout=timeout, **kwargs)
+    client.api.trust_env = False
+    return client
 
 
 def engine(url: str | None = None) -> Any:
