@@ -116,6 +116,18 @@ def engine(url: str | None = None) -> Any:
         return client
 
 
+def forget_engine(url: str | None) -> None:
+    """Close and forget an engine's client (one that went away, or a test's
+    engine it stopped): the end-of-run clean-up then does not knock on it."""
+    with _lock:
+        client = _clients.pop(url or "", None)
+    if client is not None:
+        try:
+            client.close()
+        except Exception:  # noqa: BLE001 - closing a dead engine's pool must not raise
+            pass
+
+
 def engine_alive(url: str | None = None, timeout: int = 5) -> bool:
     """Whether the engine answers a ping now, on a fresh connection (a
     cached client's pool would not notice an engine that went away)."""
@@ -133,6 +145,9 @@ def _why(exc: Exception) -> str:
     """docker-py's connection errors, in a few words."""
     text = str(exc)
     for marker, words in (("FileNotFoundError", "no engine socket there"), ("ConnectionRefused", "connection refused"),
+                          ("No such file or directory", "no engine socket there"),
+                          ("Connection refused", "connection refused"), ("CERTIFICATE_VERIFY_FAILED",
+                                                                          "TLS verification failed"),
                           ("PermissionError", "permission denied on the engine socket"),
                           ("timed out", "the engine did not answer in time")):
         if marker in text:
