@@ -183,6 +183,9 @@ async def test_container_on_a_tcp_engine_with_tls(rig: tuple[str, Dockerd, Sshd]
         engine(second.tls_url)
     monkeypatch.setenv("DOCKER_TLS_VERIFY", "1")
     monkeypatch.setenv("DOCKER_CERT_PATH", str(second.tls_dir))
+    system_bundle = Path("/etc/ssl/certs/ca-certificates.crt")
+    if system_bundle.is_file():  # as CI images set it: requests would put it in place of the engine's CA
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(system_bundle))
     target = ContainerTarget("ibgw-mock:10.50", docker_host=second.tls_url, progress=False)
     endpoint = await target.start()
     try:
