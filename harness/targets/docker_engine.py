@@ -156,10 +156,10 @@ def _why(exc: Exception) -> str:
             else type(exc).__name__)
 
 
-def engine_available() -> tuple[bool, str]:
+def engine_available(url: str | None = None) -> tuple[bool, str]:
     """(True, "") or (False, the one-line reason): for skip decisions."""
     try:
-        engine()
+        engine(url)
     except EngineUnavailable as exc:
         return False, str(exc)
     return True, ""
