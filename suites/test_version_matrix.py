@@ -31,6 +31,7 @@ rows' cells into "engine lost" records, which `ibgw pin` counts as missing
 
 from __future__ import annotations
 
+import asyncio
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -92,7 +93,7 @@ class VersionTarget:
     engine: str | None = None  # the Docker engine's URL (docker mode)
     engine_lost: str | None = None  # why the engine is gone: its cells are missing, not judged
 
-    def check_engine(self) -> bool:
+    async def check_engine(self) -> bool:
         """After a failure on a container: is its engine still there? If not,
         the failure says nothing about the build (the engine took the container).
 
@@ -106,11 +107,12 @@ class VersionTarget:
         from harness.targets.docker_engine import engine_alive, engine_url
 
         host = self.target.docker_host
-        deadline = time.monotonic() + (ENGINE_GRACE_S if not self._container_running() else 0)
-        alive = engine_alive(host)
+        running = await asyncio.to_thread(self._container_running)
+        deadline = time.monotonic() + (0 if running else ENGINE_GRACE_S)
+        alive = await asyncio.to_thread(engine_alive, host)
         while alive and time.monotonic() < deadline:
-            time.sleep(0.5)
-            alive = engine_alive(host)
+            await asyncio.sleep(0.5)
+            alive = await asyncio.to_thread(engine_alive, host)
         if not alive:
             self.engine_lost = f"Docker engine {engine_url(host)} stopped answering"
         return self.engine_lost is None
@@ -158,7 +160,7 @@ async def version_target(request: pytest.FixtureRequest) -> Any:
         try:
             vt.endpoint = await target.start()
         except Exception as exc:  # ContainerNotReady: recorded as this version's evidence, not a crash
-            if MATRIX_TARGET != "docker" or (vt.check_engine() and type(exc).__name__ != "ContainerNotReady"):
+            if MATRIX_TARGET != "docker" or (await vt.check_engine() and type(exc).__name__ != "ContainerNotReady"):
                 raise
             vt.start_error = exc
         yield vt
@@ -166,7 +168,7 @@ async def version_target(request: pytest.FixtureRequest) -> Any:
         try:
             await target.stop()
         except Exception:
-            if vt.check_engine():  # an engine that went away took its containers with it
+            if await vt.check_engine():  # an engine that went away took its containers with it
                 raise
 
 
@@ -281,7 +283,7 @@ async def test_version_probe(version_target: VersionTarget, matrix_dir, request)
     evidence = await run_version_probe(version_target.endpoint, timeout=CELL_TIMEOUT,
                                        zombie_port=version_target.gateway_port)
     profile = get_profile(version_target.row.profile)
-    if not evidence.ok and not version_target.check_engine():
+    if not evidence.ok and not await version_target.check_engine():
         _engine_lost(version_target, matrix_dir, request.node.nodeid, ["version_probe"], evidence.client)
     if not evidence.ok and profile.default_faults:
         evidence.parameters.update(expected_outcome="failed", regression_fixture=profile.regression_source)
@@ -307,7 +309,7 @@ async def test_matrix_cell(version_target: VersionTarget, client_factory, client
     try:
         await version_target.restart()
     except Exception:
-        if version_target.check_engine():
+        if await version_target.check_engine():
             raise
         _engine_lost(version_target, matrix_dir, cell_name, list(CLIENT_IDS), asdict(client_factory(client_name).info))
     endpoint = version_target.endpoint
@@ -322,12 +324,12 @@ async def test_matrix_cell(version_target: VersionTarget, client_factory, client
                              stop_at_first_failure=True),
         ]
     except Exception:
-        if version_target.check_engine():
+        if await version_target.check_engine():
             raise
         _engine_lost(version_target, matrix_dir, cell_name, list(CLIENT_IDS), asdict(client_factory(client_name).info))
     profile = get_profile(row.profile)
     failed = [e for e in results if not e.ok]
-    if failed and not version_target.check_engine():
+    if failed and not await version_target.check_engine():
         _engine_lost(version_target, matrix_dir, cell_name, list(CLIENT_IDS), results[0].client)
     logs = version_target.logs() if failed else None
     for evidence in results:

@@ -40,8 +40,8 @@ def parse_hosts(values: Iterable[str], *, source: str = "--docker-host") -> tupl
                 continue
             if not url.startswith(SCHEMES) or url.endswith("://"):
                 raise TargetSpecError(f"{source} {url!r} is not a Docker engine URL; hint: "
-                                      "unix:///var/run/docker.sock, tcp://HOST:2376 (TLS from DOCKER_TLS_VERIFY/DOCKER_CERT_PATH) or "
-                                      "ssh://USER@HOST[:PORT]")
+                                      "unix:///var/run/docker.sock, tcp://HOST:2376 (TLS from "
+                                      "DOCKER_TLS_VERIFY/DOCKER_CERT_PATH) or ssh://USER@HOST[:PORT]")
             if url not in hosts:
                 hosts.append(url)
     return tuple(hosts)
