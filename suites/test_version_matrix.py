@@ -20,12 +20,21 @@ its evidence shows, so CI proves the detector and the pin together.
 Knobs (environment): IBGW_MATRIX_TARGET=mock|docker, IBGW_MATRIX_VERSIONS=10.41,10.45
 (a slice), IBGW_MATRIX_RUNS (zombie runs per cell, default 3; `make report` runs 10),
 IBGW_MATRIX_LOGIN_DELAY (stand-in login delay, default 1 s).
+
+Several Docker engines (--docker-host URL, repeatable, or IBGW_DOCKER_HOSTS):
+the rows are spread over them round robin, each row (every client's cells and
+its probe) on one engine, whose URL each evidence file records
+(`parameters.engine`). An engine that stops answering mid-run turns its
+rows' cells into "engine lost" records, which `ibgw pin` counts as missing
+(inconclusive), never as passed or as a regression of the build.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-from dataclasses import dataclass
+import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +48,7 @@ from harness.scenarios import run_account_sync, run_handshake
 from harness.scenarios.version_probe import run_version_probe
 from harness.scenarios.zombie import CAUSE_CLOSED_AFTER_START, CAUSE_WEDGE, run_zombie
 from harness.targets import MockTarget
+from harness.targets.engines import spread
 from harness.targets.images import load_versions
 
 pytestmark = pytest.mark.matrix
@@ -46,6 +56,7 @@ pytestmark = pytest.mark.matrix
 MATRIX_TARGET = os.environ.get("IBGW_MATRIX_TARGET", "mock")
 RUNS = int(os.environ.get("IBGW_MATRIX_RUNS", "3"))
 LOGIN_DELAY = float(os.environ.get("IBGW_MATRIX_LOGIN_DELAY", "1"))
+ENGINE_GRACE_S = 15.0  # an engine whose container vanished gets this long to stop answering
 CELL_TIMEOUT = 5.0  # per connect; a healthy mock answers in milliseconds
 CLIENT_IDS = {"handshake": 11, "account_sync": 12, "zombie": 13}
 # A regression fixture's fault -> the zombie scenario's cause it must produce.
@@ -81,6 +92,39 @@ class VersionTarget:
     target: Any
     endpoint: Any
     start_error: Exception | None = None  # the container never became API-ready
+    engine: str | None = None  # the Docker engine's URL (docker mode)
+    engine_lost: str | None = None  # why the engine is gone: its cells are missing, not judged
+
+    async def check_engine(self) -> bool:
+        """After a failure on a container: is its engine still there? If not,
+        the failure says nothing about the build (the engine took the container).
+
+        An engine being stopped may still answer a ping while it stops its
+        containers; so when the container is no longer running, the engine
+        gets a bounded grace period to go (polling: a shutdown sends no event
+        we could await). An engine that still answers after it is one whose
+        container died on its own: that failure is the build's."""
+        if MATRIX_TARGET != "docker" or self.engine_lost:
+            return self.engine_lost is None
+        from harness.targets.docker_engine import engine_alive, engine_url
+
+        host = self.target.docker_host
+        running = await asyncio.to_thread(self._container_running)
+        deadline = time.monotonic() + (0 if running else ENGINE_GRACE_S)
+        alive = await asyncio.to_thread(engine_alive, host)
+        while alive and time.monotonic() < deadline:
+            await asyncio.sleep(0.5)
+            alive = await asyncio.to_thread(engine_alive, host)
+        if not alive:
+            self.engine_lost = f"Docker engine {engine_url(host)} stopped answering"
+        return self.engine_lost is None
+
+    def _container_running(self) -> bool:
+        try:
+            self.target.container.reload()
+            return str(self.target.container.status) == "running"
+        except Exception:  # noqa: BLE001 - gone, or its engine is: not running
+            return False
 
     @property
     def gateway_port(self) -> int:
@@ -99,25 +143,60 @@ class VersionTarget:
 @pytest_asyncio.fixture(scope="module", loop_scope="session", params=_rows(), ids=lambda r: r.id)
 async def version_target(request: pytest.FixtureRequest) -> Any:
     row: Row = request.param
+    docker_host = None
     if MATRIX_TARGET == "docker":
-        request.getfixturevalue("docker_engine")  # skip, or fail under HARNESS_REQUIRE_DOCKER=1
         from harness.targets.container_target import ContainerTarget
+        from harness.targets.docker_engine import engine_url
 
+        hosts = request.getfixturevalue("matrix_engines")  # skip, or fail under HARNESS_REQUIRE_DOCKER=1
+        docker_host = dict((r.id, h) for r, h in spread(_rows(), hosts))[row.id]
         env = {"TWS_USERID": "standin", "TWS_PASSWORD": "standin"} if row.standin else {}
-        target: Any = ContainerTarget(row.image, env=env, ready_timeout=30 + LOGIN_DELAY, login_delay=LOGIN_DELAY)
+        target: Any = ContainerTarget(row.image, env=env, ready_timeout=30 + LOGIN_DELAY, login_delay=LOGIN_DELAY,
+                                      docker_host=docker_host)
+        engine = engine_url(docker_host)
     else:
         target = MockTarget(row.profile)
+        engine = None
+    vt = VersionTarget(row, target, None, engine=engine)
     try:
         try:
-            endpoint = await target.start()
+            vt.endpoint = await target.start()
         except Exception as exc:  # ContainerNotReady: recorded as this version's evidence, not a crash
-            if MATRIX_TARGET != "docker" or type(exc).__name__ != "ContainerNotReady":
+            if MATRIX_TARGET != "docker" or (await vt.check_engine() and type(exc).__name__ != "ContainerNotReady"):
                 raise
-            yield VersionTarget(row, target, None, start_error=exc)
-            return
-        yield VersionTarget(row, target, endpoint)
+            vt.start_error = exc
+        yield vt
     finally:
-        await target.stop()
+        try:
+            await target.stop()
+        except Exception:
+            if await vt.check_engine():  # an engine that went away took its containers with it
+                raise
+
+
+@pytest.fixture(scope="module")
+def matrix_engines(harness_config: Any, request: pytest.FixtureRequest) -> tuple[str | None, ...]:
+    """The engines the rows spread over (--docker-host / IBGW_DOCKER_HOSTS,
+    else the local one), each answering and holding the images of its rows:
+    a missing engine or image is one line naming it, before any row starts."""
+    from harness.targets.container_target import require_image
+    from harness.targets.docker_engine import EngineUnavailable, engine
+
+    if not harness_config.docker_hosts:
+        request.getfixturevalue("docker_engine")  # skip, or fail under HARNESS_REQUIRE_DOCKER=1
+        return ()
+    for row, host in spread(_rows(), harness_config.docker_hosts):
+        try:
+            client = engine(host)
+        except EngineUnavailable as exc:  # names the URL and why
+            pytest.fail(str(exc), pytrace=False)
+        try:
+            require_image(client, row.image)
+        except EngineUnavailable:
+            pytest.fail(f"image {row.image} is not on engine {host}; hint: build it there "
+                        f"(python -m harness.targets.images --docker-host {host}) or `docker save | docker load` it",
+                        pytrace=False)
+    return harness_config.docker_hosts
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +214,11 @@ def matrix_dir(harness_config) -> Path:
 WRITTEN: dict[str, Path] = {}  # this session's matrix evidence, by file name
 
 
-def _write(evidence: Evidence, directory: Path, name: str, row: Row, feature: str | None = None) -> None:
+def _write(evidence: Evidence, directory: Path, name: str, row: Row, feature: str | None = None,
+           engine: str | None = None) -> None:
     evidence.parameters.update(gateway_version=row.version, matrix=True)
+    if engine:
+        evidence.parameters["engine"] = engine
     path = evidence.write(directory, name)
     WRITTEN[path.name] = path
     attach_evidence(evidence, path, feature=feature)
@@ -171,9 +253,25 @@ def _fail_regression(row: Row, failed: list[Evidence]) -> None:
                 + "".join(f"\n{line}" for line in lines[1:]), pytrace=False)
 
 
+def _engine_lost(vt: VersionTarget, matrix_dir: Path, name: str, scenarios: list[str],
+                 client: dict[str, Any]) -> None:
+    """The engine went away: one record per scenario that `ibgw pin` counts as
+    missing (parameters.engine_lost), and the test fails; never a pass, and
+    never a verdict on the build."""
+    for scenario in scenarios:
+        lost = Evidence(scenario=scenario, target={"kind": "container", "label": vt.row.image, "build": "unknown"},
+                        client=client, failed_phase="engine_lost", cause=vt.engine_lost,
+                        hint="the cell did not run to the end; run it again on an engine that stays up")
+        lost.parameters["engine_lost"] = True
+        _write(lost.finish(), matrix_dir, f"{name}-{scenario}", vt.row, engine=vt.engine)
+    pytest.fail(f"{vt.row.id}: {vt.engine_lost}: cell missing", pytrace=False)
+
+
 async def test_version_probe(version_target: VersionTarget, matrix_dir, request):
     """The build's own maximum server version, and no zombie from a probe that never starts the API."""
     _readable_parameters(version_target.row)
+    if version_target.engine_lost:  # the fixture found the engine gone when the container did not start
+        _engine_lost(version_target, matrix_dir, request.node.nodeid, ["version_probe"], {"name": "version-probe"})
     if version_target.start_error is not None:
         # The version's evidence says it never came up (with the container's
         # log), so `ibgw pin` rejects it instead of calling it missing.
@@ -182,14 +280,16 @@ async def test_version_probe(version_target: VersionTarget, matrix_dir, request)
                           failed_phase="container_start", cause=str(version_target.start_error),
                           hint="the container never became API-ready; see its log")
         failed.details["container_logs"] = getattr(version_target.start_error, "logs", "")
-        _write(failed.finish(), matrix_dir, request.node.nodeid, version_target.row)
+        _write(failed.finish(), matrix_dir, request.node.nodeid, version_target.row, engine=version_target.engine)
         pytest.fail(f"{version_target.start_error}\n{failed.details['container_logs'][-2000:]}", pytrace=False)
     evidence = await run_version_probe(version_target.endpoint, timeout=CELL_TIMEOUT,
                                        zombie_port=version_target.gateway_port)
     profile = get_profile(version_target.row.profile)
+    if not evidence.ok and not await version_target.check_engine():
+        _engine_lost(version_target, matrix_dir, request.node.nodeid, ["version_probe"], evidence.client)
     if not evidence.ok and profile.default_faults:
         evidence.parameters.update(expected_outcome="failed", regression_fixture=profile.regression_source)
-    _write(evidence, matrix_dir, request.node.nodeid, version_target.row)
+    _write(evidence, matrix_dir, request.node.nodeid, version_target.row, engine=version_target.engine)
     assert evidence.server_version is not None, evidence.summary_line()
     # The reply is min(build maximum, 300): the build's own maximum.
     assert evidence.server_version == profile.max_server_version, evidence.summary_line()
@@ -203,20 +303,36 @@ async def test_matrix_cell(version_target: VersionTarget, client_factory, client
                            request):
     row = version_target.row
     _readable_parameters(row, client_name)
+    cell_name = request.node.nodeid
+    if version_target.engine_lost:
+        _engine_lost(version_target, matrix_dir, cell_name, list(CLIENT_IDS), asdict(client_factory(client_name).info))
     if version_target.start_error is not None:
         pytest.fail(f"{row.id} never became API-ready: {version_target.start_error}", pytrace=False)
-    await version_target.restart()
+    try:
+        await version_target.restart()
+    except Exception:
+        if await version_target.check_engine():
+            raise
+        _engine_lost(version_target, matrix_dir, cell_name, list(CLIENT_IDS), asdict(client_factory(client_name).info))
     endpoint = version_target.endpoint
     timeout = min(harness_config.timeout, CELL_TIMEOUT)
-    results = [
-        await run_handshake(endpoint, client_factory(client_name), CLIENT_IDS["handshake"], timeout=timeout),
-        await run_account_sync(endpoint, client_factory(client_name), CLIENT_IDS["account_sync"], timeout=timeout),
-        await run_zombie(endpoint, client_name, lambda: client_factory(client_name), runs=RUNS,
-                         client_id=CLIENT_IDS["zombie"], timeout=timeout, settle_timeout=0.5,
-                         stop_at_first_failure=True),
-    ]
+    try:
+        results = [
+            await run_handshake(endpoint, client_factory(client_name), CLIENT_IDS["handshake"], timeout=timeout),
+            await run_account_sync(endpoint, client_factory(client_name), CLIENT_IDS["account_sync"],
+                                   timeout=timeout),
+            await run_zombie(endpoint, client_name, lambda: client_factory(client_name), runs=RUNS,
+                             client_id=CLIENT_IDS["zombie"], timeout=timeout, settle_timeout=0.5,
+                             stop_at_first_failure=True),
+        ]
+    except Exception:
+        if await version_target.check_engine():
+            raise
+        _engine_lost(version_target, matrix_dir, cell_name, list(CLIENT_IDS), asdict(client_factory(client_name).info))
     profile = get_profile(row.profile)
     failed = [e for e in results if not e.ok]
+    if failed and not await version_target.check_engine():
+        _engine_lost(version_target, matrix_dir, cell_name, list(CLIENT_IDS), results[0].client)
     logs = version_target.logs() if failed else None
     for evidence in results:
         if not evidence.ok:
@@ -224,7 +340,8 @@ async def test_matrix_cell(version_target: VersionTarget, client_factory, client
                 evidence.parameters.update(expected_outcome="failed", regression_fixture=profile.regression_source)
             if logs:
                 evidence.details["container_logs"] = logs
-        _write(evidence, matrix_dir, f"{request.node.nodeid}-{evidence.scenario}", row, feature="version matrix")
+        _write(evidence, matrix_dir, f"{request.node.nodeid}-{evidence.scenario}", row, feature="version matrix",
+               engine=version_target.engine)
     if profile.default_faults:
         # A client may legitimately escape a regression (one that resets its
         # socket never leaves CLOSE_WAIT behind: legacy ibapi 9.81's zombie run),

@@ -61,6 +61,7 @@ from ..scenarios.soak_schedule import (
 from ..targets import SPEC_HELP, TargetSpecError, parse_target
 from ..targets.container_target import ContainerNotReady
 from ..targets.docker_engine import EngineUnavailable
+from ..targets.engines import choose_hosts
 from .paths import check_writable_dir
 
 DEFAULT_OUT = Path("reports/soak")
@@ -124,7 +125,7 @@ def soak_out_dir(base: Path) -> Path:
 
 async def run_soak_against(spec: str, config: SoakConfig, out_dir: Path, *, schedule_text: str | None,
                            progress: Any = None, allow_live_account: bool = False,
-                           report: Callable[[str], None] | None = None) -> Evidence:
+                           report: Callable[[str], None] | None = None, docker_host: str | None = None) -> Evidence:
     """Start the target, run the soak, stop everything. Used by `ibgw soak`
     and suites/test_soak.py.
 
@@ -138,7 +139,7 @@ async def run_soak_against(spec: str, config: SoakConfig, out_dir: Path, *, sche
     client's. Raises LiveRunRefused for the caller to stop with exit 3.
     """
     say = report or _say
-    target = parse_target(spec)
+    target = parse_target(spec, docker_host)
     try:
         endpoint = await target.start()
         mock = getattr(target, "gateway", None)
@@ -240,11 +241,16 @@ def _clients_option(ctx: click.Context, param: click.Parameter, value: tuple[str
                    "default 5)")
 @click.option(ALLOW_FLAG, "allow_live_account", is_flag=True,
               help="go on when the Gateway manages a non-paper account (default: stop before the first connection)")
+@click.option("--docker-host", default=None, metavar="URL",
+              help="the Docker engine a docker:IMAGE target starts on: unix://, tcp:// (TLS from DOCKER_TLS_VERIFY/"
+                   "DOCKER_CERT_PATH) or ssh://USER@HOST[:PORT] (default: the first of IBGW_DOCKER_HOSTS, else "
+                   "DOCKER_HOST)")
 def soak(duration: float, gateway: str, clients: tuple[str, ...], schedule: str | None, time_scale: float,
          ping_interval: float,
          probe_interval: float, probe_timeout: float | None, interval: float, no_reconnect: bool,
          gap_margin: float | None, recovery_bound: float | None, rss_growth_mb: float | None, out_base: Path,
-         connect_timeout: float | None, backoff_cap: float | None, allow_live_account: bool) -> None:
+         connect_timeout: float | None, backoff_cap: float | None, allow_live_account: bool,
+         docker_host: str | None = None) -> None:
     """Keep connections alive for DURATION under a fault schedule; measure outages, recoveries, resources."""
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # ib_async logs every refused reconnect attempt as an ERROR; the JSON Lines record them already.
@@ -258,13 +264,15 @@ def soak(duration: float, gateway: str, clients: tuple[str, ...], schedule: str 
     try:
         if schedule is not None:  # fail before starting anything
             check_room(parse_schedule(schedule, time_scale), config.duration, config.recovery_bound)
+        hosts = choose_hosts([docker_host] if docker_host else None)
         parse_target(gateway)
     except (ScheduleError, TargetSpecError) as exc:
         raise click.UsageError(str(exc)) from None
     out_dir = make_out_dir(out_base)
     click.echo(f"soak: {duration:g} s against {gateway}, clients {', '.join(config.clients)}; evidence in {out_dir}",
                err=True)
-    status, evidence = asyncio.run(_main(gateway, config, out_dir, schedule, allow_live_account))
+    status, evidence = asyncio.run(_main(gateway, config, out_dir, schedule, allow_live_account,
+                                         hosts[0] if hosts else None))
     if evidence is not None:
         for path in write_outputs(evidence, out_dir):
             click.echo(f"wrote {path}", err=True)
@@ -284,7 +292,7 @@ def make_out_dir(base: Path) -> Path:
 
 
 async def _main(gateway: str, config: SoakConfig, out_dir: Path, schedule: str | None,
-                allow_live_account: bool) -> tuple[int, Evidence | None]:
+                allow_live_account: bool, docker_host: str | None = None) -> tuple[int, Evidence | None]:
     loop = asyncio.get_running_loop()
     task = asyncio.current_task()
     assert task is not None
@@ -299,7 +307,7 @@ async def _main(gateway: str, config: SoakConfig, out_dir: Path, schedule: str |
     with SoakProgress(config.duration) as progress:
         try:
             evidence = await run_soak_against(gateway, config, out_dir, schedule_text=schedule, progress=progress,
-                                              allow_live_account=allow_live_account)
+                                              allow_live_account=allow_live_account, docker_host=docker_host)
         except asyncio.CancelledError:
             click.echo(f"soak interrupted; the evidence so far is in {out_dir / 'soak.jsonl'}", err=True)
             with contextlib.suppress(Exception):

@@ -14,7 +14,11 @@ pass / fail / flaky / missing, with handshake p50/p95, and one decision:
 - a candidate with missing cells makes the answer "inconclusive", never a pass.
 
 Records of injected faults (`parameters.fault`: detector self-tests) say
-nothing about a build and are skipped.
+nothing about a build and are skipped. Records of a cell whose Docker engine
+went away mid-run (`parameters.engine_lost`) say nothing about the build
+either: the cell is missing (so its version can only be inconclusive), with
+the lost engine as its cause. When the matrix ran on several engines
+(`parameters.engine`), every cell names the engine(s) that ran it.
 """
 
 from __future__ import annotations
@@ -100,6 +104,7 @@ class Cell:
     passed: int = 0
     causes: list[str] = field(default_factory=list)
     evidence: list[str] = field(default_factory=list)  # the failing runs' evidence files
+    engines: list[str] = field(default_factory=list)  # the Docker engine(s) that ran it (parameters.engine)
 
     @property
     def text(self) -> str:
@@ -140,8 +145,19 @@ def _pct(values: list[float], q: float) -> float | None:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
+def engine_of(record: dict[str, Any]) -> str | None:
+    engine = (record.get("parameters") or {}).get("engine")
+    return str(engine) if engine else None
+
+
+def is_engine_lost(record: dict[str, Any]) -> bool:
+    return bool((record.get("parameters") or {}).get("engine_lost"))
+
+
 class PinTable:
     def __init__(self, records: list[dict[str, Any]]) -> None:
+        lost = [r for r in records if is_engine_lost(r)]
+        records = [r for r in records if not is_engine_lost(r)]
         probes = [r for r in records if r.get("scenario") == PROBE]
         cells = [r for r in records if r.get("scenario") != PROBE]
         names: dict[str, set[str]] = defaultdict(set)
@@ -149,15 +165,33 @@ class PinTable:
             client = r.get("client") or {}
             names[str(client.get("name", "?"))].add(str(client.get("version", "?")))
         multi = {n for n, versions in names.items() if len(versions) > 1}
-        self.versions = sorted({version_key(r) for r in records} - {None}, key=version_order, reverse=True)  # type: ignore[arg-type]
-        self.clients = sorted({_client_key(r, multi) for r in cells})
-        self.scenarios = sorted({str(r["scenario"]) for r in cells})
+        lost_cells = [r for r in lost if r.get("scenario") != PROBE]
+        judged = {version_key(r) for r in records + lost} - {None}
+        self.versions = sorted(judged, key=version_order, reverse=True)  # type: ignore[arg-type]
+        self.clients = sorted({_client_key(r, multi) for r in cells + lost_cells})
+        self.scenarios = sorted({str(r["scenario"]) for r in cells + lost_cells})
+        # (version, client, scenario) -> why its engine was lost (the cell stays missing), and
+        # -> the engine(s) that ran it; the probe's key is (version, PROBE, PROBE)
+        self.lost: dict[tuple[str, str, str], str] = {}
+        self.engines: dict[tuple[str, str, str], set[str]] = defaultdict(set)
+        for r in lost:
+            client = _client_key(r, multi) if r.get("scenario") != PROBE else PROBE
+            key = (version_key(r) or "?", client, str(r["scenario"]))
+            self.lost[key] = str(r.get("cause") or "the Docker engine went away")
+            if engine_of(r):
+                self.engines[key].add(str(engine_of(r)))
+        for r in records:
+            if engine_of(r):
+                client = _client_key(r, multi) if r.get("scenario") != PROBE else PROBE
+                key = (version_key(r) or "?", client, str(r["scenario"]))
+                self.engines[key].add(str(engine_of(r)))
         self.client_min: dict[str, int] = {}
         grouped: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
         ready: dict[tuple[str, str], list[float]] = defaultdict(list)
         builds: dict[str, set[str]] = defaultdict(set)
-        for r in records:
-            builds[version_key(r) or "?"].add(str((r.get("target") or {}).get("build", "?")))
+        for r in records + lost:
+            if not is_engine_lost(r) or version_key(r) not in builds:
+                builds[version_key(r) or "?"].add(str((r.get("target") or {}).get("build", "?")))
         for r in cells:
             key = (version_key(r) or "?", _client_key(r, multi), str(r["scenario"]))
             grouped[key].append(r)
@@ -174,6 +208,9 @@ class PinTable:
                     ready[key[:2]].append(float(run["api_ready_ms"]))
         self.info = {v: self._version_info(v, [p for p in probes if version_key(p) == v], builds[v])
                      for v in self.versions}
+        for v, info in self.info.items():
+            if info.probe == MISSING and (v, PROBE, PROBE) in self.lost:
+                info.probe_cause = self.lost[(v, PROBE, PROBE)]
         self.cells = {(v, c, s): self._cell(v, c, s, grouped.get((v, c, s), []))
                       for v in self.versions for c in self.clients for s in self.scenarios}
         self.ready = {k: (_pct(vals, 0.5), _pct(vals, 0.95)) for k, vals in ready.items()}
@@ -188,15 +225,18 @@ class PinTable:
         return VersionInfo(version, sorted(builds), max(maxima) if maxima else None, probe, cause)
 
     def _cell(self, version: str, client: str, scenario: str, runs: list[dict[str, Any]]) -> Cell:
+        engines = sorted(self.engines.get((version, client, scenario), ()))
         if not runs:
-            return Cell(version, client, scenario, MISSING)
+            lost = self.lost.get((version, client, scenario))
+            return Cell(version, client, scenario, MISSING, causes=[f"engine_lost: {lost}"] if lost else [],
+                        engines=engines)
         passed = sum(1 for r in runs if r.get("outcome") == "passed")
         causes = sorted({f"{r.get('failed_phase')}: {r.get('cause')}" for r in runs if r.get("outcome") != "passed"})
         status = PASS if passed == len(runs) else FAIL if passed == 0 else FLAKY
         if status != PASS and self._too_old(version, client, runs):
             status = TOO_OLD
         evidence = sorted({str(r["_source"]) for r in runs if r.get("outcome") != "passed" and r.get("_source")})
-        return Cell(version, client, scenario, status, len(runs), passed, causes, evidence)
+        return Cell(version, client, scenario, status, len(runs), passed, causes, evidence, engines)
 
     def _too_old(self, version: str, client: str, runs: list[dict[str, Any]]) -> bool:
         """The build's maximum (probe, else what it negotiated) is below the client's minimum."""
@@ -248,8 +288,10 @@ class PinTable:
         if top in incomplete:
             missing = incomplete[top]
             decision.status = INCONCLUSIVE
+            lost = sorted({e for c in missing if c.causes for e in c.engines})
             decision.reason = (f"{top} is the newest candidate but {len(missing)} cell(s) have no results ("
                                + ", ".join(f"{c.client} x {c.scenario}" for c in missing[:6])
+                               + (f"; engine lost mid-run: {', '.join(lost)}" if lost else "")
                                + "): run them before pinning")
         else:
             decision.status, decision.version = RECOMMENDED, top
@@ -269,7 +311,8 @@ class PinTable:
             "rejected": overall.rejected,
             "too_old": overall.too_old,
             "per_client": per_client,
-            "versions": [asdict(self.info[v]) for v in self.versions],
+            "versions": [asdict(self.info[v]) | {"engines": sorted(self.engines.get((v, PROBE, PROBE), ()))}
+                         for v in self.versions],
             "clients": self.clients,
             "scenarios": self.scenarios,
             "cells": [asdict(c) | {"handshake_p50_ms": self.ready.get((c.version, c.client), (None, None))[0],
@@ -334,8 +377,10 @@ def to_markdown(report: dict[str, Any]) -> str:
     scenarios = report["scenarios"]
     cells = {(c["version"], c["client"], c["scenario"]): c for c in report["cells"]}
     info = {v["version"]: v for v in report["versions"]}
-    header = ["version", "build", "max sv", "probe", "client", *(f"{s} (passed/runs)" for s in scenarios),
-              "API ready p50 / p95 ms"]
+    # Several Docker engines: each row names the engine(s) that ran its cells.
+    with_engines = any(c.get("engines") for c in report["cells"])
+    header = ["version", "build", "max sv", "probe", "client", *(["engine"] if with_engines else []),
+              *(f"{s} (passed/runs)" for s in scenarios), "API ready p50 / p95 ms"]
     lines = ["# Gateway pinning report", "",
              "Cells: pass, fail, flaky (some runs passed) or missing, with passed/runs when a cell ran more "
              "than once; `fail 0/1` is one run that failed.", "",
@@ -349,10 +394,13 @@ def to_markdown(report: dict[str, Any]) -> str:
             for c in row_cells:
                 text = c["status"] if c["runs"] <= 1 and c["status"] in (PASS, MISSING) else \
                     f"{c['status']} {c['passed']}/{c['runs']}"
+                if c["status"] == MISSING and any(str(cause).startswith("engine_lost") for cause in c["causes"]):
+                    text += " (engine lost)"
                 marks.append(f"**{text}**" if c["status"] in (FAIL, FLAKY) else text)
+            engine = [", ".join(sorted({e for c in row_cells for e in c.get("engines") or []})) or "-"]
             lines.append("| " + " | ".join([
-                version, "/".join(vi["builds"]), str(vi["max_server_version"] or "-"), vi["probe"], client, *marks,
-                ready_text(first)]) + " |")
+                version, "/".join(vi["builds"]), str(vi["max_server_version"] or "-"), vi["probe"], client,
+                *(engine if with_engines else []), *marks, ready_text(first)]) + " |")
     lines += ["", "## Recommendation", ""]
     status, version = report["status"], report["recommended"]
     lines.append(f"**Overall: {version}** ({report['reason']})" if status == RECOMMENDED

@@ -42,9 +42,9 @@ def check_target_and_dir(cfg: HarnessConfig) -> str | None:
         from ..targets.container_target import require_image
         from ..targets.docker_engine import EngineUnavailable, engine
 
-        target = parse_target(cfg.gateway_spec)
+        target = parse_target(cfg.gateway_spec, cfg.docker_host)
         try:
-            require_image(engine(), target.image)
+            require_image(engine(cfg.docker_host), target.image)
         except EngineUnavailable as exc:
             return str(exc)
     return None

@@ -105,7 +105,7 @@ def ibgw_connection_budget(ibgw_live_run: LiveRun) -> ConnectionBudget:
 async def ibgw_gateway(ibgw_config: HarnessConfig, record_testsuite_property: Callable[[str, object], None],
                        pytestconfig: pytest.Config) -> AsyncIterator[GatewayHandle]:
     """The Gateway every scenario in the session runs against (one per session)."""
-    target = parse_target(ibgw_config.gateway_spec)
+    target = parse_target(ibgw_config.gateway_spec, ibgw_config.docker_host)
     endpoint = await target.start()
     if ibgw_config.declared_build:
         endpoint.build = ibgw_config.declared_build
@@ -196,18 +196,19 @@ def ibgw_record_evidence(request: pytest.FixtureRequest, ibgw_config: HarnessCon
 
 @pytest.fixture(scope="session")
 def ibgw_docker_engine(ibgw_config: HarnessConfig) -> Any:
-    """The docker-py client, for tests that start containers. Without an
+    """The docker-py client, for tests that start containers (the first
+    --docker-host engine, else the local one). Without an
     engine they skip with the one-line reason, and FAIL instead when
     HARNESS_REQUIRE_DOCKER=1 (CI provisions an engine: a skip there would
     hide that the container tests never ran)."""
     from ..targets.docker_engine import engine, engine_available
 
-    ok, why = engine_available()
+    ok, why = engine_available(ibgw_config.docker_host)
     if not ok:
         if os.environ.get("HARNESS_REQUIRE_DOCKER") == "1":
             pytest.fail(f"HARNESS_REQUIRE_DOCKER=1 but {why}", pytrace=False)
         pytest.skip(why)
-    return engine()
+    return engine(ibgw_config.docker_host)
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -32,6 +32,7 @@ from ..live.policy import (
 )
 from ..safety.accounts import ALLOW_FLAG
 from ..targets import TargetSpecError, parse_target
+from ..targets.engines import choose_hosts
 from .state import HarnessConfig, LiveRun
 
 ENABLE_INI = "ibgw_enable"
@@ -91,6 +92,11 @@ def add_options(parser: pytest.Parser) -> None:
                     help=f"connections a live run may hold at once (default {DEFAULT_MAX_CONNECTIONS})")
     group.addoption("--ibgw-no-proxy", dest="ibgw_no_proxy", action="store_true",
                     help="live runs go direct instead of through the recording proxy (no Gateway-side transcript)")
+    group.addoption("--docker-host", dest="ibgw_docker_host", action="append", default=None, metavar="URL",
+                    help="a Docker engine containers start on: unix://PATH, tcp://HOST:PORT (TLS from "
+                         "DOCKER_TLS_VERIFY/DOCKER_CERT_PATH) or ssh://USER@HOST[:PORT]; repeat for several (the "
+                         "version matrix spreads its rows over them; env IBGW_DOCKER_HOSTS=URL,URL; default: "
+                         "DOCKER_HOST or the local socket)")
     group.addoption("--ibgw-compare", dest="ibgw_compare", action="store_true",
                     help="'Gateway or our code?': run each chosen client and the reference raw client back to "
                          "back and give a verdict (suites/test_gateway_or_code.py)")
@@ -101,7 +107,8 @@ def explicitly_asked(config: pytest.Config) -> bool:
     PYTEST_ADDOPTS), sets IBGW_GATEWAY, or the project's ini says
     `ibgw_enable = true`. Must run before resolve() fills the defaults in."""
     opt = config.option
-    named = any(getattr(opt, dest, None) is not None for dest in (*_DEFAULTS, "ibgw_client", "ibgw_seed"))
+    named = any(getattr(opt, dest, None) is not None for dest in (*_DEFAULTS, "ibgw_client", "ibgw_seed",
+                                                                    "ibgw_docker_host"))
     flagged = any(getattr(opt, dest, False) for dest in _FLAGS)
     env = any(os.environ.get(name, "").strip() for name in ACTIVATING_ENV)
     return named or flagged or env or bool(config.getini(ENABLE_INI))
@@ -156,10 +163,14 @@ def build(config: pytest.Config) -> tuple[HarnessConfig, LiveRun]:
         raise pytest.UsageError("--evidence-dir is empty; hint: name a directory, e.g. reports/evidence")
     if Path(evidence_dir).exists() and not Path(evidence_dir).is_dir():
         raise pytest.UsageError(f"{evidence_dir} is a file, not a directory; hint: choose another --evidence-dir")
+    try:
+        docker_hosts = choose_hosts(config.getoption("ibgw_docker_host"))
+    except TargetSpecError as exc:
+        raise pytest.UsageError(str(exc)) from None
     seed = config.getoption("ibgw_seed")
     cfg = HarnessConfig(gateway_spec=spec, clients=clients, timeout=timeout, evidence_dir=Path(evidence_dir),
                         seed=seed if seed is not None else random.SystemRandom().randrange(1, 2**31),
-                        declared_build=config.getoption("ibgw_gateway_version"))
+                        declared_build=config.getoption("ibgw_gateway_version"), docker_hosts=docker_hosts)
     return cfg, _live_run(config, cfg)
 
 

@@ -29,6 +29,12 @@ class HarnessConfig:
     gateway_build: str | None = None  # set when the session's Gateway has started
     declared_build: str | None = None  # --gateway-version: the build a desktop Gateway cannot report
     record_suite_property: Callable[[str, object], None] | None = None  # JUnit, kept for the session's end
+    docker_hosts: tuple[str, ...] = ()  # --docker-host / IBGW_DOCKER_HOSTS; (): the local engine
+
+    @property
+    def docker_host(self) -> str | None:
+        """The engine a single container (--gateway docker:IMAGE) starts on: the first one named."""
+        return self.docker_hosts[0] if self.docker_hosts else None
 
 
 @dataclass

@@ -11,8 +11,9 @@ SPEC_HELP = ("use 'mock', 'mock:PROFILE', 'docker:IMAGE[:TAG]', 'replay:FILE' or
              "(for example 127.0.0.1:4002)")
 
 
-def parse_target(spec: str) -> GatewayTarget:
-    """A --gateway value -> a target. Errors name the value and the valid forms."""
+def parse_target(spec: str, docker_host: str | None = None) -> GatewayTarget:
+    """A --gateway value -> a target. Errors name the value and the valid forms.
+    docker_host: the engine a docker: target starts on (None: the local one)."""
     spec = spec.strip()
     if spec == "mock" or spec.startswith("mock:"):
         profile = spec.partition(":")[2] or "default"
@@ -36,7 +37,7 @@ def parse_target(spec: str) -> GatewayTarget:
         # Imported here: docker-py is loaded only when a container is asked for.
         from .container_target import ContainerTarget
 
-        return ContainerTarget(image)
+        return ContainerTarget(image, docker_host=docker_host)
     host, sep, port_text = spec.rpartition(":")
     if not sep or not host:
         raise TargetSpecError(f"--gateway {spec!r} is not a target: {SPEC_HELP}")

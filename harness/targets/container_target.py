@@ -31,6 +31,7 @@ from .base import TARGET_CONTAINER, Endpoint, TargetSpecError
 from .docker_engine import (
     EngineUnavailable,
     engine,
+    engine_url,
     install_cleanup,
     remove_container,
     run_labels,
@@ -109,7 +110,8 @@ class ContainerTarget:
     kind = TARGET_CONTAINER
 
     def __init__(self, image: str, *, network: str = "host", env: dict[str, str] | None = None,
-                 ready_timeout: float | None = None, login_delay: float | None = None, progress: bool = True) -> None:
+                 ready_timeout: float | None = None, login_delay: float | None = None, progress: bool = True,
+                 docker_host: str | None = None) -> None:
         if network not in ("host", "ports"):
             raise ValueError(f"network {network!r} is not 'host' or 'ports'")
         self.repo, self.tag = split_image(image)
@@ -120,6 +122,7 @@ class ContainerTarget:
         self.ready_timeout = ready_timeout if ready_timeout is not None else ready_timeout_from_env()
         self.login_delay = login_delay
         self.progress = progress
+        self.docker_host = docker_host  # the engine's URL (--docker-host); None: the local engine
         self.container: Any = None
         self.kind_of_image = KIND_GATEWAY
         self.port = 0  # where clients connect (socat's port for a gnzsnz-shaped image)
@@ -132,9 +135,9 @@ class ContainerTarget:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> Endpoint:
-        client = await asyncio.to_thread(engine)  # EngineUnavailable: one line with the fix
+        client = await asyncio.to_thread(engine, self.docker_host)  # EngineUnavailable: one line with the fix
         install_cleanup()
-        await asyncio.to_thread(sweep_orphans)
+        await asyncio.to_thread(sweep_orphans, client)
         image = await asyncio.to_thread(self._image, client)
         kwargs = self._run_kwargs(image)
         self.container = await asyncio.to_thread(client.containers.run, self.image, **kwargs)
@@ -143,6 +146,7 @@ class ContainerTarget:
         details: dict[str, Any] = {
             "image": self.image, "container": self.container.short_id, "network": self.network,
             "image_kind": self.kind_of_image, "readiness": readiness.detail,
+            "engine": engine_url(self.docker_host),
         }
         if "ibgw.max-server-version" in self.image_labels:
             details["max_server_version"] = int(self.image_labels["ibgw.max-server-version"])

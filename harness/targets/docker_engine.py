@@ -51,35 +51,103 @@ def run_labels() -> dict[str, str]:
             LABEL_HOST: socket.gethostname()}
 
 
-_client: Any = None
+_client: Any = None  # the local engine's client (DOCKER_HOST, else the default socket)
+_clients: dict[str, Any] = {}  # every engine this process reached, by URL ("" for the local one)
 _lock = threading.Lock()
 
 
-def engine() -> Any:
-    """A docker-py client that has answered a ping, or EngineUnavailable."""
+def engine_url(url: str | None = None) -> str:
+    """The engine a URL names, as evidence and messages show it: the URL,
+    or DOCKER_HOST / the default socket for the local engine."""
+    return url or os.environ.get("DOCKER_HOST", "") or "unix:///var/run/docker.sock"
+
+
+def _connect(url: str | None, timeout: int) -> Any:
+    import docker
+
+    # from_env with DOCKER_HOST swapped: DOCKER_TLS_VERIFY / DOCKER_CERT_PATH still apply
+    # to a tcp:// engine, and ssh:// goes through docker-py's SSH support (paramiko).
+    environment = dict(os.environ, DOCKER_HOST=url) if url else None
+    kwargs = docker.utils.kwargs_from_env(environment=environment)
+    tls = kwargs.get("tls")
+    if not (tls and isinstance(getattr(tls, "ca_cert", None), str)
+            and (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"))):
+        return docker.from_env(timeout=timeout, environment=environment)
+    # The engine's CA (DOCKER_CERT_PATH/ca.pem) must decide, but requests lets
+    # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace a session's CA bundle
+    # (psf/requests#4726, #3829): with either set (CI images often set them), a
+    # tcp:// engine with its own CA fails verification. Its sessions read no
+    # environment then (no proxy variables either: an engine is reached
+    # directly), including the API-version query docker-py would make on its own.
+    probe = docker.APIClient(version=docker.constants.MINIMUM_DOCKER_API_VERSION, timeout=timeout, **kwargs)
+    probe.trust_env = False
+    try:
+        version = str(probe.version(api_version=False)["ApiVersion"])
+    finally:
+        probe.close()
+    client = docker.DockerClient(version=version, timeout=timeout, **kwargs)
+    client.api.trust_env = False
+    return client
+
+
+def engine(url: str | None = None) -> Any:
+    """A docker-py client that has answered a ping, or EngineUnavailable.
+
+    url: unix://, tcp:// (TLS from DOCKER_TLS_VERIFY/DOCKER_CERT_PATH) or
+    ssh://USER@HOST[:PORT]; None is the local engine (DOCKER_HOST)."""
     global _client
     with _lock:
-        if _client is not None:
-            return _client
+        key = url or ""
+        if key in _clients:
+            return _clients[key]
         try:
-            import docker
+            import docker  # noqa: F401
         except ImportError:  # the [docker] extra is not installed
             raise EngineUnavailable(f"{MissingExtra('docker')}; or use --gateway mock") from None
         try:
-            client = docker.from_env(timeout=30)
+            client = _connect(url, 30)
             client.ping()
         except Exception as exc:  # noqa: BLE001 - docker-py raises many kinds for "no engine"
-            where = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
             reason = _why(exc)
-            raise EngineUnavailable(f"no Docker engine at {where} ({reason}): {ENGINE_FIX}") from None
-        _client = client
+            raise EngineUnavailable(f"no Docker engine at {engine_url(url)} ({reason}): {ENGINE_FIX}") from None
+        _clients[key] = client
+        if not url:
+            _client = client
         return client
+
+
+def forget_engine(url: str | None) -> None:
+    """Close and forget an engine's client (one that went away, or a test's
+    engine it stopped): the end-of-run clean-up then does not knock on it."""
+    with _lock:
+        client = _clients.pop(url or "", None)
+    if client is not None:
+        try:
+            client.close()
+        except Exception:  # noqa: BLE001 - closing a dead engine's pool must not raise
+            pass
+
+
+def engine_alive(url: str | None = None, timeout: int = 5) -> bool:
+    """Whether the engine answers a ping now, on a fresh connection (a
+    cached client's pool would not notice an engine that went away)."""
+    try:
+        client = _connect(url, timeout)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:  # noqa: BLE001 - any failure to ping is "not alive"
+        return False
 
 
 def _why(exc: Exception) -> str:
     """docker-py's connection errors, in a few words."""
     text = str(exc)
     for marker, words in (("FileNotFoundError", "no engine socket there"), ("ConnectionRefused", "connection refused"),
+                          ("No such file or directory", "no engine socket there"),
+                          ("Connection refused", "connection refused"), ("CERTIFICATE_VERIFY_FAILED",
+                                                                          "TLS verification failed"),
                           ("PermissionError", "permission denied on the engine socket"),
                           ("timed out", "the engine did not answer in time")):
         if marker in text:
@@ -88,10 +156,10 @@ def _why(exc: Exception) -> str:
             else type(exc).__name__)
 
 
-def engine_available() -> tuple[bool, str]:
+def engine_available(url: str | None = None) -> tuple[bool, str]:
     """(True, "") or (False, the one-line reason): for skip decisions."""
     try:
-        engine()
+        engine(url)
     except EngineUnavailable as exc:
         return False, str(exc)
     return True, ""
@@ -110,10 +178,11 @@ def _owner_alive(labels: dict[str, str]) -> bool:
     return not started or _process_start(pid) == started
 
 
-def sweep_orphans() -> list[str]:
+def sweep_orphans(client: Any = None) -> list[str]:
     """Remove containers left by earlier runs whose owning process is gone
-    (a SIGKILLed run cannot clean up after itself). Returns their names."""
-    client = engine()
+    (a SIGKILLed run cannot clean up after itself), on one engine (default:
+    the local one). Returns their names."""
+    client = client if client is not None else engine()
     removed = []
     for container in client.containers.list(all=True, filters={"label": f"{LABEL}=1"}):
         labels = container.labels or {}
@@ -128,16 +197,19 @@ def sweep_orphans() -> list[str]:
 
 
 def remove_run_containers(run_id: str = RUN_ID) -> int:
-    """Remove every container of a run (the end of a session, a signal)."""
-    if _client is None:
-        return 0  # this process never reached the engine: it started nothing
+    """Remove every container of a run (the end of a session, a signal), on
+    every engine this process reached; an engine that went away is skipped."""
+    if not _clients:
+        return 0  # this process never reached an engine: it started nothing
     count = 0
-    try:
-        for container in _client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run_id}"}):
-            remove_container(container)
-            count += 1
-    except Exception as exc:  # noqa: BLE001 - clean-up must not mask the original failure
-        print(f"ibgw: could not remove this run's containers: {exc}", file=sys.stderr)
+    for url, client in list(_clients.items()):
+        try:
+            for container in client.containers.list(all=True, filters={"label": f"{LABEL_RUN}={run_id}"}):
+                remove_container(container)
+                count += 1
+        except Exception as exc:  # noqa: BLE001 - clean-up must not mask the original failure
+            print(f"ibgw: could not remove this run's containers on {engine_url(url)}: {_why(exc)}",
+                  file=sys.stderr)
     return count
 
 

@@ -1,7 +1,10 @@
 """Build the mock Gateway images (one tag per version profile) and the
 gnzsnz-shaped stand-in through docker-py.
 
-    python -m harness.targets.images [--base-image IMAGE] [--only VERSION ...] [--list]
+    python -m harness.targets.images [--base-image IMAGE] [--only VERSION ...] [--docker-host URL ...] [--list]
+
+With several --docker-host URLs (or IBGW_DOCKER_HOSTS) the images are built
+on each engine in turn: a version-matrix row may run on any of them.
 
 Why a builder of its own: the build context must hold only the stdlib
 packages the images copy (the repository has a multi-hundred-MB .venv), and
@@ -23,7 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from ..mock.profiles import get_profile
-from .docker_engine import EngineUnavailable, engine
+from .base import TargetSpecError
+from .docker_engine import EngineUnavailable, engine, engine_url
+from .engines import choose_hosts
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER_DIR = ROOT / "gateway-docker"
@@ -92,8 +97,8 @@ def build_image(client: Any, dockerfile: Path, tag: str, buildargs: dict[str, st
 
 
 def build_all(base_image: str = DEFAULT_BASE, only: list[str] | None = None, *, force: bool = False,
-              standin: bool = True) -> list[tuple[str, str, float]]:
-    client = engine()
+              standin: bool = True, docker_host: str | None = None) -> list[tuple[str, str, float]]:
+    client = engine(docker_host)
     entries, standin_entry = load_versions()
     done = []
     for entry in entries:
@@ -121,6 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", help="build only this Gateway version (repeatable)")
     parser.add_argument("--force", action="store_true", help="rebuild even when up to date")
     parser.add_argument("--list", action="store_true", help="print the versions file and exit")
+    parser.add_argument("--docker-host", action="append", metavar="URL",
+                        help="build on this engine (repeatable; default IBGW_DOCKER_HOSTS, else the local engine)")
     args = parser.parse_args(argv)
     if args.list:
         entries, standin = load_versions()
@@ -130,9 +137,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"stand-in {standin['image']} (shaped like {standin.get('shaped_like')})")
         return 0
     try:
-        for tag, state, seconds in build_all(args.base_image, args.only, force=args.force):
-            print(f"{tag}: {state} ({seconds:.1f} s)", flush=True)
-    except (EngineUnavailable, RuntimeError) as exc:
+        hosts = choose_hosts(args.docker_host) or (None,)
+        for host in hosts:
+            where = f" on {engine_url(host)}" if len(hosts) > 1 or host else ""
+            for tag, state, seconds in build_all(args.base_image, args.only, force=args.force, docker_host=host):
+                print(f"{tag}: {state}{where} ({seconds:.1f} s)", flush=True)
+    except (EngineUnavailable, RuntimeError, TargetSpecError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
