@@ -15,8 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_process import run_cli
 from test_cli_bad_paths import HOST, Recorder, usage_error
+
+from cli_process import run_cli
 
 NOTHING = 3
 

@@ -17,7 +17,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from pytest_subprocess import REPO, child_env, run_pytest
 
 from harness.live.policy import (
     ClientIdAllocator,
@@ -27,6 +26,8 @@ from harness.live.policy import (
 )
 from harness.mock import MockGateway
 from harness.safety.accounts import live_port_warning, non_paper_accounts
+
+from pytest_subprocess import REPO, child_env, run_pytest
 
 SUITE = "suites/test_account_sync.py"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from ..evidence.redact import install_log_redaction
+from ..core.redact import install_log_redaction
 from .diff import diff
 from .doctor import doctor
 from .mock_serve import mock

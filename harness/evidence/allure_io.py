@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .categories import categories_json
-from .record import Evidence
-from .redact import redact_text
+from ..core.categories import categories_json
+from ..core.record import Evidence
+from ..core.redact import redact_text
 
 EPIC = "Gateway connection"
 # Phases in the order a healthy Gateway completes them (harness.clients.base.PHASES;

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from .. import runstate
-from ..evidence.redact import install_log_redaction
+from ..core.redact import install_log_redaction
 from ..evidence.report_redaction import redact_warning
 from .state import ACTIVATION_KEY, CONFIG_KEY, LIVE_KEY, LIVE_PLUGIN_NAME, Activation, HarnessConfig
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from ..evidence.redact import remember_accounts
+from ..core.redact import remember_accounts
 from ..mock import MockGateway
 from ..mock.profiles import get_profile
 from .base import TARGET_MOCK, Endpoint
