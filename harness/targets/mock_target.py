@@ -29,7 +29,7 @@ class MockTarget:
 
     async def start(self) -> Endpoint:
         self.gateway = MockGateway(self.host, self.port, profile=self.profile, accounts=self.accounts)
-        remember_accounts(self.gateway.model.account_ids)  # the run's writers hide them (evidence/redact.py)
+        remember_accounts(self.gateway.model.account_ids)  # the run's writers hide them (core/redact.py)
         await self.gateway.start()
         return Endpoint(
             kind=self.kind, host=self.host, port=self.gateway.port, label=f"mock:{self.profile.name}",
