@@ -1,9 +1,9 @@
-"""SIGINT/SIGTERM as cancellation of the running command.
+"""What an interrupted command does with the processes it started (psutil).
 
-Why: an on-call command interrupted mid-handshake must still close its
-sockets and print what it saw. Turning the signal into a task cancellation
-lets the command's own finally blocks do that, then exit 130 / 143 with no
-traceback. One helper, shared by every command that talks to a Gateway.
+The signal handling itself (CancelOnSignal: SIGINT/SIGTERM as cancellation of
+the running command, exit 130 / 143 with no traceback; on_stop_signals for
+servers) is stdlib-only and lives in harness/core/signals.py, shared by every
+place that handles signals; it is re-exported here for the commands.
 """
 
 from __future__ import annotations
