@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 
 help:
 	@echo "make report   all CI suites and the version matrix against the mock (~4 min); reports/ and the pinning verdict (exit 0: only caught regressions)"
-	@echo "make lint     ruff, mypy on harness/ and the import-linter layer contracts (pyproject.toml; ~30 s)"
+	@echo "make lint     ruff, mypy on harness/ and the import-linter layer contracts (pyproject.toml; ~30 s); make lint-fix: ruff's safe fixes"
 	@echo "make test     make lint, then the harness's unit tests + the CI suites against the mock"
 	@echo "make test-live  the suites against a real paper Gateway: IBGW_HOST=127.0.0.1 IBGW_PORT=4002 (or GATEWAY=HOST:PORT|docker:IMAGE), CLIENT=module:factory"
 	@echo "make mock     run the mock Gateway in the foreground on 127.0.0.1:4002 (Ctrl-C stops it)"
@@ -51,6 +51,12 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
+
+# The fixes ruff can make safely for the rules pyproject.toml enables (import order, unused
+# imports); never the formatter. mypy and import-linter findings are fixed by hand.
+.PHONY: lint-fix
+lint-fix: $(STAMP)
+	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
 
 # Against a real paper Gateway: read-only through the recording proxy, paper accounts only, paced
 # (harness/pytest_live.py). Without IBGW_HOST/IBGW_PORT or GATEWAY every test skips and says what to set.
