@@ -10,11 +10,12 @@ ALLURE_TOOLS := tools/allure
 ALLURE_STAMP := $(ALLURE_TOOLS)/node_modules/.installed
 PYTEST_ARGS ?=
 
-.PHONY: help venv test test-live report report-tools mock bench soak clean
+.PHONY: help venv lint test test-live report report-tools mock bench soak clean
 
 help:
 	@echo "make report   all CI suites and the version matrix against the mock (~4 min); reports/ and the pinning verdict (exit 0: only caught regressions)"
-	@echo "make test     the harness's unit tests + the CI suites against the mock"
+	@echo "make lint     ruff, mypy on harness/ and the import-linter layer contracts (pyproject.toml; ~30 s); make lint-fix: ruff's safe fixes"
+	@echo "make test     make lint, then the harness's unit tests + the CI suites against the mock"
 	@echo "make test-live  the suites against a real paper Gateway: IBGW_HOST=127.0.0.1 IBGW_PORT=4002 (or GATEWAY=HOST:PORT|docker:IMAGE), CLIENT=module:factory"
 	@echo "make mock     run the mock Gateway in the foreground on 127.0.0.1:4002 (Ctrl-C stops it)"
 	@echo "make bench    benchmarks as one table: handshake cost vs bare, 1000 sessions, CI suite time (not pass/fail)"
@@ -39,8 +40,23 @@ $(STAMP): pyproject.toml
 
 # With npm present, the report tooling is installed first so the browser test
 # of the HTML report runs (without npm it skips, or fails under HARNESS_REQUIRE_BROWSER=1).
-test: $(STAMP) $(if $(shell command -v npm 2>/dev/null),$(ALLURE_STAMP))
+test: lint $(STAMP) $(if $(shell command -v npm 2>/dev/null),$(ALLURE_STAMP))
 	$(PY) -m pytest tests suites $(PYTEST_ARGS)
+
+# The checks that keep the layers as documented (configuration in pyproject.toml): lint and
+# import order, types on harness/, and the import-linter contracts (layer order; stdlib-only
+# core, protocol and mock). Fast, so `make test` (and CI through it) runs it first.
+LINT_PATHS := harness tests suites benchmarks examples conftest.py
+lint: $(STAMP)
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+# The fixes ruff can make safely for the rules pyproject.toml enables (import order, unused
+# imports); never the formatter. mypy and import-linter findings are fixed by hand.
+.PHONY: lint-fix
+lint-fix: $(STAMP)
+	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
 
 # Against a real paper Gateway: read-only through the recording proxy, paper accounts only, paced
 # (harness/pytest_live.py). Without IBGW_HOST/IBGW_PORT or GATEWAY every test skips and says what to set.

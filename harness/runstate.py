@@ -20,21 +20,20 @@ import contextlib
 import json
 import logging
 import os
-import signal
-import time
 from collections.abc import Iterable
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 import psutil
+
+from .core.files import TEMP_SUFFIX, atomic_write_text
+from .core.signals import sigterm_as_interrupt
 
 log = logging.getLogger("harness.runstate")
 
 RUN_DIR_ENV = "IBGW_RUN_DIR"
 OWNER_ENV = "IBGW_RUN_OWNER"
 DEFAULT_RUN_DIR = Path("reports/.run")
-TEMP_SUFFIX = ".tmp"
 STOP_TIMEOUT = 3.0
 
 
@@ -92,18 +91,6 @@ def unregister(path: Path | None) -> None:
             path.unlink()
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file and rename: a reader (or a run killed
-    mid-write) sees the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
 def sweep(directory: Path | None = None, temp_dirs: Iterable[Path] = ()) -> list[str]:
     """Stop registered processes whose owner is gone; drop their pid files;
     delete stale temporary files in temp_dirs. Returns what was done."""
@@ -155,25 +142,6 @@ def _stop(pid: int) -> None:
             proc.wait(STOP_TIMEOUT)
     except psutil.Error:
         pass
-
-
-def sigterm_as_interrupt() -> bool:
-    """Make SIGTERM end a run the way Ctrl-C does (KeyboardInterrupt: the
-    fixtures' teardown runs, started processes are stopped, evidence is
-    kept). Python's default for SIGTERM is to die at once, skipping all of
-    that. Only installs over the default handler, from the main thread."""
-    try:
-        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-            return False
-
-        def interrupt(signum: int, frame: FrameType | None) -> None:
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # a second SIGTERM ends it outright
-            raise KeyboardInterrupt(f"{signal.Signals(signum).name} received at {time.strftime('%H:%M:%S')}")
-
-        signal.signal(signal.SIGTERM, interrupt)
-        return True
-    except ValueError:  # not the main thread
-        return False
 
 
 __all__ = ["DEFAULT_RUN_DIR", "OWNER_ENV", "RUN_DIR_ENV", "atomic_write_text", "claim_run", "register",

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli.soak import DEFAULT_OUT, SoakProgress, run_soak_against, soak_out_dir, write_outputs
 from harness.evidence.record import Evidence
+from harness.evidence.soak_outputs import SoakProgress, write_outputs
 from harness.live.session import LIVE_REFUSED_EXIT, LiveRunRefused
+from harness.live.soak_run import DEFAULT_OUT, run_soak_against, soak_out_dir
 from harness.pytest_plugin import HarnessConfig
 from harness.safety.accounts import ALLOW_FLAG
 from harness.scenarios.soak import SoakConfig

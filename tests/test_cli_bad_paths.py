@@ -25,11 +25,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_process import CLI, ROOT, MockServe, cli_env, run_cli
 from test_pinning import full_grid
 from test_pinning import write as write_results
 
 from harness.recording import load
+
+from cli_process import CLI, ROOT, MockServe, cli_env, run_cli
 
 HOST = "127.0.0.1"
 BANNER_TIMEOUT = 15.0

@@ -22,9 +22,10 @@ import threading
 import time
 
 import pytest
-from cli_process import run_cli
 
 from harness.scenarios.doctor import RESOLVE_TIMEOUT_S, diagnose_host, host_port_in_host
+
+from cli_process import run_cli
 
 BAD_NAME = "nosuchhost.invalid"
 CAUSE = f"cannot resolve host {BAD_NAME}"

@@ -21,18 +21,12 @@ from collections.abc import Iterator
 import pytest
 
 from harness.clients.raw import RawClient
+from harness.core.net import free_port
 from harness.evidence.redact import redact_account, redact_text
 
 from cli_process import CLI, ROOT, RUN_TIMEOUT, MockServe, cli_env, run_cli
 
 ACCOUNTS = ("DU1234567", "DF7654321")
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on (bound, then closed)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def failed_line(stderr: str) -> str:

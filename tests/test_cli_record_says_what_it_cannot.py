@@ -15,16 +15,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_process import run_cli
 from test_cli_bad_paths import HOST, Recorder, usage_error
+
+from harness.core.net import free_port
+
+from cli_process import run_cli
 
 NOTHING = 3
 
 
 def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+    return free_port(HOST)
 
 
 @pytest.fixture

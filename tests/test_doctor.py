@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import os
-import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -25,6 +24,7 @@ from click.testing import CliRunner
 from harness.cli.doctor import doctor
 from harness.cli.main import main as cli_main
 from harness.clients.raw import RawClient
+from harness.core.net import free_port
 from harness.mock.gateway import MockGateway
 from harness.scenarios.doctor import (
     CAUSE_API_NOT_READY,
@@ -75,12 +75,6 @@ async def churn(gw: MockGateway, client_id: int) -> None:
     await client.connect(HOST, gw.port, client_id, timeout=HEALTHY_TIMEOUT)
     await client.disconnect()
     assert await gw.wait_client_id_free(client_id, timeout=5.0)
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
 
 
 def verdicts(result: DoctorResult) -> dict[str, str]:

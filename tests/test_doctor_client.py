@@ -8,9 +8,9 @@ import json
 import sys
 from pathlib import Path
 
-from pytest_subprocess import REPO, child_env
-
 from harness.mock import MockGateway
+
+from pytest_subprocess import REPO, child_env
 
 IBGW = str(Path(sys.executable).with_name("ibgw"))
 

@@ -29,9 +29,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from pytest_subprocess import REPO, child_env
 
 from harness.mock import MockGateway
+
+from pytest_subprocess import REPO, child_env
 
 IBGW = str(Path(sys.executable).with_name("ibgw"))
 ADAPTER = "examples.isolated_worker.adapter:factory"

@@ -17,8 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
 import re
+import signal
 import subprocess
 import sys
 import tempfile

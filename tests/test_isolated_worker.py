@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
+
 from pytest_subprocess import run_pytest
 
 SUITES = ("suites/test_handshake.py", "suites/test_account_sync.py", "suites/test_zombie.py",

@@ -9,9 +9,9 @@ import asyncio
 import json
 import sys
 
-from pytest_subprocess import REPO
-
 from harness.mock import MockGateway
+
+from pytest_subprocess import REPO
 
 WORKER = REPO / "examples" / "isolated_worker" / "worker.py"
 TIMEOUT = 15.0

@@ -17,8 +17,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from pytest_subprocess import REPO, child_env, run_pytest
 
+from harness.core.net import free_port
 from harness.live.policy import (
     ClientIdAllocator,
     ConnectionBudget,
@@ -27,6 +27,8 @@ from harness.live.policy import (
 )
 from harness.mock import MockGateway
 from harness.safety.accounts import live_port_warning, non_paper_accounts
+
+from pytest_subprocess import REPO, child_env, run_pytest
 
 SUITE = "suites/test_account_sync.py"
 
@@ -306,11 +308,7 @@ async def test_a_run_whose_account_check_failed_stops_at_the_first_non_paper_acc
 async def test_a_live_run_at_a_port_nobody_listens_on_stops_once(tmp_path: Path) -> None:
     """Every scenario would fail the same way after its own timeout; the run
     stops before the first one with the cause and the one-step check."""
-    import socket
-
-    with socket.socket() as sock:  # a port that was free a moment ago, and nothing listens on it
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # a port that was free a moment ago, and nothing listens on it
     code, out = await run_pytest(SUITE, "suites/test_handshake.py", "--gateway", f"127.0.0.1:{port}",
                                  "--client", "raw", evidence_dir=tmp_path)
     assert code == 1, out

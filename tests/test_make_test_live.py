@@ -15,9 +15,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from pytest_subprocess import REPO, child_env
 
 from harness.mock import MockGateway
+
+from pytest_subprocess import REPO, child_env
 
 MAKE_TIMEOUT = 150.0
 

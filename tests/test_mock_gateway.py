@@ -17,13 +17,14 @@ import pytest
 from ibapi import comm
 from ibapi.decoder import Decoder
 from ibapi.wrapper import EWrapper
-from mockclient import QUIET, MockClient, is_error, is_msg, until
 
 from harness.mock import MockGateway
 from harness.mock.model import AccountModel
 from harness.protocol import decode_reply, encode_fields, encode_hello
 from harness.protocol import messages as m
 from harness.protocol.messages import In, Out
+
+from mockclient import QUIET, MockClient, is_error, is_msg, until
 
 ACCOUNT = "DU1234567"
 FARM_CODES = [2104, 2106, 2158]

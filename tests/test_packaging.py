@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from cli_process import MockServe
 
 ROOT = Path(__file__).resolve().parents[1]

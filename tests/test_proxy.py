@@ -21,6 +21,7 @@ import pytest
 from harness.clients import make_client
 from harness.clients.base import PHASE_MANAGED_ACCOUNTS, PHASE_NEXT_VALID_ID, PHASE_SERVER_VERSION, HandshakeError
 from harness.clients.raw import RawClient
+from harness.core.net import free_port
 from harness.mock import MockGateway
 from harness.protocol.framing import encode_message
 from harness.protocol.handshake import encode_server_hello
@@ -341,12 +342,7 @@ def _http(port: int, method: str, path: str, body: Any = None) -> tuple[int, dic
             return exc.code, json.loads(exc.read())
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return int(s.getsockname()[1])
+_free_port = free_port  # the one helper (harness/core/net.py)
 
 
 async def test_cli_proxy_steered_from_another_process(gw: MockGateway, tmp_path: Path) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 import threading
 from typing import Any
 
@@ -21,6 +20,7 @@ from ib_async import IB
 from ibapi.client import EClient
 from ibapi.wrapper import EWrapper
 
+from harness.core.net import free_port
 from harness.mock.gateway import MockGateway
 from harness.mock.standin import StandIn
 
@@ -117,9 +117,7 @@ async def test_ibapi_sees_the_refusals_and_no_completed_orders() -> None:
 async def test_the_stand_in_defaults_to_read_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """The gnzsnz-shaped stand-in defaults READ_ONLY_API=yes, as gnzsnz's compose does: its Gateway
     refuses a read-write client's order requests as a real read-only one does."""
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        api_port = s.getsockname()[1]
+    api_port = free_port(HOST)
     for name, value in {"TWS_USERID": "standin", "TWS_PASSWORD": "standin", "IBGW_LOGIN_DELAY": "0",
                         "IBGW_STANDIN_API_PORT": str(api_port)}.items():
         monkeypatch.setenv(name, value)

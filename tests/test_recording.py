@@ -41,6 +41,7 @@ from click.testing import CliRunner
 from harness.cli.main import main as ibgw
 from harness.clients import make_client
 from harness.clients.base import PHASE_FIRST_ACCOUNT_VALUE, PHASE_NEXT_VALID_ID
+from harness.core.net import free_port
 from harness.evidence.redact import Pseudonymizer
 from harness.mock import MockGateway
 from harness.proxy import FaultProxy
@@ -430,12 +431,7 @@ def test_commands_refuse_bad_input_with_one_line(tmp_path: Path) -> None:
 # ---------------------------------------------------------------- the gnzsnz-shaped stand-in
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        return int(sock.getsockname()[1])
+_free_port = free_port  # the one helper (harness/core/net.py)
 
 
 async def test_recording_of_the_standin_replays_to_every_client(tmp_path: Path,

@@ -13,7 +13,6 @@ import logging
 import warnings
 
 import pytest
-from cli_process import run_cli
 
 from harness.evidence import redact
 from harness.evidence.redact import (
@@ -25,6 +24,8 @@ from harness.evidence.redact import (
     unredacted_message,
 )
 from harness.evidence.report_redaction import redact_warning
+
+from cli_process import run_cli
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ labels on each of the three signatures say so."""
 
 from __future__ import annotations
 
-import socket
-
+from harness.core.net import free_port
 from harness.mock.faults import SPECS
 from harness.mock.gateway import MockGateway
 from harness.scenarios.doctor import (
@@ -53,8 +52,6 @@ async def test_doctor_on_a_forwarder_close_names_the_login_behind_it() -> None:
 
 
 async def test_doctor_on_a_refused_port_names_the_login_as_a_candidate() -> None:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        port = s.getsockname()[1]
+    port = free_port(HOST)
     result = await run_doctor(HOST, port, timeout=QUICK)
     assert result.diagnosis == [CAUSE_DOWN]

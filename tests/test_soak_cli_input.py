@@ -20,12 +20,13 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from cli_process import CLI, ROOT, MockServe, cli_env, run_cli
 from harness.evidence.record import FAILED, Evidence
 from harness.mock import MockGateway
 from harness.scenarios.soak import CONFIG_PHASE, SoakConfig, run_soak
 from harness.scenarios.soak_schedule import LEAD_IN, RECOVERY_MARGIN, default_schedule, parse_schedule
 from harness.targets.base import Endpoint
+
+from cli_process import CLI, ROOT, MockServe, cli_env, run_cli
 
 HOST = "127.0.0.1"
 FAST = ("--interval", "2", "--ping-interval", "0.5", "--probe-interval", "4", "--probe-timeout", "3")

@@ -17,13 +17,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from mockclient import until
 
 from harness.clients.raw import RawClient
 from harness.scenarios.causes import CAUSES
 from harness.scenarios.sockets import close_wait_count
 
 from cli_process import MockServe, run_cli
+from mockclient import until
 
 HOST = "127.0.0.1"
 

@@ -27,8 +27,8 @@ from click.testing import CliRunner
 from harness.cli.main import main as cli
 from harness.mock.gateway import MockGateway
 from harness.mock.healthcheck import Readiness
-from harness.targets.container_target import free_port
 from harness.scenarios.causes import CAUSES
+from harness.targets.container_target import free_port
 from harness.watch.classify import classify
 from harness.watch.ibc import send_command
 from harness.watch.policy import PolicyError, RestartPolicy, TradingWindow

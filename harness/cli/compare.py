@@ -18,7 +18,7 @@ import click
 
 from ..clients import make_client
 from ..clients.custom import ClientSpecError, validate_spec
-from ..evidence.redact import redact_text
+from ..core.redact import redact_text
 from ..live.policy import ClientIdAllocator, LivePolicy
 from ..live.proxy_glue import wire_for_client
 from ..live.session import LiveRunRefused, live_session

@@ -17,7 +17,7 @@ import sys
 
 import click
 
-from ..evidence.redact import redact_text, redact_tree
+from ..core.redact import redact_text, redact_tree
 from ..scenarios.doctor import CLOSE_WAIT_THRESHOLD, DoctorResult, Rung, run_doctor
 from .probe import Printer, check_host_option, parse_client_range, random_client_id
 from .signals import EXIT_INTERRUPTED, EXIT_TERMINATED, CancelOnSignal

@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from ..evidence.redact import install_log_redaction
+from ..core.redact import install_log_redaction
 from .diff import diff
 from .doctor import doctor
 from .mock_serve import mock
@@ -22,7 +22,7 @@ from .watch import healthcheck, watch
 @click.version_option(__version__, prog_name="ibgw")
 def main() -> None:
     """ibgw: integration harness for the IBKR TWS API as served by IB Gateway."""
-    install_log_redaction()  # every log line a command prints is redacted (evidence/redact.py)
+    install_log_redaction()  # every log line a command prints is redacted (core/redact.py)
 
 
 main.add_command(probe)

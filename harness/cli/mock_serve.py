@@ -21,7 +21,9 @@ from typing import Any
 import click
 
 from .. import runstate
-from ..evidence.redact import redact_account, redact_text, remember_accounts
+from ..core.constants import PAPER_PREFIXES
+from ..core.redact import redact_account, redact_text, remember_accounts
+from ..core.signals import on_stop_signals
 from ..mock import (
     DEFAULT_HANDSHAKE_TIMEOUT,
     DEFAULT_MAX_CLIENTS,
@@ -35,7 +37,6 @@ from ..mock import (
     get_profile,
     parse_fault,
 )
-from ..mock.model import PAPER_PREFIXES
 
 log = logging.getLogger("harness.mock")
 
@@ -240,8 +241,7 @@ async def _serve(gw: MockGateway, control_port: int | None) -> int:
         received.append(signal.Signals(signum).name)
         stop.set()
 
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, on_signal, signum)
+    on_stop_signals(loop, on_signal)
     try:
         try:
             await gw.start()

@@ -36,7 +36,8 @@ from ..clients.base import (
     observe_phases,
 )
 from ..clients.raw import RawClient
-from ..evidence.redact import redact_accounts, redact_text, redact_tree
+from ..core.constants import LIVE_CLIENT_ID_RANGE
+from ..core.redact import redact_accounts, redact_text, redact_tree
 from ..protocol.versions import PROTOCOL_MAX
 from ..scenarios.causes import CAUSES, Cause
 from ..scenarios.doctor import (
@@ -48,8 +49,8 @@ from ..scenarios.doctor import (
     silent_family,
     survey_sockets,
 )
-from ..scenarios.listener import port_queues
 from ..scenarios.judge import closed_after_accept, connectivity_detail, connectivity_lost, failure_causes
+from ..scenarios.listener import port_queues
 from .signals import EXIT_INTERRUPTED, CancelOnSignal
 
 # ---------------------------------------------------------------- exit codes
@@ -120,7 +121,7 @@ def exit_code_for(phase: str | None) -> int:
 
 def random_client_id() -> int:
     """A probe-only client id in 900..999 (see --help)."""
-    return random.SystemRandom().randint(900, 999)
+    return random.SystemRandom().randint(*LIVE_CLIENT_ID_RANGE)
 
 
 # ---------------------------------------------------------------- outcome

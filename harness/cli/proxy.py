@@ -15,18 +15,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 from pathlib import Path
 
 import click
 
+from ..core.errors import HarnessError
+from ..core.signals import on_stop_signals
 from ..proxy import FaultProxy, ProxyAddressError, ProxyFaultError
 from ..proxy.control import ProxyControlServer
 from ..proxy.faults import valid_faults_text
 from .paths import check_writable_file
 
 
-class CannotListen(Exception):
+class CannotListen(HarnessError):
     """A port of this command could not be bound; says which option named it."""
 
     def __init__(self, option: str, address: str, exc: OSError) -> None:
@@ -101,8 +102,7 @@ async def _serve(fp: FaultProxy, control_port: int | None) -> None:
                + f", faults: {', '.join(fp.faults.describe()) or 'none'}; {fp.policy.describe()}", err=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    on_stop_signals(loop, lambda _signum: stop.set())
     try:
         await stop.wait()
     finally:

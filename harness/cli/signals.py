@@ -1,84 +1,21 @@
-"""SIGINT/SIGTERM as cancellation of the running command.
+"""What an interrupted command does with the processes it started (psutil).
 
-Why: an on-call command interrupted mid-handshake must still close its
-sockets and print what it saw. Turning the signal into a task cancellation
-lets the command's own finally blocks do that, then exit 130 / 143 with no
-traceback. One helper, shared by every command that talks to a Gateway.
+The signal handling itself (CancelOnSignal: SIGINT/SIGTERM as cancellation of
+the running command, exit 130 / 143 with no traceback; on_stop_signals for
+servers) is stdlib-only and lives in harness/core/signals.py, shared by every
+place that handles signals; it is re-exported here for the commands.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import select
-import signal
 import time
-from collections.abc import Callable
-from types import TracebackType
 
 import psutil
 
-EXIT_INTERRUPTED = 130  # 128 + SIGINT
-EXIT_TERMINATED = 143  # 128 + SIGTERM
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-class CancelOnSignal:
-    """Context manager for use inside a running event loop's task.
-
-    Handlers go on the loop (add_signal_handler), not through Python's
-    default SIGINT handler: a command started in the background by a script
-    (`cmd &`) inherits SIGINT as ignored, and then asyncio.run never turns
-    Ctrl-C into KeyboardInterrupt; a loop handler still fires.
-
-    on_signal runs once, on the loop, before the task is cancelled: for what
-    must stop at once rather than in the task's finally blocks (child
-    processes that would otherwise finish their current request first).
-    """
-
-    def __init__(self, on_signal: Callable[[], object] | None = None) -> None:
-        self.caught: int | None = None
-        self._on_signal_hook = on_signal
-        self._loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        assert task is not None, "CancelOnSignal must be used inside a task"
-        self._task = task
-
-    def _on_signal(self, signum: int) -> None:
-        if self.caught is None:
-            self.caught = signum
-            if self._on_signal_hook is not None:
-                self._on_signal_hook()
-            self._task.cancel()
-
-    def __enter__(self) -> CancelOnSignal:
-        for signum in _SIGNALS:
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                self._loop.add_signal_handler(signum, self._on_signal, signum)
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        for signum in _SIGNALS:
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                self._loop.remove_signal_handler(signum)
-
-    def absorb(self) -> bool:
-        """Call from `except CancelledError`: True (and the cancellation
-        undone) when a signal caused it, False when the caller must re-raise."""
-        if self.caught is None:
-            return False
-        self._task.uncancel()
-        return True
-
-    @property
-    def name(self) -> str:
-        return signal.Signals(self.caught).name if self.caught is not None else ""
-
-    @property
-    def exit_code(self) -> int:
-        return EXIT_INTERRUPTED if self.caught == signal.SIGINT else EXIT_TERMINATED
+from ..core.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, CancelOnSignal  # noqa: F401  (moved to core)
 
 
 def terminate_children() -> list[psutil.Process]:

@@ -29,33 +29,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 import sys
-from collections.abc import Callable
-from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 import click
 
 from ..clients import CLIENT_NAMES, require_client
 from ..clients.custom import ClientSpecError, validate_spec
 from ..clients.reconnecting import Backoff
-from ..evidence.record import Evidence
+from ..core.record import Evidence
+from ..core.signals import on_stop_signals
+from ..evidence.soak_outputs import SoakProgress, write_outputs  # noqa: F401  (moved: suites use them)
 from ..extras import MissingExtra
-from ..live.policy import ClientIdAllocator, LivePolicy
 from ..live.session import (
     LIVE_REFUSED_EXIT,
-    LiveAccountRefused,
     LiveRunRefused,
-    live_session,
 )
+from ..live.soak_run import DEFAULT_OUT, run_soak_against, soak_out_dir  # noqa: F401  (moved: suites use them)
 from ..safety.accounts import ALLOW_FLAG
-from ..scenarios.soak import CONFIG_PHASE, SoakConfig, run_soak
+from ..scenarios.soak import CONFIG_PHASE, SoakConfig
 from ..scenarios.soak_schedule import (
     ScheduleError,
     check_room,
-    default_schedule,
     parse_schedule,
 )
 from ..targets import SPEC_HELP, TargetSpecError, parse_target
@@ -64,128 +59,10 @@ from ..targets.docker_engine import EngineUnavailable
 from ..targets.engines import choose_hosts
 from .paths import check_writable_dir
 
-DEFAULT_OUT = Path("reports/soak")
 EXIT_PASSED, EXIT_FAILED, EXIT_BAD_INPUT = 0, 1, 2
 # The target never came up (no Docker engine, a container that never got ready): exit 1 with the one-line
 # reason, as `ibgw probe`, `ibgw doctor --client` and an unreachable Gateway here do.
 EXIT_TARGET_UNAVAILABLE = EXIT_FAILED
-
-
-class SoakProgress:
-    """A progress bar with the live figures of the last interval on a
-    terminal; one plain line per interval otherwise (CI logs)."""
-
-    def __init__(self, duration: float, stream: Any = None) -> None:
-        self.duration = duration
-        self.stream = stream or sys.stderr
-        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
-        self._progress: Any = None
-        self._task: Any = None
-
-    def __enter__(self) -> SoakProgress:
-        if self.tty:
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-            from rich.table import Column
-
-            # The figures wrap under a narrow terminal rather than being cut off.
-            self._progress = Progress(TextColumn("soak"), BarColumn(bar_width=20), TimeElapsedColumn(),
-                                      TextColumn("{task.fields[figures]}",
-                                                 table_column=Column(overflow="fold", ratio=1)),
-                                      console=Console(file=self.stream), transient=False)
-            self._progress.start()
-            self._task = self._progress.add_task("soak", total=self.duration, figures="starting")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-
-    def __call__(self, figures: dict[str, Any]) -> None:
-        parts = []
-        for name, c in figures["clients"].items():
-            # A data outage (1100 until 1101/1102) keeps the socket up: said while it lasts.
-            state = "DOWN" if not c["connected"] else "up, DATA OUTAGE (1100)" if c.get("data_outage") else "up"
-            p50 = "-" if c["p50_ms"] is None else f"{c['p50_ms']:.1f}"
-            p99 = "-" if c["p99_ms"] is None else f"{c['p99_ms']:.1f}"
-            parts.append(f"{name} {state} p50 {p50} p99 {p99} ms missed {c['missed']}")
-        parts.append(f"disc {figures['disconnects']} rec {figures['recoveries']} "
-                     f"probes {figures['probes_ok']}/{figures['probes']} rss {figures['rss_mb']:.0f}MB "
-                     f"fds {figures['fds']} cw {figures['close_wait']}")
-        text = " | ".join(parts)
-        if self._progress is not None:
-            self._progress.update(self._task, completed=figures["t"], figures=text)
-        else:
-            print(f"[soak {figures['t']:7.1f}/{figures['duration']:g} s] {text}", file=self.stream, flush=True)
-
-
-def soak_out_dir(base: Path) -> Path:
-    return base / datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-
-
-async def run_soak_against(spec: str, config: SoakConfig, out_dir: Path, *, schedule_text: str | None,
-                           progress: Any = None, allow_live_account: bool = False,
-                           report: Callable[[str], None] | None = None, docker_host: str | None = None) -> Evidence:
-    """Start the target, run the soak, stop everything. Used by `ibgw soak`
-    and suites/test_soak.py.
-
-    Anything but the in-process mock (a HOST:PORT Gateway, a container) is
-    treated as a live run, as the suites treat it (harness/live/session.py):
-    clients go through the recording proxy with the complete order guard (its
-    transcript is the Gateway-side wire record, and it injects the proxy
-    faults), the soak stops before its first connection when a managed
-    account is not a paper account unless allow_live_account, and every
-    client id comes from the live range (900-999), never a production
-    client's. Raises LiveRunRefused for the caller to stop with exit 3.
-    """
-    say = report or _say
-    target = parse_target(spec, docker_host)
-    try:
-        endpoint = await target.start()
-        mock = getattr(target, "gateway", None)
-        container = target if getattr(target, "kind", "") == "container" else None
-        kind = "mock" if mock is not None else ("container" if container is not None else "proxy")
-        if schedule_text is None:
-            plan = default_schedule(config.duration, kind, config.recovery_bound)
-            config.schedule = plan.steps
-            say(plan.describe())
-        else:
-            config.schedule = parse_schedule(schedule_text, config.time_scale)
-            say(f"schedule {','.join(s.text() for s in config.schedule) or 'none'} (as given)")
-        if mock is not None:
-            return await run_soak(config, endpoint, out_dir, mock=mock, container=container, progress=progress)
-        policy = LivePolicy(live=True, allow_live_account=allow_live_account)
-        client_ids = ClientIdAllocator(policy.id_range)
-        async with live_session(endpoint, policy, client_ids, timeout=config.probe_timeout,
-                                report=say, transcript=out_dir / "wire.jsonl") as session:
-            config.client_id_base = client_ids.take(0, len(config.clients))
-            config.probe_id_range = (config.client_id_base + len(config.clients), policy.id_range[1])
-            evidence = await run_soak(config, endpoint, out_dir, mock=None, proxy=session.proxy, container=container,
-                                      connect_endpoint=session.endpoint, progress=progress,
-                                      stop_when=session.refusal)
-            refusal = session.refusal()
-            if refusal:  # the start-up check could not run; a later connection saw the account
-                evidence.write(out_dir, "evidence")
-                raise LiveAccountRefused(refusal)
-            return evidence
-    finally:
-        await target.stop()
-
-
-def _say(text: str) -> None:
-    click.echo(f"soak: {text}", err=True)
-
-
-def write_outputs(evidence: Evidence, out_dir: Path) -> list[Path]:
-    """evidence.json and the timeline plot next to soak.jsonl."""
-    from ..evidence.soak_plot import plot_timeline
-
-    written = [evidence.write(out_dir, "evidence")]
-    jsonl = out_dir / "soak.jsonl"
-    if jsonl.is_file():
-        with contextlib.suppress(ImportError):  # matplotlib missing: the JSON Lines are the evidence
-            written.append(plot_timeline(jsonl, out_dir / "timeline.png"))
-    return written
 
 
 def _clients_option(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
@@ -302,8 +179,7 @@ async def _main(gateway: str, config: SoakConfig, out_dir: Path, schedule: str |
         interrupted.append(128 + signum)
         task.cancel()
 
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop, signum)
+    on_stop_signals(loop, stop)
     with SoakProgress(config.duration) as progress:
         try:
             evidence = await run_soak_against(gateway, config, out_dir, schedule_text=schedule, progress=progress,

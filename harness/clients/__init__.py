@@ -3,6 +3,7 @@ unmodified, behind one interface (base.ClientAdapter)."""
 
 from __future__ import annotations
 
+from ..core.errors import HarnessError
 from ..extras import installed, require
 from .base import ClientAdapter, ConnectResult, HandshakeError
 
@@ -24,7 +25,7 @@ def require_client(name: str) -> None:
         require(LIBRARY_OF[name], f"--client {name}")
 
 
-class UnknownClientError(ValueError):
+class UnknownClientError(HarnessError, ValueError):
     def __init__(self, name: str) -> None:
         super().__init__(f"unknown client {name!r}; valid: {', '.join(CLIENT_NAMES)} or module.path:factory")
 

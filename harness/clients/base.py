@@ -15,6 +15,8 @@ from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
+from ..core.errors import HarnessError
+
 # Handshake phases in the order a healthy Gateway completes them. Every
 # adapter records the ones its library lets it observe, as seconds since
 # the connect attempt started (time.monotonic based).
@@ -137,7 +139,7 @@ class AccountSnapshot:
         return asdict(self)
 
 
-class HandshakeError(Exception):
+class HandshakeError(HarnessError):
     """A connect attempt that stopped in a known phase.
 
     Carries the partial ConnectResult so the evidence of how far it got is

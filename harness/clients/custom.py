@@ -20,6 +20,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from ..core.errors import HarnessError
 from .base import ClientAdapter
 
 # module.path:attr (attr may be dotted: module:Class.factory)
@@ -29,7 +30,7 @@ SPEC_HINT = ("expected module.path:factory, e.g. examples.isolated_worker.adapte
              "importable from the current directory or the installed packages")
 
 
-class ClientSpecError(ValueError):
+class ClientSpecError(HarnessError, ValueError):
     """A --client module:factory that cannot be loaded; the message says why and what to do."""
 
 

@@ -52,7 +52,7 @@ from typing import Any
 
 from ib_async import IB
 
-from ..evidence.redact import remember_accounts, unredacted_message
+from ..core.redact import remember_accounts, unredacted_message
 from .base import (
     PHASE_API_READY,
     PHASE_FIRST_ACCOUNT_VALUE,

@@ -74,7 +74,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from importlib import metadata
 from typing import Any
 
 from ibapi import errors as ibapi_errors
@@ -84,7 +83,9 @@ from ibapi.execution import ExecutionFilter
 from ibapi.reader import EReader
 from ibapi.wrapper import EWrapper
 
-from ..evidence.redact import remember_accounts
+from ..core.constants import CLIENT_ID_IN_USE as _CLIENT_ID_IN_USE
+from ..core.redact import remember_accounts
+from . import startup  # a trading app's start-up steps (qualify, bars, snapshot, pnl)
 from .base import (
     PHASE_API_READY,
     PHASE_FIRST_ACCOUNT_VALUE,
@@ -102,7 +103,6 @@ from .base import (
     PhaseClock,
     Position,
 )
-from . import startup  # a trading app's start-up steps (qualify, bars, snapshot, pnl)
 
 log = logging.getLogger("harness.clients.ibapi")
 
@@ -116,7 +116,6 @@ _LOCAL_CODES: frozenset[int] = frozenset(
     v.code() for v in vars(ibapi_errors).values() if isinstance(v, ibapi_errors.CodeMsgPair)
 )
 _CONNECT_FAIL = ibapi_errors.CONNECT_FAIL.code()  # 502
-_CLIENT_ID_IN_USE = 326
 
 
 def _distribution() -> tuple[str, str]:

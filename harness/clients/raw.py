@@ -17,15 +17,16 @@ import time
 from collections.abc import Awaitable, Callable
 from importlib.metadata import version as dist_version
 
-from ..evidence.redact import remember_accounts
+from ..core.constants import CLIENT_ID_IN_USE
+from ..core.redact import remember_accounts
 from ..protocol import messages as m
+from ..protocol.era import Form
 from ..protocol.errors import ProtocolError
 from ..protocol.framing import Field, FrameReader
 from ..protocol.handshake import START_API, START_API_VERSION, encode_hello, encode_start_api, parse_server_hello
 from ..protocol.messages import In, Message
 from ..protocol.peer import SNIFF_BYTES, identify_peer, non_tws_cause
 from ..protocol.versions import PROTOBUF, PROTOCOL_MAX
-from ..protocol.era import Form
 from ..protocol.wire import decode_server_frame, encode_in_form, encode_request
 from .base import (
     PHASE_API_READY,
@@ -216,7 +217,7 @@ class RawClient:
         elif msg.msg_id == In.ERR_MSG:
             self.messages.append(GatewayMessage(msg.int("req_id", -1), msg.int("code"), msg.fields.get("message", ""),
                                                 round(time.monotonic() - self._clock.t0, 3)))
-            if msg.int("code") == 326:
+            if msg.int("code") == CLIENT_ID_IN_USE:
                 self._close_cause = "client id already in use (error 326)"
         elif msg.msg_id == In.ACCT_VALUE:
             f = msg.fields

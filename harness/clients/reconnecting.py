@@ -40,6 +40,7 @@ from typing import Any
 
 from ..targets.base import Endpoint
 from .base import ClientAdapter, ConnectResult, GatewayMessage, HandshakeError
+from .readiness import connect_until_ready
 
 log = logging.getLogger("harness.clients.reconnecting")
 
@@ -290,8 +291,6 @@ class ReconnectingClient:
                 break
 
     async def _connect_once(self) -> ConnectResult:
-        from ..scenarios.readiness import connect_until_ready  # scenarios import clients, not the reverse
-
         await self._drop_adapter()
         adapter = self.factory()
         self.adapter = adapter

@@ -20,6 +20,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..core.errors import HarnessError
+
 STEPS = ("qualify", "historical_bars", "snapshot", "pnl")
 # Codes that accompany data rather than refuse it (farm notices; 10167: delayed data follows).
 NOTICE_CODES = frozenset({10167, 2104, 2106, 2107, 2108, 2158, 2119})
@@ -96,7 +98,7 @@ class PnLValue:
     realized: float | None
 
 
-class StartupError(Exception):
+class StartupError(HarnessError):
     """A start-up step the Gateway refused (code > 0) or never answered (code 0)."""
 
     def __init__(self, step: str, code: int, message: str) -> None:

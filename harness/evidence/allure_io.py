@@ -5,7 +5,7 @@ its measured time, and the evidence as readable attachments.
 allure-pytest is imported lazily so the evidence layer stays importable
 without pytest (the CLI writes the same JSON files). Everything attached is
 read back from the redacted evidence record or passed through
-harness.evidence.redact, so no account id or credential reaches a report.
+harness.core.redact, so no account id or credential reaches a report.
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .categories import categories_json
-from .record import Evidence
-from .redact import redact_text
+from ..core.categories import categories_json
+from ..core.record import Evidence
+from ..core.redact import redact_text
 
 EPIC = "Gateway connection"
 # Phases in the order a healthy Gateway completes them (harness.clients.base.PHASES;

@@ -22,6 +22,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ..core.errors import HarnessError
 from .first_screen import inject
 
 TOOLS_DIR = Path(__file__).resolve().parents[2] / "tools" / "allure"
@@ -37,7 +38,7 @@ _ANALYTICS_RE = re.compile(
     r"<script>(?:(?!</script>)[\s\S])*?gtag\('config'(?:(?!</script>)[\s\S])*</script>")
 
 
-class ReportError(RuntimeError):
+class ReportError(HarnessError, RuntimeError):
     """An expected failure (no node, tooling not installed, no results): one
     line with the cause and a hint, no traceback."""
 

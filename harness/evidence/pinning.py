@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import HarnessError
 from .text import shorten, was_shortened
 
 PASS, FAIL, FLAKY, MISSING, TOO_OLD = "pass", "fail", "flaky", "missing", "too-old"
@@ -37,7 +38,7 @@ PROBE = "version_probe"
 RECOMMENDED, INCONCLUSIVE, NONE = "recommended", "inconclusive", "none"
 
 
-class PinInputError(ValueError):
+class PinInputError(HarnessError, ValueError):
     """No usable results: the message says what was read and what to run."""
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .redact import redact_text
+from ..core.redact import redact_text
 
 
 def redact_report(report: Any, call: Any) -> None:

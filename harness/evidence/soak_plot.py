@@ -17,10 +17,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import HarnessError
 from ..extras import require
 
 
-class NotASoakRecord(ValueError):
+class NotASoakRecord(HarnessError, ValueError):
     """A file with no soak start line: plotting it would draw an empty timeline that looks like evidence."""
 
 

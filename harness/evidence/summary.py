@@ -54,8 +54,8 @@ def table(records: list[dict[str, Any]]) -> str:
     failed = len(records) - passed - expected
     out.append(f"{passed} passed, {failed} failed, {expected} failed under injected faults or as detector self-tests")
     if any(was_shortened(line[-1]) for line in lines):
-        out.append(f"Texts ending in \u2026 are shortened at a word boundary; the full cause is in the test's "
-                   f"evidence file (<evidence dir>/<test>.json).")
+        out.append("Texts ending in \u2026 are shortened at a word boundary; the full cause is in the test's "
+                   "evidence file (<evidence dir>/<test>.json).")
     return "\n".join(out)
 
 

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..clients.base import PHASE_TCP, ClientAdapter, ConnectResult, HandshakeError
+from ..core.constants import LIVE_CLIENT_ID_RANGE as DEFAULT_ID_RANGE
 
-DEFAULT_ID_RANGE = (900, 999)
 DEFAULT_PAUSE_S = 2.0
 DEFAULT_ZOMBIE_RUNS = 5
 DEFAULT_MAX_CONNECTIONS = 3

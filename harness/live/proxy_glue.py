@@ -11,9 +11,11 @@ is closed (fail closed). Refusals are also kept in the run's OrderGuard
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import HarnessError
 from ..safety.order_guard import OrderGuard
 from ..scenarios.gateway_or_code import WireView
 from ..targets.base import Endpoint
@@ -22,7 +24,7 @@ UNDECODABLE = ("the proxy could not decode the client's stream, so it cannot vou
                "refused (fail closed)")
 
 
-class ProxyUnavailable(Exception):
+class ProxyUnavailable(HarnessError):
     pass
 
 
@@ -42,6 +44,12 @@ def frame_guard(guard: OrderGuard) -> Any:
     return complete_order_guard
 
 
+def proxied(endpoint: Endpoint, host: str, port: int) -> Endpoint:
+    """The upstream's endpoint with the proxy's address: evidence still names the Gateway."""
+    return replace(endpoint, host=host, port=port,
+                   details={**endpoint.details, "via_proxy": f"{host}:{port}", "upstream": endpoint.label})
+
+
 async def start_recording_proxy(upstream: Endpoint, guard: OrderGuard, transcript: Path | None = None
                                 ) -> tuple[Any, Endpoint]:
     """A started FaultProxy in front of upstream, and the endpoint clients use
@@ -50,8 +58,6 @@ async def start_recording_proxy(upstream: Endpoint, guard: OrderGuard, transcrip
         from ..proxy import FaultProxy, ProxyAddressError
     except ImportError:
         raise ProxyUnavailable("harness.proxy is not available") from None
-    from .session import proxied
-
     try:
         proxy = FaultProxy((upstream.host, upstream.port), transcript=transcript)  # default: refuse, fail closed
     except ProxyAddressError as exc:

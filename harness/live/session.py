@@ -19,13 +19,14 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..clients.base import PHASE_TCP, HandshakeError
 from ..clients.raw import RawClient
-from ..evidence.redact import redact_accounts
+from ..core.errors import HarnessError
+from ..core.redact import redact_accounts
 from ..proxy.wire import DOWN, MANAGED_ACCOUNTS_IDS, Frame
 from ..safety.accounts import (
     live_account_stop_message,
@@ -35,6 +36,7 @@ from ..safety.accounts import (
 from ..safety.order_guard import OrderGuard
 from ..targets.base import Endpoint
 from .policy import ClientIdAllocator, LivePolicy
+from .proxy_glue import proxied  # noqa: F401  (moved to proxy_glue: the import cycle is gone)
 
 log = logging.getLogger("harness.live")
 
@@ -43,7 +45,7 @@ LIVE_REFUSED_EXIT = 3  # the exit status of a live run stopped before its first 
 UNREACHABLE_EXIT = 1  # a live run stopped because nothing accepts connections: the run failed
 
 
-class LiveRunRefused(Exception):
+class LiveRunRefused(HarnessError):
     """A live run that must not start; the message says why and what to pass."""
 
 
@@ -175,12 +177,6 @@ async def live_session(upstream: Endpoint, policy: LivePolicy, client_ids: Clien
             from .proxy_glue import stop_recording_proxy
 
             await stop_recording_proxy(session.proxy)
-
-
-def proxied(endpoint: Endpoint, host: str, port: int) -> Endpoint:
-    """The upstream's endpoint with the proxy's address: evidence still names the Gateway."""
-    return replace(endpoint, host=host, port=port,
-                   details={**endpoint.details, "via_proxy": f"{host}:{port}", "upstream": endpoint.label})
 
 
 __all__ = ["LIVE_REFUSED_EXIT", "UNREACHABLE_EXIT", "GatewayUnreachable", "LiveAccountRefused", "LiveRunRefused",

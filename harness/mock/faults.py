@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.errors import HarnessError
 from ..protocol.versions import PROTOCOL_MAX, TEXT_PROTOCOL_MIN
 from .sources import FIELD_REPORTS_ONLY, NO_GATEWAY_CLAIM
 
@@ -25,7 +26,7 @@ END_KINDS = ("positions", "account", "executions", "open-orders", "completed-ord
 UNTIL_RESTART = float("inf")
 
 
-class FaultError(ValueError):
+class FaultError(HarnessError, ValueError):
     """An unknown fault name or a bad value; the message lists what is valid."""
 
 

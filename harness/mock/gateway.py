@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import random
 import logging
+import random
 import time
 from collections import deque
 from collections.abc import Callable

@@ -43,14 +43,14 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from ..core.constants import CLIENT_ID_IN_USE  # noqa: F401  (re-exported: defined once, in core)
+from ..core.constants import LIVE_CLIENT_ID_RANGE as HEALTH_ID_RANGE
 from ..protocol.errors import ProtocolError
 from ..protocol.framing import FrameReader, message_id, split_fields
 from ..protocol.handshake import encode_hello, encode_start_api, parse_server_hello
 from ..protocol.versions import TEXT_PROTOCOL_MAX, TEXT_PROTOCOL_MIN
 
 MSG_ERROR, MSG_NEXT_VALID_ID, MSG_MANAGED_ACCOUNTS = 4, 9, 15
-CLIENT_ID_IN_USE = 326
-HEALTH_ID_RANGE = (900, 999)  # as `ibgw probe`: far from production client ids
 QUIET_S, DRAIN_MAX_S = 0.2, 2.0  # graceful close: the Gateway sends its start-up burst within milliseconds
 CLOSE_WAIT_FOR_PEER_S = 1.0  # clean close: how long the Gateway may take to close its side after our FIN
 

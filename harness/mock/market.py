@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from ..core.errors import HarnessError
 from .instruments import Instrument
 
 # The bar sizes the API accepts (reqHistoricalData barSizeSetting), in seconds.
@@ -30,7 +31,7 @@ MAX_BARS = 10_000  # more than this in one answer is refused, as HMDS refuses to
 HMDS_PREFIX = "Historical Market Data Service error message:"
 
 
-class HistoryError(ValueError):
+class HistoryError(HarnessError, ValueError):
     """A request HMDS refuses: the text follows HMDS_PREFIX in error 162 (or 321 for a bad field)."""
 
     def __init__(self, text: str, code: int = 162) -> None:

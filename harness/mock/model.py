@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..core.constants import PAPER_PREFIXES  # noqa: F401  (re-exported: defined once, in core)
 from ..protocol.messages import Contract, Execution
 from .paper_account import full_account_values, summary_rows
-
-PAPER_PREFIXES = ("DU", "DF")
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from ..core.errors import HarnessError
 from ..protocol.era import DEFAULT_REPLY_MODEL
 from ..protocol.versions import DEFAULT_MOCK_MAX, TEXT_PROTOCOL_MAX
 
@@ -99,7 +100,7 @@ PROFILES: dict[str, GatewayProfile] = {
 }
 
 
-class UnknownProfileError(ValueError):
+class UnknownProfileError(HarnessError, ValueError):
     def __init__(self, name: str) -> None:
         super().__init__(f"unknown Gateway profile {name!r}; valid: {', '.join(sorted(PROFILES))}")
 

@@ -20,9 +20,9 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 
+from ..core.signals import on_stop_signals
 from .control import ControlServer
 from .faults import FaultError
 from .gateway import DEFAULT_HANDSHAKE_TIMEOUT, MockGateway
@@ -53,8 +53,7 @@ async def serve(args: argparse.Namespace) -> int:
                           faults=args.fault, handshake_timeout=args.handshake_timeout or None)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    on_stop_signals(loop, lambda _signum: stop.set())
     gateway.strict = args.strict  # read by the request desk (requests_market.py)
     await gateway.start()
     control = None

@@ -16,13 +16,13 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, TypeVar
 
 from ..protocol import messages as m
+from ..protocol.era import get_reply_model
 from ..protocol.errors import ProtocolError
 from ..protocol.framing import Field, FrameReader
 from ..protocol.handshake import API_PREFIX, check_prefix, encode_server_hello, format_connection_time, parse_hello
 from ..protocol.messages import Message, Out
 from ..protocol.orders import order_id_of
 from ..protocol.versions import CURRENT_TIME_IN_MILLIS
-from ..protocol.era import get_reply_model
 from ..protocol.wire import decode_client_frame, encode_in_form
 from . import requests_market
 from .transcript import ConnectionRecord

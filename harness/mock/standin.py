@@ -26,10 +26,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
+from ..core.signals import on_stop_signals
 from .faults import parse_fault
 from .gateway import MockGateway
 from .profiles import get_profile
@@ -169,8 +169,7 @@ class StandIn:
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, self.stop.set)
+        on_stop_signals(loop, lambda _signum: self.stop.set())
         log.info("Starting IBC %s (stand-in built from the ibgw-harness mock, profile %s)", IBC_VERSION,
                  self.profile.name)
         forwarder = await asyncio.start_server(self.forward, self.bind, self.port)

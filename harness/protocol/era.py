@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from ..core.errors import HarnessError
 from .market import PROTO_GATES, PROTO_REPLIES, PROTO_REQUESTS
 from .messages import In, Out
 from .proto_messages import REPLIES, REQUESTS
@@ -128,7 +129,7 @@ REPLY_MODELS: dict[str, ReplyModel] = {m.name: m for m in (
 DEFAULT_REPLY_MODEL = "request-family"
 
 
-class UnknownReplyModelError(ValueError):
+class UnknownReplyModelError(HarnessError, ValueError):
     def __init__(self, name: str) -> None:
         super().__init__(f"unknown reply model {name!r}; valid: {', '.join(REPLY_MODELS)}")
 

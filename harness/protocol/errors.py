@@ -5,8 +5,12 @@ cause and keep serving the rest, and the probe must turn bad bytes into a
 one-line diagnosis. Both only need to catch ProtocolError.
 """
 
+from __future__ import annotations
 
-class ProtocolError(Exception):
+from ..core.errors import HarnessError
+
+
+class ProtocolError(HarnessError):
     """Bytes that do not follow the TWS API wire protocol."""
 
     def __init__(self, cause: str, hint: str = "") -> None:

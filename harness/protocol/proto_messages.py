@@ -16,10 +16,9 @@ id + PROTOBUF_MSG_ID (200).
 
 from __future__ import annotations
 
+from ..core.constants import PROTOBUF_MSG_ID  # noqa: F401  (re-exported: defined once, in core)
 from .messages import In, Out
 from .protobuf import MessageType, ProtoField
-
-PROTOBUF_MSG_ID = 200  # ibapi common.PROTOBUF_MSG_ID: wire id = message id + 200
 
 
 def _msg(name: str, *fields: tuple) -> MessageType:

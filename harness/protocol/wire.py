@@ -19,9 +19,9 @@ from . import protobuf
 from .era import Form, request_form
 from .errors import ProtocolError
 from .framing import Field, encode_fields, encode_frame, encode_message, field_text, split_fields
+from .market import PROTO_REPLIES, PROTO_REQUESTS
 from .messages import Message, decode_reply, decode_request
 from .proto_bridge import proto_message, reply_to_proto, request_to_proto
-from .market import PROTO_REPLIES, PROTO_REQUESTS
 from .proto_messages import PROTOBUF_MSG_ID, REPLIES, REQUESTS
 from .versions import PROTOBUF
 

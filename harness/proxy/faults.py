@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..core.errors import HarnessError
 from ..mock.sources import NO_GATEWAY_CLAIM
 
 UP = "up"
@@ -20,7 +21,7 @@ BOTH = "both"
 DIRECTIONS = (UP, DOWN, BOTH)
 
 
-class ProxyFaultError(ValueError):
+class ProxyFaultError(HarnessError, ValueError):
     """An unknown proxy fault or a bad value; the message lists what is valid."""
 
 

@@ -39,7 +39,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from ..evidence.redact import redact_text, redact_tree
+from ..core.errors import HarnessError
+from ..core.redact import redact_text, redact_tree
 from ..safety.order_guard import BlockedOrder
 from ..safety.stream_guard import ClientStreamGuard, RequestPolicy, ServerStreamTracker, refusal_frame
 from .faults import BOTH, ProxyFault, ProxyFaultSet
@@ -67,7 +68,7 @@ class _Close:
 FrameObserver = Callable[[WireEntry, "Frame | None"], None]
 
 
-class ProxyAddressError(ValueError):
+class ProxyAddressError(HarnessError, ValueError):
     """A listen or upstream address that is not loopback."""
 
 

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..core.constants import PROTOBUF_MSG_ID
+from ..core.redact import remember_accounts
 from ..protocol.errors import ProtocolError
 from ..protocol.framing import FrameReader, split_fields
 from ..protocol.handshake import (
@@ -33,10 +35,8 @@ from ..protocol.messages import (
 )
 from ..protocol.versions import PROTOBUF
 from ..protocol.wire import decode_server_frame
-from ..evidence.redact import remember_accounts
 from ..safety.order_guard import classify_order
 
-PROTOBUF_MSG_ID = 200  # ibapi.common.PROTOBUF_MSG_ID: added to the id of a protobuf-encoded message
 UP = "up"  # client -> Gateway
 DOWN = "down"  # Gateway -> client
 

@@ -17,14 +17,14 @@ from pathlib import Path
 import pytest
 
 from .. import runstate
-from ..evidence.redact import install_log_redaction
+from ..core.redact import install_log_redaction
 from ..evidence.report_redaction import redact_warning
 from .state import ACTIVATION_KEY, CONFIG_KEY, LIVE_KEY, LIVE_PLUGIN_NAME, Activation, HarnessConfig
 
 log = logging.getLogger("harness.pytest_plugin")
 
 HARNESS_TOP_LEVEL_FILES = ("fault_matrix.json",)
-# The fields every Evidence record (harness.evidence.record) writes: how a file is known to be the harness's.
+# The fields every Evidence record (harness.core.record) writes: how a file is known to be the harness's.
 EVIDENCE_KEYS = frozenset({"scenario", "target", "client", "outcome", "checks", "started_at", "duration_s"})
 
 

@@ -36,10 +36,10 @@ import pytest_asyncio
 
 from ..clients import make_client
 from ..clients.base import ClientAdapter
+from ..clients.readiness import connect_until_ready
+from ..core.record import Evidence
 from ..evidence.allure_io import attach_evidence
-from ..evidence.record import Evidence
 from ..live.policy import ClientIdAllocator, ConnectionBudget
-from ..scenarios.readiness import connect_until_ready
 from ..targets import Endpoint, parse_target
 from .activation import activate
 from .state import LIVE_KEY, GatewayHandle, HarnessConfig, LiveRun

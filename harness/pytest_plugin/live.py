@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from ..evidence.redact import redact_accounts, redact_tree
+from ..core.redact import redact_accounts, redact_tree
 from ..live.session import (
     LIVE_REFUSED_EXIT,
     UNREACHABLE_EXIT,

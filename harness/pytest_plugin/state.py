@@ -7,9 +7,9 @@ another (the old pytest_plugin <-> pytest_live cycle shared a private key).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any
 
 import pytest

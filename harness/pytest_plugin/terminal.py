@@ -6,7 +6,7 @@ import contextlib
 
 import pytest
 
-from ..evidence.redact import redact_text
+from ..core.redact import redact_text
 
 
 def say(config: pytest.Config, text: str) -> None:

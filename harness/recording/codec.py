@@ -15,7 +15,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..evidence.redact import Pseudonymizer
+from ..core.errors import HarnessError
+from ..core.redact import Pseudonymizer
 from ..protocol import protobuf
 from ..protocol.era import Form
 from ..protocol.framing import encode_frame, split_fields
@@ -237,7 +238,7 @@ def _pseudonymise_bytes(body_b64: str, pseudo: Pseudonymizer) -> str:
 # ---------------------------------------------------------------- encode
 
 
-class NotReplayable(Exception):
+class NotReplayable(HarnessError):
     """A recorded frame that cannot be sent at the live server version."""
 
 

@@ -14,11 +14,12 @@ never replays as a Gateway that stopped talking.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.errors import HarnessError
+from ..core.files import atomic_write
 from .codec import FrameLine
 
 FORMAT_NAME = "ibgw-recording"
@@ -33,7 +34,7 @@ def temp_path(path: Path) -> Path:
     return path.with_name(path.name + ".tmp")
 
 
-class RecordingError(ValueError):
+class RecordingError(HarnessError, ValueError):
     """A file that is not a readable recording; the message names the line."""
 
 
@@ -132,15 +133,8 @@ class Recording:
         never sees half a file under the real name; a failed write removes
         its temporary file and raises OSError for the caller to report."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = temp_path(path)
-        try:
-            with tmp.open("w", encoding="utf-8") as fh:
-                for line in self.lines():
-                    fh.write(json.dumps(line, ensure_ascii=True) + "\n")
-            os.replace(tmp, path)
-        except OSError:
-            tmp.unlink(missing_ok=True)
-            raise
+        atomic_write(path, lambda fh: fh.writelines(json.dumps(line, ensure_ascii=True) + "\n" for line in self.lines()),
+                     tmp=temp_path(path))
         self.path = path
         return path
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
-from ..evidence.redact import Pseudonymizer
+from ..core.redact import Pseudonymizer
 from ..protocol.errors import ProtocolError
 from ..protocol.handshake import parse_hello
 from ..protocol.messages import Out

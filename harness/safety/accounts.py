@@ -11,10 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..evidence.redact import redact_accounts
-from ..mock.model import PAPER_PREFIXES
+from ..core.constants import LIVE_PORTS, PAPER_PREFIXES
+from ..core.redact import redact_accounts
 
-LIVE_PORTS: dict[int, str] = {4001: "IB Gateway live-trading", 7496: "TWS live-trading"}
 ALLOW_FLAG = "--allow-live-account"
 
 

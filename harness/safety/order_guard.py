@@ -29,10 +29,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..core.constants import PROTOBUF_MSG_ID
 from ..protocol.messages import ORDER_MESSAGES, message_name
 
 ORDER_MESSAGE_IDS: dict[int, str] = {int(i): message_name(i, from_client=True) for i in ORDER_MESSAGES}
-PROTOBUF_MSG_ID = 200  # ibapi common.PROTOBUF_MSG_ID
+
 FORM_TEXT = "text"
 FORM_BINARY = "binary-id"
 FORM_PROTOBUF = "protobuf"

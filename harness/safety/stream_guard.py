@@ -54,8 +54,8 @@ import time
 import unicodedata
 from dataclasses import dataclass, field
 
-from ..protocol.errors import ProtocolError
 from ..protocol.era import Form
+from ..protocol.errors import ProtocolError
 from ..protocol.framing import HEADER, MAX_FRAME
 from ..protocol.handshake import API_PREFIX, parse_hello, parse_server_hello
 from ..protocol.messages import error as error_fields

@@ -2,9 +2,9 @@
 client adapter and return Evidence. No pytest here: the suites, the CLI and
 the soak call the same functions."""
 
+from ..clients.readiness import connect_until_ready
 from .account_sync import run_account_sync
 from .app_startup import StartupPlan, run_app_startup
 from .handshake import run_handshake
-from .readiness import connect_until_ready
 
 __all__ = ["StartupPlan", "connect_until_ready", "run_account_sync", "run_app_startup", "run_handshake"]

@@ -9,7 +9,7 @@ missing rather than "timeout".
 from __future__ import annotations
 
 from ..clients.base import PHASE_FIRST_ACCOUNT_VALUE, ClientAdapter
-from ..evidence.record import FAILED, PASSED, Evidence
+from ..core.record import FAILED, PASSED, Evidence
 from ..targets.base import Endpoint
 from .common import TranscriptSource, attach_transcript, connect_with_evidence, new_evidence
 

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 
 from ..clients.base import ClientAdapter
 from ..clients.startup import STEPS, ContractSpec, StartupError, supports
-from ..evidence.record import FAILED, PASSED, Evidence
+from ..core.record import FAILED, PASSED, Evidence
 from ..targets.base import Endpoint
 from .common import TranscriptSource, attach_transcript, connect_with_evidence, new_evidence
 

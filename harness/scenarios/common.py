@@ -8,10 +8,10 @@ from collections.abc import Callable
 from dataclasses import asdict
 
 from ..clients.base import PHASES, ClientAdapter, ConnectResult, HandshakeError
-from ..evidence.record import FAILED, Evidence
+from ..clients.readiness import connect_until_ready
+from ..core.record import FAILED, Evidence
 from ..targets.base import Endpoint
 from .judge import failure_causes
-from .readiness import connect_until_ready
 
 # Optional source of the Gateway-side transcript for a client id (the mock
 # target provides one; a real Gateway does not).

@@ -47,7 +47,9 @@ from ..clients.base import (
     HandshakeError,
 )
 from ..clients.raw import DEFAULT_MAX_VERSION, DEFAULT_MIN_VERSION, RawClient
-from ..evidence.redact import redact_accounts, redact_text
+from ..core.constants import CLIENT_ID_IN_USE, LIVE_PORTS, PAPER_PREFIXES
+from ..core.constants import LIVE_CLIENT_ID_RANGE as PROBE_ID_RANGE
+from ..core.redact import redact_accounts, redact_text
 from ..protocol import messages as m
 from ..protocol.messages import In
 from .causes import CAUSES, cause_for_text
@@ -101,9 +103,6 @@ CAUSE_CONNECTIVITY_LOST = CAUSES["connectivity_lost"].title
 SILENT_FAMILY = (CAUSE_NOT_LOGGED_IN, CAUSE_RED, CAUSE_ZOMBIE)
 
 CLOSE_WAIT_THRESHOLD = 3  # at or above: zombie saturation is the leading verdict
-PROBE_ID_RANGE = (900, 999)  # far from production ids, as `ibgw probe` does
-LIVE_PORTS = {4001: "IB Gateway live", 7496: "TWS live"}
-PAPER_PREFIXES = ("DU", "DF")
 # Processes that listen in front of a Gateway: when one owns the port, the
 # Gateway's own sockets (and its zombies) are elsewhere (a container's
 # network namespace, the far end of a tunnel).
@@ -319,7 +318,7 @@ def _classify(exc: HandshakeError, result: ConnectResult | None) -> str:
         return "tcp_timeout" if timed_out else "tcp_error"
     if PHASE_SERVER_VERSION not in phases:
         return "silent" if timed_out else "closed"
-    if result is not None and any(msg.code == 326 for msg in result.messages):
+    if result is not None and any(msg.code == CLIENT_ID_IN_USE for msg in result.messages):
         return "id_in_use"
     if PHASE_NEXT_VALID_ID in phases:
         # RawClient labels the whole nextValidId+managedAccounts wait as

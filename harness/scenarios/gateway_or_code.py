@@ -34,10 +34,11 @@ from ..clients.base import (
     ClientAdapter,
     HandshakeError,
 )
-from ..evidence.record import FAILED, PASSED, Evidence
+from ..clients.readiness import connect_until_ready
+from ..core.record import FAILED, PASSED, Evidence
+from ..core.wait import poll_until
 from ..targets.base import Endpoint
 from .common import new_evidence
-from .readiness import connect_until_ready
 
 SCENARIO = "gateway_or_code"
 PHASE_PING = "ping"
@@ -273,10 +274,14 @@ async def run_gateway_or_code(endpoint: Endpoint, user_client: Callable[[], Clie
             run.wire = wire(run.client_id, run.started)
         # A client that closes late (ibapi: up to 1 s after disconnect() returned) may still be open: its close
         # time is the evidence, so it is waited for, bounded (the transcripts expose no event for it).
-        deadline = time.monotonic() + CLOSE_WATCH_S
-        while user_run.wire is not None and user_run.wire.closed_at is None and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)  # bounded polling of the Gateway-side record
-            user_run.wire = wire(user_run.client_id, user_run.started)
+        read = wire
+
+        def closed() -> bool:  # bounded polling of the Gateway-side record
+            if user_run.wire is not None and user_run.wire.closed_at is None:
+                user_run.wire = read(user_run.client_id, user_run.started)
+            return user_run.wire is None or user_run.wire.closed_at is not None
+
+        await poll_until(closed, timeout=CLOSE_WATCH_S, raise_on_timeout=False)
     verdict, phase, explanation = judge(user_run, ref_run)
     linger_note = _client_close_linger(user_run)
     if linger_note:

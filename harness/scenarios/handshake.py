@@ -8,7 +8,7 @@ long each completed phase took, through the chosen real client.
 from __future__ import annotations
 
 from ..clients.base import ClientAdapter
-from ..evidence.record import FAILED, PASSED, Evidence
+from ..core.record import FAILED, PASSED, Evidence
 from ..targets.base import Endpoint
 from .common import TranscriptSource, attach_transcript, connect_with_evidence, new_evidence
 

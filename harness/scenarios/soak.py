@@ -36,11 +36,11 @@ import psutil
 
 from ..clients import make_client
 from ..clients.base import HandshakeError
+from ..clients.readiness import connect_until_ready
 from ..clients.reconnecting import Backoff, LinkEvent, NotConnected, ReconnectingClient
-from ..evidence.record import FAILED, PASSED, Evidence
-from ..evidence.redact import redact_tree
+from ..core.record import FAILED, PASSED, Evidence
+from ..core.redact import redact_tree
 from ..targets.base import Endpoint
-from .readiness import connect_until_ready
 from .soak_schedule import KINDS, FaultStep, check_schedule, inject
 from .sockets import SocketTableUnavailable, close_wait_count
 

@@ -21,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from ..core.errors import HarnessError
+from ..core.wait import poll_until
 
 log = logging.getLogger("harness.scenarios.soak")
 
@@ -52,7 +54,7 @@ KINDS: dict[str, tuple[str, bool, str]] = {
 DEFAULT_SECONDS: dict[str, float] = {"nightly-reset": 60.0, "nightly-reset-lost": 60.0, "auto-restart": 75.0}
 
 
-class ScheduleError(ValueError):
+class ScheduleError(HarnessError, ValueError):
     """A schedule text that names no fault or has a bad time."""
 
 
@@ -248,9 +250,8 @@ async def inject(step: FaultStep, *, mock: Any = None, proxy: Any = None, contai
         mock.set_fault(f"connectivity-loss=0,{step.seconds:g}")
         await asyncio.sleep(step.seconds)  # the outage's length
         # The mock's timer sends 1102 at the same moment; wait for it (bounded) before clearing the fault.
-        deadline = time.monotonic() + 5.0
-        while mock.in_outage and time.monotonic() < deadline:
-            await asyncio.sleep(0.05)  # bounded polling of the mock's state; it exposes no event
+        # bounded polling of the mock's state; it exposes no event
+        await poll_until(lambda: not mock.in_outage, timeout=5.0, raise_on_timeout=False)
         mock.clear_fault("connectivity-loss")
     elif step.kind == "stuck-id":
         mock.set_fault(f"client-id-stuck={step.seconds:g}")

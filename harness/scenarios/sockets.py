@@ -16,6 +16,8 @@ from typing import Any
 
 import psutil
 
+from ..core.errors import HarnessError
+
 
 @dataclass(frozen=True)
 class SocketRow:
@@ -29,7 +31,7 @@ class SocketRow:
         return asdict(self)
 
 
-class SocketTableUnavailable(RuntimeError):
+class SocketTableUnavailable(HarnessError, RuntimeError):
     """Neither psutil nor lsof could read the socket table."""
 
 

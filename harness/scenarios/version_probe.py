@@ -16,7 +16,7 @@ from dataclasses import asdict
 
 from .. import __version__
 from ..clients.base import ClientInfo
-from ..evidence.record import FAILED, PASSED, Evidence
+from ..core.record import FAILED, PASSED, Evidence
 from ..protocol.framing import FrameReader
 from ..protocol.handshake import encode_hello, parse_server_hello
 from ..targets.base import Endpoint

@@ -23,11 +23,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ..clients.base import PHASE_NEXT_VALID_ID, PHASE_SERVER_VERSION, ClientAdapter, HandshakeError
-from ..evidence.record import FAILED, PASSED, Evidence
+from ..clients.readiness import connect_until_ready
+from ..core.record import FAILED, PASSED, Evidence
+from ..core.wait import poll_until
 from ..targets.base import Endpoint
 from .common import new_evidence
 from .listener import port_queues
-from .readiness import connect_until_ready
 from .sockets import close_wait_count, port_sockets
 
 SCENARIO = "zombie"
@@ -51,12 +52,15 @@ async def settled_close_wait(port: int, baseline: int, timeout: float) -> int:
     its side. The kernel offers no event for a socket's state, so this polls
     the table, bounded by `timeout`; a healthy server settles in
     milliseconds, a leaking one never does."""
-    deadline = time.monotonic() + timeout
-    count = close_wait_count(port)
-    while count > baseline and time.monotonic() < deadline:
-        await asyncio.sleep(SETTLE_POLL_S)  # polling kernel state: no event exists for it
-        count = close_wait_count(port)
-    return count
+    counts = [close_wait_count(port)]
+
+    def settled() -> bool:  # polling kernel state: no event exists for it
+        if counts[-1] > baseline:
+            counts.append(close_wait_count(port))
+        return counts[-1] <= baseline
+
+    await poll_until(settled, timeout=timeout, interval=SETTLE_POLL_S, raise_on_timeout=False)
+    return counts[-1]
 
 
 def _established_peers(port: int) -> set[str]:

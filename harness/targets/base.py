@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
+from ..core.errors import HarnessError
+
 TARGET_MOCK = "mock"
 TARGET_CONTAINER = "container"
 TARGET_EXTERNAL = "external"
@@ -44,5 +46,5 @@ class GatewayTarget(Protocol):
         ...
 
 
-class TargetSpecError(ValueError):
+class TargetSpecError(HarnessError, ValueError):
     """A --gateway value that names no target."""

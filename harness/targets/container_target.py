@@ -20,12 +20,14 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import socket
 import sys
 import time
 from typing import Any
 
-from ..evidence.redact import redact_text
+from ..core.errors import HarnessError
+from ..core.net import free_port  # a port the engine binds a moment later
+from ..core.redact import redact_text
+from ..core.wait import poll_until
 from ..mock.healthcheck import Readiness, check_api_ready
 from .base import TARGET_CONTAINER, Endpoint, TargetSpecError
 from .docker_engine import (
@@ -52,19 +54,12 @@ READY_TIMEOUT_ENV = "IBGW_READY_TIMEOUT"
 READY_TIMEOUT_S = {KIND_MOCK: 60.0, KIND_STANDIN: 60.0, KIND_GATEWAY: 180.0}
 
 
-class ContainerNotReady(RuntimeError):
+class ContainerNotReady(HarnessError, RuntimeError):
     """The container did not become API-ready; carries its log tail."""
 
     def __init__(self, message: str, logs: str = "") -> None:
         super().__init__(message)
         self.logs = logs
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (the engine binds it a moment later)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def split_image(ref: str) -> tuple[str, str]:
@@ -247,11 +242,11 @@ class ContainerTarget:
 
     async def _wait_gateway_down(self, timeout: float = 10.0) -> None:
         """After RESTART the old Gateway must be gone before readiness means anything."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not (await check_api_ready("127.0.0.1", self.port, timeout=1.0)).ready:
-                return
-            await asyncio.sleep(POLL_S)  # bounded polling: the restart has no event we could await
+        async def down() -> bool:
+            return not (await check_api_ready("127.0.0.1", self.port, timeout=1.0)).ready
+
+        # bounded polling: the restart has no event we could await; still up at the end is left to wait_ready
+        await poll_until(down, timeout=timeout, interval=POLL_S, raise_on_timeout=False)
 
     async def stop(self) -> None:
         """Remove the container; already gone (a signal handler or a sweep got there first) is fine."""

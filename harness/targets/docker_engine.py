@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 
+from ..core.errors import HarnessError
 from ..extras import MissingExtra
 
 LABEL = "ibgw.harness"
@@ -33,7 +34,7 @@ RUN_ID = os.environ.get("IBGW_RUN_ID") or uuid.uuid4().hex[:12]
 ENGINE_FIX = "start Docker (or run .ci/provision-docker), set DOCKER_HOST to a running engine, or use --gateway mock"
 
 
-class EngineUnavailable(RuntimeError):
+class EngineUnavailable(HarnessError, RuntimeError):
     """No Docker engine answers; the message is one line with the fix."""
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from ..evidence.redact import remember_accounts
+from ..core.redact import remember_accounts
 from ..mock import MockGateway
 from ..mock.profiles import get_profile
 from .base import TARGET_MOCK, Endpoint
@@ -29,7 +29,7 @@ class MockTarget:
 
     async def start(self) -> Endpoint:
         self.gateway = MockGateway(self.host, self.port, profile=self.profile, accounts=self.accounts)
-        remember_accounts(self.gateway.model.account_ids)  # the run's writers hide them (evidence/redact.py)
+        remember_accounts(self.gateway.model.account_ids)  # the run's writers hide them (core/redact.py)
         await self.gateway.start()
         return Endpoint(
             kind=self.kind, host=self.host, port=self.gateway.port, label=f"mock:{self.profile.name}",

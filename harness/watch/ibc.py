@@ -17,10 +17,12 @@ import asyncio
 import re
 from dataclasses import dataclass
 
+from ..core.errors import HarnessError
+
 REPLY = re.compile(r"\b(OK|ERROR)\b ?(.*)")
 
 
-class CommandServerError(RuntimeError):
+class CommandServerError(HarnessError, RuntimeError):
     """The command server could not be reached or answered nothing usable; one line."""
 
 

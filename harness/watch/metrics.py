@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core.errors import HarnessError
 from ..mock.healthcheck import EXIT_CODES
 
 INSTALL_HINT = "prometheus_client is not installed: pip install 'ibgw-harness[watch]' (or prometheus_client)"
 PHASES = ("connect", "server_version", "next_valid_id", "managed_accounts")
 
 
-class MetricsUnavailable(RuntimeError):
+class MetricsUnavailable(HarnessError, RuntimeError):
     """prometheus_client is missing; the message is the install hint."""
 
 

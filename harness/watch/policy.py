@@ -14,9 +14,11 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass, field
-from datetime import datetime, time as dtime
+from datetime import datetime
+from datetime import time as dtime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ..core.errors import HarnessError
 from ..mock.healthcheck import WEDGED
 from .classify import Verdict
 
@@ -24,7 +26,7 @@ WINDOW = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 WEEKDAYS = range(0, 5)  # Monday..Friday: markets' sessions
 
 
-class PolicyError(ValueError):
+class PolicyError(HarnessError, ValueError):
     """A bad window or time zone; one line naming the option."""
 
 

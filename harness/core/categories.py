@@ -1,0 +1,219 @@
+"""Failure categories: the cause a person recognises, derived from evidence.
+
+Why one module: the category of a failed scenario is computed here, once,
+from what the evidence carries (the failing phase, the Gateway's error
+codes, the CLOSE_WAIT counts, the named checks), never from fault names or
+free text a test planted. The same names feed two places that must agree:
+
+* the assertion message of a scenario test (Evidence.summary_line() starts
+  with ``[<category>]``), and
+* ``categories.json`` in the allure results, whose regexes look for exactly
+  that prefix.
+
+So a report's "Categories" tab groups failures by cause, and the plain
+summary line a developer sees in a CI log names the same cause.
+
+Allure matching (Allure 3's core-api ``matchCategory``, which the awesome
+report uses): rules in order, the first whose statuses include the result's
+status and whose ``messageRegex`` finds a match (JavaScript ``RegExp.test``:
+a search) wins. Allure 2 requires the regex to match the whole message, so
+each regex is wrapped in ``[\\s\\S]*`` on both sides and works in both.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .constants import CLIENT_ID_IN_USE
+
+# The categories, in the order Allure tries them (first match wins).
+HANDSHAKE_UNANSWERED = "handshake unanswered"
+API_NOT_READY = "API not ready"
+STARTUP_SYNC_INCOMPLETE = "startup sync incomplete"
+CLIENT_ID_STUCK = "client id stuck"
+ZOMBIE_SOCKETS = "zombie sockets"
+GATEWAY_UNREACHABLE = "Gateway unreachable"
+BUILD_TOO_OLD = "build too old"
+HEALTH_LOST_OVER_TIME = "connection health lost over time"
+HARNESS_ERROR = "harness error"
+RUN_CONFIGURATION = "run configuration"
+UNCLASSIFIED = "unclassified"
+
+CATEGORY_TEXT: dict[str, str] = {
+    GATEWAY_UNREACHABLE: "nothing accepted the TCP connect: the Gateway is down, restarting, or the port is wrong",
+    BUILD_TOO_OLD: "the Gateway's server version is below what the client needs: the build is retired or too old",
+    HANDSHAKE_UNANSWERED: "TCP accepted, the version handshake was not answered: a forwarder in front of a "
+                          "Gateway that is down or logging in (2FA), an incoming-connection dialog, a wedged "
+                          "API, the connection cap",
+    CLIENT_ID_STUCK: "the Gateway still holds the client id (error 326) of a client that left",
+    ZOMBIE_SOCKETS: "CLOSE_WAIT sockets pile up on the Gateway port: it is not closing finished connections",
+    API_NOT_READY: "the handshake completed but nextValidId or managedAccounts never came",
+    STARTUP_SYNC_INCOMPLETE: "the API was ready but a start-up request never got its end message",
+    HEALTH_LOST_OVER_TIME: "during a soak a connection did not recover in time, pings went unanswered, or "
+                           "CLOSE_WAIT / memory did not return to baseline",
+    HARNESS_ERROR: "the harness itself failed (an exception in a test or a worker), not the Gateway",
+    RUN_CONFIGURATION: "the run could not judge the Gateway: a soak ended before a fault's recovery bound "
+                       "had passed (lengthen the run or move the fault earlier)",
+}
+
+# The rows of the one table of causes (harness/scenarios/causes.py) each
+# category groups: what it means, its fix and its public source live there.
+CATEGORY_CAUSES: dict[str, tuple[str, ...]] = {
+    GATEWAY_UNREACHABLE: ("down", "unreachable", "host_unresolved"),
+    BUILD_TOO_OLD: ("version_range",),
+    HANDSHAKE_UNANSWERED: ("not_logged_in", "forwarder", "client_cap", "non_tws", "red", "wedge"),
+    CLIENT_ID_STUCK: ("id_stuck",),
+    ZOMBIE_SOCKETS: ("wedge", "zombies_present"),
+    API_NOT_READY: ("api_not_ready", "closed_after_start", "login_incomplete", "ping_unanswered"),
+    STARTUP_SYNC_INCOMPLETE: ("sync", "client_sync"),
+    HEALTH_LOST_OVER_TIME: ("connectivity_lost", "ping_unanswered"),
+}
+
+# Phases as the clients and scenarios name them (harness.clients.base and
+# the scenarios); repeated here as strings so this module stays free of the
+# client layer's imports.
+_PHASE_CATEGORY: dict[str, str] = {
+    "tcp_connect": GATEWAY_UNREACHABLE,
+    "server_version": HANDSHAKE_UNANSWERED,
+    "next_valid_id": API_NOT_READY,
+    "managed_accounts": API_NOT_READY,
+    "ping": API_NOT_READY,
+    "first_account_value": STARTUP_SYNC_INCOMPLETE,
+    "account_sync": STARTUP_SYNC_INCOMPLETE,
+    "api_ready": STARTUP_SYNC_INCOMPLETE,
+    "close_wait": ZOMBIE_SOCKETS,
+    "harness": HARNESS_ERROR,
+    "soak": HEALTH_LOST_OVER_TIME,
+    "soak configuration": RUN_CONFIGURATION,  # harness.scenarios.soak.CONFIG_PHASE
+}
+
+
+# What a too-old build leaves behind: the mock's close cause in the
+# Gateway-side transcript, ib_async's own disconnect text, IBKR's
+# "Version no longer supported" message (field report waytrade#9).
+# The version-range wording the raw and ib_async adapters share
+# (clients/raw.py version_out_of_range) counts too.
+_TOO_OLD_RE = re.compile(r"needs server version >=|version must be >=|no longer supported|"
+                         r"maximum server version \(\d+\) is below", re.IGNORECASE)
+
+
+def prefix(category: str) -> str:
+    """The marker an assertion message starts with."""
+    return f"[{category}]"
+
+
+def categorize(evidence: Mapping[str, Any]) -> str | None:
+    """The category of a failed evidence record (Evidence.to_dict() or the
+    JSON file), None when it passed. Reads only recorded facts."""
+    if evidence.get("outcome") == "passed":
+        return None
+    phase = evidence.get("failed_phase")
+    runs = (evidence.get("details") or {}).get("runs")
+    if isinstance(runs, list) and runs:
+        return _categorize_runs(evidence, runs)
+    if phase == "harness":
+        return HARNESS_ERROR
+    if _client_id_in_use(_codes(evidence), evidence.get("cause")):
+        return CLIENT_ID_STUCK
+    if phase in ("server_version", "tcp_connect") and _too_old(evidence):
+        return BUILD_TOO_OLD
+    if phase in _PHASE_CATEGORY:
+        return _PHASE_CATEGORY[phase]
+    checks = evidence.get("checks") or {}
+    if checks and not all(checks.values()):
+        return STARTUP_SYNC_INCOMPLETE
+    return UNCLASSIFIED
+
+
+def _categorize_runs(evidence: Mapping[str, Any], runs: list[dict[str, Any]]) -> str:
+    """Consecutive-run evidence (the zombie scenario): the socket counts
+    first, then the first failed run's phase and codes."""
+    m = evidence.get("measurements") or {}
+    baseline = m.get("close_wait_baseline_count", 0)
+    # Sockets still in CLOSE_WAIT after the last run: a spike that drained
+    # by the end is a slow close (a loaded machine), not a leak.
+    if m.get("close_wait_final_count", baseline) > baseline:
+        return ZOMBIE_SOCKETS
+    bad = next((r for r in runs if not r.get("ok")), None)
+    if bad is None:
+        return UNCLASSIFIED
+    if bad.get("failed_phase") == "next_valid_id" and _client_id_in_use([], bad.get("cause")):
+        return CLIENT_ID_STUCK
+    return _PHASE_CATEGORY.get(bad.get("failed_phase") or "", UNCLASSIFIED)
+
+
+def _codes(evidence: Mapping[str, Any]) -> list[int]:
+    messages = (evidence.get("connect") or {}).get("messages") or []
+    return [int(msg["code"]) for msg in messages if isinstance(msg, Mapping) and "code" in msg]
+
+
+def _client_id_in_use(codes: Iterable[int], cause: Any) -> bool:
+    # Clients report error 326 as a message (codes) or inside the cause
+    # their connect failed with ("... 326 ... client id is already in use").
+    return CLIENT_ID_IN_USE in codes or bool(re.search(r"\b326\b", str(cause or "")))
+
+
+def _too_old(evidence: Mapping[str, Any]) -> bool:
+    client = evidence.get("client") or {}
+    version, minimum = evidence.get("server_version"), client.get("min_version")
+    if isinstance(version, int) and isinstance(minimum, int) and version < minimum:
+        return True
+    closed = [line for line in (evidence.get("transcript") or "").splitlines() if line.startswith("# closed:")]
+    return any(_TOO_OLD_RE.search(text) for text in [*closed, str(evidence.get("cause") or "")])
+
+
+# ------------------------------------------------------------------ categories.json
+
+
+def _message_regex(category: str) -> str:
+    # Only the brackets need escaping (names are letters and spaces); no
+    # Python-only escapes, so JavaScript and Java read the same pattern.
+    marker = prefix(category).replace("[", r"\[").replace("]", r"\]")
+    return r"[\s\S]*" + marker + r"[\s\S]*"
+
+
+def categories_json() -> list[dict[str, Any]]:
+    """The rules for the allure results' categories.json (Allure 2 and 3)."""
+    rules: list[dict[str, Any]] = [
+        {"name": name, "matchedStatuses": ["failed", "broken"], "messageRegex": _message_regex(name),
+         "description": text}
+        for name, text in CATEGORY_TEXT.items()
+    ]
+    # A broken test without the prefix: the Gateway never came up for the
+    # session (a connection refused in set-up) or the harness raised.
+    rules.append({"name": GATEWAY_UNREACHABLE, "matchedStatuses": ["broken"],
+                  "traceRegex": r"[\s\S]*ConnectionRefusedError[\s\S]*"})
+    rules.append({"name": HARNESS_ERROR, "matchedStatuses": ["broken"]})
+    return rules
+
+
+def match_category(rules: list[dict[str, Any]], status: str, message: str | None,
+                   trace: str | None = None) -> str | None:
+    """Apply categories.json to one result the way Allure 3 does: rules with
+    the same name merge into the first one's place; the first category with
+    a matcher whose statuses include the status and whose regexes find a
+    match (a search, as JavaScript's RegExp.test) wins."""
+    merged: dict[str, list[dict[str, Any]]] = {}
+    for rule in rules:
+        merged.setdefault(str(rule["name"]), []).append(rule)
+    for name, matchers in merged.items():
+        if any(_matches(rule, status, message, trace) for rule in matchers):
+            return name
+    return None
+
+
+def _matches(rule: Mapping[str, Any], status: str, message: str | None, trace: str | None) -> bool:
+    if "matchedStatuses" in rule and status not in rule["matchedStatuses"]:
+        return False
+    if "messageRegex" in rule and not re.search(rule["messageRegex"], message or ""):
+        return False
+    return not ("traceRegex" in rule and not re.search(rule["traceRegex"], trace or ""))
+
+
+__all__ = [
+    "API_NOT_READY", "BUILD_TOO_OLD", "HEALTH_LOST_OVER_TIME", "CATEGORY_CAUSES", "CATEGORY_TEXT", "CLIENT_ID_STUCK", "GATEWAY_UNREACHABLE",
+    "HANDSHAKE_UNANSWERED", "HARNESS_ERROR", "RUN_CONFIGURATION", "STARTUP_SYNC_INCOMPLETE", "UNCLASSIFIED", "ZOMBIE_SOCKETS",
+    "categories_json", "categorize", "match_category", "prefix",
+]
