@@ -86,6 +86,7 @@ from ibapi.wrapper import EWrapper
 
 from ..evidence.redact import remember_accounts
 from .base import (
+    AdapterEvents,
     PHASE_API_READY,
     PHASE_FIRST_ACCOUNT_VALUE,
     PHASE_MANAGED_ACCOUNTS,
@@ -551,6 +552,9 @@ class IbapiClient:
         self._calls: _CallThread | None = None
         self._run_thread: threading.Thread | None = None
         self._connecting: asyncio.Future[Any] | None = None  # EClient.connect in flight
+        # Silent for now: a dead link shows up at the next ping (the reader
+        # thread's connectionClosed is not re-announced yet).
+        self.events = AdapterEvents()
 
     @property
     def local_errors(self) -> list[str]:

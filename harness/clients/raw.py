@@ -28,6 +28,7 @@ from ..protocol.versions import PROTOBUF, PROTOCOL_MAX
 from ..protocol.era import Form
 from ..protocol.wire import decode_server_frame, encode_in_form, encode_request
 from .base import (
+    AdapterEvents,
     PHASE_API_READY,
     PHASE_FIRST_ACCOUNT_VALUE,
     PHASE_MANAGED_ACCOUNTS,
@@ -81,7 +82,8 @@ class RawClient:
         self._read_task: asyncio.Task[None] | None = None
         self._waiters: list[tuple[Callable[[Message], bool], asyncio.Future[Message]]] = []
         self._listeners: list[Callable[[Message], None]] = []
-        self._closed = asyncio.Event()
+        self.events = AdapterEvents()
+        self._closed = self.events.closed  # one event: the read loop's EOF is the link's close
         self._close_cause = ""
         self._next_req_id = 1_000
         self._account_values: list[AccountValue] = []
@@ -218,9 +220,11 @@ class RawClient:
                                                 round(time.monotonic() - self._clock.t0, 3)))
             if msg.int("code") == 326:
                 self._close_cause = "client id already in use (error 326)"
+            self.events.emit_message(self.messages[-1])
         elif msg.msg_id == In.ACCT_VALUE:
             f = msg.fields
             self._account_values.append(AccountValue(f["account"], f["key"], f["value"], f["currency"]))
+            self.events.emit_account_value()
         elif msg.msg_id == In.PORTFOLIO_VALUE:
             self._portfolio_items += 1
         elif msg.msg_id == In.ACCT_DOWNLOAD_END:
@@ -236,7 +240,7 @@ class RawClient:
     def _fail_all(self, exc: BaseException) -> None:
         if not self._close_cause:
             self._close_cause = _describe(exc)
-        self._closed.set()
+        self.events.mark_closed(self._close_cause)
         for _, future in self._waiters:
             if not future.done():
                 future.set_exception(ConnectionError(self._close_cause))
@@ -389,7 +393,7 @@ class RawClient:
             with contextlib.suppress(OSError, ConnectionError, asyncio.TimeoutError):
                 await asyncio.wait_for(self._writer.wait_closed(), 1.0)
             self._writer = None
-        self._closed.set()
+        self.events.mark_closed(self._close_cause or "client disconnected")
 
 
 def version_out_of_range(server_version: int, low: int, high: int, who: str) -> str:
