@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ..mock.profiles import UnknownProfileError
-from .base import TARGET_CONTAINER, TARGET_EXTERNAL, TARGET_MOCK, Endpoint, GatewayTarget, TargetSpecError
+from .base import (TARGET_CONTAINER, TARGET_EXTERNAL, TARGET_MOCK, BaseTarget, Endpoint, GatewayTarget, TargetSpecError,
+                   TargetUnsupported)
 from .external_target import ExternalTarget
 from .mock_target import MockTarget
 
@@ -11,7 +12,7 @@ SPEC_HELP = ("use 'mock', 'mock:PROFILE', 'docker:IMAGE[:TAG]', 'replay:FILE' or
              "(for example 127.0.0.1:4002)")
 
 
-def parse_target(spec: str) -> GatewayTarget:
+def parse_target(spec: str) -> BaseTarget:
     """A --gateway value -> a target. Errors name the value and the valid forms."""
     spec = spec.strip()
     if spec == "mock" or spec.startswith("mock:"):
@@ -46,6 +47,6 @@ def parse_target(spec: str) -> GatewayTarget:
 
 
 __all__ = [
-    "SPEC_HELP", "TARGET_CONTAINER", "TARGET_EXTERNAL", "TARGET_MOCK", "Endpoint", "ExternalTarget",
-    "GatewayTarget", "MockTarget", "TargetSpecError", "parse_target",
+    "SPEC_HELP", "TARGET_CONTAINER", "TARGET_EXTERNAL", "TARGET_MOCK", "BaseTarget", "Endpoint", "ExternalTarget",
+    "GatewayTarget", "MockTarget", "TargetSpecError", "TargetUnsupported", "parse_target",
 ]

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..evidence.redact import redact_text
 from ..mock.healthcheck import Readiness, check_api_ready
-from .base import TARGET_CONTAINER, Endpoint, TargetSpecError
+from .base import TARGET_CONTAINER, BaseTarget, Endpoint, TargetSpecError
 from .docker_engine import (
     EngineUnavailable,
     engine,
@@ -105,7 +105,7 @@ def require_image(client: Any, ref: str) -> Any:
                                 f".ci/provision-docker) or pull it") from None
 
 
-class ContainerTarget:
+class ContainerTarget(BaseTarget):
     kind = TARGET_CONTAINER
 
     def __init__(self, image: str, *, network: str = "host", env: dict[str, str] | None = None,

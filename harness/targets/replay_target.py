@@ -13,12 +13,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .base import Endpoint, TargetSpecError
+from .base import BaseTarget, Endpoint, TargetSpecError
 
 TARGET_REPLAY = "replay"
 
 
-class ReplayTarget:
+class ReplayTarget(BaseTarget):
     kind = TARGET_REPLAY
 
     def __init__(self, path: Path, *, speed: float | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -52,6 +52,10 @@ class ReplayTarget:
     def divergences(self) -> list[dict[str, Any]]:
         """Every divergence so far (requests the recording never saw, ...)."""
         return [d.to_dict() for d in self.replayer.divergences] if self.replayer is not None else []
+
+    @property
+    def mock(self) -> Any:
+        return self.gateway
 
     async def stop(self) -> None:
         if self.gateway is not None:
