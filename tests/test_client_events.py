@@ -57,3 +57,19 @@ def test_the_reconnect_loop_reads_no_private_adapter_state() -> None:
     source = (Path(__file__).resolve().parents[1] / "harness/clients/reconnecting.py").read_text()
     for private in ("adapter.ib", "getattr(adapter", "adapter._", "_close_cause"):
         assert private not in source, private
+
+
+def test_clients_come_from_one_table() -> None:
+    from harness.clients import CLIENT_NAMES, CLIENTS, LIBRARY_OF, UnknownClientError, make_client
+    from harness.clients.naive import NaiveClient
+
+    assert CLIENT_NAMES == ("raw", "ib_async", "ibapi")  # what `all` runs, in order; naive is an example
+    assert LIBRARY_OF == {"ib_async": "ib_async", "ibapi": "ibapi"}
+    assert isinstance(make_client("raw"), RawClient) and isinstance(make_client("naive"), NaiveClient)
+    assert all(entry.adapter.count(":") == 1 for entry in CLIENTS.values())
+    try:
+        make_client("nope")
+    except UnknownClientError as exc:
+        assert "raw, ib_async, ibapi" in str(exc)
+    else:
+        raise AssertionError("an unknown client name must be refused")
