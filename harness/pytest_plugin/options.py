@@ -10,7 +10,6 @@ file, no signal, no environment (activation.py does that, when asked).
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +29,7 @@ from ..live.policy import (
     LivePolicy,
     parse_id_range,
 )
+from ..config import env as config_env
 from ..safety.accounts import ALLOW_FLAG
 from ..targets import TargetSpecError, parse_target
 from .state import HarnessConfig, LiveRun
@@ -103,7 +103,7 @@ def explicitly_asked(config: pytest.Config) -> bool:
     opt = config.option
     named = any(getattr(opt, dest, None) is not None for dest in (*_DEFAULTS, "ibgw_client", "ibgw_seed"))
     flagged = any(getattr(opt, dest, False) for dest in _FLAGS)
-    env = any(os.environ.get(name, "").strip() for name in ACTIVATING_ENV)
+    env = any(config_env(name, "") for name in ACTIVATING_ENV)
     return named or flagged or env or bool(config.getini(ENABLE_INI))
 
 
@@ -115,7 +115,7 @@ def resolve(config: pytest.Config) -> str | None:
     for dest, (env, default, convert) in _DEFAULTS.items():
         if getattr(config.option, dest, None) is not None:
             continue
-        value, text = default, os.environ.get(env, "").strip() if env else ""
+        value, text = default, config_env(env, "") if env else ""
         if text:
             try:
                 value = convert(text)
@@ -172,7 +172,7 @@ def _live_run(config: pytest.Config, cfg: HarnessConfig) -> LiveRun:
     """The live-run policy; `--ibgw-live` takes its target from IBGW_HOST/IBGW_PORT."""
     unconfigured = None
     if config.getoption("ibgw_live") and is_mock_spec(cfg.gateway_spec):
-        host, port = os.environ.get("IBGW_HOST", "").strip(), os.environ.get("IBGW_PORT", "").strip()
+        host, port = config_env("IBGW_HOST"), config_env("IBGW_PORT")
         if host and port:
             if not port.isdigit() or not 1 <= int(port) <= 65535:
                 raise pytest.UsageError(f"IBGW_PORT={port!r} is not a port in 1..65535")

@@ -18,13 +18,13 @@ an unlabelled image is taken for a real gnzsnz-shaped Gateway (socat on
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import socket
 import sys
 import time
 from typing import Any
 
+from ..config import env as config_env
 from ..evidence.redact import redact_text
 from ..mock.healthcheck import Readiness, check_api_ready
 from .base import TARGET_CONTAINER, BaseTarget, Endpoint, TargetSpecError
@@ -77,7 +77,7 @@ def split_image(ref: str) -> tuple[str, str]:
 def ready_timeout_from_env() -> float | None:
     """IBGW_READY_TIMEOUT in seconds, None when unset; a bad value is a
     TargetSpecError (a usage error before anything starts)."""
-    text = os.environ.get(READY_TIMEOUT_ENV, "").strip()
+    text = config_env(READY_TIMEOUT_ENV)
     if not text:
         return None
     try:

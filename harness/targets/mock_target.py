@@ -6,8 +6,8 @@ real client libraries still talk to it over a real loopback socket.
 
 from __future__ import annotations
 
-import os
 
+from ..config import env as config_env
 from ..evidence.redact import remember_accounts
 from ..mock import MockGateway
 from ..mock.profiles import get_profile
@@ -64,5 +64,5 @@ class MockTarget(BaseTarget):
 
 
 def _accounts_from_env() -> list[str] | None:
-    accounts = [a.strip() for a in os.environ.get("IBGW_MOCK_ACCOUNTS", "").split(",") if a.strip()]
+    accounts = [a.strip() for a in config_env("IBGW_ACCOUNTS").split(",") if a.strip()]
     return accounts or None

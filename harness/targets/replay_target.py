@@ -9,10 +9,10 @@ never saw, so a suite can tell "the client changed" from "the Gateway did".
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
+from ..config import env as config_env
 from .base import BaseTarget, Endpoint, TargetSpecError
 
 TARGET_REPLAY = "replay"
@@ -30,7 +30,7 @@ class ReplayTarget(BaseTarget):
             raise TargetSpecError(str(exc)) from None
         self.path = path
         # IBGW_REPLAY_SPEED=0 replays without the recorded delays (faster CI).
-        self.speed = speed if speed is not None else float(os.environ.get("IBGW_REPLAY_SPEED", "1") or 1)
+        self.speed = speed if speed is not None else float(config_env("IBGW_REPLAY_SPEED") or 1)
         self.host = host
         self.port = port
         self.gateway: Any = None  # the MockGateway (transcripts, fault control)
