@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import pytest
+
 from harness.clients.base import AdapterEvents, GatewayMessage, events_of
 from harness.clients.raw import RawClient
 from harness.mock.gateway import MockGateway
@@ -73,3 +75,22 @@ def test_clients_come_from_one_table() -> None:
         assert "raw, ib_async, ibapi" in str(exc)
     else:
         raise AssertionError("an unknown client name must be refused")
+
+
+async def test_the_official_client_announces_its_close() -> None:
+    """ibapi's connectionClosed reaches the events on the event loop (not from its reader thread)."""
+    pytest.importorskip("ibapi")
+    from harness.clients.ibapi_client import IbapiClient
+
+    async with MockGateway(HOST, 0) as gw:
+        client = IbapiClient()
+        codes: list[int] = []
+        client.events.on_message(lambda msg: codes.append(msg.code))
+        await client.connect(HOST, gw.port, 6, timeout=READY)
+        try:
+            assert {code for code, _ in gw.profile.farm_notices} <= set(codes)
+            await gw.drop_all("test drops the link")
+            await asyncio.wait_for(client.events.closed.wait(), READY)
+            assert "connectionClosed" in client.events.close_cause
+        finally:
+            await client.disconnect()
