@@ -7,8 +7,8 @@ variable did or which spelling won. Every setting now has one `IBGW_` name,
 a default, a help line and the places that use it; `env()` reads it and
 still accepts an old name, with a one-time deprecation warning naming the
 new one. README.md's configuration table is `markdown_table()` (a test
-keeps them equal, and fails on a variable read anywhere in `harness/`
-that this table does not list).
+keeps them equal, and fails on a variable named anywhere in `harness/`
+or `suites/` that this table does not list).
 
 The mock and the codec stay standard-library only and keep their own small
 readers (`harness/mock/serve.py`, `standin.py`, `healthcheck.py`: the
@@ -84,6 +84,18 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("IBGW_HEALTH_CLIENT_ID", "", "client id the health check uses", "mock/healthcheck.py"),
     Setting("IBGW_HEALTH_MIN_VERSION", "", "lowest server version the health check accepts", "mock/healthcheck.py"),
     Setting("IBGW_HEALTH_STATES", "", "1: the health check also names the Gateway's state (--states)", "mock/healthcheck.py"),
+    # the suites (suites/test_soak.py, suites/test_version_matrix.py; set by `make soak` / `make report`)
+    Setting("IBGW_SOAK_DURATION", "3600", "soak length in seconds", "suites/test_soak.py"),
+    Setting("IBGW_SOAK_SCHEDULE", "", "soak faults, KIND@AT[:S],... ('none': no faults; default: one of each the "
+            "target allows)", "suites/test_soak.py"),
+    Setting("IBGW_SOAK_CLIENTS", "", "soak clients, comma-separated (default: --client, else raw,ib_async)",
+            "suites/test_soak.py"),
+    Setting("IBGW_SOAK_NO_RECONNECT", "", "1: the soak's clients do not reconnect", "suites/test_soak.py"),
+    Setting("IBGW_MATRIX_TARGET", "mock", "version matrix target: mock or docker", "suites/test_version_matrix.py"),
+    Setting("IBGW_MATRIX_VERSIONS", "", "version matrix slice, e.g. 10.41,10.45", "suites/test_version_matrix.py"),
+    Setting("IBGW_MATRIX_RUNS", "3", "zombie runs per matrix cell", "suites/test_version_matrix.py"),
+    Setting("IBGW_MATRIX_LOGIN_DELAY", "1", "the stand-in's login delay in the matrix, seconds",
+            "suites/test_version_matrix.py"),
     # the HTML report's allure subprocess (set by the harness, read by that process)
     Setting("IBGW_ALLURE_RESULTS", "", "allure results directory (set for the report subprocess)",
             "evidence/html_report.py"),
