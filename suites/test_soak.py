@@ -12,13 +12,13 @@ scenario, to reports/evidence and allure.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from harness.config import env as config_env
 from harness.evidence.record import Evidence
 from harness.evidence.soak_outputs import SoakProgress, write_outputs
 from harness.live.session import LIVE_REFUSED_EXIT, LiveRunRefused
@@ -27,7 +27,7 @@ from harness.pytest_plugin import HarnessConfig
 from harness.safety.accounts import ALLOW_FLAG
 from harness.scenarios.soak import SoakConfig
 
-DURATION = float(os.environ.get("IBGW_SOAK_DURATION", "3600"))
+DURATION = float(config_env("IBGW_SOAK_DURATION"))
 # Start-up, the final CLOSE_WAIT settle and the plot on top of the run itself.
 TIMEOUT = int(DURATION + 600)
 
@@ -38,16 +38,16 @@ async def test_soak(harness_config: HarnessConfig, record_evidence: Callable[[Ev
                     pytestconfig: pytest.Config) -> None:
     # IBGW_SOAK_CLIENTS, else an explicit --client, else raw and ib_async (ibapi is optional for a soak).
     explicit = pytestconfig.getoption("--client") and harness_config.clients
-    clients = tuple(c for c in os.environ.get("IBGW_SOAK_CLIENTS", "").split(",") if c) or explicit \
+    clients = tuple(c for c in config_env("IBGW_SOAK_CLIENTS").split(",") if c) or explicit \
         or ("raw", "ib_async")
     config = SoakConfig(duration=DURATION, clients=clients,
-                        reconnect=os.environ.get("IBGW_SOAK_NO_RECONNECT", "") not in ("1", "true", "yes"))
+                        reconnect=config_env("IBGW_SOAK_NO_RECONNECT") not in ("1", "true", "yes"))
     out_dir = soak_out_dir(DEFAULT_OUT)
     print(f"\nsoak: {DURATION:g} s against {harness_config.gateway_spec}; evidence in {out_dir}", file=sys.stderr)
     with SoakProgress(DURATION) as progress:
         try:
             evidence = await run_soak_against(harness_config.gateway_spec, config, out_dir,
-                                              schedule_text=os.environ.get("IBGW_SOAK_SCHEDULE") or None,
+                                              schedule_text=config_env("IBGW_SOAK_SCHEDULE") or None,
                                               progress=progress, allow_live_account=pytestconfig.getoption(ALLOW_FLAG),
                                               report=lambda text: print(f"soak: {text}", file=sys.stderr))
         except LiveRunRefused as exc:  # a non-paper account: stop the whole run, as every live run does

@@ -32,7 +32,6 @@ rows' cells into "engine lost" records, which `ibgw pin` counts as missing
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from harness.config import env as config_env
 from harness.evidence.allure_io import attach_evidence, set_label, set_readable_parameter
 from harness.evidence.record import Evidence
 from harness.mock.profiles import get_profile
@@ -53,9 +53,9 @@ from harness.targets.images import load_versions
 
 pytestmark = pytest.mark.matrix
 
-MATRIX_TARGET = os.environ.get("IBGW_MATRIX_TARGET", "mock")
-RUNS = int(os.environ.get("IBGW_MATRIX_RUNS", "3"))
-LOGIN_DELAY = float(os.environ.get("IBGW_MATRIX_LOGIN_DELAY", "1"))
+MATRIX_TARGET = config_env("IBGW_MATRIX_TARGET")
+RUNS = int(config_env("IBGW_MATRIX_RUNS"))
+LOGIN_DELAY = float(config_env("IBGW_MATRIX_LOGIN_DELAY"))
 ENGINE_GRACE_S = 15.0  # an engine whose container vanished gets this long to stop answering
 CELL_TIMEOUT = 5.0  # per connect; a healthy mock answers in milliseconds
 CLIENT_IDS = {"handshake": 11, "account_sync": 12, "zombie": 13}
@@ -79,7 +79,7 @@ class Row:
 
 def _rows() -> list[Row]:
     entries, standin = load_versions()
-    wanted = {v.strip() for v in os.environ.get("IBGW_MATRIX_VERSIONS", "").split(",") if v.strip()}
+    wanted = {v.strip() for v in config_env("IBGW_MATRIX_VERSIONS").split(",") if v.strip()}
     rows = [Row(e.version, e.mock_profile, e.mock_image) for e in entries if not wanted or e.version in wanted]
     if MATRIX_TARGET == "docker" and standin and (not wanted or standin["version"] in wanted):
         rows.append(Row(standin["version"], standin["mock_profile"], standin["image"], standin=True))

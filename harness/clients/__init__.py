@@ -3,13 +3,37 @@ unmodified, behind one interface (base.ClientAdapter)."""
 
 from __future__ import annotations
 
+import importlib
+from dataclasses import dataclass
+
 from ..core.errors import HarnessError
 from ..extras import installed, require
 from .base import ClientAdapter, ConnectResult, HandshakeError
 
-CLIENT_NAMES: tuple[str, ...] = ("raw", "ib_async", "ibapi")
+
+@dataclass(frozen=True)
+class ClientEntry:
+    """A built-in client: where its adapter class lives (imported only when
+    asked for, so the raw client works without the real libraries, e.g. in
+    a bare python3 image), the package it needs, and whether `all` runs it."""
+
+    name: str
+    adapter: str  # "module:Class", relative to harness.clients
+    library: str | None = None  # the package a base install does not bring (extras in pyproject.toml)
+    in_all: bool = True
+
+
+# The built-in clients, in the order `all` runs them. A new client is one line here.
+CLIENTS: dict[str, ClientEntry] = {e.name: e for e in (
+    ClientEntry("raw", "raw:RawClient"),
+    ClientEntry("ib_async", "ib_async_client:IbAsyncClient", library="ib_async"),
+    ClientEntry("ibapi", "ibapi_client:IbapiClient", library="ibapi"),
+    # The field-report anti-pattern; an example, never in --client all.
+    ClientEntry("naive", "naive:NaiveClient", in_all=False),
+)}
+CLIENT_NAMES: tuple[str, ...] = tuple(e.name for e in CLIENTS.values() if e.in_all)
 # Built-in clients that need a package the base install does not bring (extras in pyproject.toml).
-LIBRARY_OF: dict[str, str] = {"ib_async": "ib_async", "ibapi": "ibapi"}
+LIBRARY_OF: dict[str, str] = {e.name: e.library for e in CLIENTS.values() if e.library}
 
 
 def available_clients() -> tuple[str, ...]:
@@ -31,33 +55,20 @@ class UnknownClientError(HarnessError, ValueError):
 
 
 def make_client(name: str, **options: object) -> ClientAdapter:
-    """A fresh adapter by name. Imports lazily so the raw client works
-    without the real libraries installed (e.g. inside a bare python3 image).
+    """A fresh adapter by name, from the CLIENTS table.
     A "module.path:factory" name loads a team's own adapter (clients/custom.py)."""
     if ":" in name:
         from .custom import make_custom_client
 
         return make_custom_client(name, **options)
-    if name == "raw":
-        from .raw import RawClient
-
-        return RawClient(**options)  # type: ignore[arg-type]
-    if name in LIBRARY_OF:
-        require_client(name)
-    if name == "ib_async":
-        from .ib_async_client import IbAsyncClient
-
-        return IbAsyncClient(**options)  # type: ignore[arg-type]
-    if name == "ibapi":
-        from .ibapi_client import IbapiClient
-
-        return IbapiClient(**options)  # type: ignore[arg-type]
-    if name == "naive":  # the field-report anti-pattern; an example, never in --client all
-        from .naive import NaiveClient
-
-        return NaiveClient(**options)  # type: ignore[arg-type]
-    raise UnknownClientError(name)
+    entry = CLIENTS.get(name)
+    if entry is None:
+        raise UnknownClientError(name)
+    require_client(name)
+    module_name, _, class_name = entry.adapter.partition(":")
+    adapter_class = getattr(importlib.import_module(f"{__name__}.{module_name}"), class_name)
+    return adapter_class(**options)  # type: ignore[no-any-return]
 
 
-__all__ = ["CLIENT_NAMES", "LIBRARY_OF", "ClientAdapter", "ConnectResult", "HandshakeError", "UnknownClientError",
+__all__ = ["CLIENTS", "CLIENT_NAMES", "ClientEntry", "LIBRARY_OF", "ClientAdapter", "ConnectResult", "HandshakeError", "UnknownClientError",
            "available_clients", "make_client", "require_client"]

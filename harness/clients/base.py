@@ -8,6 +8,7 @@ through every real client and the evidence is comparable across them.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -154,6 +155,67 @@ class HandshakeError(HarnessError):
         super().__init__(f"{phase}: {cause}")
 
 
+MessageListener = Callable[[GatewayMessage], None]
+
+
+class AdapterEvents:
+    """What a connected adapter announces as it happens: the link closed
+    (with a cause), a Gateway system message (an error code), an account
+    value. Why: a reconnect loop must hear a dead link or a 1100 when it
+    happens, not at its next ping, and must not reach into a library's
+    objects or an adapter's private fields to do so.
+
+    An adapter that cannot announce (the official client's reader thread, a
+    team's own adapter) keeps a silent one: `closed` never fires and a dead
+    link shows up at the next ping, as before. Listeners run on the event
+    loop; one that raises never breaks the adapter.
+    """
+
+    def __init__(self) -> None:
+        self.closed = asyncio.Event()
+        self.close_cause = ""
+        self._messages: list[MessageListener] = []
+        self._account_values: list[Callable[[], None]] = []
+
+    def reset(self) -> None:
+        """A new connection on the same adapter: not closed any more."""
+        self.closed = asyncio.Event()
+        self.close_cause = ""
+
+    def on_message(self, listener: MessageListener) -> Callable[[], None]:
+        """Hear every system message; returns the function that stops it."""
+        self._messages.append(listener)
+        return lambda: self._messages.remove(listener) if listener in self._messages else None
+
+    def on_account_value(self, listener: Callable[[], None]) -> Callable[[], None]:
+        self._account_values.append(listener)
+        return lambda: self._account_values.remove(listener) if listener in self._account_values else None
+
+    # -- for adapters --------------------------------------------------------
+
+    def mark_closed(self, cause: str) -> None:
+        if not self.closed.is_set():
+            self.close_cause = cause or "connection closed"
+            self.closed.set()
+
+    def emit_message(self, message: GatewayMessage) -> None:
+        for listener in list(self._messages):
+            with suppress(Exception):
+                listener(message)
+
+    def emit_account_value(self) -> None:
+        for listener in list(self._account_values):
+            with suppress(Exception):
+                listener()
+
+
+def events_of(adapter: object) -> AdapterEvents:
+    """The adapter's events; a silent set for an adapter without them (a
+    team's own adapter through the module:factory seam)."""
+    events = getattr(adapter, "events", None)
+    return events if isinstance(events, AdapterEvents) else AdapterEvents()
+
+
 @runtime_checkable
 class ClientAdapter(Protocol):
     """What a scenario may ask of a client. All methods are async so the
@@ -177,6 +239,12 @@ class ClientAdapter(Protocol):
 
     async def disconnect(self) -> None:
         """Close the connection; never raises for an already-closed one."""
+        ...
+
+    @property
+    def events(self) -> AdapterEvents:
+        """The link's events (closed, system messages, account values); a
+        silent AdapterEvents where the library announces nothing."""
         ...
 
 

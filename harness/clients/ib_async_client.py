@@ -63,6 +63,7 @@ from .base import (
     PHASES,
     AccountSnapshot,
     AccountValue,
+    AdapterEvents,
     ClientInfo,
     ConnectResult,
     GatewayMessage,
@@ -336,6 +337,7 @@ class IbAsyncClient:
         self.strict_sync = strict_sync
         self.ib: IB | None = None
         self._attempt: _Attempt | None = None
+        self.events = AdapterEvents()  # ib_async's own public events, re-announced
 
     @property
     def sync_timeouts(self) -> list[str]:
@@ -361,6 +363,12 @@ class IbAsyncClient:
         ib.accountValueEvent += attempt.on_account_value
         ib.client.apiStart += attempt.on_api_start
         ib.client.apiError += attempt.on_api_error
+        # After the attempt's own handlers, so a listener finds each message
+        # already in result.messages.
+        self.events.reset()
+        ib.errorEvent += self._announce_error
+        ib.accountValueEvent += self._announce_account_value
+        ib.disconnectedEvent += self._announce_closed
         self.ib = ib
         self._attempt = attempt
 
@@ -403,6 +411,19 @@ class IbAsyncClient:
                 await self.disconnect()
                 raise HandshakeError(phase, cause, result)
         return result
+
+    def _announce_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
+        attempt = self._attempt
+        if attempt is not None and attempt.result.messages and attempt.result.messages[-1].code == code:
+            self.events.emit_message(attempt.result.messages[-1])
+        else:
+            self.events.emit_message(GatewayMessage(req_id=req_id, code=code, message=message))
+
+    def _announce_account_value(self, value: Any) -> None:
+        self.events.emit_account_value()
+
+    def _announce_closed(self) -> None:
+        self.events.mark_closed("ib_async: disconnected (the Gateway closed the connection)")
 
     def _require(self) -> IB:
         if self.ib is None or not self.ib.isConnected():

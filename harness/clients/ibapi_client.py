@@ -96,6 +96,7 @@ from .base import (
     PHASES,
     AccountSnapshot,
     AccountValue,
+    AdapterEvents,
     ClientInfo,
     ConnectResult,
     GatewayMessage,
@@ -232,6 +233,7 @@ class _Attempt:
         self.accounts: list[str] = []
         self.empty_accounts_seen = False
         self.closed = False
+        self.events: AdapterEvents | None = None  # the adapter's, announced on the loop thread
         self.ready: asyncio.Future[float] = loop.create_future()
         self.first_value: asyncio.Future[None] = loop.create_future()
         self.values: dict[tuple[str, str, str], AccountValue] = {}
@@ -290,6 +292,8 @@ class _Attempt:
             return
         self.result.messages.append(GatewayMessage(req_id=req_id, code=code, message=message,
                                                    at=round(t - self.clock.t0, 3)))
+        if self.events is not None:
+            self.events.emit_message(self.result.messages[-1])
         if code == _CLIENT_ID_IN_USE and not self.ready.done():
             self.ready.set_exception(
                 _Stall(
@@ -302,6 +306,8 @@ class _Attempt:
 
     def on_closed(self, t: float) -> None:
         self.closed = True
+        if self.events is not None:
+            self.events.mark_closed("ibapi: connectionClosed (the Gateway closed the connection)")
         if not self.ready.done():
             phase = PHASE_NEXT_VALID_ID if self.next_valid_id is None else PHASE_MANAGED_ACCOUNTS
             self.ready.set_exception(
@@ -328,6 +334,8 @@ class _Attempt:
 
     def on_account_value(self, t: float, key: str, val: str, currency: str, account: str) -> None:
         self.values[(account, key, currency)] = AccountValue(account, key, val, currency)
+        if self.events is not None:
+            self.events.emit_account_value()
         self.mark_at(PHASE_FIRST_ACCOUNT_VALUE, t)
         if not self.first_value.done():
             self.first_value.set_result(None)
@@ -550,6 +558,9 @@ class IbapiClient:
         self._calls: _CallThread | None = None
         self._run_thread: threading.Thread | None = None
         self._connecting: asyncio.Future[Any] | None = None  # EClient.connect in flight
+        # Announced from the attempt's loop-thread handlers (connectionClosed,
+        # error, updateAccountValue), never from ibapi's own threads.
+        self.events = AdapterEvents()
 
     @property
     def local_errors(self) -> list[str]:
@@ -572,6 +583,8 @@ class IbapiClient:
         )
         attempt = _Attempt(loop, result)
         result.phases = attempt.clock.phases
+        self.events.reset()
+        attempt.events = self.events
         app = _App(attempt)
         self._app, self._attempt = app, attempt
         self._calls = _CallThread(loop, f"ibapi-calls-{client_id}")

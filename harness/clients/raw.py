@@ -37,6 +37,7 @@ from .base import (
     PHASE_TCP,
     AccountSnapshot,
     AccountValue,
+    AdapterEvents,
     ClientInfo,
     ConnectResult,
     GatewayMessage,
@@ -82,7 +83,8 @@ class RawClient:
         self._read_task: asyncio.Task[None] | None = None
         self._waiters: list[tuple[Callable[[Message], bool], asyncio.Future[Message]]] = []
         self._listeners: list[Callable[[Message], None]] = []
-        self._closed = asyncio.Event()
+        self.events = AdapterEvents()
+        self._closed = self.events.closed  # one event: the read loop's EOF is the link's close
         self._close_cause = ""
         self._next_req_id = 1_000
         self._account_values: list[AccountValue] = []
@@ -219,9 +221,11 @@ class RawClient:
                                                 round(time.monotonic() - self._clock.t0, 3)))
             if msg.int("code") == CLIENT_ID_IN_USE:
                 self._close_cause = "client id already in use (error 326)"
+            self.events.emit_message(self.messages[-1])
         elif msg.msg_id == In.ACCT_VALUE:
             f = msg.fields
             self._account_values.append(AccountValue(f["account"], f["key"], f["value"], f["currency"]))
+            self.events.emit_account_value()
         elif msg.msg_id == In.PORTFOLIO_VALUE:
             self._portfolio_items += 1
         elif msg.msg_id == In.ACCT_DOWNLOAD_END:
@@ -237,7 +241,7 @@ class RawClient:
     def _fail_all(self, exc: BaseException) -> None:
         if not self._close_cause:
             self._close_cause = _describe(exc)
-        self._closed.set()
+        self.events.mark_closed(self._close_cause)
         for _, future in self._waiters:
             if not future.done():
                 future.set_exception(ConnectionError(self._close_cause))
@@ -390,7 +394,7 @@ class RawClient:
             with contextlib.suppress(OSError, ConnectionError, asyncio.TimeoutError):
                 await asyncio.wait_for(self._writer.wait_closed(), 1.0)
             self._writer = None
-        self._closed.set()
+        self.events.mark_closed(self._close_cause or "client disconnected")
 
 
 def version_out_of_range(server_version: int, low: int, high: int, who: str) -> str:

@@ -39,7 +39,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ..targets.base import Endpoint
-from .base import ClientAdapter, ConnectResult, GatewayMessage, HandshakeError
+from .base import ClientAdapter, ConnectResult, GatewayMessage, HandshakeError, events_of
 from .readiness import connect_until_ready
 
 log = logging.getLogger("harness.clients.reconnecting")
@@ -172,8 +172,7 @@ class ReconnectingClient:
         self._generation = 0  # bumps per connection: late callbacks from a dead one are ignored
         self._missed_in_row = 0
         self._seen_messages = 0
-        self._handled_ahead: list[int] = []  # system codes acted on from ib_async's event before the list had them
-        self._tap: Any = None  # keeps ib_async event handlers alive (eventkit holds weak references)
+        self._unsubscribe: list[Callable[[], None]] = []  # stops this client's listeners on the adapter
 
     # ------------------------------------------------------------ public
 
@@ -308,7 +307,6 @@ class ReconnectingClient:
         self._generation += 1
         self._missed_in_row = 0
         self._seen_messages = 0
-        self._handled_ahead = []
         self._down.clear()
         self._up.set()
         self._watch(adapter, self._generation)
@@ -319,7 +317,9 @@ class ReconnectingClient:
         for task in self._watch_tasks:
             task.cancel()
         self._watch_tasks.clear()
-        self._tap = None
+        for stop in self._unsubscribe:
+            stop()
+        self._unsubscribe = []
         adapter, self.adapter = self.adapter, None
         if adapter is not None:
             with contextlib.suppress(Exception):
@@ -328,38 +328,28 @@ class ReconnectingClient:
     # ------------------------------------------------------------ watching
 
     def _watch(self, adapter: ClientAdapter, generation: int) -> None:
-        """Hear about a closed link and about system messages as they happen.
-
-        Each library announces them differently; where this knows the
-        library's own event it uses it, otherwise a dead link shows up at the
-        next ping and messages are read from ConnectResult.messages then.
+        """Hear about a closed link and about system messages as they happen,
+        from the adapter's events (base.AdapterEvents). An adapter that
+        announces nothing leaves a dead link to the next ping, and messages
+        are read from ConnectResult.messages then.
         """
-        ib = getattr(adapter, "ib", None)
-        closed = getattr(adapter, "_closed", None)  # RawClient: set by its read loop on EOF/error
-        if ib is not None:  # ib_async: public eventkit events
-            self._tap = _IbAsyncTap(self, generation)
-            ib.disconnectedEvent += self._tap.on_disconnected
-            ib.errorEvent += self._tap.on_error
-            ib.accountValueEvent += self._tap.on_account_value
-        elif isinstance(closed, asyncio.Event):
-            listeners = getattr(adapter, "_listeners", None)
-            if isinstance(listeners, list):
-                listeners.append(lambda msg, g=generation: self._on_raw_message(g, msg))
+        events = events_of(adapter)
 
-            async def wait_closed() -> None:
-                await closed.wait()
-                cause = getattr(adapter, "_close_cause", "") or "connection closed"
-                self._link_lost(generation, cause)
+        def on_account_value() -> None:
+            if generation == self._generation:
+                self.account_updates += 1
 
-            self._watch_tasks.append(asyncio.create_task(wait_closed()))
-
-    def _on_raw_message(self, generation: int, msg: Any) -> None:
-        from ..protocol.messages import In
-
-        if msg.msg_id == In.ACCT_VALUE:
-            self.account_updates += 1
-        elif msg.msg_id == In.ERR_MSG:
+        def on_message(_msg: GatewayMessage) -> None:
             self._poll_messages(generation)
+
+        self._unsubscribe = [events.on_message(on_message),
+                             events.on_account_value(on_account_value)]
+
+        async def wait_closed() -> None:
+            await events.closed.wait()
+            self._link_lost(generation, events.close_cause or "connection closed")
+
+        self._watch_tasks.append(asyncio.create_task(wait_closed()))
 
     def _poll_messages(self, generation: int) -> list[int]:
         """Act on system messages not yet seen in the connection's message list; returns their codes."""
@@ -368,9 +358,6 @@ class ReconnectingClient:
         messages = self.result.messages
         new, self._seen_messages = messages[self._seen_messages:], len(messages)
         for message in new:
-            if message.code in self._handled_ahead:  # already acted on from ib_async's own event
-                self._handled_ahead.remove(message.code)
-                continue
             self._on_system_message(generation, message)
         return [message.code for message in new]
 
@@ -418,31 +405,6 @@ class ReconnectingClient:
         for listener in list(self._listeners):
             with contextlib.suppress(Exception):  # a broken listener must never break the link
                 listener(event)
-
-
-class _IbAsyncTap:
-    """ib_async event handlers for one connection; bound methods so that
-    eventkit's weak references stay valid while the client holds this."""
-
-    def __init__(self, owner: ReconnectingClient, generation: int) -> None:
-        self.owner = owner
-        self.generation = generation
-
-    def on_disconnected(self) -> None:
-        self.owner._link_lost(self.generation, "ib_async: disconnected (the Gateway closed the connection)")
-
-    def on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
-        # The adapter appends to result.messages on the same event; reading
-        # the list keeps one code path for every library.
-        seen = self.owner._poll_messages(self.generation)
-        if code in (CONNECTIVITY_LOST, CONNECTIVITY_RESTORED, CONNECTIVITY_RESTORED_LOST) and code not in seen:
-            # The adapter has not listed it yet: act now, and skip it when the list catches up
-            # (a repeated 1100 must count once per message).
-            self.owner._handled_ahead.append(code)
-            self.owner._on_system_message(self.generation, GatewayMessage(req_id, code, message))
-
-    def on_account_value(self, value: Any) -> None:
-        self.owner.account_updates += 1
 
 
 __all__ = ["Backoff", "LinkEvent", "NotConnected", "Outage", "ReconnectingClient"]

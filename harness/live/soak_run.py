@@ -46,8 +46,8 @@ async def run_soak_against(spec: str, config: SoakConfig, out_dir: Path, *, sche
     target = parse_target(spec, docker_host)
     try:
         endpoint = await target.start()
-        mock = getattr(target, "gateway", None)
-        container = target if getattr(target, "kind", "") == "container" else None
+        mock = target.mock
+        container = target if target.is_live and target.can_restart else None  # soak steps restart it
         kind = "mock" if mock is not None else ("container" if container is not None else "proxy")
         if schedule_text is None:
             plan = default_schedule(config.duration, kind, config.recovery_bound)

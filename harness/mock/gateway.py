@@ -19,6 +19,7 @@ from typing import Any
 
 from ..protocol.framing import MAX_FRAME
 from .faults import UNTIL_RESTART, FaultSet
+from .faults.connection import RED_CAUSE
 from .model import AccountModel
 from .profiles import GatewayProfile, get_profile
 from .session import (
@@ -215,43 +216,30 @@ class MockGateway:
         log.warning("fault cleared: %s", name or "all")
 
     def _arm_timer(self, name: str) -> None:
+        """Ask the fault what to do once set: a timed fault gives its timer."""
         old = self._timers.pop(name, None)
         if old is not None:
             old.cancel()
-        if name == "connectivity-loss":
-            self._timers[name] = asyncio.create_task(self._connectivity_loss(*self.faults.get(name)))
-        elif name == "restart-at":
-            self._timers[name] = asyncio.create_task(self._restart_at(*self.faults.get(name)))
-        elif name == "nightly-reset":
-            at, duration, repeats, lost = self.faults.get(name)
-            self._timers[name] = asyncio.create_task(self._nightly_reset_at(at, duration, repeats, lost))
-        elif name == "api-wedge":
-            self._maybe_wedge()
+        timer = self.faults.arm(name, self)
+        if timer is not None:
+            self._timers[name] = asyncio.create_task(timer)
 
     def note_api_session_end(self) -> None:
         """A session that started the API ended on its own (not dropped by
         us): what api-wedge=MODE,AFTER counts before the API wedges."""
         self.api_sessions_ended += 1
         self.last_api_leave = time.monotonic()
-        self._maybe_wedge()
+        self.faults.on_api_session_end(self)
 
-    def closes_after_start_api(self) -> bool:
-        """Fault closed-after-start-api: a client left less than S seconds
-        ago (or at all, without a value), so this startApi gets a bare close."""
-        window = self.faults.get("closed-after-start-api")
-        if window is None or self.last_api_leave is None:
-            return False
-        return time.monotonic() - self.last_api_leave < window
+    def closes_after_start_api(self) -> str | None:
+        """Why this startApi gets a bare close (fault closed-after-start-api), or None."""
+        return self.faults.closes_after_start_api(self)
 
-    def _maybe_wedge(self) -> None:
-        spec = self.faults.get("api-wedge")
-        if spec is None or self.wedged is not None or self._server is None:
-            return
-        mode, after = spec
-        if self.api_sessions_ended >= after:
-            self._wedge(mode)
+    @property
+    def listening(self) -> bool:
+        return self._server is not None
 
-    def _wedge(self, mode: str) -> None:
+    def wedge(self, mode: str) -> None:
         """The API thread wedges (gnzsnz/ib-gateway-docker#336,
         nautechsystems/nautilus_trader#4796): every open session stops being
         read and answered, and new connections are either left in the
@@ -269,7 +257,8 @@ class MockGateway:
         for session in list(self._sessions):
             session.wedge()
 
-    async def _connectivity_loss(self, at: float, duration: float) -> None:
+    async def connectivity_loss(self, at: float, duration: float) -> None:
+        """IB's connectivity lost AT s from now for FOR s (fault connectivity-loss)."""
         await asyncio.sleep(at)  # scheduled fault offset
         self.in_outage = True
         log.warning("fault connectivity-loss: connectivity lost for %.1f s", duration)
@@ -280,10 +269,6 @@ class MockGateway:
         for session in list(self._sessions):
             session.notify_outage_end()
         log.warning("fault connectivity-loss: connectivity restored")
-
-    async def _nightly_reset_at(self, at: float, duration: float, repeats: int, lost: bool) -> None:
-        await asyncio.sleep(at)  # scheduled fault offset
-        await self.nightly_reset(duration, repeats=repeats, data_lost=lost)
 
     def _broadcast(self, code: int, text: str) -> None:
         for session in list(self._sessions):
@@ -321,28 +306,18 @@ class MockGateway:
                 self._broadcast(code, text)
             step("2107/2108 data farms inactive")
 
-    async def _restart_at(self, at: float, down: float) -> None:
-        await asyncio.sleep(at)  # scheduled fault offset
-        await self.restart(down)  # stays in _timers until done, so clear_fault can end it early
-
     @property
     def effective_max_clients(self) -> int:
-        return int(self.faults.get("max-clients", self.max_clients))
+        return self.faults.max_clients(self.max_clients)
 
     @property
     def effective_max_server_version(self) -> int:
-        return int(self.faults.get("max-server-version", self.profile.max_server_version))
+        return self.faults.max_server_version(self.profile.max_server_version)
 
     def handshake_blocked(self) -> str | None:
         """Why a new handshake must go unanswered right now, or None."""
-        if "silent-handshake" in self.faults:
-            return "fault silent-handshake: API layer not answering"
-        if self.red:
-            return "fault red-after-disconnect: API layer red since a client disconnected"
-        limit = self.faults.get("close-wait-leak")
-        if limit is not None and len(self.leaked) >= limit:
-            return f"fault close-wait-leak: {len(self.leaked)} CLOSE_WAIT sockets, API saturated"
-        return None
+        # A red API stays red once its fault is cleared: only a restart heals it.
+        return self.faults.blocks_handshake(self) or (RED_CAUSE if self.red else None)
 
     def state(self) -> dict[str, object]:
         """What the control endpoint reports."""
@@ -414,8 +389,9 @@ class MockGateway:
             record.close("fault api-wedge: accepted, never read (the API thread is wedged)")
             log.warning("conn %d from %s: %s", record.conn_id, record.peer, record.close_cause)
             return
-        if "close-after-accept" in self.faults:
-            record.close("fault close-after-accept: closed right after accept")
+        refused = self.faults.refuses_accept(self)
+        if refused:
+            record.close(refused)
             log.warning("conn %d from %s: %s", record.conn_id, record.peer, record.close_cause)
             writer.close()
             return
@@ -473,9 +449,7 @@ class MockGateway:
     def _release_client_id(self, client_id: int, session: Session) -> None:
         if self._client_ids.get(client_id) is session:
             del self._client_ids[client_id]
-            stuck = self.faults.get("client-id-stuck")
-            if stuck is not None:
-                self.stuck_ids[client_id] = time.monotonic() + stuck
+            self.faults.on_client_id_released(self, client_id)
             self._released.set()
 
     async def wait_client_id_free(self, client_id: int, timeout: float = 5.0) -> bool:

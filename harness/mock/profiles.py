@@ -32,7 +32,7 @@ class GatewayProfile:
     iana_zone: str = "America/New_York"  # the same zone for computing local time
     accounts_first: bool = False  # older builds send managedAccounts before nextValidId
     farm_notices: tuple[FarmNotice, ...] = field(default=DEFAULT_FARM_NOTICES)
-    # A regression fixture: faults (mock/faults.py syntax) MockGateway sets
+    # A regression fixture: faults (mock/faults/ syntax) MockGateway sets
     # at start because a public report ties that symptom to this build, and
     # the report it comes from. The pinning report never reads these: it
     # must find the fault from the evidence alone.

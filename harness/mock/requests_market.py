@@ -51,9 +51,6 @@ MAX_STREAMS = 100  # a paper account's market-data lines; beyond them a Gateway 
 MAX_TICKERS = (101, "Max number of tickers has been reached")
 KEEP_UP_TO_DATE_WITH_END = ("Error validating request.-'bS' : cause - End date not supported with live updates.")
 
-HMDS_BROKEN = (2105, "HMDS data farm connection is broken:ushmds")
-MARKET_DATA_BROKEN = (2103, "Market data farm connection is broken:usfarm")
-
 SCANNER_XML = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><ScanParameterResponse><InstrumentList>"
                "<Instrument><name>US Stocks</name><type>STK</type></Instrument></InstrumentList>"
                "<ScanTypeList><ScanType><displayName>Top % Gainers</displayName><scanCode>TOP_PERC_GAIN</scanCode>"
@@ -152,7 +149,7 @@ class MarketDesk:
             return
         replies = [mk.contract_data(self.sv, req_id, inst.details()) for inst in found]
         replies.append(mk.contract_data_end(req_id))
-        delay = self.s.gw.faults.get("slow-contract-details")
+        delay = self.s.gw.faults.contract_details_delay()
         if delay:
             self._send_all_later(delay, replies, request.msg_id)
             return
@@ -216,11 +213,9 @@ class MarketDesk:
         if inst is None:
             return
         f = request.fields
-        if "hmds-farm-broken" in self.s.gw.faults:
-            self.error(req_id, 162, prices.HMDS_PREFIX + HMDS_BROKEN[1])
-            return
-        if "hmds-pacing" in self.s.gw.faults:
-            self.error(req_id, 162, prices.HMDS_PREFIX + "Historical data request pacing violation")
+        refusal = self.s.gw.faults.history_refusal()  # a broken HMDS farm, pacing
+        if refusal is not None:
+            self.error(req_id, *refusal)
             return
         try:
             req = prices.parse_request(inst, str(f.get("end_date_time", "")), str(f.get("bar_size", "")),
@@ -264,7 +259,7 @@ class MarketDesk:
             self.error(req_id, *DELAYED_NOTICE)
         self.send(mk.market_data_type(req_id, self.data_type))
         snapshot = str(request.fields.get("snapshot", "")).lower() in ("1", "true")
-        if "market-data-farm-broken" in self.s.gw.faults:
+        if self.s.gw.faults.quotes_blocked():  # a broken market data farm
             if snapshot:
                 self.send(mk.tick_snapshot_end(req_id))  # a snapshot that cannot complete ends without prices
             return
@@ -409,15 +404,6 @@ def _daily(holding) -> float:  # noqa: ANN001 - model.Holding
 def commission_report(execution: Execution) -> list:
     """The commissionReport a Gateway sends after each execDetails."""
     return mk.commission_report(execution.exec_id, COMMISSION_PER_FILL, execution.contract.currency)
-
-
-def farm_notice(faults: object, code: int, text: str) -> tuple[int, str]:
-    """A start-up farm notice as the farm faults change it (OK -> broken)."""
-    if code == 2104 and "market-data-farm-broken" in faults:  # type: ignore[operator]
-        return MARKET_DATA_BROKEN
-    if code in (2106, 2107) and "hmds-farm-broken" in faults:  # type: ignore[operator]
-        return HMDS_BROKEN
-    return code, text
 
 
 def record_unmodelled(session: Session, request: Message, req_id: int, code: int) -> None:

@@ -20,11 +20,12 @@ from ..protocol.era import get_reply_model
 from ..protocol.errors import ProtocolError
 from ..protocol.framing import Field, FrameReader
 from ..protocol.handshake import API_PREFIX, check_prefix, encode_server_hello, format_connection_time, parse_hello
-from ..protocol.messages import Message, Out
+from ..protocol.messages import In, Message, Out
 from ..protocol.orders import order_id_of
 from ..protocol.versions import CURRENT_TIME_IN_MILLIS
 from ..protocol.wire import decode_client_frame, encode_in_form
 from . import requests_market
+from .faults.startup import END_MESSAGES
 from .transcript import ConnectionRecord
 
 if TYPE_CHECKING:
@@ -151,16 +152,9 @@ class Session:
             return
         if self.record.started_api and self.drop_cause is None:
             self.gw.note_api_session_end()
-        explicit_disconnect = self.client_eof and self.record.started_api and self.drop_cause is None
-        if explicit_disconnect and "red-after-disconnect" in self.gw.faults and not self.gw.red:
-            self.gw.red = True
-            log.warning("conn %d: client disconnected; fault red-after-disconnect: API layer now red",
-                        self.record.conn_id)
-        if self.client_eof and self.drop_cause is None and "close-wait-leak" in self.gw.faults:
-            # Never close our side: the socket stays in CLOSE_WAIT, as a
-            # Gateway's zombie connections do, until restart or stop.
-            self.gw.leaked.append(self.writer)
-            self.record.close_cause = f"{self.record.close_cause}; left in CLOSE_WAIT (fault close-wait-leak)"
+        left_open = self.gw.faults.on_client_close(self)
+        if left_open:  # a fault keeps our side open (close-wait-leak)
+            self.record.close_cause = f"{self.record.close_cause}; {left_open}"
             return
         self.writer.close()
         try:
@@ -281,9 +275,9 @@ class Session:
         self.record.client_id = self.client_id
         if self._deadline is not None:
             self._deadline.reschedule(None)  # the hello is done; what follows is API time
-        if self.gw.closes_after_start_api():
-            # ib-api-reloaded/ib_async#143 on 10.30.1: a bare close, no 326.
-            raise ConnectionClosed("fault closed-after-start-api: closed right after startApi, no error message")
+        bare_close = self.gw.closes_after_start_api()
+        if bare_close:
+            raise ConnectionClosed(bare_close)
         if not self.gw._admit_api_client(self):
             raise Refused(f"connection cap of {self.gw.effective_max_clients} clients reached")
         if not self.gw._claim_client_id(self.client_id, self):
@@ -310,12 +304,12 @@ class Session:
     def _send_startup(self) -> None:
         profile, faults = self.gw.profile, self.gw.faults
         accounts = m.managed_accounts(self.gw.model.account_ids)
-        next_id = None if "no-next-valid-id" in faults else m.next_valid_id(self.gw.model.next_order_id)
+        next_id = None if faults.withholds(In.NEXT_VALID_ID) else m.next_valid_id(self.gw.model.next_order_id)
         ordered = (accounts, next_id) if profile.accounts_first else (next_id, accounts)
         for fields in ordered:
             if fields is None:
                 continue
-            delay = faults.get("delayed-accounts" if fields is accounts else "delayed-next-id", 0.0)
+            delay = faults.startup_delay(In.MANAGED_ACCTS if fields is accounts else In.NEXT_VALID_ID)
             if delay:
                 self._send_later(delay, fields, Out.START_API)
             else:
@@ -323,7 +317,7 @@ class Session:
         for code, text in profile.farm_notices:
             if self.gw.in_outage and code in (2104, 2106):
                 code, text = FARMS_BROKEN[0] if code == 2104 else FARMS_BROKEN[1]
-            code, text = requests_market.farm_notice(self.gw.faults, code, text)
+            code, text = faults.farm_notice(code, text)
             self._send(m.error(self.server_version, -1, code, text, error_time_ms=_now_ms()))
         if self.gw.in_outage:
             self._send(m.error(self.server_version, -1, *CONNECTIVITY_LOST, error_time_ms=_now_ms()))
@@ -356,8 +350,8 @@ class Session:
                 self._send(m.error(self.server_version, -1, code, text, error_time_ms=_now_ms()))
 
     def _ends(self, kind: str) -> bool:
-        """False when fault missing-end swallows this kind's end message."""
-        return kind not in self.gw.faults.get("missing-end", ())
+        """False when a fault (missing-end) swallows this kind's end message."""
+        return not self.gw.faults.withholds(END_MESSAGES[kind])
 
     # ------------------------------------------------------------ requests
 
@@ -367,9 +361,9 @@ class Session:
             request, form, fields = decode_client_frame(self.server_version, payload)
             self.record.add("recv", fields, request.name, form=form.value)
             handler = self._handlers.get(request.msg_id)
-            latency = self.gw.faults.get("latency")
-            if latency:
-                await asyncio.sleep(latency[0] + self.gw.jitter.uniform(0, latency[1]))  # injected latency
+            latency = self.gw.faults.reply_delay(self.gw.jitter)
+            if latency is not None:
+                await asyncio.sleep(latency)  # injected latency
             if request.msg_id in m.ORDER_MESSAGES:
                 self._on_order_message(request, order_id_of(self.server_version, payload))
             elif self.responder is not None:
@@ -409,7 +403,7 @@ class Session:
             first = self.gw.model.allocate_ids(self._java_int(request, "num_ids", 1), limit=JAVA_INT_MAX)
         except ValueError as exc:
             raise Refused(f"{request.name}: {exc}; request refused") from None
-        if "no-next-valid-id" not in self.gw.faults:
+        if not self.gw.faults.withholds(In.NEXT_VALID_ID):
             self._send(m.next_valid_id(first))
 
     def _on_req_managed_accts(self, request: Message) -> None:
@@ -433,7 +427,7 @@ class Session:
         """Fault read-only-api: a read-only Gateway answers an order-related
         request with 321 "...Read-Only mode." at reqId -1 and nothing else
         (bankroll-py/bankroll#65); True when it did."""
-        if "read-only-api" not in self.gw.faults:
+        if not self.gw.faults.read_only():
             return False
         self._send(m.error(self.server_version, -1, *READ_ONLY, error_time_ms=_now_ms()))
         return True
@@ -448,7 +442,7 @@ class Session:
         self._read_only_refusal()  # otherwise no reply: it only binds future manual orders
 
     def _on_req_completed_orders(self, request: Message) -> None:
-        if "read-only-api" in self.gw.faults:
+        if self.gw.faults.read_only():
             return  # no answer at all: the request times out (erdewit/ib_insync#224)
         if self._ends("completed-orders"):
             self._send(m.completed_orders_end())
@@ -508,7 +502,7 @@ class Session:
         if not JAVA_INT_MIN <= order_id <= JAVA_INT_MAX:
             digits = len(str(abs(order_id)))  # order_id_of read at most int()'s 4,300 digits
             raise Refused(f"{request.name}: order id of {digits} digits is not a Java int; request refused")
-        read_only = "read-only-api" in self.gw.faults
+        read_only = self.gw.faults.read_only()
         log.warning("conn %d: refused %s id %d (%s)", self.record.conn_id, request.name, order_id,
                     "Read-Only API" if read_only else "the mock never executes orders")
         self._send(m.error(self.server_version, order_id, *(READ_ONLY if read_only else NOT_EXECUTED),

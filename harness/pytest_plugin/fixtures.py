@@ -25,7 +25,6 @@ ibgw option (activation.py): `ibgw_config` is at the root of them all.
 from __future__ import annotations
 
 import inspect
-import os
 import random
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -37,6 +36,8 @@ import pytest_asyncio
 from ..clients import make_client
 from ..clients.base import ClientAdapter
 from ..clients.readiness import connect_until_ready
+from ..config import env as config_env
+from ..config import source as config_source
 from ..core.record import Evidence
 from ..evidence.allure_io import attach_evidence
 from ..live.policy import ClientIdAllocator, ConnectionBudget
@@ -205,8 +206,8 @@ def ibgw_docker_engine(ibgw_config: HarnessConfig) -> Any:
 
     ok, why = engine_available(ibgw_config.docker_host)
     if not ok:
-        if os.environ.get("HARNESS_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"HARNESS_REQUIRE_DOCKER=1 but {why}", pytrace=False)
+        if config_env("IBGW_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"{config_source('IBGW_REQUIRE_DOCKER')}=1 but {why}", pytrace=False)
         pytest.skip(why)
     return engine(ibgw_config.docker_host)
 

@@ -10,7 +10,6 @@ file, no signal, no environment (activation.py does that, when asked).
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 
 from ..clients import CLIENT_NAMES, available_clients, require_client
 from ..clients.custom import ClientSpecError, validate_spec
+from ..config import env as config_env
 from ..extras import MissingExtra
 from ..live.policy import (
     DEFAULT_MAX_CONNECTIONS,
@@ -110,7 +110,7 @@ def explicitly_asked(config: pytest.Config) -> bool:
     named = any(getattr(opt, dest, None) is not None for dest in (*_DEFAULTS, "ibgw_client", "ibgw_seed",
                                                                     "ibgw_docker_host"))
     flagged = any(getattr(opt, dest, False) for dest in _FLAGS)
-    env = any(os.environ.get(name, "").strip() for name in ACTIVATING_ENV)
+    env = any(config_env(name, "") for name in ACTIVATING_ENV)
     return named or flagged or env or bool(config.getini(ENABLE_INI))
 
 
@@ -122,7 +122,7 @@ def resolve(config: pytest.Config) -> str | None:
     for dest, (env, default, convert) in _DEFAULTS.items():
         if getattr(config.option, dest, None) is not None:
             continue
-        value, text = default, os.environ.get(env, "").strip() if env else ""
+        value, text = default, config_env(env, "") if env else ""
         if text:
             try:
                 value = convert(text)
@@ -183,7 +183,7 @@ def _live_run(config: pytest.Config, cfg: HarnessConfig) -> LiveRun:
     """The live-run policy; `--ibgw-live` takes its target from IBGW_HOST/IBGW_PORT."""
     unconfigured = None
     if config.getoption("ibgw_live") and is_mock_spec(cfg.gateway_spec):
-        host, port = os.environ.get("IBGW_HOST", "").strip(), os.environ.get("IBGW_PORT", "").strip()
+        host, port = config_env("IBGW_HOST"), config_env("IBGW_PORT")
         if host and port:
             if not port.isdigit() or not 1 <= int(port) <= 65535:
                 raise pytest.UsageError(f"IBGW_PORT={port!r} is not a port in 1..65535")

@@ -16,6 +16,7 @@ import pytest
 
 from ..live.policy import ClientIdAllocator, ConnectionBudget, LivePolicy
 from ..targets import Endpoint, GatewayTarget
+from ..targets.base import target_mock
 
 
 @dataclass
@@ -65,7 +66,7 @@ class GatewayHandle:
 
     @property
     def mock(self) -> Any:
-        return getattr(self.target, "gateway", None)
+        return target_mock(self.target)
 
     def transcript(self, client_id: int) -> str | None:
         """The Gateway-side transcript of a client id's newest connection.

@@ -103,12 +103,6 @@ ESSENTIAL: dict[int, tuple[str, ...]] = {
 # Requests with no reply on a real Gateway: a divergence, but nothing to answer.
 NO_REPLY = frozenset({Out.CANCEL_POSITIONS, Out.CANCEL_ACCOUNT_SUMMARY, Out.CANCEL_ACCOUNT_UPDATES_MULTI,
                       Out.REQ_MARKET_DATA_TYPE, Out.REQ_AUTO_OPEN_ORDERS})
-# missing-end fault kinds -> the end message they swallow (mock/faults.py END_KINDS).
-END_MESSAGES: dict[str, int] = {"positions": In.POSITION_END, "account": In.ACCT_DOWNLOAD_END,
-                                "executions": In.EXECUTION_DATA_END, "open-orders": In.OPEN_ORDER_END,
-                                "completed-orders": In.COMPLETED_ORDERS_END,
-                                "account-multi": In.ACCOUNT_UPDATE_MULTI_END,
-                                "account-summary": In.ACCOUNT_SUMMARY_END}
 DIVERGENCE_CODE = 321
 # A frame due within this many seconds goes now: a timer per sub-millisecond
 # gap would make the replay slower than the recording it keeps the timing of.
@@ -369,20 +363,14 @@ class ReplaySession:
     def _schedule(self, now: float, exchange: Exchange, live_req_id: str | None, startup: bool = False) -> None:
         faults = self.session.gw.faults
         for delay, frame in exchange.responses:
-            extra = 0.0
-            if startup and frame.id == In.MANAGED_ACCTS:
-                extra = faults.get("delayed-accounts", 0.0)
-            elif startup and frame.id == In.NEXT_VALID_ID:
-                extra = faults.get("delayed-next-id", 0.0)
+            extra = faults.startup_delay(frame.id) if startup and frame.id is not None else 0.0  # delayed-accounts, delayed-next-id
             due = now + self.replayer.scale(delay) + extra
             self._at(due, lambda f=frame, x=exchange, r=live_req_id: self._send(f, x, r))
 
     def _send(self, recorded: FrameLine, exchange: Exchange | None, live_req_id: str | None = None) -> None:
         assert self.script is not None
         faults = self.session.gw.faults
-        if recorded.id == In.NEXT_VALID_ID and "no-next-valid-id" in faults:
-            return
-        if recorded.id in {END_MESSAGES[k] for k in faults.get("missing-end", ())}:
+        if recorded.id is not None and faults.withholds(recorded.id):  # no-next-valid-id, missing-end
             return
         frame = copy.deepcopy(recorded)
         recorded_version, live_version = self.script.server_version, self.session.server_version

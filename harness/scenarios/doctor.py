@@ -33,6 +33,7 @@ import random
 import socket
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -487,8 +488,8 @@ async def run_doctor(host: str = "127.0.0.1", port: int = 4002, *, client_id: in
         survey = await survey_sockets(host, port, settle)
         first = await _attempt(host, port, client_id, timeout, client_range)
         attempts.append(first)
-        active = await _handshake_rungs(first, attempts, rungs, diagnosis, survey, host, port, timeout,
-                                        close_wait_threshold, client_range)
+        active = await _handshake_rungs(first, _Ladder(rungs, diagnosis, attempts, survey, host, port, timeout,
+                                                       close_wait_threshold, client_range))
         if active is not None:
             budget = max(0.5, min(timeout, started + 2.75 * timeout - time.monotonic()))
             _sync_rung(await _safe_sync(active.client, budget), rungs, diagnosis, budget)
@@ -532,166 +533,239 @@ async def _safe_sync(client: RawClient, timeout: float) -> dict[str, Any]:
                 "executions_end": False, "_download_ok": False, "account_download_end": []}
 
 
-async def _handshake_rungs(first: Attempt, attempts: list[Attempt], rungs: dict[str, Rung], diagnosis: list[str],
-                           survey: SocketSurvey, host: str, port: int, timeout: float,
-                           threshold: int, client_range: tuple[int, int] | None = None) -> Attempt | None:
-    """Rungs 1-4 and 6 from one or two handshake attempts. Returns the
-    attempt whose client is connected and ready, or None."""
-    target = f"{host}:{port}"
-    # ---- port reachable
-    if first.kind in ("refused", "tcp_timeout", "tcp_error"):
-        ev = {"target": target, "outcome": first.kind, "cause": first.cause,
-              "listener_visible": [_row(r) for r in survey.listeners] if survey.visible else None}
-        if first.kind == "refused":
-            rungs[RUNG_PORT] = Rung(RUNG_PORT, FAIL, ev, FIX_DOWN, f"{target} refused the connection")
-            diagnosis.append(CAUSE_DOWN)
-        elif first.kind == "tcp_timeout":
-            rungs[RUNG_PORT] = Rung(RUNG_PORT, FAIL, ev, FIX_UNREACHABLE,
-                                    f"no answer to the TCP connect within {timeout:g} s")
-            diagnosis.append(CAUSE_UNREACHABLE)
-        else:
-            rungs[RUNG_PORT] = Rung(RUNG_PORT, FAIL, ev, FIX_UNREACHABLE + "; " + FIX_DOWN,
-                                    f"TCP connect failed: {first.cause}")
-            diagnosis.extend([CAUSE_UNREACHABLE, CAUSE_DOWN])
-        _skip_after(rungs, "no TCP connection", RUNG_VERSION, RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY,
-                    RUNG_SYNC, RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
+@dataclass
+class _Ladder:
+    """The handshake rungs' shared state: what one doctor run found so far
+    (its rungs, its causes, its attempts) and where it looks. Each rung
+    function below fills it for one outcome of the first handshake."""
+
+    rungs: dict[str, Rung]
+    diagnosis: list[str]
+    attempts: list[Attempt]
+    survey: SocketSurvey
+    host: str
+    port: int
+    timeout: float
+    threshold: int
+    client_range: tuple[int, int] | None = None
+
+    @property
+    def target(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    async def fresh_attempt(self, first: Attempt) -> Attempt:
+        """A second handshake with a fresh client id: does the id matter?"""
+        second = await _attempt(self.host, self.port, fresh_client_id(first.client_id), self.timeout,
+                                self.client_range)
+        self.attempts.append(second)
+        return second
+
+
+async def _handshake_rungs(first: Attempt, ladder: _Ladder) -> Attempt | None:
+    """Rungs 1-4 and 6 from one or two handshake attempts: one function per
+    outcome of the first attempt. Returns the attempt whose client is
+    connected and ready, or None."""
+    if first.kind in _PORT_FAILURES:
+        _port_rung_failed(first, ladder)
         return None
     tcp_ms = first.phases_ms.get(PHASE_TCP)
-    rungs[RUNG_PORT] = Rung(RUNG_PORT, OK, {"target": target, "tcp_connect_ms": tcp_ms},
-                            summary=f"{target} accepted TCP in {tcp_ms} ms")
+    ladder.rungs[RUNG_PORT] = Rung(RUNG_PORT, OK, {"target": ladder.target, "tcp_connect_ms": tcp_ms},
+                                   summary=f"{ladder.target} accepted TCP in {tcp_ms} ms")
+    before_version = _BEFORE_VERSION.get(first.kind)
+    if before_version is not None:
+        return await before_version(first, ladder)
+    ladder.rungs[RUNG_VERSION] = _version_rung(first, ladder.diagnosis)
+    after_version = _AFTER_VERSION.get(first.kind)
+    if after_version is not None:
+        return await after_version(first, ladder)
+    return await _ready_rungs(first, ladder.rungs, ladder.diagnosis, first_id_refused=False)
 
-    # ---- version reply
-    if first.kind == "non_tws":
-        rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, {"outcome": "not a TWS reply", "cause": first.cause,
-                                                        "phases_ms": first.phases_ms}, CAUSES["non_tws"].fix,
-                                   f"{first.cause}: wrong port")
-        diagnosis.append(f"{CAUSE_NON_TWS}: {first.cause}")
-        _skip_after(rungs, "the port does not speak the TWS API", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY,
-                    RUNG_SYNC, RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
-        return None
-    if first.kind == "version_range":
-        server, who, bound = version_range(first.cause) or (0, "", 0)
-        ev = {**_version_ev(first), "outcome": "version reply outside the client's range", "cause": first.cause,
-              "client_bound": bound}
-        rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, ev, CAUSES["version_range"].fix, first.cause)
-        diagnosis.append(f"{CAUSE_VERSION_RANGE}: {first.cause}")
-        _skip_after(rungs, "the client refused the Gateway's server version", RUNG_NEXT_ID, RUNG_ACCOUNTS,
-                    RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
-        return None
-    if first.kind == "closed":
-        judged = closed_after_accept(survey.established if survey.visible else None, port)
-        ev = {"outcome": "closed before the version reply", "cause": first.cause,
-              "phases_ms": first.phases_ms, "listener": [_row(r) for r in survey.listeners],
-              "established_on_port": survey.established if survey.visible else None}
-        fix = "; or ".join(row.fix for row in judged.causes)
-        rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, ev, fix,
-                                   "the connection was closed right after accept, with no version reply "
-                                   f"({judged.detail})")
-        for row in judged.causes:
-            diagnosis.append(f"{row.title}: {judged.detail}" if row.key == "client_cap" else row.title)
-        _skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC,
-                    RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
-        return None
-    if first.kind == "silent":
-        second = await _attempt(host, port, fresh_client_id(first.client_id), timeout, client_range)
-        attempts.append(second)
-        fresh_ev = {"fresh_client_id": second.client_id, "fresh_attempt": second.brief(),
-                    "fresh_id_helps": second.kind == "ok"}
-        if second.kind == "ok":
-            rungs[RUNG_VERSION] = Rung(
-                RUNG_VERSION, WARN, {**_version_ev(second), "first_attempt": first.brief(), **fresh_ev},
-                "if this repeats, the Gateway is overloaded or restarting: check its log",
-                f"the first handshake got no version reply within {timeout:g} s; a second one did "
-                f"(server version {second.result.server_version if second.result else '?'})")
-            diagnosis.append(CAUSE_TRANSIENT)
-            return await _ready_rungs(second, rungs, diagnosis, first_id_refused=False)
-        ev = {"outcome": f"TCP accepted, no version reply within {timeout:g} s", "first_attempt": first.brief(),
-              **fresh_ev, "close_wait": survey.count if survey.visible else None}
-        remaining = _silent_family(survey, threshold)
-        if survey.visible:  # the listener's queues, read after our own unanswered attempts (listener.py)
-            queues = await asyncio.to_thread(port_queues, port)
-            ev["listener_queues"] = queues.to_dict()
-            if queues.wedged:
-                ev["wedge"] = queues.signature
-                remaining = [CAUSE_WEDGE, *(c for c in remaining if c != CAUSE_WEDGE)]
-        if second.kind == "refused":
-            remaining = [CAUSE_DOWN]  # it went away between the attempts: mid-restart
-            ev["note"] = "the port refused the second attempt: the Gateway went down while doctor ran"
-        remediation = FIX_ZOMBIE if remaining[0] == CAUSE_ZOMBIE else (
-            FIX_DOWN if remaining == [CAUSE_DOWN] else FIX_SILENT)
-        rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, ev, remediation,
-                                   f"TCP accepted, but no version reply within {timeout:g} s "
-                                   f"(fresh client id {second.client_id}: {_outcome_text(second, timeout)})"
-                                   + (f"; {ev['wedge']}" if ev.get("wedge") else ""))
-        diagnosis.extend(remaining)
-        _skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC,
-                    RUNG_ACCOUNT_KIND)
+
+_PORT_FAILURES = ("refused", "tcp_timeout", "tcp_error")
+
+
+def _port_rung_failed(first: Attempt, ladder: _Ladder) -> None:
+    """Port reachable: refused, no answer, or a TCP error."""
+    rungs, diagnosis, target = ladder.rungs, ladder.diagnosis, ladder.target
+    survey = ladder.survey
+    ev = {"target": target, "outcome": first.kind, "cause": first.cause,
+          "listener_visible": [_row(r) for r in survey.listeners] if survey.visible else None}
+    if first.kind == "refused":
+        rungs[RUNG_PORT] = Rung(RUNG_PORT, FAIL, ev, FIX_DOWN, f"{target} refused the connection")
+        diagnosis.append(CAUSE_DOWN)
+    elif first.kind == "tcp_timeout":
+        rungs[RUNG_PORT] = Rung(RUNG_PORT, FAIL, ev, FIX_UNREACHABLE,
+                                f"no answer to the TCP connect within {ladder.timeout:g} s")
+        diagnosis.append(CAUSE_UNREACHABLE)
+    else:
+        rungs[RUNG_PORT] = Rung(RUNG_PORT, FAIL, ev, FIX_UNREACHABLE + "; " + FIX_DOWN,
+                                f"TCP connect failed: {first.cause}")
+        diagnosis.extend([CAUSE_UNREACHABLE, CAUSE_DOWN])
+    _skip_after(rungs, "no TCP connection", RUNG_VERSION, RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY,
+                RUNG_SYNC, RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
+
+
+async def _version_not_tws(first: Attempt, ladder: _Ladder) -> Attempt | None:
+    """Version reply: the port answers, but not as a TWS API."""
+    rungs = ladder.rungs
+    rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, {"outcome": "not a TWS reply", "cause": first.cause,
+                                                    "phases_ms": first.phases_ms}, CAUSES["non_tws"].fix,
+                               f"{first.cause}: wrong port")
+    ladder.diagnosis.append(f"{CAUSE_NON_TWS}: {first.cause}")
+    _skip_after(rungs, "the port does not speak the TWS API", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY,
+                RUNG_SYNC, RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
+    return None
+
+
+async def _version_out_of_range(first: Attempt, ladder: _Ladder) -> Attempt | None:
+    """Version reply: outside the client's range, which refused it."""
+    rungs = ladder.rungs
+    server, who, bound = version_range(first.cause) or (0, "", 0)
+    ev = {**_version_ev(first), "outcome": "version reply outside the client's range", "cause": first.cause,
+          "client_bound": bound}
+    rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, ev, CAUSES["version_range"].fix, first.cause)
+    ladder.diagnosis.append(f"{CAUSE_VERSION_RANGE}: {first.cause}")
+    _skip_after(rungs, "the client refused the Gateway's server version", RUNG_NEXT_ID, RUNG_ACCOUNTS,
+                RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
+    return None
+
+
+async def _version_closed(first: Attempt, ladder: _Ladder) -> Attempt | None:
+    """Version reply: the connection closed right after accept."""
+    rungs, survey = ladder.rungs, ladder.survey
+    judged = closed_after_accept(survey.established if survey.visible else None, ladder.port)
+    ev = {"outcome": "closed before the version reply", "cause": first.cause,
+          "phases_ms": first.phases_ms, "listener": [_row(r) for r in survey.listeners],
+          "established_on_port": survey.established if survey.visible else None}
+    fix = "; or ".join(row.fix for row in judged.causes)
+    rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, ev, fix,
+                               "the connection was closed right after accept, with no version reply "
+                               f"({judged.detail})")
+    for row in judged.causes:
+        ladder.diagnosis.append(f"{row.title}: {judged.detail}" if row.key == "client_cap" else row.title)
+    _skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC,
+                RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
+    return None
+
+
+async def _version_silent(first: Attempt, ladder: _Ladder) -> Attempt | None:
+    """Version reply: TCP accepted, nothing said; a fresh client id tells
+    a transient stall from a silent (wedged, zombie, dialog) Gateway."""
+    rungs, diagnosis, survey, timeout = ladder.rungs, ladder.diagnosis, ladder.survey, ladder.timeout
+    second = await ladder.fresh_attempt(first)
+    fresh_ev = {"fresh_client_id": second.client_id, "fresh_attempt": second.brief(),
+                "fresh_id_helps": second.kind == "ok"}
+    if second.kind == "ok":
+        rungs[RUNG_VERSION] = Rung(
+            RUNG_VERSION, WARN, {**_version_ev(second), "first_attempt": first.brief(), **fresh_ev},
+            "if this repeats, the Gateway is overloaded or restarting: check its log",
+            f"the first handshake got no version reply within {timeout:g} s; a second one did "
+            f"(server version {second.result.server_version if second.result else '?'})")
+        diagnosis.append(CAUSE_TRANSIENT)
+        return await _ready_rungs(second, rungs, diagnosis, first_id_refused=False)
+    ev = {"outcome": f"TCP accepted, no version reply within {timeout:g} s", "first_attempt": first.brief(),
+          **fresh_ev, "close_wait": survey.count if survey.visible else None}
+    remaining = _silent_family(survey, ladder.threshold)
+    if survey.visible:  # the listener's queues, read after our own unanswered attempts (listener.py)
+        queues = await asyncio.to_thread(port_queues, ladder.port)
+        ev["listener_queues"] = queues.to_dict()
+        if queues.wedged:
+            ev["wedge"] = queues.signature
+            remaining = [CAUSE_WEDGE, *(c for c in remaining if c != CAUSE_WEDGE)]
+    if second.kind == "refused":
+        remaining = [CAUSE_DOWN]  # it went away between the attempts: mid-restart
+        ev["note"] = "the port refused the second attempt: the Gateway went down while doctor ran"
+    remediation = FIX_ZOMBIE if remaining[0] == CAUSE_ZOMBIE else (
+        FIX_DOWN if remaining == [CAUSE_DOWN] else FIX_SILENT)
+    rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, ev, remediation,
+                               f"TCP accepted, but no version reply within {timeout:g} s "
+                               f"(fresh client id {second.client_id}: {_outcome_text(second, timeout)})"
+                               + (f"; {ev['wedge']}" if ev.get("wedge") else ""))
+    diagnosis.extend(remaining)
+    _skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC,
+                RUNG_ACCOUNT_KIND)
+    rungs[RUNG_CLIENT_ID] = Rung(
+        RUNG_CLIENT_ID, SKIP, {"client_id": first.client_id, **fresh_ev}, "",
+        f"not reached: the Gateway never asked for a client id; a fresh id ({second.client_id}) did not "
+        "help either, so the client id is not the cause")
+    return None
+
+
+async def _client_id_refused(first: Attempt, ladder: _Ladder) -> Attempt | None:
+    """nextValidId / client id: 326, or a bare close after startApi; a
+    fresh client id tells a stuck id from an API that takes no client."""
+    rungs, diagnosis, timeout = ladder.rungs, ladder.diagnosis, ladder.timeout
+    second = await ladder.fresh_attempt(first)
+    fresh_ev = {"fresh_client_id": second.client_id, "fresh_attempt": second.brief(),
+                "fresh_id_helps": second.kind == "ok"}
+    refused_326 = first.kind == "id_in_use"
+    what = (f"client id {first.client_id} refused with error 326 (already in use)" if refused_326 else
+            f"the Gateway closed the connection after startApi with no error message, no 326 ({first.cause})")
+    if second.kind == "ok":
         rungs[RUNG_CLIENT_ID] = Rung(
-            RUNG_CLIENT_ID, SKIP, {"client_id": first.client_id, **fresh_ev}, "",
-            f"not reached: the Gateway never asked for a client id; a fresh id ({second.client_id}) did not "
-            "help either, so the client id is not the cause")
-        return None
-    rungs[RUNG_VERSION] = _version_rung(first, diagnosis)
+            RUNG_CLIENT_ID, FAIL, {"client_id": first.client_id, "error_326": refused_326,
+                                   "first_attempt": first.brief(), **fresh_ev}, FIX_ID,
+            f"{what}; a fresh client id {second.client_id} works")
+        if not refused_326:
+            diagnosis.append(CAUSE_CLOSED_AFTER_START)
+        diagnosis.append(CAUSE_ID_STUCK)
+        return await _ready_rungs(second, rungs, diagnosis, first_id_refused=True, first=first)
+    ev = {"first_attempt": first.brief(), **fresh_ev}
+    rungs[RUNG_NEXT_ID] = Rung(RUNG_NEXT_ID, FAIL, ev, FIX_API_NOT_READY,
+                               f"{what}; a fresh client id {second.client_id} failed too "
+                               f"({_outcome_text(second, timeout)})")
+    rungs[RUNG_CLIENT_ID] = Rung(
+        RUNG_CLIENT_ID, FAIL if refused_326 else WARN,
+        {"client_id": first.client_id, "error_326": refused_326, **fresh_ev}, FIX_API_NOT_READY,
+        f"{what}; a fresh id did not help: the Gateway's API is not taking clients")
+    diagnosis.append(CAUSE_API_NOT_READY if refused_326 else CAUSE_CLOSED_AFTER_START)
+    _skip_after(rungs, "nextValidId never came", RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
+    return None
 
-    # ---- nextValidId / client id
-    if first.kind in ("id_in_use", "closed_after_start"):
-        second = await _attempt(host, port, fresh_client_id(first.client_id), timeout, client_range)
-        attempts.append(second)
-        fresh_ev = {"fresh_client_id": second.client_id, "fresh_attempt": second.brief(),
-                    "fresh_id_helps": second.kind == "ok"}
-        refused_326 = first.kind == "id_in_use"
-        what = (f"client id {first.client_id} refused with error 326 (already in use)" if refused_326 else
-                f"the Gateway closed the connection after startApi with no error message, no 326 ({first.cause})")
-        if second.kind == "ok":
-            rungs[RUNG_CLIENT_ID] = Rung(
-                RUNG_CLIENT_ID, FAIL, {"client_id": first.client_id, "error_326": refused_326,
-                                       "first_attempt": first.brief(), **fresh_ev}, FIX_ID,
-                f"{what}; a fresh client id {second.client_id} works")
-            if not refused_326:
-                diagnosis.append(CAUSE_CLOSED_AFTER_START)
-            diagnosis.append(CAUSE_ID_STUCK)
-            return await _ready_rungs(second, rungs, diagnosis, first_id_refused=True, first=first)
-        ev = {"first_attempt": first.brief(), **fresh_ev}
-        rungs[RUNG_NEXT_ID] = Rung(RUNG_NEXT_ID, FAIL, ev, FIX_API_NOT_READY,
-                                   f"{what}; a fresh client id {second.client_id} failed too "
-                                   f"({_outcome_text(second, timeout)})")
-        rungs[RUNG_CLIENT_ID] = Rung(
-            RUNG_CLIENT_ID, FAIL if refused_326 else WARN,
-            {"client_id": first.client_id, "error_326": refused_326, **fresh_ev}, FIX_API_NOT_READY,
-            f"{what}; a fresh id did not help: the Gateway's API is not taking clients")
-        diagnosis.append(CAUSE_API_NOT_READY if refused_326 else CAUSE_CLOSED_AFTER_START)
-        _skip_after(rungs, "nextValidId never came", RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
-        return None
-    if first.kind == "no_next_id":
-        accounts_seen = PHASE_MANAGED_ACCOUNTS in (first.result.phases if first.result else {})
-        rungs[RUNG_NEXT_ID] = Rung(
-            RUNG_NEXT_ID, FAIL, {"outcome": f"no nextValidId within {timeout:g} s", "attempt": first.brief(),
-                                 "managed_accounts_arrived": accounts_seen}, FIX_API_NOT_READY,
-            f"startApi sent, nextValidId never came within {timeout:g} s"
-            + (" (managedAccounts did)" if accounts_seen else ""))
-        if accounts_seen:
-            rungs[RUNG_ACCOUNTS] = Rung(RUNG_ACCOUNTS, OK, _accounts_ev(first),
-                                        summary=f"accounts {_accounts_text(first)}")
-        rungs[RUNG_CLIENT_ID] = Rung(RUNG_CLIENT_ID, OK, {"client_id": first.client_id, "error_326": False},
-                                     summary=f"client id {first.client_id} accepted (no error 326)")
-        diagnosis.append(CAUSE_API_NOT_READY)
-        if accounts_seen:  # the account kind is known even though the API is not ready
-            _account_kind_rung(first, port, rungs, diagnosis)
-        _skip_after(rungs, "the API is not ready", RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
-        return None
-    if first.kind == "no_accounts":
-        rungs[RUNG_NEXT_ID] = Rung(RUNG_NEXT_ID, OK, _next_id_ev(first), summary=_next_id_summary(first))
-        rungs[RUNG_ACCOUNTS] = Rung(
-            RUNG_ACCOUNTS, FAIL, {"outcome": f"no non-empty managedAccounts within {timeout:g} s",
-                                  "attempt": first.brief()}, FIX_LOGIN,
-            f"nextValidId came, but managedAccounts listed no account within {timeout:g} s")
-        rungs[RUNG_CLIENT_ID] = Rung(RUNG_CLIENT_ID, OK, {"client_id": first.client_id, "error_326": False},
-                                     summary=f"client id {first.client_id} accepted")
-        diagnosis.append(CAUSE_LOGIN_INCOMPLETE)
-        _skip_after(rungs, "no managed accounts", RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
-        return None
-    return await _ready_rungs(first, rungs, diagnosis, first_id_refused=False)
 
+async def _no_next_valid_id(first: Attempt, ladder: _Ladder) -> Attempt | None:
+    """nextValidId: startApi sent, it never came."""
+    rungs, diagnosis, timeout = ladder.rungs, ladder.diagnosis, ladder.timeout
+    accounts_seen = PHASE_MANAGED_ACCOUNTS in (first.result.phases if first.result else {})
+    rungs[RUNG_NEXT_ID] = Rung(
+        RUNG_NEXT_ID, FAIL, {"outcome": f"no nextValidId within {timeout:g} s", "attempt": first.brief(),
+                             "managed_accounts_arrived": accounts_seen}, FIX_API_NOT_READY,
+        f"startApi sent, nextValidId never came within {timeout:g} s"
+        + (" (managedAccounts did)" if accounts_seen else ""))
+    if accounts_seen:
+        rungs[RUNG_ACCOUNTS] = Rung(RUNG_ACCOUNTS, OK, _accounts_ev(first),
+                                    summary=f"accounts {_accounts_text(first)}")
+    rungs[RUNG_CLIENT_ID] = Rung(RUNG_CLIENT_ID, OK, {"client_id": first.client_id, "error_326": False},
+                                 summary=f"client id {first.client_id} accepted (no error 326)")
+    diagnosis.append(CAUSE_API_NOT_READY)
+    if accounts_seen:  # the account kind is known even though the API is not ready
+        _account_kind_rung(first, ladder.port, rungs, diagnosis)
+    _skip_after(rungs, "the API is not ready", RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
+    return None
+
+
+async def _no_managed_accounts(first: Attempt, ladder: _Ladder) -> Attempt | None:
+    """managedAccounts: nextValidId came, no account listed (login incomplete)."""
+    rungs, timeout = ladder.rungs, ladder.timeout
+    rungs[RUNG_NEXT_ID] = Rung(RUNG_NEXT_ID, OK, _next_id_ev(first), summary=_next_id_summary(first))
+    rungs[RUNG_ACCOUNTS] = Rung(
+        RUNG_ACCOUNTS, FAIL, {"outcome": f"no non-empty managedAccounts within {timeout:g} s",
+                              "attempt": first.brief()}, FIX_LOGIN,
+        f"nextValidId came, but managedAccounts listed no account within {timeout:g} s")
+    rungs[RUNG_CLIENT_ID] = Rung(RUNG_CLIENT_ID, OK, {"client_id": first.client_id, "error_326": False},
+                                 summary=f"client id {first.client_id} accepted")
+    ladder.diagnosis.append(CAUSE_LOGIN_INCOMPLETE)
+    _skip_after(rungs, "no managed accounts", RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
+    return None
+
+
+_RungStep = Callable[[Attempt, _Ladder], Awaitable["Attempt | None"]]
+# The first attempt's outcome -> the function that writes its rungs, before
+# and after the version rung.
+_BEFORE_VERSION: dict[str, _RungStep] = {"non_tws": _version_not_tws, "version_range": _version_out_of_range,
+                                         "closed": _version_closed, "silent": _version_silent}
+_AFTER_VERSION: dict[str, _RungStep] = {"id_in_use": _client_id_refused, "closed_after_start": _client_id_refused,
+                                        "no_next_id": _no_next_valid_id, "no_accounts": _no_managed_accounts}
 
 async def _ready_rungs(attempt: Attempt, rungs: dict[str, Rung], diagnosis: list[str], *, first_id_refused: bool,
                        first: Attempt | None = None) -> Attempt:

@@ -458,12 +458,47 @@ class Soak:
         m["injected_faults_count"] = len(ran)
         m["longest_injected_outage_s"] = round(longest, 3)
 
-        # 1. every connection outage recovered, every client up at the end. A client still reconnecting
-        # when the run ended less than the recovery bound after its fault was not given the time the bound
-        # allows: that is the run's configuration failing (too short for its schedule), not the Gateway.
+        j = _Judging(evidence, causes, end_t, outages, connected_at_end, close_wait_end, resources, ran, conn_faults,
+                     longest)
+        for check in (self._check_recovered, self._check_ping_gap, self._check_recovery_bound,
+                      self._check_data_restored, self._check_fresh_probes, self._check_close_wait,
+                      self._check_resources, self._check_schedule_ran):
+            check(j)  # each sets its evidence.checks entry, its measurements and its causes
+        need, recoveries = j.need, j.recoveries
+
+        total_pings = sum(run.total_pings for run in self.runs)
+        m["pings_count"] = total_pings
+        m["missed_pings_count"] = sum(run.total_missed for run in self.runs)
+        lat = sorted(x for rec in self.intervals for c in rec["clients"].values() for x in [c["p50_ms"]] if x)
+        if lat:
+            m["ping_p50_of_intervals_ms"] = _percentile(lat, 0.5) or 0.0
+        evidence.details = {"outages": outages, "recoveries": recoveries,
+                            "faults": [s.to_dict() for s in cfg.schedule],
+                            "probes_failed": [asdict(p) for p in self.probes if not p.ok][:50],
+                            "jsonl": str(self.jsonl.path), "aborted": self.aborted}
+        if self.aborted:
+            causes.insert(0, f"soak aborted: {self.aborted}")
+        evidence.outcome = PASSED if not causes and all(evidence.checks.values()) else FAILED
+        if evidence.outcome == FAILED:
+            failing = [k for k, v in evidence.checks.items() if not v]
+            evidence.failed_phase = CONFIG_PHASE if failing == ["room_to_recover"] else "soak"
+            evidence.cause = "; ".join(causes) or "a check failed: " + ", ".join(failing)
+            evidence.hint = _hint(evidence.checks, cfg, self.aborted, need)
+        evidence.finish()
+        # The record's duration is the run's, not the few ms the verdict took to build.
+        evidence.duration_s = round(end_t, 3)
+        return evidence
+
+    def _check_recovered(self, j: _Judging) -> None:
+        """Check 1: every connection outage recovered, every client up at the end. A client still
+        reconnecting when the run ended less than the recovery bound after its fault was not given the time
+        the bound allows: that is the run's configuration failing (too short for its schedule), not the
+        Gateway."""
+        cfg, evidence, causes = self.config, j.evidence, j.causes
+        end_t, outages, connected_at_end, conn_faults = j.end_t, j.outages, j.connected_at_end, j.conn_faults
         unrecovered = [(name, o) for name, os_ in outages.items() for o in os_
                        if o["kind"] == "connection" and o["end_s"] is None]
-        cut_short: dict[str, tuple[dict[str, Any], FaultStep]] = {}
+        cut_short = j.cut_short
         for name, o in unrecovered:
             fault = _matching_fault(conn_faults, o["start_s"]) if cfg.reconnect else None
             if fault is not None and end_t - fault.window()[1] < cfg.recovery_bound:
@@ -479,9 +514,12 @@ class Soak:
             causes.append(f"{name}: disconnected at {o['start_s']:.1f} s ({o['cause']}); the run ended "
                           f"{end_t - fault.window()[1]:.1f} s after the {fault.kind} fault, before the recovery "
                           f"bound of {cfg.recovery_bound:g} s")
-        need = max((fault.window()[1] + cfg.recovery_bound for _, fault in cut_short.values()), default=0.0)
+        j.need = max((fault.window()[1] + cfg.recovery_bound for _, fault in cut_short.values()), default=0.0)
 
-        # 2. ping gaps against the longest injected outage
+    def _check_ping_gap(self, j: _Judging) -> None:
+        """Check 2: ping gaps against the longest injected outage."""
+        cfg, evidence, causes, m = self.config, j.evidence, j.causes, j.evidence.measurements
+        end_t, longest, cut_short = j.end_t, j.longest, j.cut_short
         allowed_gap = longest + cfg.gap_margin
         # A gap still open at the end counts, except where the run was cut short (judged above).
         worst = {run.name: round(max(run.max_gap, 0.0 if run.name in cut_short else run.open_gap(self.origin + end_t)),
@@ -494,8 +532,11 @@ class Soak:
                 causes.append(f"{name}: a {gap:.1f} s ping gap, more than the longest injected outage "
                               f"({longest:.1f} s) plus the {cfg.gap_margin:g} s margin")
 
-        # 3. recovery within the bound after the injected outage ended; no outage without a fault
-        recoveries: list[dict[str, Any]] = []
+    def _check_recovery_bound(self, j: _Judging) -> None:
+        """Check 3: recovery within the bound after the injected outage ended; no outage without a fault."""
+        cfg, evidence, causes, m = self.config, j.evidence, j.causes, j.evidence.measurements
+        outages, conn_faults = j.outages, j.conn_faults
+        recoveries = j.recoveries
         unexpected: list[str] = []
         for name, os_ in outages.items():
             for o in os_:
@@ -521,7 +562,10 @@ class Soak:
         m["disconnects_count"] = sum(e.kind == "disconnected" for e in self.events)
         m["recoveries_count"] = len(recoveries)
 
-        # 4. data outages (1100) ended with 1101/1102
+    def _check_data_restored(self, j: _Judging) -> None:
+        """Check 4: data outages (1100) ended with 1101/1102."""
+        evidence, causes, m = j.evidence, j.causes, j.evidence.measurements
+        outages = j.outages
         data = [(name, o) for name, os_ in outages.items() for o in os_ if o["kind"] == "data"]
         evidence.checks["data_restored"] = all(o["end_s"] is not None for _, o in data)
         for name, o in data:
@@ -529,7 +573,10 @@ class Soak:
                 causes.append(f"{name}: connectivity lost (1100) at {o['start_s']:.1f} s and never restored")
         m["data_outages_count"] = len(data)
 
-        # 5. fresh probes outside fault windows
+    def _check_fresh_probes(self, j: _Judging) -> None:
+        """Check 5: fresh probes outside fault windows."""
+        cfg, evidence, causes, m = self.config, j.evidence, j.causes, j.evidence.measurements
+        ran = j.ran
         windows = [(s.window()[0] - cfg.probe_timeout, s.window()[1] + cfg.recovery_bound) for s in ran]
         clean = [p for p in self.probes if not any(a <= p.at <= b for a, b in windows)]
         rate = (sum(p.ok for p in clean) / len(clean)) if clean else 1.0
@@ -542,7 +589,10 @@ class Soak:
             causes.append(f"fresh probes outside fault windows succeeded {rate:.0%} (< {cfg.probe_min_rate:.0%}): "
                           f"{failed[0] if failed else ''}")
 
-        # 6. CLOSE_WAIT back to baseline
+    def _check_close_wait(self, j: _Judging) -> None:
+        """Check 6: CLOSE_WAIT back to baseline."""
+        evidence, causes, m = j.evidence, j.causes, j.evidence.measurements
+        close_wait_end = j.close_wait_end
         base_cw = self.baseline.get("close_wait")
         m["close_wait_baseline_count"] = -1 if base_cw is None else base_cw
         m["close_wait_end_count"] = -1 if close_wait_end is None else close_wait_end
@@ -551,7 +601,10 @@ class Soak:
             causes.append(f"{close_wait_end} CLOSE_WAIT sockets on port {self.endpoint.port} at the end "
                           f"(baseline {base_cw})")
 
-        # 7. resources: growth from the end of the first interval (after warm-up) to the end
+    def _check_resources(self, j: _Judging) -> None:
+        """Check 7: resources, growth from the end of the first interval (after warm-up) to the end."""
+        cfg, evidence, causes, m = self.config, j.evidence, j.causes, j.evidence.measurements
+        resources = j.resources
         start_res = self.intervals[0] if self.intervals else self.baseline
         rss_growth = resources["rss_mb"] - start_res["rss_mb"]
         fd_growth = resources["fds"] - start_res["fds"]
@@ -564,35 +617,35 @@ class Soak:
         if fd_growth > cfg.fd_growth:
             causes.append(f"open file descriptors grew by {fd_growth} (bound {cfg.fd_growth})")
 
-        # 8. the schedule itself ran (a fault that failed to inject proves nothing)
+    def _check_schedule_ran(self, j: _Judging) -> None:
+        """Check 8: the schedule itself ran (a fault that failed to inject proves nothing)."""
+        cfg, evidence, causes = self.config, j.evidence, j.causes
         not_run = [s for s in cfg.schedule if s.started is None or s.error]
         evidence.checks["schedule_ran"] = not not_run or self.aborted is not None
         for s in not_run:
             if self.aborted is None:
                 causes.append(f"fault {s.text()} did not run: {s.error or 'never started'}")
 
-        total_pings = sum(run.total_pings for run in self.runs)
-        m["pings_count"] = total_pings
-        m["missed_pings_count"] = sum(run.total_missed for run in self.runs)
-        lat = sorted(x for rec in self.intervals for c in rec["clients"].values() for x in [c["p50_ms"]] if x)
-        if lat:
-            m["ping_p50_of_intervals_ms"] = _percentile(lat, 0.5) or 0.0
-        evidence.details = {"outages": outages, "recoveries": recoveries,
-                            "faults": [s.to_dict() for s in cfg.schedule],
-                            "probes_failed": [asdict(p) for p in self.probes if not p.ok][:50],
-                            "jsonl": str(self.jsonl.path), "aborted": self.aborted}
-        if self.aborted:
-            causes.insert(0, f"soak aborted: {self.aborted}")
-        evidence.outcome = PASSED if not causes and all(evidence.checks.values()) else FAILED
-        if evidence.outcome == FAILED:
-            failing = [k for k, v in evidence.checks.items() if not v]
-            evidence.failed_phase = CONFIG_PHASE if failing == ["room_to_recover"] else "soak"
-            evidence.cause = "; ".join(causes) or "a check failed: " + ", ".join(failing)
-            evidence.hint = _hint(evidence.checks, cfg, self.aborted, need)
-        evidence.finish()
-        # The record's duration is the run's, not the few ms the verdict took to build.
-        evidence.duration_s = round(end_t, 3)
-        return evidence
+
+@dataclass
+class _Judging:
+    """What the soak's checks share while judging one run: each check
+    (one method of the runner) reads it and adds its checks, measurements
+    and causes to the evidence."""
+
+    evidence: Evidence
+    causes: list[str]
+    end_t: float
+    outages: dict[str, list[dict[str, Any]]]
+    connected_at_end: dict[str, bool]
+    close_wait_end: int | None
+    resources: dict[str, Any]
+    ran: list[FaultStep]
+    conn_faults: list[FaultStep]
+    longest: float
+    cut_short: dict[str, tuple[dict[str, Any], FaultStep]] = field(default_factory=dict)
+    need: float = 0.0  # seconds the run would need for its cut-short clients (the hint)
+    recoveries: list[dict[str, Any]] = field(default_factory=list)
 
 
 KINDS_HELP = {kind: spec[2] for kind, spec in KINDS.items()}

@@ -3,7 +3,16 @@
 from __future__ import annotations
 
 from ..mock.profiles import UnknownProfileError
-from .base import TARGET_CONTAINER, TARGET_EXTERNAL, TARGET_MOCK, Endpoint, GatewayTarget, TargetSpecError
+from .base import (
+    TARGET_CONTAINER,
+    TARGET_EXTERNAL,
+    TARGET_MOCK,
+    BaseTarget,
+    Endpoint,
+    GatewayTarget,
+    TargetSpecError,
+    TargetUnsupported,
+)
 from .external_target import ExternalTarget
 from .mock_target import MockTarget
 
@@ -11,7 +20,7 @@ SPEC_HELP = ("use 'mock', 'mock:PROFILE', 'docker:IMAGE[:TAG]', 'replay:FILE' or
              "(for example 127.0.0.1:4002)")
 
 
-def parse_target(spec: str, docker_host: str | None = None) -> GatewayTarget:
+def parse_target(spec: str, docker_host: str | None = None) -> BaseTarget:
     """A --gateway value -> a target. Errors name the value and the valid forms.
     docker_host: the engine a docker: target starts on (None: the local one)."""
     spec = spec.strip()
@@ -47,6 +56,6 @@ def parse_target(spec: str, docker_host: str | None = None) -> GatewayTarget:
 
 
 __all__ = [
-    "SPEC_HELP", "TARGET_CONTAINER", "TARGET_EXTERNAL", "TARGET_MOCK", "Endpoint", "ExternalTarget",
-    "GatewayTarget", "MockTarget", "TargetSpecError", "parse_target",
+    "SPEC_HELP", "TARGET_CONTAINER", "TARGET_EXTERNAL", "TARGET_MOCK", "BaseTarget", "Endpoint", "ExternalTarget",
+    "GatewayTarget", "MockTarget", "TargetSpecError", "TargetUnsupported", "parse_target",
 ]

@@ -18,18 +18,18 @@ an unlabelled image is taken for a real gnzsnz-shaped Gateway (socat on
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sys
 import time
 from typing import Any
 
+from ..config import env as config_env
 from ..core.errors import HarnessError
 from ..core.net import free_port  # a port the engine binds a moment later
 from ..core.redact import redact_text
 from ..core.wait import poll_until
 from ..mock.healthcheck import Readiness, check_api_ready
-from .base import TARGET_CONTAINER, Endpoint, TargetSpecError
+from .base import TARGET_CONTAINER, BaseTarget, Endpoint, TargetSpecError
 from .docker_engine import (
     EngineUnavailable,
     engine,
@@ -73,7 +73,7 @@ def split_image(ref: str) -> tuple[str, str]:
 def ready_timeout_from_env() -> float | None:
     """IBGW_READY_TIMEOUT in seconds, None when unset; a bad value is a
     TargetSpecError (a usage error before anything starts)."""
-    text = os.environ.get(READY_TIMEOUT_ENV, "").strip()
+    text = config_env(READY_TIMEOUT_ENV)
     if not text:
         return None
     try:
@@ -101,7 +101,7 @@ def require_image(client: Any, ref: str) -> Any:
                                 f".ci/provision-docker) or pull it") from None
 
 
-class ContainerTarget:
+class ContainerTarget(BaseTarget):
     kind = TARGET_CONTAINER
 
     def __init__(self, image: str, *, network: str = "host", env: dict[str, str] | None = None,

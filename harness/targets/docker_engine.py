@@ -21,6 +21,7 @@ from typing import Any
 
 import psutil
 
+from ..config import env as config_env
 from ..core.errors import HarnessError
 from ..extras import MissingExtra
 
@@ -30,7 +31,7 @@ LABEL_PID = "ibgw.pid"
 LABEL_PID_START = "ibgw.pid-start"
 LABEL_HOST = "ibgw.host"
 
-RUN_ID = os.environ.get("IBGW_RUN_ID") or uuid.uuid4().hex[:12]
+RUN_ID = config_env("IBGW_RUN_ID") or uuid.uuid4().hex[:12]
 ENGINE_FIX = "start Docker (or run .ci/provision-docker), set DOCKER_HOST to a running engine, or use --gateway mock"
 
 

@@ -6,10 +6,11 @@ its evidence, not as a set-up error.
 
 from __future__ import annotations
 
-from .base import TARGET_EXTERNAL, Endpoint
+from .base import TARGET_EXTERNAL, BaseTarget, Endpoint
+from .proc_net import local_close_wait
 
 
-class ExternalTarget:
+class ExternalTarget(BaseTarget):
     kind = TARGET_EXTERNAL
 
     def __init__(self, host: str, port: int) -> None:
@@ -21,3 +22,9 @@ class ExternalTarget:
 
     async def stop(self) -> None:
         return None
+
+    def close_wait_count(self, port: int | None = None) -> int | None:
+        """Visible only for a Gateway on this machine (loopback)."""
+        if self.host not in ("127.0.0.1", "::1", "localhost"):
+            return None
+        return local_close_wait(port or self.port)

@@ -6,15 +6,15 @@ real client libraries still talk to it over a real loopback socket.
 
 from __future__ import annotations
 
-import os
-
+from ..config import env as config_env
 from ..core.redact import remember_accounts
 from ..mock import MockGateway
 from ..mock.profiles import get_profile
-from .base import TARGET_MOCK, Endpoint
+from .base import TARGET_MOCK, BaseTarget, Endpoint
+from .proc_net import local_close_wait
 
 
-class MockTarget:
+class MockTarget(BaseTarget):
     kind = TARGET_MOCK
 
     def __init__(self, profile: str = "default", *, host: str = "127.0.0.1", port: int = 0,
@@ -42,7 +42,26 @@ class MockTarget:
             await self.gateway.stop()
             self.gateway = None
 
+    @property
+    def mock(self) -> MockGateway | None:
+        return self.gateway
+
+    @property
+    def can_restart(self) -> bool:
+        return self.gateway is not None
+
+    async def restart(self, *, cold: bool = True) -> None:
+        """The mock's restart: every connection dropped, fault state cleared."""
+        if self.gateway is None:
+            await super().restart(cold=cold)
+            return
+        await self.gateway.restart()
+
+    def close_wait_count(self, port: int | None = None) -> int | None:
+        """CLOSE_WAIT on the mock's port, from this host's /proc/net/tcp."""
+        return local_close_wait(port or (self.gateway.port if self.gateway is not None else self.port))
+
 
 def _accounts_from_env() -> list[str] | None:
-    accounts = [a.strip() for a in os.environ.get("IBGW_MOCK_ACCOUNTS", "").split(",") if a.strip()]
+    accounts = [a.strip() for a in config_env("IBGW_ACCOUNTS").split(",") if a.strip()]
     return accounts or None

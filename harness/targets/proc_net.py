@@ -48,3 +48,19 @@ def parse_proc_net_tcp(text: str) -> list[TcpRow]:
 def count_state(rows: list[TcpRow], port: int, state: str = "CLOSE_WAIT") -> int:
     """Sockets on the local `port` in `state` (the Gateway's side of a connection)."""
     return sum(1 for row in rows if row.local_port == port and row.state == state)
+
+
+def local_close_wait(port: int) -> int | None:
+    """CLOSE_WAIT sockets on a local port of this host, read the way a
+    container's are (/proc/net/tcp and tcp6, the same parser); None where
+    there is no /proc/net (macOS, Windows)."""
+    texts = []
+    for name in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(name, encoding="ascii", errors="replace") as table:
+                texts.append(table.read())
+        except OSError:
+            continue
+    if not texts:
+        return None
+    return count_state(parse_proc_net_tcp("\n".join(texts)), port)

@@ -9,16 +9,16 @@ never saw, so a suite can tell "the client changed" from "the Gateway did".
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-from .base import Endpoint, TargetSpecError
+from ..config import env as config_env
+from .base import BaseTarget, Endpoint, TargetSpecError
 
 TARGET_REPLAY = "replay"
 
 
-class ReplayTarget:
+class ReplayTarget(BaseTarget):
     kind = TARGET_REPLAY
 
     def __init__(self, path: Path, *, speed: float | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
@@ -30,7 +30,7 @@ class ReplayTarget:
             raise TargetSpecError(str(exc)) from None
         self.path = path
         # IBGW_REPLAY_SPEED=0 replays without the recorded delays (faster CI).
-        self.speed = speed if speed is not None else float(os.environ.get("IBGW_REPLAY_SPEED", "1") or 1)
+        self.speed = speed if speed is not None else float(config_env("IBGW_REPLAY_SPEED") or 1)
         self.host = host
         self.port = port
         self.gateway: Any = None  # the MockGateway (transcripts, fault control)
@@ -52,6 +52,10 @@ class ReplayTarget:
     def divergences(self) -> list[dict[str, Any]]:
         """Every divergence so far (requests the recording never saw, ...)."""
         return [d.to_dict() for d in self.replayer.divergences] if self.replayer is not None else []
+
+    @property
+    def mock(self) -> Any:
+        return self.gateway
 
     async def stop(self) -> None:
         if self.gateway is not None:
