@@ -56,6 +56,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("IBGW_REPLAY_SPEED", "1", "speed of a replay:FILE target (2: twice as fast)", "targets/replay_target.py"),
     Setting("IBGW_READY_TIMEOUT", "", "seconds a Gateway container may take to become ready (1..3600)",
             "targets/container_target.py"),
+    Setting("IBGW_DOCKER_HOSTS", "", "Docker engines containers start on, comma-separated URLs (unix://, tcp://, "
+            "ssh://); the version matrix spreads its rows over them (--docker-host)", "targets/engines.py"),
     Setting("IBGW_RUN_ID", "", "label of this run's containers (default: random)", "targets/docker_engine.py"),
     Setting("IBGW_BUILD_ORDER", "", "the build number shown in the session report (else the CI's)",
             "evidence/session_report.py"),

@@ -18,10 +18,10 @@ tcp:// to this same host. An engine on another machine is not supported yet.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
+from ..config import env as config_env
 from .base import TargetSpecError
 
 ENV = "IBGW_DOCKER_HOSTS"
@@ -49,7 +49,7 @@ def parse_hosts(values: Iterable[str], *, source: str = "--docker-host") -> tupl
 
 def hosts_from_env() -> tuple[str, ...]:
     """IBGW_DOCKER_HOSTS: a comma-separated list of engine URLs (empty: the local engine)."""
-    return parse_hosts([os.environ.get(ENV, "")], source=ENV)
+    return parse_hosts([config_env(ENV)], source=ENV)
 
 
 def choose_hosts(option: Sequence[str] | None) -> tuple[str, ...]:
