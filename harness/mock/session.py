@@ -22,7 +22,8 @@ from ..protocol.handshake import API_PREFIX, check_prefix, encode_server_hello, 
 from ..protocol.messages import Message, Out
 from ..protocol.orders import order_id_of
 from ..protocol.versions import CURRENT_TIME_IN_MILLIS
-from ..protocol.era import get_reply_model
+from ..protocol.era import Form, get_reply_model
+from ..protocol.framing import encode_message
 from ..protocol.wire import decode_client_frame, encode_in_form
 from . import requests_market
 from .transcript import ConnectionRecord
@@ -77,6 +78,7 @@ class Session:
         self.record = record
         self.frames = FrameReader(limit=gateway.frame_limit)
         self.pending: list[bytes] = []
+        self._out: list[bytes] | None = None  # the burst being built (one write), None: write at once
         self.server_version = 0
         self.client_id: int | None = None
         self.holds_client_id = False
@@ -140,6 +142,7 @@ class Session:
             await self._close()
 
     async def _close(self) -> None:
+        self._flush()  # what a refused request had answered before the refusal still goes out
         for task in self._later:
             task.cancel()
         if self.holds_client_id and self.client_id is not None:
@@ -207,6 +210,7 @@ class Session:
         """drain() stops us (and so our reading) while the client's unread
         replies exceed the write high-water mark: the client, not the mock,
         then holds the backlog (in the kernel's socket buffers)."""
+        self._flush()
         await self._idle(self.writer.drain(), "client read nothing (write buffer full)")
 
     async def _read_prefix(self) -> None:
@@ -239,7 +243,7 @@ class Session:
         payload = await self._next_frame()
         hello = parse_hello(payload)
         self.record.client_range = (hello.min_version, hello.max_version)
-        self.record.add("recv", [payload.decode("ascii", "replace")], name="hello")
+        self.record.add_hello(payload)
         profile = self.gw.profile
         blocked = self.gw.handshake_blocked()
         if blocked:
@@ -261,7 +265,7 @@ class Session:
         self.server_version = version
         self.record.server_version = version
         conn_time = format_connection_time(zone_name=profile.time_zone, iana_zone=profile.iana_zone)
-        self._send_raw(encode_server_hello(version, conn_time), [str(version), conn_time], "serverVersion")
+        self._write(encode_server_hello(version, conn_time), server_hello=True)
         await self._drain()
         # Nothing more until startApi: the official client drops anything
         # that shares a segment with the version reply.
@@ -273,7 +277,7 @@ class Session:
                     raise ConnectionClosed(f"{out_of_range}: replied with {version}, the client closed") from None
                 raise
             request, form, fields = decode_client_frame(self.server_version, frame)
-            self.record.add("recv", fields, request.name, form=form.value)
+            self.record.add_request(frame)
             if request.msg_id == Out.START_API:
                 break
             log.info("conn %d: %s before startApi ignored", self.record.conn_id, request.name)
@@ -297,6 +301,7 @@ class Session:
         if self.responder is not None:
             self.responder.start()
         else:
+            self._out = []  # the start-up burst leaves in one write
             self._send_startup()
         await self._drain()
 
@@ -365,7 +370,7 @@ class Session:
         while True:
             payload = await self._next_frame()
             request, form, fields = decode_client_frame(self.server_version, payload)
-            self.record.add("recv", fields, request.name, form=form.value)
+            self.record.add_request(payload)
             handler = self._handlers.get(request.msg_id)
             latency = self.gw.faults.get("latency")
             if latency:
@@ -375,10 +380,12 @@ class Session:
             elif self.responder is not None:
                 self.responder.answer(request, fields)
             elif handler is None:
-                log.info("conn %d: unhandled %s (%s) ignored", self.record.conn_id, request.name,
-                         "|".join(fields[:6]))
+                if log.isEnabledFor(logging.INFO):
+                    log.info("conn %d: unhandled %s (%s) ignored", self.record.conn_id, request.name,
+                             "|".join(fields[:6]))
             else:
                 self._origin = request.msg_id  # replies take the form of this request's family
+                self._out = []  # a multi-message answer leaves in one write
                 try:
                     handler(request)
                 finally:
@@ -522,16 +529,39 @@ class Session:
         from the negotiated version and the request the reply answers
         (origin; default the request being handled)."""
         origin = self._origin if origin is None else origin
-        form = self.reply_model.reply_form(self.server_version, int(fields[0]), origin)  # type: ignore[arg-type]
+        msg_id = int(fields[0])  # type: ignore[arg-type]
+        form = self.reply_model.reply_form(self.server_version, msg_id, origin)
+        if form is Form.TEXT:  # the text era: no transcript fields made, the bytes are the record
+            self._write(encode_message(fields), msg_id=msg_id)
+            return
         payload, shown = encode_in_form(form, self.server_version, fields, from_client=False)
-        name = m.message_name(int(fields[0]), from_client=False)  # type: ignore[arg-type]
-        self._send_raw(payload, shown, name, form=form.value)
+        self._write(payload, form.value, msg_id, shown if form is Form.PROTOBUF else None)
 
     def _send_raw(self, data: bytes, fields: list[str], name: str | None = None, form: str = "text") -> None:
+        """Bytes someone else encoded (a replay), recorded with their shown fields."""
         if self.gw.wedged is not None:
             return  # a wedged API answers nothing (fault api-wedge)
         self.record.add("send", fields, name, form=form)
-        self.writer.write(data)
+        self._emit(data)
+
+    def _write(self, data: bytes, form: str = "text", msg_id: int = 0, shown: list[str] | None = None,
+               server_hello: bool = False) -> None:
+        if self.gw.wedged is not None:
+            return  # a wedged API answers nothing (fault api-wedge)
+        self.record.add_sent(data, form, msg_id, shown, server_hello)
+        self._emit(data)
+
+    def _emit(self, data: bytes) -> None:
+        """Into the open burst (flushed as one write by _drain), or straight out."""
+        if self._out is not None:
+            self._out.append(data)
+        else:
+            self.writer.write(data)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, None
+        if out:
+            self.writer.write(out[0] if len(out) == 1 else b"".join(out))
 
 
 def _now_ms() -> int:
