@@ -18,7 +18,10 @@ entries). Bounded in bytes three ways: each connection's head and tail
 (MAX_RECORD_BYTES), all records of one gateway together (TranscriptBudget,
 DEFAULT_BUDGET_BYTES), and the closed connections' records within that
 (CLOSED_BUDGET_BYTES): once over, the oldest closed record's frames go
-first, then the oldest of the adding connection's own tail.
+first, then the oldest of the adding connection's own tail, then (in turn)
+the oldest tail frame of the other live connections. Past half the budget a
+head stops at HEAD_MIN_ENTRIES, so every connection keeps its start-up and
+its newest frames.
 """
 
 from __future__ import annotations
@@ -50,6 +53,10 @@ ENTRY_OVERHEAD = 33 + 8
 DEFAULT_BUDGET_BYTES = 64 * 1024 * 1024
 CLOSED_BUDGET_BYTES = 16 * 1024 * 1024
 CLOSED_RECORDS = 1000  # gateway.RECORD_HISTORY: closed records whose frames are kept
+# Once the budget is half used, a head stops growing past HEAD_MIN_ENTRIES
+# (the start-up and the first requests): 10,000 busy sessions must not spend
+# the whole budget on their first frames and keep none of their last.
+HEAD_MIN_ENTRIES = 32
 
 _HEADER = struct.Struct("<dBH")  # seconds since accept, kind | SENT, message id (0: unknown)
 _HDR = _HEADER.size
@@ -98,6 +105,27 @@ class TranscriptBudget:
         self.closed_used = 0
         self.forgotten_records = 0  # closed records whose frames were given up
         self._closed: deque[ConnectionRecord] = deque()
+        self._tails: deque[ConnectionRecord] = deque()  # records with a tail, in turn to give up a frame
+
+    def _take_from_others(self, record: ConnectionRecord) -> bool:
+        """Drop the oldest tail frame of another live record, in turn (round
+        robin: each gives up one, so busy records share the budget fairly).
+        False when no other record has a tail frame to give."""
+        for _ in range(len(self._tails)):
+            other = self._tails.popleft()
+            if not other._tail or other.forgotten:
+                other._in_tails = False
+                continue
+            if other is record:
+                self._tails.append(other)
+                continue
+            other._drop_oldest_tail()
+            if other._tail:
+                self._tails.append(other)
+            else:
+                other._in_tails = False
+            return True
+        return False
 
     def _closed_record(self, record: ConnectionRecord) -> None:
         if record.kept_bytes:
@@ -135,6 +163,7 @@ class ConnectionRecord:
     tail_bytes: int = 0
     head_closed: bool = False  # once a frame was dropped, later frames go to the tail only
     forgotten: bool = False  # the budget took every frame (a closed record, oldest first)
+    _in_tails: bool = field(default=False, repr=False)  # listed in the budget's round robin
     divergences: list[dict[str, Any]] = field(default_factory=list)  # replay: requests the recording never saw
     unmodelled: list[dict[str, Any]] = field(default_factory=list)  # requests answered by a fallback error
 
@@ -179,7 +208,7 @@ class ConnectionRecord:
         if budget.used + cost > budget.limit:
             budget._trim_closed(cost)
         if (not self.head_closed and len(self._head) < HEAD_ENTRIES and self.head_bytes + cost <= _HALF_BYTES
-                and budget.used + cost <= budget.limit):
+                and budget.used + cost <= (budget.limit if len(self._head) < HEAD_MIN_ENTRIES else budget.limit // 2)):
             self._head.append(blob)
             self.head_bytes += cost
             budget.used += cost
@@ -189,12 +218,22 @@ class ConnectionRecord:
         tail.append(blob)
         self.tail_bytes += cost
         budget.used += cost
-        while tail and (len(tail) > MAX_ENTRIES - HEAD_ENTRIES or self.tail_bytes > _HALF_BYTES
-                        or budget.used > budget.limit):
-            freed = len(tail.popleft()) + ENTRY_OVERHEAD
-            self.tail_bytes -= freed
-            budget.used -= freed
-            self.dropped_entries += 1
+        if not self._in_tails:
+            self._in_tails = True
+            budget._tails.append(self)
+        while len(tail) > MAX_ENTRIES - HEAD_ENTRIES or self.tail_bytes > _HALF_BYTES:
+            self._drop_oldest_tail()
+        while budget.used > budget.limit:
+            if len(tail) > 1 or not budget._take_from_others(self):
+                self._drop_oldest_tail()  # our own oldest, or (nothing else to give) this frame
+            if not tail:
+                break
+
+    def _drop_oldest_tail(self) -> None:
+        freed = len(self._tail.popleft()) + ENTRY_OVERHEAD
+        self.tail_bytes -= freed
+        self.budget.used -= freed
+        self.dropped_entries += 1
 
     @property
     def kept_bytes(self) -> int:
