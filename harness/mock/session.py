@@ -182,7 +182,10 @@ class Session:
     # ------------------------------------------------------------ reading
 
     async def _read_some(self) -> None:
-        data = await self._idle(self.reader.read(READ_CHUNK), "no bytes from the client")
+        if self.gw.idle_timeout:
+            data = await self._idle(self.reader.read(READ_CHUNK), "no bytes from the client")
+        else:  # the default: no wrapper coroutine per read
+            data = await self.reader.read(READ_CHUNK)
         if not data:
             self.client_eof = True
             self.frames.finish()  # raises if the stream ended mid-frame
@@ -214,6 +217,9 @@ class Session:
         replies exceed the write high-water mark: the client, not the mock,
         then holds the backlog (in the kernel's socket buffers)."""
         self._flush()
+        if not self.gw.idle_timeout:
+            await self.writer.drain()
+            return
         await self._idle(self.writer.drain(), "client read nothing (write buffer full)")
 
     async def _read_prefix(self) -> None:
