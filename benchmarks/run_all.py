@@ -279,7 +279,7 @@ async def measure(args: argparse.Namespace, report: dict[str, Any], logdir: Path
         for s in servers.values():
             await stop(s)
     for n in args.sizes:
-        for k in ("mock", "bare"):  # interleaved: each size on the mock, then on the bare server
+        for k in args.session_servers:  # interleaved: each size on the mock, then on the bare server
             server = await start(k, kinds[k], logdir)
             try:
                 row = await sessions_row(server, n, args.seconds, workers=1 if n <= 2000 else 2)
@@ -348,11 +348,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=6, help="interleaved rounds of every server (default 6)")
     p.add_argument("--no-uvloop", dest="uvloop", action="store_false",
                    help="skip the uvloop rows (they run only when uvloop is installed)")
+    p.add_argument("--session-servers", default="mock,bare",
+                   help="servers the session rows run on (default mock,bare; e.g. mock for a long RSS run)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write every number as JSON")
     args = p.parse_args(argv)
     if args.minutes is not None:
         args.seconds = args.minutes * 60
     args.sizes = [int(x) for x in str(args.sizes).split(",") if x.strip()]
+    args.session_servers = [k for k in ("mock", "bare") if k in str(args.session_servers).split(",")]
     args.uvloop = args.uvloop and importlib.util.find_spec("uvloop") is not None
     notes: list[str] = []
     limit = lc.raise_fd_limit(max(args.sizes, default=0) * 2 + 1024)  # the servers inherit it
