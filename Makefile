@@ -18,7 +18,7 @@ help:
 	@echo "make test     make lint, then the harness's unit tests + the CI suites against the mock"
 	@echo "make test-live  the suites against a real paper Gateway: IBGW_HOST=127.0.0.1 IBGW_PORT=4002 (or GATEWAY=HOST:PORT|docker:IMAGE), CLIENT=module:factory"
 	@echo "make mock     run the mock Gateway in the foreground on 127.0.0.1:4002 (Ctrl-C stops it)"
-	@echo "make bench    benchmarks as one table: handshake cost vs bare, 1000 sessions, CI suite time (not pass/fail)"
+	@echo "make bench    server CPU per handshake/ping: ibgw mock serve vs a stdlib bare server; 1,000/10,000 sessions (BENCH_ARGS=\"--minutes 10\")"
 	@echo "make fuzz     FUZZ_INPUTS=100000: fuzz the mock Gateway (coverage, memory, every close logged)"
 	@echo "make soak     DURATION=3600 GATEWAY=mock: the soak with its fault schedule (reports/soak/)"
 	@echo "make report GATEWAY=docker   the version matrix on containers (docker-py), ending with the pinning table"

@@ -1,37 +1,47 @@
-"""`make bench`: every benchmark, printed as one table (not pass/fail).
+"""`make bench`: the mock Gateway against a bare server, as one table (not pass/fail).
 
-    .venv/bin/python -m benchmarks.run_all [--sessions 1000] [--ping-seconds 10] [--handshakes 300]
-        [--suite-json PATH | --skip-suite] [--json PATH]
+    .venv/bin/python -m benchmarks.run_all [--seconds 60 | --minutes 10] [--sizes 1000,10000]
+        [--handshakes 100] [--rounds 6] [--json PATH]
 
-Rows:
-* full handshakes to API-ready (hello, version reply, startApi, nextValidId +
-  managedAccounts) per second, the mock against the bare asyncio baseline
-  (benchmarks/_servers.py) doing the same round trips, as a cost ratio, with
-  1 and with 50 clients connecting at once (bench_mock.compare_handshakes);
-* 1,000 raw sessions open at once on the mock, each pinging once a second
-  for --ping-seconds: ping latency p50/p99 and the mock's RSS per session
-  (its RSS with the sessions open minus before, over the sessions);
-* the CI suite (`pytest tests suites`, what `make test` runs): its wall time,
-  and the share spent idle inside fault-injecting tests, i.e. waiting on the
-  timeouts the faults require (benchmarks/suite_timing.py): the floor; the
-  rest is harness overhead.
-
-Targets (informational): handshake cost ratio <= 3x; p99 ping < 50 ms with
-1,000 sessions. Exit 0 when everything was measured, 1 when a measurement
-failed.
+What it measures, and why this way (issue 20):
+* the mock exactly as a user runs it: `ibgw mock serve` in its own process
+  at INFO logging (its log on a file, as a terminal would take it), also at
+  --log-level warning and, when uvloop is installed, on uvloop
+  (IBGW_MOCK_LOOP=uvloop); against benchmarks/bare_server.py, a
+  standard-library-only asyncio server doing the same round trips;
+* server CPU (user + system of the server process, psutil, i.e.
+  /proc/PID/stat), never wall time, per full handshake (connect, hello,
+  startApi, API-ready, close) and per ping (reqCurrentTime) as the headline;
+  every server is measured in the same run, in interleaved blocks whose
+  order rotates, so a loaded machine hits all alike: read the ratios;
+* the session rows: N sessions (default 1,000 and 10,000) held open on a
+  fresh server, each pinging once a second at its own phase for --seconds,
+  driven by benchmarks/loadclient.py (asyncio protocols, no decoding; worker
+  processes, source addresses spread over 127.0.0.x): p50/p99/max ping,
+  missed ticks, server CPU, RSS with the sessions open, after a minute and
+  at the end; memory per idle session (RSS with N open minus before, over N)
+  and per busy session (RSS at the end minus before, over N).
+No test suite runs here (benchmarks/suite_timing.py times it on its own).
+Bounded: every phase has a deadline, the servers and workers are stopped
+whatever happens. Exit 0 when everything was measured, 1 when a
+measurement failed.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import importlib.util
 import json
 import os
-import random
-import subprocess
+import platform
+import re
+import signal
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,209 +49,331 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import psutil
+import psutil  # noqa: E402
 
-from benchmarks import bench_mock as bm
-from harness.clients.raw import RawClient
+from benchmarks import loadclient as lc  # noqa: E402
 
-P99_TARGET_MS = 50.0
-PACED_IDS = 300_000
+BARE_SCRIPT = ROOT / "benchmarks" / "bare_server.py"
+START_TIMEOUT = 30.0
+MAX_MOCK_CLIENTS = 10_000  # `ibgw mock serve --max-clients` allows at most this
+PING_SESSIONS_IDS = 500_000
+HANDSHAKE_IDS = 600_000
+SESSION_IDS = 1
 
 
-# ---------------------------------------------------------------- 1,000 sessions, one ping a second each
+@dataclass
+class Server:
+    kind: str
+    proc: asyncio.subprocess.Process
+    port: int
+    log: Any = None
+    ps: psutil.Process = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.ps = psutil.Process(self.proc.pid)
+
+    def cpu(self) -> float:
+        """CPU seconds of the server process: /proc/PID/task/*/schedstat
+        (nanoseconds on CPU, every thread) where Linux has it, else psutil's
+        user + system (10 ms ticks)."""
+        total, found = 0, False
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{self.proc.pid}/task"):
+                with contextlib.suppress(OSError, ValueError, IndexError):
+                    with open(f"/proc/{self.proc.pid}/task/{task}/schedstat") as f:
+                        total += int(f.read().split()[0])
+                        found = True
+        if found:
+            return total / 1e9
+        t = self.ps.cpu_times()
+        return t.user + t.system
+
+    def rss(self) -> int:
+        return int(self.ps.memory_info().rss)
 
 
-async def paced_pings(server: bm.ServerProcess, sessions: int, seconds: float, deadline: bm.Deadline) -> dict[str, Any]:
-    proc = psutil.Process(server.proc.pid)
-    rss_before = proc.memory_info().rss
-    clients: list[RawClient] = []
-    failures: list[str] = []
-    gate = asyncio.Semaphore(bm.OPEN_CONCURRENCY)
+def _ibgw() -> list[str]:
+    script = Path(sys.executable).parent / "ibgw"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "harness.cli.main"]
 
-    async def open_one(client_id: int) -> None:
-        async with gate:
-            client = RawClient(await_account_value=False)
+
+def server_kinds(include_uvloop: bool) -> dict[str, tuple[list[str], dict[str, str]]]:
+    """kind -> (command, extra environment); the mock at INFO is the user's `ibgw mock serve`."""
+    mock = [*_ibgw(), "mock", "serve", "--port", "0", "--max-clients", str(MAX_MOCK_CLIENTS)]
+    kinds = {
+        "mock": ([*mock, "--log-level", "info"], {"IBGW_MOCK_LOOP": "asyncio"}),
+        "mock-warning": ([*mock, "--log-level", "warning"], {"IBGW_MOCK_LOOP": "asyncio"}),
+        "bare": ([sys.executable, str(BARE_SCRIPT)], {}),
+    }
+    if include_uvloop:
+        kinds["mock-uvloop"] = ([*mock, "--log-level", "info"], {"IBGW_MOCK_LOOP": "uvloop"})
+        kinds["bare-uvloop"] = ([sys.executable, str(BARE_SCRIPT), "--uvloop"], {})
+    return kinds
+
+
+async def start(kind: str, spec: tuple[list[str], dict[str, str]], logdir: Path) -> Server:
+    cmd, extra = spec
+    log = open(logdir / f"{kind}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115 - closed in stop()
+    proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                                                stderr=log, env={**os.environ, **extra}, cwd=ROOT)
+    try:
+        assert proc.stdout is not None
+        line = (await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)).decode(errors="replace")
+        found = re.search(r"PORT (\d+)|listening on [^ ]+:(\d+)", line)
+        if not found:
+            raise RuntimeError(f"{kind} did not announce its port (got {line.strip()!r}, exit {proc.returncode})")
+        return Server(kind, proc, int(found.group(1) or found.group(2)), log)
+    except BaseException:
+        await stop(Server.__new__(Server), proc, log)
+        raise
+
+
+async def stop(server: Server | None, proc: asyncio.subprocess.Process | None = None, log: Any = None) -> None:
+    proc = proc or (server.proc if server else None)
+    log = log or (server.log if server else None)
+    if proc is not None and proc.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            proc.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(proc.wait(), 15.0)
+        except asyncio.TimeoutError:
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+    if log is not None:
+        log.close()
+
+
+# ---------------------------------------------------------------- CPU per handshake and per ping, interleaved
+
+
+async def cpu_costs(servers: dict[str, Server], args: argparse.Namespace) -> dict[str, Any]:
+    kinds = list(servers)
+    totals = {k: {"hs_cpu": 0.0, "hs": 0, "hs_failed": 0, "ping_cpu": 0.0, "pings": 0, "ping_failed": 0}
+              for k in kinds}
+    sessions: dict[str, list[lc.Conn]] = {}
+    next_id = HANDSHAKE_IDS
+    for k in kinds:  # warm-up, and the sessions the ping blocks use
+        await lc.handshakes(servers[k].port, 10, 1, next_id)
+        next_id += 10
+        conns, failed = await lc.open_sessions(servers[k].port, args.ping_sessions, PING_SESSIONS_IDS)
+        if failed:
+            raise RuntimeError(f"{k}: could not open the ping sessions: {failed[0]}")
+        sessions[k] = conns
+    for r in range(args.rounds):
+        order = kinds[r % len(kinds):] + kinds[:r % len(kinds)]  # rotate who goes first
+        for k in order:
+            s, t = servers[k], totals[k]
+            c0 = s.cpu()
+            res = await lc.handshakes(s.port, args.handshakes, 1, next_id)
+            next_id += args.handshakes
+            t["hs_cpu"] += s.cpu() - c0
+            t["hs"] += res["done"]
+            t["hs_failed"] += res["failed"]
+            c0 = s.cpu()
+            res = await lc.ping_rounds(sessions[k], args.pings)
+            t["ping_cpu"] += s.cpu() - c0
+            t["pings"] += res["pings"]
+            t["ping_failed"] += res["failed"]
+    for conns in sessions.values():
+        for c in conns:
+            await c.close(2.0)
+    out: dict[str, Any] = {}
+    for k, t in totals.items():
+        out[k] = {"handshake_us": round(1e6 * t["hs_cpu"] / t["hs"], 1) if t["hs"] else None,
+                  "ping_us": round(1e6 * t["ping_cpu"] / t["pings"], 1) if t["pings"] else None,
+                  **{n: t[n] for n in ("hs", "hs_failed", "pings", "ping_failed")}}
+    return out
+
+
+# ---------------------------------------------------------------- N sessions pinging once a second
+
+
+async def _line(proc: asyncio.subprocess.Process, prefix: str, timeout: float) -> str:
+    assert proc.stdout is not None
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError(f"no {prefix} line from a load worker within {timeout:g} s")
+        raw = await asyncio.wait_for(proc.stdout.readline(), left)
+        if not raw:
+            raise RuntimeError(f"a load worker exited (status {proc.returncode}) before its {prefix} line")
+        text = raw.decode(errors="replace").strip()
+        if text.startswith(prefix):
+            return text[len(prefix):].strip()
+
+
+async def sessions_row(server: Server, n: int, seconds: float, workers: int) -> dict[str, Any]:
+    rss_before = server.rss()
+    share = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
+    procs: list[asyncio.subprocess.Process] = []
+    first = SESSION_IDS
+    try:
+        for i, count in enumerate(share):
+            procs.append(await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "benchmarks.loadclient", "sessions", "--port", str(server.port), "--count",
+                str(count), "--first-id", str(first), "--seconds", str(seconds), "--src-base", str(2 + 32 * i),
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT))
+            first += count
+        opened = failed_open = 0
+        first_error = ""
+        for p in procs:
+            parts = (await _line(p, "OPEN", 60.0 + n / 20)).split(" ", 2)
+            opened += int(parts[0])
+            failed_open += int(parts[1])
+            first_error = first_error or (json.loads(parts[2])[:1] or [""])[0]
+        rss_open = server.rss()
+        cpu0 = server.cpu()
+        started = time.monotonic()
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write(b"go\n")
+            await p.stdin.drain()
+        rss_1min: int | None = None
+        results: list[dict[str, Any]] = []
+        waits = [asyncio.ensure_future(_line(p, "RESULT", seconds + 120.0)) for p in procs]
+        while not all(w.done() for w in waits):  # an RSS reading a minute in, for the flatness goal
+            await asyncio.wait(waits, timeout=1.0)
+            if rss_1min is None and time.monotonic() - started >= 60.0:
+                rss_1min = server.rss()
+        results = [json.loads(w.result()) for w in waits]
+        cpu = server.cpu() - cpu0
+        wall = time.monotonic() - started
+        rss_end = server.rss()
+    finally:
+        for p in procs:
+            if p.stdin is not None:
+                with contextlib.suppress(Exception):
+                    p.stdin.close()
+        for p in procs:
             try:
-                await client.connect(bm.HOST, server.port, client_id, timeout=bm.CONNECT_TIMEOUT)
-                clients.append(client)
-            except Exception as exc:
-                failures.append(f"open: {type(exc).__name__}: {exc}")
-                await client.disconnect()
-
-    latencies: list[float] = []
-    t_open = time.perf_counter()
-    try:
-        await asyncio.gather(*(open_one(PACED_IDS + i) for i in range(sessions)))
-        open_s = time.perf_counter() - t_open
-        rss_open = proc.memory_info().rss
-        cpu0 = await server.cpu_seconds()
-        start = time.monotonic() + 0.5
-        rng = random.Random(0)
-
-        async def pinger(client: RawClient) -> None:
-            # Each session pings once a second at its own phase: the pacing is
-            # the load being measured, so it sleeps to an absolute schedule.
-            tick = start + rng.random()
-            while tick < start + seconds and deadline.left() > 0:
-                await asyncio.sleep(max(0.0, tick - time.monotonic()))
-                try:
-                    latencies.append(await client.ping(timeout=bm.PING_TIMEOUT))
-                except Exception as exc:
-                    failures.append(f"ping: {type(exc).__name__}: {exc}")
-                tick += 1.0
-
-        await asyncio.gather(*(pinger(c) for c in clients))
-        server_cpu = await server.cpu_seconds() - cpu0
-        rss_peak = proc.memory_info().rss
-    finally:
-        await asyncio.gather(*(c.disconnect() for c in clients), return_exceptions=True)
-    pct = bm.percentiles(latencies)
-    return {"sessions_requested": sessions, "sessions_open": len(clients), "open_s": round(open_s, 2),
-            "seconds": seconds, "pings": pct, "failures": len(failures), "first_failure": failures[0] if failures else None,
+                await asyncio.wait_for(p.wait(), 30.0)
+            except asyncio.TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    p.kill()
+                await p.wait()
+    pct = lc.merge_percentiles([r["hist"] for r in results])
+    return {"sessions": n, "open": opened, "open_failed": failed_open, "first_open_error": first_error,
+            "seconds": seconds, "pings": pct, "missed": sum(r["missed"] for r in results),
+            "late": sum(r["late"] for r in results), "failed": sum(r["failed"] for r in results),
+            "cpu_share": round(cpu / wall, 3) if wall else None,
             "rss_before_mib": round(rss_before / 2**20, 1), "rss_open_mib": round(rss_open / 2**20, 1),
-            "rss_peak_mib": round(rss_peak / 2**20, 1),
-            "rss_per_session_kib": round((rss_open - rss_before) / max(1, len(clients)) / 1024, 1),
-            "server_cpu_share": round(server_cpu / seconds, 3),
-            "verdict": ("PASS" if pct.get("p99_ms") is not None and pct["p99_ms"] < P99_TARGET_MS
-                        and len(clients) == sessions and not failures else "MISS")}
+            "rss_1min_mib": round(rss_1min / 2**20, 1) if rss_1min else None,
+            "rss_end_mib": round(rss_end / 2**20, 1),
+            "idle_kib_per_session": round((rss_open - rss_before) / max(1, opened) / 1024, 1),
+            "busy_kib_per_session": round((rss_end - rss_before) / max(1, opened) / 1024, 1)}
 
 
-async def measure_mock(args: argparse.Namespace, report: dict[str, Any]) -> None:
-    deadline = bm.Deadline(time.monotonic() + args.deadline)
-    servers: list[bm.ServerProcess] = []
+# ---------------------------------------------------------------- the run and the table
+
+
+async def measure(args: argparse.Namespace, report: dict[str, Any], logdir: Path) -> None:
+    kinds = server_kinds(args.uvloop)
+    servers: dict[str, Server] = {}
     try:
-        mock = await bm.start_server("mock", args.sessions + 100)
-        servers.append(mock)
-        base = await bm.start_server("echo", args.sessions + 100)
-        servers.append(base)
-        for concurrency, first_id in ((1, bm.SEQUENTIAL_IDS), (50, bm.CONCURRENT_IDS)):
-            report["handshakes"][str(concurrency)] = await bm.compare_handshakes(
-                mock, base, args.handshakes, concurrency, first_id, deadline)
-        report["sessions"] = await paced_pings(mock, args.sessions, args.ping_seconds, deadline)
+        for k, spec in kinds.items():
+            servers[k] = await start(k, spec, logdir)
+        report["cpu"] = await cpu_costs(servers, args)
     finally:
-        await asyncio.gather(*(bm.stop_process(s.proc) for s in servers), return_exceptions=True)
+        for s in servers.values():
+            await stop(s)
+    for n in args.sizes:
+        for k in args.session_servers:  # interleaved: each size on the mock, then on the bare server
+            server = await start(k, kinds[k], logdir)
+            try:
+                row = await sessions_row(server, n, args.seconds, workers=1 if n <= 2000 else 2)
+                report["sessions"].append({"server": k, **row})
+            except Exception as exc:  # noqa: BLE001 - reported; the next row still runs
+                report["errors"].append(f"{n} sessions on {k}: {type(exc).__name__}: {exc}")
+            finally:
+                await stop(server)
 
 
-# ---------------------------------------------------------------- the CI suite
-
-
-def measure_suite(args: argparse.Namespace) -> dict[str, Any]:
-    if args.suite_json:
-        data = json.loads(Path(args.suite_json).read_text())
-    else:
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "suite.json"
-            env = dict(os.environ, IBGW_SUITE_TIMING=str(out))
-            started = time.monotonic()
-            proc = subprocess.run([sys.executable, "-m", "pytest", "tests", "suites", "-q", "-p", "no:cacheprovider",
-                                   "-p", "benchmarks.suite_timing"], cwd=ROOT, env=env, capture_output=True, check=False,
-                                  text=True, timeout=args.suite_timeout)
-            wall = time.monotonic() - started
-            if not out.is_file():
-                raise RuntimeError(f"the suite wrote no timing (exit {proc.returncode}): {proc.stdout[-500:]}")
-            data = json.loads(out.read_text())
-            data["process_wall_s"] = round(wall, 2)
-            data["tail"] = proc.stdout.strip().splitlines()[-1:] if proc.stdout.strip() else []
-    tests = data["tests"]
-    by_kind: dict[str, dict[str, float]] = {}
-    for row in tests:
-        k = by_kind.setdefault(row["kind"], {"tests": 0, "wall_s": 0.0, "idle_s": 0.0})
-        k["tests"] += 1
-        k["wall_s"] += row["wall_s"]
-        k["idle_s"] += row["idle_s"]
-    wall = data.get("process_wall_s", data["session_wall_s"])
-    fault_wait = by_kind.get("fault", {}).get("idle_s", 0.0)
-    slowest = sorted(tests, key=lambda r: -r["wall_s"])[:5]
-    return {"wall_s": wall, "session_wall_s": data["session_wall_s"], "tests": len(tests),
-            "exitstatus": data.get("exitstatus"), "result": data.get("tail", []),
-            "by_kind": {k: {kk: round(vv, 2) for kk, vv in v.items()} for k, v in by_kind.items()},
-            "fault_wait_s": round(fault_wait, 2), "fault_wait_share": round(fault_wait / wall, 3) if wall else None,
-            "slowest": [(r["nodeid"], r["wall_s"], r["kind"]) for r in slowest]}
-
-
-# ---------------------------------------------------------------- the table
+def _f(value: Any, spec: str = "") -> str:
+    return "-" if value is None else format(value, spec)
 
 
 def render(report: dict[str, Any]) -> str:
     rows: list[tuple[str, str, str]] = []
-    for conc, h in report["handshakes"].items():
-        m, b = h["mock"], h["baseline"]
-        rows.append((f"handshakes/s to API-ready, {conc} connecting at once",
-                     f"mock {bm._fmt(m['handshakes_per_s'])}  bare {bm._fmt(b['handshakes_per_s'])}",
-                     f"cost ratio {bm._fmt(h.get('ratio_cost_mock_over_baseline'))}x (<= 3x: {h.get('verdict', '-')}); "
-                     f"server CPU ratio {bm._fmt(h.get('ratio_server_cpu_mock_over_baseline'))}x"))
-    s = report.get("sessions")
-    if s:
+    cpu = report.get("cpu") or {}
+    for what, key in (("handshake", "handshake_us"), ("ping", "ping_us")):
+        for k, bare in (("mock", "bare"), ("mock-warning", "bare"), ("mock-uvloop", "bare"),
+                        ("mock-uvloop", "bare-uvloop")):
+            if k not in cpu or bare not in cpu:
+                continue
+            m, b = cpu[k][key], cpu[bare][key]
+            ratio = round(m / b, 2) if m and b else None
+            label = {"mock": "ibgw mock serve (INFO)", "mock-warning": "ibgw mock serve (--log-level warning)",
+                     "mock-uvloop": "ibgw mock serve (INFO, uvloop)"}[k]
+            rows.append((f"server CPU per {what}, {label} vs {bare}", f"{_f(m)} us vs {_f(b)} us",
+                         f"ratio {_f(ratio)}x (goal <= 1.5x); {cpu[k]['hs' if what == 'handshake' else 'pings']} "
+                         f"{what}s each, {cpu[k]['hs_failed' if what == 'handshake' else 'ping_failed']} failed"))
+    for s in report["sessions"]:
         p = s["pings"]
-        rows.append((f"{s['sessions_open']}/{s['sessions_requested']} sessions, 1 ping/s each, {s['seconds']:g} s",
-                     f"p50 {bm._fmt(p.get('p50_ms'), '.2f')} ms  p99 {bm._fmt(p.get('p99_ms'), '.2f')} ms",
-                     f"{p['count']} pings, {s['failures']} failed, max {bm._fmt(p.get('max_ms'), '.1f')} ms; "
-                     f"p99 < {P99_TARGET_MS:g} ms: {s['verdict']}"))
-        rows.append(("mock RSS per open session", f"{s['rss_per_session_kib']} KiB",
-                     f"RSS {s['rss_before_mib']} -> {s['rss_open_mib']} MiB ({s['sessions_open']} open), "
-                     f"peak {s['rss_peak_mib']} MiB; mock CPU {100 * s['server_cpu_share']:.0f}% of a core"))
-    suite = report.get("suite")
-    if suite:
-        rows.append(("CI suite (pytest tests suites) wall time", f"{suite['wall_s']:.1f} s",
-                     f"{suite['tests']} tests; {' '.join(suite['result'])}"))
-        kinds = suite["by_kind"]
-        f = kinds.get("fault", {"tests": 0, "wall_s": 0, "idle_s": 0})
-        rows.append(("  waiting on fault timeouts (the floor)",
-                     f"{suite['fault_wait_s']:.1f} s = {100 * (suite['fault_wait_share'] or 0):.0f}%",
-                     f"idle time inside {int(f['tests'])} fault tests ({f['wall_s']:.1f} s wall)"))
-        sub = kinds.get("subprocess", {"tests": 0, "wall_s": 0})
-        other = kinds.get("other", {"tests": 0, "wall_s": 0})
-        rows.append(("  subprocess-driven tests", f"{sub['wall_s']:.1f} s", f"{int(sub['tests'])} tests (fuzz, interruption, CLI)"))
-        rows.append(("  everything else (harness overhead)",
-                     f"{suite['wall_s'] - suite['fault_wait_s'] - sub['wall_s']:.1f} s",
-                     f"{int(other['tests'])} other tests {other['wall_s']:.1f} s, fault tests' own work "
-                     f"{f['wall_s'] - f['idle_s']:.1f} s, collection and start-up"))
-    elif report.get("suite_skipped"):
-        rows.append(("CI suite", "skipped", report["suite_skipped"]))
-    w0 = max(len(r[0]) for r in rows) if rows else 10
-    w1 = max(len(r[1]) for r in rows) if rows else 10
+        rows.append((f"{s['sessions']} sessions on {s['server']}, 1 ping/s, {s['seconds']:g} s",
+                     f"p50 {_f(p['p50_ms'])} p99 {_f(p['p99_ms'])} max {_f(p['max_ms'])} ms",
+                     f"{s['open']}/{s['sessions']} open, {p['count']} pings, {s['missed']} missed, {s['late']} late "
+                     f"(>100 ms), {s['failed']} failed; server CPU {100 * (s['cpu_share'] or 0):.0f}% of a core; "
+                     f"RSS {s['rss_open_mib']} -> {_f(s['rss_1min_mib'])} (1 min) -> {s['rss_end_mib']} MiB"))
+        rows.append((f"  memory per session, {s['sessions']} on {s['server']}",
+                     f"idle {s['idle_kib_per_session']} KiB, busy {s['busy_kib_per_session']} KiB",
+                     f"RSS before {s['rss_before_mib']} MiB; idle goal <= 16 KiB"))
+    w0 = max((len(r[0]) for r in rows), default=10)
+    w1 = max((len(r[1]) for r in rows), default=10)
     env = report["environment"]
-    lines = [f"ibgw-harness benchmarks ({env['python']}, {env['cpus']} CPUs, {env['platform']}); not pass/fail", ""]
+    lines = [f"ibgw-harness benchmarks ({env['python']}, {env['cpus']} CPUs, {env['platform']}); not pass/fail",
+             f"machine load (1/5/15 min) at start {env['load_start']}, at end {env.get('load_end')}; "
+             "CPU figures are noisy on a shared machine: read the ratios (interleaved in one run)", ""]
     lines.append(f"{'measure':<{w0}}  {'value':<{w1}}  detail")
     lines.append(f"{'-' * w0}  {'-' * w1}  {'-' * 40}")
     lines += [f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows]
-    for err in report["errors"]:
-        lines.append(f"ERROR: {err}")
+    lines += [f"ERROR: {e}" for e in report["errors"]]
     lines.append(f"\ntotal {report['run_s']:.0f} s")
     return "\n".join(lines)
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--handshakes", type=int, default=300, help="handshakes per server per concurrency (default 300)")
-    p.add_argument("--sessions", type=int, default=1000, help="sessions held open, each pinging 1/s (default 1000)")
-    p.add_argument("--ping-seconds", type=float, default=10.0, help="how long the sessions ping (default 10)")
-    p.add_argument("--deadline", type=float, default=300.0, help="budget for the mock measurements (default 300 s)")
-    p.add_argument("--suite-json", help="timing JSON from an earlier `pytest -p benchmarks.suite_timing` run")
-    p.add_argument("--skip-suite", action="store_true", help="do not run the CI suite")
-    p.add_argument("--suite-timeout", type=float, default=1200.0)
+    p.add_argument("--sizes", default="1000,10000", help="session counts for the session rows (default 1000,10000)")
+    p.add_argument("--seconds", type=float, default=60.0, help="how long each session row pings (default 60)")
+    p.add_argument("--minutes", type=float, default=None, help="the same in minutes (the full run: --minutes 10)")
+    p.add_argument("--handshakes", type=int, default=100, help="handshakes per server per round (default 100)")
+    p.add_argument("--ping-sessions", type=int, default=20, help="sessions pinging in the CPU-per-ping blocks")
+    p.add_argument("--pings", type=int, default=25, help="pings per session per round (default 25)")
+    p.add_argument("--rounds", type=int, default=6, help="interleaved rounds of every server (default 6)")
+    p.add_argument("--no-uvloop", dest="uvloop", action="store_false",
+                   help="skip the uvloop rows (they run only when uvloop is installed)")
+    p.add_argument("--session-servers", default="mock,bare",
+                   help="servers the session rows run on (default mock,bare; e.g. mock for a long RSS run)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write every number as JSON")
     args = p.parse_args(argv)
+    if args.minutes is not None:
+        args.seconds = args.minutes * 60
+    args.sizes = [int(x) for x in str(args.sizes).split(",") if x.strip()]
+    args.session_servers = [k for k in ("mock", "bare") if k in str(args.session_servers).split(",")]
+    args.uvloop = args.uvloop and importlib.util.find_spec("uvloop") is not None
+    notes: list[str] = []
+    limit = lc.raise_fd_limit(max(args.sizes, default=0) * 2 + 1024)  # the servers inherit it
+    too_big = [n for n in args.sizes if n > min(MAX_MOCK_CLIENTS, limit - 512)]
+    if too_big:
+        notes.append(f"sizes {too_big} over the descriptor limit {limit} or the mock's cap: skipped")
+        args.sizes = [n for n in args.sizes if n not in too_big]
     started = time.monotonic()
-    sessions, notes = bm.ensure_descriptors(args.sessions)
-    args.sessions = sessions
-    report: dict[str, Any] = {"environment": {"python": bm.platform.python_version(), "cpus": os.cpu_count(),
-                                              "platform": bm.platform.platform(terse=True)},
-                              "notes": notes, "handshakes": {}, "errors": []}
-    try:
-        asyncio.run(asyncio.wait_for(measure_mock(args, report), args.deadline + 60))
-    except Exception as exc:
-        report["errors"].append(f"mock measurements: {type(exc).__name__}: {exc}")
-    if args.skip_suite:
-        report["suite_skipped"] = "--skip-suite"
-    else:
+    report: dict[str, Any] = {"environment": {"python": platform.python_version(), "cpus": os.cpu_count(),
+                                              "platform": platform.platform(terse=True), "load_start": _load()},
+                              "sessions": [], "errors": [], "notes": notes}
+    budget = 600.0 + len(args.sizes) * 2 * (args.seconds + 300.0)
+    with tempfile.TemporaryDirectory(prefix="ibgw-bench-") as tmp:
         try:
-            report["suite"] = measure_suite(args)
-        except Exception as exc:
-            report["errors"].append(f"CI suite: {type(exc).__name__}: {exc}")
-    failed = [k for k, h in report["handshakes"].items() for n in ("mock", "baseline") if h[n]["failed"]]
-    if failed:
-        report["errors"].append(f"handshake failures at concurrency {', '.join(failed)}")
+            asyncio.run(asyncio.wait_for(measure(args, report, Path(tmp)), budget))
+        except Exception as exc:  # noqa: BLE001 - reported in the table, exit 1
+            report["errors"].append(f"{type(exc).__name__}: {exc}")
+    report["environment"]["load_end"] = _load()
     report["run_s"] = time.monotonic() - started
     print(render(report))
     for note in notes:

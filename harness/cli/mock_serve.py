@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import re
 import signal
 import sys
@@ -199,11 +200,26 @@ def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProf
     else:
         gw = MockGateway(host, port, profile=profile, accounts=accounts, max_clients=max_clients, faults=faults,
                          idle_timeout=idle_timeout or None, handshake_timeout=handshake_timeout or None)
+    _choose_event_loop()
     try:
         code = asyncio.run(_serve(gw, control_port))
     except KeyboardInterrupt:  # SIGINT before the loop's own handler was installed
         code = EXIT_OK
     sys.exit(code)
+
+
+def _choose_event_loop() -> None:
+    """IBGW_MOCK_LOOP=uvloop runs the mock on uvloop when it is installed
+    (optional, never a dependency: `make bench` measures both); anything
+    else, or uvloop missing, keeps the standard library's loop."""
+    if os.environ.get("IBGW_MOCK_LOOP", "").strip().lower() != "uvloop":
+        return
+    try:
+        import uvloop  # noqa: PLC0415 - optional
+    except ImportError:
+        log.warning("IBGW_MOCK_LOOP=uvloop but uvloop is not installed: using asyncio's own loop")
+        return
+    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def _check_replay_options(ctx: click.Context, replaying: bool) -> None:

@@ -30,7 +30,7 @@ from .session import (
     FARMS_INACTIVE,
     Session,
 )
-from .transcript import ConnectionRecord
+from .transcript import ConnectionRecord, TranscriptBudget
 
 log = logging.getLogger("harness.mock")
 
@@ -93,6 +93,7 @@ class MockGateway:
         self.handshake_timeout = handshake_timeout if handshake_timeout and handshake_timeout > 0 else None
         self.max_pending = max(1, max_pending)
         self.records: deque[ConnectionRecord] = deque(maxlen=RECORD_HISTORY)
+        self.transcripts = TranscriptBudget()  # the bytes all records' frames may hold together
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._client_ids: dict[int, Session] = {}
@@ -378,7 +379,8 @@ class MockGateway:
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
-        record = ConnectionRecord(next(self._conn_ids), f"{peer[0]}:{peer[1]}" if peer else "?")
+        record = ConnectionRecord(next(self._conn_ids), f"{peer[0]}:{peer[1]}" if peer else "?",
+                                  budget=self.transcripts)
         self.records.append(record)
         writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
         if self.wedged == "no-read":

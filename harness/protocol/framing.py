@@ -36,7 +36,11 @@ def field_text(value: Field) -> str:
 def encode_fields(fields: Iterable[Field]) -> bytes:
     """Payload with every field NUL-terminated (the trailing NUL is required:
     both real clients drop the element after the last NUL)."""
-    out = bytearray()
+    texts = [v if type(v) is str else str(v) if type(v) is int else field_text(v) for v in fields]  # hot path
+    joined = "\0".join(texts)
+    if joined.count("\0") == len(texts) - 1:
+        return (joined + "\0").encode("ascii", "backslashreplace") if texts else b""
+    out = bytearray()  # a field embeds NUL: find it and say which
     for value in fields:
         text = field_text(value)
         if "\0" in text:
