@@ -41,7 +41,7 @@ $(STAMP): pyproject.toml
 # With npm present, the report tooling is installed first so the browser test
 # of the HTML report runs (without npm it skips, or fails under HARNESS_REQUIRE_BROWSER=1).
 test: lint $(STAMP) $(if $(shell command -v npm 2>/dev/null),$(ALLURE_STAMP))
-	$(PY) -m pytest tests suites $(PYTEST_ARGS)
+	$(PY) -m pytest tests suites --expect-regressions $(PYTEST_ARGS)
 
 # The checks that keep the layers as documented (configuration in pyproject.toml): lint and
 # import order, types on harness/, and the import-linter contracts (layer order; stdlib-only
