@@ -37,6 +37,7 @@ from harness.mock import MockGateway
 from harness.mock.profiles import get_profile
 from harness.protocol import FrameReader, encode_hello
 from harness.protocol.handshake import parse_server_hello
+from harness.protocol.messages import message_name
 from harness.protocol.wire import decode_server_frame
 from harness.proxy import FaultProxy
 from harness.safety.order_guard import OrderGuard
@@ -58,8 +59,11 @@ ORDERS = {"placeOrder": OUT.PLACE_ORDER, "cancelOrder": OUT.CANCEL_ORDER, "exerc
 CONFIG = {"updateConfig": OUT.UPDATE_CONFIG, "replaceFA": OUT.REPLACE_FA, "setServerLogLevel": OUT.SET_SERVER_LOGLEVEL,
           "updateDisplayGroup": OUT.UPDATE_DISPLAY_GROUP}
 GUARDED = {**ORDERS, **CONFIG}
-# What the mock's record calls each guarded request (messages.message_name; unnamed ids are "msgN").
-MOCK_NAMES = {"placeOrder", "cancelOrder", "exerciseOptions", "reqGlobalCancel", "msg14", "msg19", "msg69", "msg109"}
+# What the mock's record calls each guarded request: its own names, so a renamed message can never make
+# reached() blind (orders: placeOrder 3, cancelOrder 4, exerciseOptions 21, reqGlobalCancel 58; config:
+# setServerLogLevel 14, replaceFA 19, updateDisplayGroup 69, updateConfig 109).
+GUARDED_IDS = (3, 4, 21, 58, 14, 19, 69, 109)
+MOCK_NAMES = {message_name(i, from_client=True) for i in GUARDED_IDS}
 
 
 # ------------------------------------------------------------------ frames, as ibapi builds them
@@ -184,7 +188,9 @@ async def cli_record(upstream_port: int, allow_orders: bool = False) -> AsyncIte
             yield await _banner_port(proc, rf"recording {HOST}:(\d+)")
         finally:
             code = await _stop(proc)
-        assert code == 0
+        # 0, or 3 when it recorded no API session: what `ibgw record` says when the guard closed every
+        # stream before its handshake (it never records an empty capture as a success).
+        assert code in (0, 3)
 
 
 @contextlib.asynccontextmanager
@@ -432,7 +438,7 @@ async def test_positive_control_each_option_lets_its_kind_through(mock: MockGate
     --allow-config-changes the setting; the other kind stays refused."""
     version = ERAS[era][1]
     allowed, other = ((OUT.PLACE_ORDER, "placeOrder"), "updateConfig") if what == "orders" \
-        else ((OUT.SET_SERVER_LOGLEVEL, "msg14"), "placeOrder")
+        else ((OUT.SET_SERVER_LOGLEVEL, message_name(OUT.SET_SERVER_LOGLEVEL, from_client=True)), "placeOrder")
     async with PROXIES[allowing](mock.port, allow_orders=what == "orders", allow_config=what == "config") as port:
         reader, writer, frames = await handshake(port, version, 48)
         writer.write(request_frame(allowed[0], era))
