@@ -119,15 +119,17 @@ def test_connectivity_lost_through_ib_async(served: MockServe) -> None:
 
 @pytest.mark.parametrize("served", [("--max-clients", "2")], indirect=True)
 async def test_client_cap_is_a_candidate_with_the_established_count(served: MockServe) -> None:
-    holders = [socket.create_connection((HOST, served.port), timeout=5) for _ in range(2)]
+    # The cap counts API clients (connections past startApi), as the Gateway does: two real sessions hold it.
+    holders = [RawClient() for _ in range(2)]
     try:
-        # both holders are sessions on the mock before the probe comes
+        for client_id, holder in enumerate(holders, start=41):
+            await holder.connect(HOST, served.port, client_id, timeout=10)
         await until(lambda: _established(served.port) >= 2, timeout=10)
         probe = await asyncio.to_thread(run_cli, "probe", "--port", str(served.port), "--timeout", "3", "--json")
         doctor = await asyncio.to_thread(run_cli, "doctor", "--port", str(served.port), "--timeout", "2", "--json")
     finally:
         for holder in holders:
-            holder.close()
+            await holder.disconnect()
     assert probe.returncode == 3, probe.stdout + probe.stderr
     data = json.loads(probe.stdout)
     assert "client_cap" in [c["key"] for c in data["causes"]], data
