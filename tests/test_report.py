@@ -371,6 +371,6 @@ def test_first_screen_shows_the_decision_and_groups_show_the_regressions(run_m: 
     assert "failed" in groups["10.41"] and "failed" in groups["10.30"], groups
     assert groups["10.50"] == ["passed"], groups
     # A 10.41 cell's page names its category.
-    assert page["cell"] and "Category: zombie sockets" in page["cell"]["text"], page["cell"]
+    assert page["cell"] and "Category: API wedged" in page["cell"]["text"], page["cell"]
     # Transcripts: monospace without ligatures.
     assert "monospace" in page["font"]["family"] and page["font"]["ligatures"] == "none"

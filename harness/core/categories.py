@@ -29,6 +29,7 @@ from typing import Any
 from .constants import CLIENT_ID_IN_USE
 
 # The categories, in the order Allure tries them (first match wins).
+API_WEDGED = "API wedged"
 HANDSHAKE_UNANSWERED = "handshake unanswered"
 API_NOT_READY = "API not ready"
 STARTUP_SYNC_INCOMPLETE = "startup sync incomplete"
@@ -42,6 +43,9 @@ RUN_CONFIGURATION = "run configuration"
 UNCLASSIFIED = "unclassified"
 
 CATEGORY_TEXT: dict[str, str] = {
+    API_WEDGED: "the Gateway's API thread is wedged: its listener stops accepting (the accept queue grows) or "
+                "accepts and never reads, and CLOSE_WAIT piles up as the result (gnzsnz/ib-gateway-docker#336, "
+                "nautechsystems/nautilus_trader#4796): restart the Gateway",
     GATEWAY_UNREACHABLE: "nothing accepted the TCP connect: the Gateway is down, restarting, or the port is wrong",
     BUILD_TOO_OLD: "the Gateway's server version is below what the client needs: the build is retired or too old",
     HANDSHAKE_UNANSWERED: "TCP accepted, the version handshake was not answered: a forwarder in front of a "
@@ -63,9 +67,10 @@ CATEGORY_TEXT: dict[str, str] = {
 CATEGORY_CAUSES: dict[str, tuple[str, ...]] = {
     GATEWAY_UNREACHABLE: ("down", "unreachable", "host_unresolved"),
     BUILD_TOO_OLD: ("version_range",),
-    HANDSHAKE_UNANSWERED: ("not_logged_in", "forwarder", "client_cap", "non_tws", "red", "wedge"),
+    API_WEDGED: ("wedge",),
+    HANDSHAKE_UNANSWERED: ("not_logged_in", "forwarder", "client_cap", "non_tws", "red"),
     CLIENT_ID_STUCK: ("id_stuck",),
-    ZOMBIE_SOCKETS: ("wedge", "zombies_present"),
+    ZOMBIE_SOCKETS: ("zombies_present",),
     API_NOT_READY: ("api_not_ready", "closed_after_start", "login_incomplete", "ping_unanswered"),
     STARTUP_SYNC_INCOMPLETE: ("sync", "client_sync"),
     HEALTH_LOST_OVER_TIME: ("connectivity_lost", "ping_unanswered"),
@@ -130,6 +135,10 @@ def categorize(evidence: Mapping[str, Any]) -> str | None:
 def _categorize_runs(evidence: Mapping[str, Any], runs: list[dict[str, Any]]) -> str:
     """Consecutive-run evidence (the zombie scenario): the socket counts
     first, then the first failed run's phase and codes."""
+    # The listener's own queues showed the wedge (scenarios/listener.py, recorded by the zombie
+    # scenario): that names it, whatever the CLOSE_WAIT count did.
+    if (evidence.get("details") or {}).get("wedge") or any(r.get("wedge") for r in runs):
+        return API_WEDGED
     m = evidence.get("measurements") or {}
     baseline = m.get("close_wait_baseline_count", 0)
     # Sockets still in CLOSE_WAIT after the last run: a spike that drained
@@ -213,7 +222,7 @@ def _matches(rule: Mapping[str, Any], status: str, message: str | None, trace: s
 
 
 __all__ = [
-    "API_NOT_READY", "BUILD_TOO_OLD", "HEALTH_LOST_OVER_TIME", "CATEGORY_CAUSES", "CATEGORY_TEXT", "CLIENT_ID_STUCK", "GATEWAY_UNREACHABLE",
+    "API_NOT_READY", "API_WEDGED", "BUILD_TOO_OLD", "HEALTH_LOST_OVER_TIME", "CATEGORY_CAUSES", "CATEGORY_TEXT", "CLIENT_ID_STUCK", "GATEWAY_UNREACHABLE",
     "HANDSHAKE_UNANSWERED", "HARNESS_ERROR", "RUN_CONFIGURATION", "STARTUP_SYNC_INCOMPLETE", "UNCLASSIFIED", "ZOMBIE_SOCKETS",
     "categories_json", "categorize", "match_category", "prefix",
 ]
