@@ -133,3 +133,17 @@ def test_one_allure_result_set(serial: Path, parallel: Path) -> None:
 def test_client_id_ranges_are_disjoint_per_worker(rng: tuple[int, int], count: int,
                                                   expected: list[tuple[int, int]]) -> None:
     assert [split_range(rng, i, count) for i in range(count)] == expected
+
+
+def test_each_worker_seeds_its_client_ids_from_the_runs_seed() -> None:
+    """gw0 and gw1 draw different random client ids from one recorded seed (the controller's)."""
+    from types import SimpleNamespace
+
+    from harness.pytest_plugin.workers import worker_seed, worker_slot
+
+    def worker(n: int) -> Any:
+        return SimpleNamespace(workerinput={"workerid": f"gw{n}", "workercount": 2, "ibgw_seed": 1234})
+
+    assert [worker_slot(worker(n)) for n in (0, 1)] == [(0, 2), (1, 2)]  # type: ignore[arg-type]
+    assert [worker_seed(worker(n), 99) for n in (0, 1)] == [1234, 1235]  # type: ignore[arg-type]
+    assert worker_seed(SimpleNamespace(), 99) == 99  # type: ignore[arg-type]  # not a worker: its own seed
