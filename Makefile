@@ -9,6 +9,12 @@ REPORTS := reports
 ALLURE_TOOLS := tools/allure
 ALLURE_STAMP := $(ALLURE_TOOLS)/node_modules/.installed
 PYTEST_ARGS ?=
+# pytest-xdist workers for `make test` and `make report` (auto: one per core; WORKERS=0: serial).
+# --dist loadfile keeps each test file on one worker: module fixtures (the version matrix's
+# targets and its matrix directory, test_report's nested pytest run) and module-level state
+# (the matrix's pinning check reads what its own cells wrote) assume one process per file.
+WORKERS ?= auto
+XDIST_ARGS = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 
 .PHONY: help venv lint test test-live report report-tools mock bench soak clean
 
@@ -28,6 +34,7 @@ help:
 	@echo "make venv     create .venv and install the harness (every target does this on first use)"
 	@echo "make clean    remove generated reports and caches"
 	@echo "PYTEST_ARGS='...' passes extra pytest options to test, test-live, report and soak"
+	@echo "WORKERS=N    pytest-xdist workers for test and report (default auto: one per core; 0: serial)"
 
 venv: $(STAMP)
 
@@ -41,7 +48,7 @@ $(STAMP): pyproject.toml
 # With npm present, the report tooling is installed first so the browser test
 # of the HTML report runs (without npm it skips, or fails under HARNESS_REQUIRE_BROWSER=1).
 test: lint $(STAMP) $(if $(shell command -v npm 2>/dev/null),$(ALLURE_STAMP))
-	$(PY) -m pytest tests suites --expect-regressions $(PYTEST_ARGS)
+	$(PY) -m pytest tests suites --expect-regressions $(XDIST_ARGS) $(PYTEST_ARGS)
 
 # The checks that keep the layers as documented (configuration in pyproject.toml): lint and
 # import order, types on harness/, and the import-linter contracts (layer order; stdlib-only
@@ -89,7 +96,7 @@ report: $(STAMP)
 	@echo "make report: all CI suites and the Gateway-version matrix against the mock (about 4 minutes)"
 	@pytest_status=0; html_status=0; \
 	IBGW_MATRIX_TARGET=$(MATRIX_TARGET) IBGW_MATRIX_RUNS=$${IBGW_MATRIX_RUNS:-10} \
-	$(PY) -m pytest suites --alluredir=$(REPORTS)/allure-results --clean-alluredir \
+	$(PY) -m pytest suites $(XDIST_ARGS) --alluredir=$(REPORTS)/allure-results --clean-alluredir \
 		--junitxml=$(REPORTS)/junit.xml --evidence-dir=$(REPORTS)/evidence $(PYTEST_ARGS) || pytest_status=$$?; \
 	echo; $(PY) -m harness.evidence.summary $(REPORTS)/evidence || pytest_status=$$(( pytest_status > 1 ? pytest_status : 1 )); \
 	echo; rm -f $(REPORTS)/pinning.json $(REPORTS)/pinning.md; $(PY) -m harness.cli pin $(REPORTS)/evidence/matrix --out $(REPORTS); \

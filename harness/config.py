@@ -87,6 +87,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("IBGW_HEALTH_MIN_VERSION", "", "lowest server version the health check accepts", "mock/healthcheck.py"),
     Setting("IBGW_HEALTH_STATES", "", "1: the health check also names the Gateway's state (--states)", "mock/healthcheck.py"),
     # the suites (suites/test_soak.py, suites/test_version_matrix.py; set by `make soak` / `make report`)
+    Setting("IBGW_SOAK_TIME_SCALE", "1", "soak fault lengths multiplied by this (0.05: a 75 s restart in 3.75 s)",
+            "suites/test_soak.py"),
     Setting("IBGW_SOAK_DURATION", "3600", "soak length in seconds", "suites/test_soak.py"),
     Setting("IBGW_SOAK_SCHEDULE", "", "soak faults, KIND@AT[:S],... ('none': no faults; default: one of each the "
             "target allows)", "suites/test_soak.py"),

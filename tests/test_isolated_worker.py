@@ -29,8 +29,9 @@ def verdict(evidence_dir: Path) -> dict:
     return json.loads(path.read_text())["details"]
 
 
+@pytest.mark.timeout(400)  # a nested pytest over four suites: minutes on a loaded 2-core machine
 async def test_example_worker_passes_the_ci_suites(tmp_path):
-    code, out = await run_pytest(*SUITES, "--client", GOOD, "-k", "isolated_worker", evidence_dir=tmp_path)
+    code, out = await run_pytest(*SUITES, "--client", GOOD, "-k", "isolated_worker", evidence_dir=tmp_path, timeout=360)
     assert code == 0, out[-3000:]
     # at least handshake 8, account sync 1, zombie 4, gateway-or-code 1: every one through the worker
     assert counts(out).get("passed", 0) >= 14 and "failed" not in counts(out), out[-2000:]

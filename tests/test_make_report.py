@@ -37,6 +37,7 @@ def _path_without_npm(tmp: Path) -> str:
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make on this machine")
+@pytest.mark.timeout(660)  # make report (its xdist workers, the summary, the pin): minutes under load
 def test_make_report_without_npm_names_npm_once_and_makes_every_other_artifact(
         tmp_path_factory: pytest.TempPathFactory) -> None:
     tmp_path = tmp_path_factory.mktemp("mkreport")  # a path that does not itself say "npm"

@@ -21,6 +21,7 @@ import signal
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,7 +30,7 @@ from ..evidence.allure_io import write_allure_environment
 from ..evidence.report_redaction import redact_report
 from ..evidence.session_report import finish_allure_results, gateways_judged
 from ..targets import MockTarget
-from . import hooks, options
+from . import hooks, options, workers
 from .activation import activate, check_target_and_dir
 from .fixtures import uses_ibgw_fixture
 from .options import SET_A_TARGET
@@ -85,6 +86,8 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     config.stash[CONFIG_KEY] = cfg
     config.stash[LIVE_KEY] = live
+    if workers.is_controller(config):  # pytest -n N: hand each worker the seed, hear which activated
+        config.pluginmanager.register(workers.ControllerHooks(cfg.seed), workers.CONTROLLER_PLUGIN_NAME)
     if activation.explicit:
         problem = check_target_and_dir(cfg)
         if problem is not None:
@@ -145,8 +148,13 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.hookimpl(tryfirst=True)  # before junitxml writes its file
 def pytest_sessionfinish(session: pytest.Session) -> None:
     cfg = session.config.stash.get(CONFIG_KEY, None)
-    if cfg is None or not is_active(session.config):
+    if cfg is None or workers.is_worker(session.config):
+        return  # under xdist the controller finishes the run, once, after every worker has finished
+    controller = workers.controller_hooks(session.config)
+    if not is_active(session.config) and not (controller is not None and controller.workers_active):
         return
+    if cfg.record_suite_property is None and controller is not None:
+        cfg.record_suite_property = _junit_global_property(session.config)
     # Every Gateway the run judged (the session's mock or Gateway, each matrix
     # build), from the evidence it wrote: the JUnit suite property and the
     # allure environment describe what ran, not only the session's target.
@@ -171,6 +179,16 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         props["gateway.versions"] = ", ".join(judged)
     write_allure_environment(Path(alluredir), props)
     finish_allure_results(Path(alluredir), cfg.evidence_dir)
+
+
+def _junit_global_property(config: pytest.Config) -> Any:
+    """The controller's JUnit writer (workers write none): where a suite property goes under xdist."""
+    try:
+        from _pytest.junitxml import xml_key
+    except ImportError:  # pragma: no cover - pytest moved it
+        return None
+    xml = config.stash.get(xml_key, None)
+    return xml.add_global_property if xml is not None else None
 
 
 @pytest.hookimpl(trylast=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ import pytest
 from .. import runstate
 from ..core.redact import install_log_redaction
 from ..evidence.report_redaction import redact_warning
+from . import workers
 from .state import ACTIVATION_KEY, CONFIG_KEY, LIVE_KEY, LIVE_PLUGIN_NAME, Activation, HarnessConfig
 
 log = logging.getLogger("harness.pytest_plugin")
@@ -79,8 +81,18 @@ def activate(config: pytest.Config, *, from_fixture: bool = False) -> HarnessCon
     install_log_redaction()
     if not config.pluginmanager.has_plugin(WARNINGS_PLUGIN_NAME):
         config.pluginmanager.register(WarningRedaction(), WARNINGS_PLUGIN_NAME)
-    runstate.claim_run()
     runstate.sigterm_as_interrupt()
+    if workers.is_worker(config):
+        # An xdist worker: the controller claimed the run, swept and cleared before spawning it
+        # (its IBGW_RUN_OWNER is inherited, so its children count as the run's). Clearing here
+        # would delete a sibling worker's evidence; a lazily activated run (no controller claim)
+        # claims and sweeps here, which spares every live owner's processes and containers.
+        workers.mark_worker_active(config)
+        if not os.environ.get(runstate.OWNER_ENV):
+            runstate.claim_run()
+            sweep_leftovers(cfg.evidence_dir)
+        return cfg
+    runstate.claim_run()
     sweep_leftovers(cfg.evidence_dir)
     clear_evidence(cfg.evidence_dir)
     return cfg

@@ -33,6 +33,7 @@ from ..live.policy import (
 from ..safety.accounts import ALLOW_FLAG
 from ..targets import TargetSpecError, parse_target
 from ..targets.engines import choose_hosts
+from . import workers
 from .state import HarnessConfig, LiveRun
 
 ENABLE_INI = "ibgw_enable"
@@ -169,7 +170,8 @@ def build(config: pytest.Config) -> tuple[HarnessConfig, LiveRun]:
         raise pytest.UsageError(str(exc)) from None
     seed = config.getoption("ibgw_seed")
     cfg = HarnessConfig(gateway_spec=spec, clients=clients, timeout=timeout, evidence_dir=Path(evidence_dir),
-                        seed=seed if seed is not None else random.SystemRandom().randrange(1, 2**31),
+                        seed=workers.worker_seed(config, seed if seed is not None
+                                                 else random.SystemRandom().randrange(1, 2**31)),
                         declared_build=config.getoption("ibgw_gateway_version"), docker_hosts=docker_hosts)
     return cfg, _live_run(config, cfg)
 
@@ -191,7 +193,8 @@ def _live_run(config: pytest.Config, cfg: HarnessConfig) -> LiveRun:
         else:
             unconfigured = SET_A_TARGET
     try:
-        id_range = parse_id_range(config.getoption("ibgw_client_ids"))
+        id_range = workers.split_range(parse_id_range(config.getoption("ibgw_client_ids")),
+                                       *workers.worker_slot(config))  # xdist: disjoint per worker
     except ValueError as exc:
         raise pytest.UsageError(f"--ibgw-client-ids: {exc}") from None
     for dest, name, minimum in (("ibgw_pause", "--ibgw-pause", 0), ("ibgw_zombie_runs", "--ibgw-zombie-runs", 1),

@@ -1,0 +1,115 @@
+"""pytest-xdist: one run, one controller, N workers.
+
+Why a module of its own: under `pytest -n N` the controller process spawns
+N worker processes and each loads this plugin. The run's side effects must
+happen once, on the controller, before any worker starts (the run claim
+the workers inherit through the environment, the dead-run sweep, the
+evidence clearing), and the run's end once, on the controller, after every
+worker has finished (the allure environment, executor and categories, the
+JUnit suite property). Evidence files need no merging: each test writes
+its own file (named by node id) into the shared evidence directory, so the
+controller's summary, `ibgw pin` and the allure directory see every
+worker's files as one set.
+
+What must differ per worker: the client-id seed (seed + worker index, so
+two workers never draw the same random ids) and, in a live run against one
+shared Gateway, the client-id range (each worker a disjoint slice). Ports
+need nothing: every mock, proxy and container port is bound to 0 or taken
+free from the OS.
+
+Nothing here imports xdist: without it (or without -n) every function
+answers "not a worker, not a controller".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+SEED_KEY = "ibgw_seed"  # workerinput: the controller's seed
+ACTIVE_KEY = "ibgw_active"  # workeroutput: this worker's plugin activated (a lazily activated run)
+
+
+def workerinput(config: pytest.Config) -> dict[str, Any] | None:
+    """What the controller handed this worker; None outside a worker."""
+    return getattr(config, "workerinput", None)
+
+
+def is_worker(config: pytest.Config) -> bool:
+    return workerinput(config) is not None
+
+
+def is_controller(config: pytest.Config) -> bool:
+    """The process that spawned workers (pytest -n N, N > 0)."""
+    return not is_worker(config) and config.pluginmanager.has_plugin("dsession")
+
+
+def worker_slot(config: pytest.Config) -> tuple[int, int]:
+    """(index, count): gw0 of 2 -> (0, 2); (0, 1) outside xdist."""
+    data = workerinput(config)
+    if data is None:
+        return 0, 1
+    try:
+        return int(str(data.get("workerid", "gw0")).removeprefix("gw")), max(1, int(data.get("workercount", 1)))
+    except ValueError:
+        return 0, 1
+
+
+def worker_seed(config: pytest.Config, seed: int) -> int:
+    """The controller's seed (when it handed one) plus the worker index: one
+    seed recorded for the run, a different random-id sequence per worker."""
+    data = workerinput(config)
+    if data is None:
+        return seed
+    base = data.get(SEED_KEY, seed)
+    return int(base) + worker_slot(config)[0]
+
+
+def split_range(id_range: tuple[int, int] | None, index: int, count: int) -> tuple[int, int] | None:
+    """Worker `index`'s disjoint share of a client-id range (the last takes
+    the remainder); the whole range when it is too small to share."""
+    if id_range is None or count <= 1:
+        return id_range
+    lo, hi = id_range
+    size = (hi - lo + 1) // count
+    if size < 1:
+        return id_range
+    start = lo + index * size
+    return start, (hi if index == count - 1 else start + size - 1)
+
+
+class ControllerHooks:
+    """Registered on the controller only (xdist's own hooks)."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+        self.workers_active = False
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[SEED_KEY] = self.seed
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        if getattr(node, "workeroutput", {}).get(ACTIVE_KEY):
+            self.workers_active = True
+
+
+CONTROLLER_PLUGIN_NAME = "ibgw_harness.xdist_controller"
+
+
+def controller_hooks(config: pytest.Config) -> ControllerHooks | None:
+    plugin = config.pluginmanager.get_plugin(CONTROLLER_PLUGIN_NAME)
+    return plugin if isinstance(plugin, ControllerHooks) else None
+
+
+def mark_worker_active(config: pytest.Config) -> None:
+    """Tell the controller this worker's plugin activated (it then finishes the run's reports)."""
+    output = getattr(config, "workeroutput", None)
+    if output is not None:
+        output[ACTIVE_KEY] = True
+
+
+__all__ = ["CONTROLLER_PLUGIN_NAME", "ControllerHooks", "controller_hooks", "is_controller", "is_worker",
+           "mark_worker_active", "split_range", "worker_seed", "worker_slot"]
