@@ -65,6 +65,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("IBGW_MOCK_HOST", "127.0.0.1", "address `python3 -m harness.mock.serve` binds", "mock/serve.py"),
     Setting("IBGW_MOCK_PORT", "4002", "port the mock serves (and its health check probes)",
             "mock/serve.py, mock/healthcheck.py"),
+    Setting("IBGW_MOCK_LOOP", "", "uvloop: `ibgw mock serve` runs on uvloop when it is installed (measured in "
+            "make bench)", "cli/mock_serve.py"),
     Setting("IBGW_MOCK_STRICT", "", "1: every request the mock does not model is logged as a FAILURE",
             "mock/serve.py"),
     Setting("IBGW_PROFILE", "default", "mock profile (a Gateway build)", "mock/serve.py, mock/standin.py"),

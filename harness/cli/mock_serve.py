@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import errno
 import logging
-import os
 import re
 import signal
 import sys
@@ -22,6 +21,7 @@ from typing import Any
 import click
 
 from .. import runstate
+from ..config import env as config_env
 from ..core.constants import PAPER_PREFIXES
 from ..core.redact import redact_account, redact_text, remember_accounts
 from ..core.signals import on_stop_signals
@@ -212,7 +212,7 @@ def _choose_event_loop() -> None:
     """IBGW_MOCK_LOOP=uvloop runs the mock on uvloop when it is installed
     (optional, never a dependency: `make bench` measures both); anything
     else, or uvloop missing, keeps the standard library's loop."""
-    if os.environ.get("IBGW_MOCK_LOOP", "").strip().lower() != "uvloop":
+    if config_env("IBGW_MOCK_LOOP").strip().lower() != "uvloop":
         return
     try:
         import uvloop  # noqa: PLC0415 - optional

@@ -66,10 +66,10 @@ def worker_seed(config: pytest.Config, seed: int) -> int:
     return int(base) + worker_slot(config)[0]
 
 
-def split_range(id_range: tuple[int, int] | None, index: int, count: int) -> tuple[int, int] | None:
+def split_range(id_range: tuple[int, int], index: int, count: int) -> tuple[int, int]:
     """Worker `index`'s disjoint share of a client-id range (the last takes
     the remainder); the whole range when it is too small to share."""
-    if id_range is None or count <= 1:
+    if count <= 1:
         return id_range
     lo, hi = id_range
     size = (hi - lo + 1) // count
