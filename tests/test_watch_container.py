@@ -47,7 +47,8 @@ async def test_watch_restarts_a_wedged_standin_container_through_ibc(docker_engi
                      "IBGW_STANDIN_PORT": str(published), "IBGW_STANDIN_API_PORT": str(api),
                      "IBGW_STANDIN_COMMAND_PORT": str(command)},
         volumes={str(ROOT / "harness" / "mock"): {"bind": "/opt/ibgw/harness/mock", "mode": "ro"},
-                 str(ROOT / "harness" / "protocol"): {"bind": "/opt/ibgw/harness/protocol", "mode": "ro"}})
+                 str(ROOT / "harness" / "protocol"): {"bind": "/opt/ibgw/harness/protocol", "mode": "ro"},
+                 str(ROOT / "harness" / "core"): {"bind": "/opt/ibgw/harness/core", "mode": "ro"}})
     evidence = io.StringIO()
     dog = Watchdog(WatchConfig("127.0.0.1", published, ("127.0.0.1", command), interval_s=0.5, timeout_s=3,
                                login_grace_s=120, socket_ports={api}),
@@ -94,7 +95,8 @@ def test_health_check_sidecar_shares_the_gateway_namespace_and_names_the_state(d
     Gateway container's network namespace (compose `network_mode: service:`,
     a k8s pod) runs the stdlib check against socat's 4004 on loopback."""
     mounts = {str(ROOT / "harness" / "mock"): {"bind": "/opt/ibgw/harness/mock", "mode": "ro"},
-              str(ROOT / "harness" / "protocol"): {"bind": "/opt/ibgw/harness/protocol", "mode": "ro"}}
+              str(ROOT / "harness" / "protocol"): {"bind": "/opt/ibgw/harness/protocol", "mode": "ro"},
+              str(ROOT / "harness" / "core"): {"bind": "/opt/ibgw/harness/core", "mode": "ro"}}
     gateway = docker_engine.containers.run(
         STANDIN_IMAGE, detach=True, network_mode="none", labels=run_labels(), volumes=mounts,
         environment={"TWS_USERID": "standin-user", "TWS_PASSWORD": "s3cret-standin", "IBGW_LOGIN_DELAY": "4"})

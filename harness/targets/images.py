@@ -33,7 +33,7 @@ from .engines import choose_hosts
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER_DIR = ROOT / "gateway-docker"
 VERSIONS_FILE = DOCKER_DIR / "versions.json"
-COPIED = ("harness/__init__.py", "harness/protocol", "harness/mock")
+COPIED = ("harness/__init__.py", "harness/core", "harness/protocol", "harness/mock")
 DEFAULT_BASE = "python:3.11-slim"
 HASH_LABEL = "ibgw.source-hash"
 
