@@ -19,7 +19,7 @@ XDIST_ARGS = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 .PHONY: help venv lint test test-live report report-tools mock bench soak clean
 
 help:
-	@echo "make report   all CI suites and the version matrix against the mock (~4 min); reports/ and the pinning verdict (exit 0: only caught regressions)"
+	@echo "make report   all CI suites and the version matrix against the mock (~3 min); reports/ and the pinning verdict (exit 0: only caught regressions)"
 	@echo "make lint     ruff, mypy on harness/ and the import-linter layer contracts (pyproject.toml; ~30 s); make lint-fix: ruff's safe fixes"
 	@echo "make test     make lint, then the harness's unit tests + the CI suites against the mock"
 	@echo "make test-live  the suites against a real paper Gateway: IBGW_HOST=127.0.0.1 IBGW_PORT=4002 (or GATEWAY=HOST:PORT|docker:IMAGE), CLIENT=module:factory"
@@ -93,7 +93,7 @@ $(ALLURE_STAMP): $(ALLURE_TOOLS)/package.json $(ALLURE_TOOLS)/package-lock.json
 MATRIX_TARGET = $(if $(filter docker,$(GATEWAY)),docker,mock)
 report: $(STAMP)
 	@mkdir -p $(REPORTS)
-	@echo "make report: all CI suites and the Gateway-version matrix against the mock (about 4 minutes)"
+	@echo "make report: all CI suites and the Gateway-version matrix against the mock (about 3 minutes)"
 	@pytest_status=0; html_status=0; \
 	IBGW_MATRIX_TARGET=$(MATRIX_TARGET) IBGW_MATRIX_RUNS=$${IBGW_MATRIX_RUNS:-10} \
 	$(PY) -m pytest suites $(XDIST_ARGS) --alluredir=$(REPORTS)/allure-results --clean-alluredir \
