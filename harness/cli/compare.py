@@ -22,8 +22,8 @@ from ..core.redact import redact_text
 from ..live.policy import ClientIdAllocator, LivePolicy
 from ..live.proxy_glue import wire_for_client
 from ..live.session import LiveRunRefused, live_session
-from ..scenarios.doctor import HostProblem, diagnose_host
 from ..scenarios.app_startup import StartupPlan
+from ..scenarios.doctor import HostProblem, diagnose_host
 from ..scenarios.gateway_or_code import VERDICT_BOTH_OK, run_gateway_or_code
 from ..targets.base import TARGET_EXTERNAL, Endpoint
 from .signals import EXIT_INTERRUPTED, CancelOnSignal, stop_children, terminate_children

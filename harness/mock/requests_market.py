@@ -240,10 +240,11 @@ class MarketDesk:
             self.send(mk.historical_data_end(req_id, start, end))
         if keep_up:
             def update() -> list[list]:
+                # The bar being built now; while the market is closed, the last bar of the latest session.
                 now = prices.BarRequest(int(time.time()), req.bar_seconds, req.bar_seconds, req.what_to_show,
-                                        req.format_date, req.time_zone, req.use_rth)
+                                        req.format_date, req.time_zone, req.use_rth, "D", 1)
                 latest = prices.bars(inst, now)
-                return [mk.historical_data_update(req_id, latest[-1])] if latest else []  # closed: nothing
+                return [mk.historical_data_update(req_id, latest[-1])] if latest else []
 
             self._stream(req_id, BAR_UPDATE_INTERVAL, update)
 
