@@ -10,6 +10,7 @@ numbered step they part, with both sides' per-step evidence side by side.
 
 from __future__ import annotations
 
+from harness.cli.compare import print_verdict
 from harness.clients import make_client
 from harness.clients.ib_async_client import IbAsyncClient
 from harness.clients.startup import Bar, ContractSpec
@@ -51,7 +52,7 @@ async def _verdict(gw: MockGateway, user, client_id: int):  # noqa: ANN001, ANN2
                                      startup_reference=lambda: make_client("ibapi"))
 
 
-async def test_a_bad_bar_request_is_the_users_code_at_step_3():
+async def test_a_bad_bar_request_is_the_users_code_at_step_3(capsys):
     async with MockGateway(port=0) as gw:
         evidence = await _verdict(gw, MisspelledWhatToShow, 21)
     d = evidence.details
@@ -72,6 +73,11 @@ async def test_a_bad_bar_request_is_the_users_code_at_step_3():
     assert evidence.checks["reference_startup_ok"] and not evidence.checks["user_startup_ok"]
     assert evidence.measurements["reference_step_historical_bars_ms"] >= 0
     assert evidence.category == "historical data refused"  # not "unclassified", not "startup sync incomplete"
+    # `ibgw doctor --client` prints the same steps side by side before the verdict
+    assert print_verdict(evidence, [], "mypkg:factory", as_json=False) == 1
+    out = capsys.readouterr().out
+    assert "  step 3 historical bars  reference ok" in out and "| yours FAILED" in out
+    assert out.index("step 5 PnL") < out.index("Verdict: THE USER'S CODE")
 
 
 async def test_both_refused_bars_by_pacing_is_the_gateway():

@@ -326,3 +326,26 @@ def test_calendar_helpers_agree_on_session_edges() -> None:
     assert cal.in_session("fx", False, cal.EASTERN.epoch(datetime(2026, 12, 6, 17, 15)))
     friday_1700 = cal.EASTERN.epoch(datetime(2026, 12, 4, 17, 0))
     assert cal.in_session("fx", False, friday_1700 - 1) and not cal.in_session("fx", False, friday_1700)
+
+
+def _hours_periods(text: str, central: bool) -> list[tuple[int, int]]:
+    """contractDetails' tradingHours / liquidHours as epoch periods (the book's zones: US/Eastern, US/Central;
+    Chicago is always one hour behind New York, both on the US DST rule)."""
+    shift = 3600 if central else 0
+    out = []
+    for part in text.split(";"):
+        if "CLOSED" in part:
+            continue
+        start, end = part.split("-")
+        out.append(tuple(cal.EASTERN.epoch(datetime.strptime(x, "%Y%m%d:%H%M")) + shift for x in (start, end)))
+    return out  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("inst", [AAPL, ES, EURUSD], ids=lambda i: i.symbol)
+def test_the_calendar_matches_the_hours_contract_details_report(inst: Any) -> None:
+    central = inst.time_zone == "US/Central"
+    kind = cal.calendar_kind(inst.contract.sec_type)
+    for use_rth, text in ((False, inst.trading_hours), (True, inst.liquid_hours)):
+        periods = _hours_periods(text, central)
+        sessions = [cal.session_for(kind, use_rth, datetime(2026, 12, d).date()) for d in range(7, 12)]
+        assert periods == sessions, (inst.symbol, use_rth)

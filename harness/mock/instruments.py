@@ -5,7 +5,8 @@ quote must get the same answer on every run and every profile, with no
 clock, network or random source.
 
 Contract ids. Where IB's id is stable (a stock, an ETF, a currency pair
-keep theirs for life) the book uses the real one, so an app that hard-codes
+keep theirs for years; a corporate action can change one) the book uses
+the real one, so an app that hard-codes
 `Contract(conId=265598)` qualifies on the mock as on a Gateway:
 
 * AAPL 265598: a live Gateway's position frame in wboayue/rust-ibapi's
@@ -13,16 +14,17 @@ keep theirs for life) the book uses the real one, so an app that hard-codes
 * EUR.USD 12087792: nautechsystems/nautilus_trader's IB adapter test
   resources (`contract_details_eurusd.txt`) and public position frames;
 * SPY 756733 and MSFT 272093: public client code that hard-codes them
-  (zsalem2023/Backtrader `contracts.py`; a Kotlin trade service's
-  `PredefinedContracts`), the same ids IB's contract search shows.
+  (SPY: zsalem2023/Backtrader `contracts.py`; MSFT, with AAPL 265598:
+  AMPnet/trade-serivce `PredefinedContracts.kt`); no Gateway capture of
+  either was found, so these two rest on client code, not a capture.
 
 The ES front month and the option chain have no stable id: IB issues a new
 conId for every expiry (rust-ibapi's capture shows ESU5 as 637533641, a
 later month gets another), so no real id could stay right. Their ids here
 are deterministic and synthetic, drawn from SYNTHETIC_CON_IDS (2.0e9 ..
 2.1e9): inside a Java int / protobuf int32, as a conId must be, and far
-above every conId the public captures show (IB issues ids upward, all below
-1e9 so far), so they collide neither with the stable ids above nor with a
+above every conId in the public captures and client code consulted (all
+below 1e9, ESU5's 637533641 among the highest), so they collide neither with the stable ids above nor with a
 real expiry a team may have recorded. Test: tests/test_instrument_calendar.py.
 
 Exchanges, trading-hour format, min ticks, size rules and market-rule ids
