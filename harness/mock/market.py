@@ -144,13 +144,14 @@ def bar_starts(inst: Instrument, req: BarRequest) -> list[int]:
     each week / month); nothing outside a session."""
     kind = calendar_kind(inst.contract.sec_type)
     end, step = req.end_epoch, req.bar_seconds
-    days = sessions_before(kind, req.use_rth, end)
     if req.duration_unit == "D":
         count = max(1, req.duration_count or req.duration_seconds // 86400)
+        days = sessions_before(kind, req.use_rth, end, EASTERN, max_days=count * 2 + 14)  # weekends between
         chosen = [d for _, d in zip(range(count), days)]
         since = None
     else:
         since = end - req.duration_seconds
+        days = sessions_before(kind, req.use_rth, end, EASTERN, max_days=req.duration_seconds // 86400 + 14)
         chosen = []
         for day in days:
             if day[1][1] <= since:
@@ -167,7 +168,7 @@ def bar_starts(inst: Instrument, req: BarRequest) -> list[int]:
                 seen.add(key)
                 starts.append(session[0])
         return starts[-MAX_BARS:]
-    starts = [t for _, session in chosen for t in intraday_starts(session, step)]
+    starts = [t for _, session in chosen for t in intraday_starts(session, step, EASTERN)]
     if since is not None:
         starts = [t for t in starts if t + step > since]
     return starts[-MAX_BARS:]
