@@ -349,3 +349,9 @@ def test_the_calendar_matches_the_hours_contract_details_report(inst: Any) -> No
         periods = _hours_periods(text, central)
         sessions = [cal.session_for(kind, use_rth, datetime(2026, 12, d).date()) for d in range(7, 12)]
         assert periods == sessions, (inst.symbol, use_rth)
+
+
+def test_a_long_daily_request_covers_its_whole_span() -> None:
+    rows = bars(AAPL, parse_request(AAPL, FRIDAY_CLOSE, "1 day", "5 Y", "TRADES", "1"))
+    assert rows[0][0] == "20211206" and rows[-1][0] == "20261204"
+    assert len(rows) == 1305  # every weekday of five years (holidays are not modelled)
