@@ -22,6 +22,7 @@ from ..core.redact import redact_text
 from ..live.policy import ClientIdAllocator, LivePolicy
 from ..live.proxy_glue import wire_for_client
 from ..live.session import LiveRunRefused, live_session
+from ..scenarios.app_startup import StartupPlan
 from ..scenarios.doctor import HostProblem, diagnose_host
 from ..scenarios.gateway_or_code import VERDICT_BOTH_OK, run_gateway_or_code
 from ..targets.base import TARGET_EXTERNAL, Endpoint
@@ -94,7 +95,9 @@ async def compare(host: str, port: int, spec: str, client_id: int, timeout: floa
     Set up as a live run is (harness/live/session.py): live-port warning,
     the recording proxy with the order guard, the paper-account check
     (LiveRunRefused when it fails). Client ids: client_id (yours),
-    client_id + 1 (reference), client_id + 2 (the account check).
+    client_id + 1 (reference), client_id + 2 (the account check),
+    client_id + 3 (the start-up reference, the official ibapi, when your
+    adapter offers start-up steps: harness/clients/startup.py).
     """
     upstream = Endpoint(TARGET_EXTERNAL, host, port, f"{host}:{port}")
     notes: list[str] = []
@@ -104,7 +107,8 @@ async def compare(host: str, port: int, spec: str, client_id: int, timeout: floa
         proxy = session.proxy
         evidence = await run_gateway_or_code(
             session.endpoint, lambda: make_client(spec), lambda: make_client("raw"), client_id=client_id,
-            timeout=timeout, wire=lambda cid, since: wire_for_client(proxy, cid, since))
+            timeout=timeout, wire=lambda cid, since: wire_for_client(proxy, cid, since), startup=StartupPlan(),
+            startup_reference=lambda: make_client("ibapi"), startup_reference_client_id=client_id + 3)
     return evidence, notes
 
 
@@ -120,6 +124,9 @@ def print_verdict(evidence: Any, notes: list[str], spec: str, as_json: bool) -> 
         for label, run in (("your client", details["user"]), ("reference", details["reference"])):
             state = "OK" if run["ok"] else f"FAIL at {run['failed_phase']}: {run['cause']}"
             click.echo(redact_text(f"  {label:<12} {run['client']} (client id {run['client_id']}): {state}"))
+        for row in details.get("startup_steps") or []:  # the start-up, step by step, side by side
+            click.echo(redact_text(f"  step {row['step']} {row['label']:<16} reference {row['reference_says']} | "
+                                   f"yours {row['user_says']}"))
         click.echo()
         click.echo(redact_text(f"Verdict: {details['explanation']}"))
     return EXIT_BOTH_OK if details["verdict"] == VERDICT_BOTH_OK else EXIT_DIFFERENCE

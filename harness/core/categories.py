@@ -38,6 +38,12 @@ ZOMBIE_SOCKETS = "zombie sockets"
 GATEWAY_UNREACHABLE = "Gateway unreachable"
 BUILD_TOO_OLD = "build too old"
 HEALTH_LOST_OVER_TIME = "connection health lost over time"
+NO_SECURITY_DEFINITION = "no security definition"
+DATA_FARM_BROKEN = "data farm broken"
+PACING_VIOLATION = "pacing violation"
+HISTORICAL_DATA_REFUSED = "historical data refused"
+MARKET_DATA_NOT_SUBSCRIBED = "market data not subscribed"
+STARTUP_REQUEST_UNANSWERED = "start-up request unanswered"
 HARNESS_ERROR = "harness error"
 RUN_CONFIGURATION = "run configuration"
 UNCLASSIFIED = "unclassified"
@@ -55,6 +61,24 @@ CATEGORY_TEXT: dict[str, str] = {
     ZOMBIE_SOCKETS: "CLOSE_WAIT sockets pile up on the Gateway port: it is not closing finished connections",
     API_NOT_READY: "the handshake completed but nextValidId or managedAccounts never came",
     STARTUP_SYNC_INCOMPLETE: "the API was ready but a start-up request never got its end message",
+    NO_SECURITY_DEFINITION: "a start-up step got error 200: the contract did not resolve (wrong symbol, "
+                            "exchange, currency or expiry, or an ambiguous description; the sec-def farm may "
+                            "be down) (deephaven-examples/deephaven-ib#33, pilwon/node-ib#25)",
+    DATA_FARM_BROKEN: "a data farm is down: 2103/2105 farm connection broken or 2107/2108 inactive, and the "
+                      "request it serves errors or ends without data (IbcAlpha/IBC#251)",
+    PACING_VIOLATION: "historical data refused with 162 'pacing violation': too many requests in a window "
+                      "(IBKR's historical-data limits; the 162 text: field reports only)",
+    HISTORICAL_DATA_REFUSED: "historical data refused with another 162 (HMDS query error); candidates: no data "
+                             "for the span (a weekend, outside RTH), no permission for the data, a request "
+                             "field HMDS rejects, an HMDS farm going down (162 texts: IBKR's API message "
+                             "codes; field reports only)",
+    MARKET_DATA_NOT_SUBSCRIBED: "market data refused: 354 not subscribed, 10089 needs an API subscription, "
+                                "10168 delayed data not enabled; 10167 precedes delayed data "
+                                "(brndnmtthws/thetagang#175, erdewit/ib_insync#198, wboayue/rust-ibapi#672)",
+    STARTUP_REQUEST_UNANSWERED: "a start-up request (qualify, bars, snapshot, PnL) got no answer and no error, "
+                                "or an answer without data; candidates: a farm that is down or slow, a request "
+                                "the Gateway ignores, a client that waits on the wrong event (field reports "
+                                "only)",
     HEALTH_LOST_OVER_TIME: "during a soak a connection did not recover in time, pings went unanswered, or "
                            "CLOSE_WAIT / memory did not return to baseline",
     HARNESS_ERROR: "the harness itself failed (an exception in a test or a worker), not the Gateway",
@@ -74,7 +98,19 @@ CATEGORY_CAUSES: dict[str, tuple[str, ...]] = {
     API_NOT_READY: ("api_not_ready", "closed_after_start", "login_incomplete", "ping_unanswered"),
     STARTUP_SYNC_INCOMPLETE: ("sync", "client_sync"),
     HEALTH_LOST_OVER_TIME: ("connectivity_lost", "ping_unanswered"),
+    NO_SECURITY_DEFINITION: ("no_security_definition",),
+    DATA_FARM_BROKEN: ("data_farm_broken",),
+    PACING_VIOLATION: ("hmds_pacing",),
+    HISTORICAL_DATA_REFUSED: ("hmds_refused", "data_farm_broken", "hmds_pacing"),
+    MARKET_DATA_NOT_SUBSCRIBED: ("market_data_not_subscribed",),
+    STARTUP_REQUEST_UNANSWERED: ("startup_unanswered", "data_farm_broken"),
 }
+
+# The start-up steps (harness/clients/startup.py STEPS), as strings for the same reason as the phases below.
+_STARTUP_STEPS = frozenset({"qualify", "historical_bars", "snapshot", "pnl"})
+_FARM_BROKEN_CODES = frozenset({2103, 2105, 2107, 2108})
+_MARKET_DATA_CODES = frozenset({354, 10089, 10167, 10168})
+_ERROR_CODE_RE = re.compile(r"\berror (\d+)\b")
 
 # Phases as the clients and scenarios name them (harness.clients.base and
 # the scenarios); repeated here as strings so this module stays free of the
@@ -124,12 +160,54 @@ def categorize(evidence: Mapping[str, Any]) -> str | None:
         return CLIENT_ID_STUCK
     if phase in ("server_version", "tcp_connect") and _too_old(evidence):
         return BUILD_TOO_OLD
+    if phase in _STARTUP_STEPS:
+        return _startup_category(evidence, str(phase))
     if phase in _PHASE_CATEGORY:
         return _PHASE_CATEGORY[phase]
     checks = evidence.get("checks") or {}
     if checks and not all(checks.values()):
         return STARTUP_SYNC_INCOMPLETE
     return UNCLASSIFIED
+
+
+def _startup_row(evidence: Mapping[str, Any], step: str) -> Mapping[str, Any]:
+    """The failed step's record: the start-up scenario's steps, or the user's
+    side of the gateway-or-code verdict's side-by-side table."""
+    details = evidence.get("details") or {}
+    row = (details.get("steps") or {}).get(step)
+    if isinstance(row, Mapping):
+        return row
+    for entry in details.get("startup_steps") or []:
+        if isinstance(entry, Mapping) and entry.get("name") == step and isinstance(entry.get("user"), Mapping):
+            return entry["user"]
+    return {}
+
+
+def _startup_category(evidence: Mapping[str, Any], step: str) -> str:
+    """A start-up step's failure: by the Gateway's error code first, then its
+    text, then the farm notices the connection carried."""
+    row = _startup_row(evidence, step)
+    text = f"{row.get('cause') or ''} {evidence.get('cause') or ''}"
+    code = int(row.get("code") or 0)
+    if not code:
+        found = _ERROR_CODE_RE.search(text)
+        code = int(found.group(1)) if found else 0
+    lowered = text.lower()
+    if code == 200:
+        return NO_SECURITY_DEFINITION
+    if code == 162 and "pacing violation" in lowered:
+        return PACING_VIOLATION
+    if code in _FARM_BROKEN_CODES or "farm connection is broken" in lowered:
+        return DATA_FARM_BROKEN
+    if code == 162:
+        return HISTORICAL_DATA_REFUSED
+    if code in _MARKET_DATA_CODES:
+        return MARKET_DATA_NOT_SUBSCRIBED
+    if code:
+        return UNCLASSIFIED
+    if set(_codes(evidence)) & _FARM_BROKEN_CODES:  # no answer, and the farm said it was down
+        return DATA_FARM_BROKEN
+    return STARTUP_REQUEST_UNANSWERED
 
 
 def _categorize_runs(evidence: Mapping[str, Any], runs: list[dict[str, Any]]) -> str:
@@ -223,6 +301,8 @@ def _matches(rule: Mapping[str, Any], status: str, message: str | None, trace: s
 
 __all__ = [
     "API_NOT_READY", "API_WEDGED", "BUILD_TOO_OLD", "HEALTH_LOST_OVER_TIME", "CATEGORY_CAUSES", "CATEGORY_TEXT", "CLIENT_ID_STUCK", "GATEWAY_UNREACHABLE",
+    "DATA_FARM_BROKEN", "HISTORICAL_DATA_REFUSED", "MARKET_DATA_NOT_SUBSCRIBED", "NO_SECURITY_DEFINITION",
+    "PACING_VIOLATION", "STARTUP_REQUEST_UNANSWERED",
     "HANDSHAKE_UNANSWERED", "HARNESS_ERROR", "RUN_CONFIGURATION", "STARTUP_SYNC_INCOMPLETE", "UNCLASSIFIED", "ZOMBIE_SOCKETS",
     "categories_json", "categorize", "match_category", "prefix",
 ]

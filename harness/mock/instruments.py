@@ -2,16 +2,38 @@
 
 Why fixed: a start-up test that qualifies AAPL, pulls bars and takes a
 quote must get the same answer on every run and every profile, with no
-clock, network or random source. The stock, ETF and FX contract ids are the
-public ones the captures carry (AAPL 265598, SPY 756733, EUR.USD 12087792;
-MSFT 272093); exchanges, trading-hour format, min ticks, size rules and
-market-rule ids are representative of what a US paper account sees, not
-copied from one capture, except EUR.USD, whose details follow the contract
-details frame in nautilus_trader's IB adapter test resources
-(contract_details_eurusd.txt: min tick 0.00005, market rule 3188, size
-rules 0.01, aggGroup 4, its order types). The ES front month (ESZ6) and the AAPL option
-chain have invented, deterministic contract ids and fixed dates, never
-computed from today.
+clock, network or random source.
+
+Contract ids. Where IB's id is stable (a stock, an ETF, a currency pair
+keep theirs for years; a corporate action can change one) the book uses
+the real one, so an app that hard-codes
+`Contract(conId=265598)` qualifies on the mock as on a Gateway:
+
+* AAPL 265598: a live Gateway's position frame in wboayue/rust-ibapi's
+  recorded interactions (`tws_interactions.yaml`, server version 173);
+* EUR.USD 12087792: nautechsystems/nautilus_trader's IB adapter test
+  resources (`contract_details_eurusd.txt`) and public position frames;
+* SPY 756733 and MSFT 272093: public client code that hard-codes them
+  (SPY: zsalem2023/Backtrader `contracts.py`; MSFT, with AAPL 265598:
+  AMPnet/trade-serivce `PredefinedContracts.kt`); no Gateway capture of
+  either was found, so these two rest on client code, not a capture.
+
+The ES front month and the option chain have no stable id: IB issues a new
+conId for every expiry (rust-ibapi's capture shows ESU5 as 637533641, a
+later month gets another), so no real id could stay right. Their ids here
+are deterministic and synthetic, drawn from SYNTHETIC_CON_IDS (2.0e9 ..
+2.1e9): inside a Java int / protobuf int32, as a conId must be, and far
+above every conId in the public captures and client code consulted (all
+below 1e9, ESU5's 637533641 among the highest), so they collide neither with the stable ids above nor with a
+real expiry a team may have recorded. Test: tests/test_instrument_calendar.py.
+
+Exchanges, trading-hour format, min ticks, size rules and market-rule ids
+are representative of what a US paper account sees, not copied from one
+capture, except EUR.USD, whose details follow the contract details frame in
+nautilus_trader's test resources (min tick 0.00005, market rule 3188, size
+rules 0.01, aggGroup 4, its order types). Dates are fixed, never computed
+from today. The hours strings are what contractDetails reports (one fixed
+week); the bars follow the trading calendar in trading_calendar.py.
 """
 
 from __future__ import annotations
@@ -31,12 +53,18 @@ EQUITY_HOURS = ("20261207:0400-20261207:2000;20261208:0400-20261208:2000;2026120
                 "20261210:0400-20261210:2000;20261211:0400-20261211:2000;20261212:CLOSED;20261213:CLOSED")
 EQUITY_LIQUID = ("20261207:0930-20261207:1600;20261208:0930-20261208:1600;20261209:0930-20261209:1600;"
                  "20261210:0930-20261210:1600;20261211:0930-20261211:1600;20261212:CLOSED;20261213:CLOSED")
-FUT_HOURS = ("20261206:1800-20261207:1700;20261207:1800-20261208:1700;20261208:1800-20261209:1700;"
-             "20261209:1800-20261210:1700;20261210:1800-20261211:1700;20261212:CLOSED")
-FUT_LIQUID = ("20261207:0930-20261207:1600;20261208:0930-20261208:1600;20261209:0930-20261209:1600;"
-              "20261210:0930-20261210:1600;20261211:0930-20261211:1600;20261212:CLOSED")
+# ES reports its hours in US/Central: Globex 17:00-16:00 CT (18:00-17:00 ET), RTH 08:30-15:00 CT.
+FUT_HOURS = ("20261206:1700-20261207:1600;20261207:1700-20261208:1600;20261208:1700-20261209:1600;"
+             "20261209:1700-20261210:1600;20261210:1700-20261211:1600;20261212:CLOSED")
+FUT_LIQUID = ("20261207:0830-20261207:1500;20261208:0830-20261208:1500;20261209:0830-20261209:1500;"
+              "20261210:0830-20261210:1500;20261211:0830-20261211:1500;20261212:CLOSED")
 FX_HOURS = ("20261206:1715-20261207:1700;20261207:1715-20261208:1700;20261208:1715-20261209:1700;"
             "20261209:1715-20261210:1700;20261210:1715-20261211:1700;20261212:CLOSED")
+
+# Synthetic contract ids (ES front month, the option chain): see the module docstring.
+SYNTHETIC_CON_IDS = range(2_000_000_000, 2_100_000_000)
+ES_FRONT_CON_ID = SYNTHETIC_CON_IDS.start + 1
+OPTION_CON_ID_BASE = SYNTHETIC_CON_IDS.start + 100_000
 
 # Market rules (reqMarketRule): id -> (lowEdge, increment) rows.
 MARKET_RULES: dict[int, list[tuple[float, float]]] = {
@@ -120,7 +148,7 @@ MSFT = _stock(272093, "MSFT", "NASDAQ", "MICROSOFT CORP", 415.20, "Technology", 
 SPY = _stock(756733, "SPY", "ARCA", "SPDR S&P 500 ETF TRUST", 455.30, "Funds", "Equity Fund", "Growth-Large Cap",
              stock_type="ETF", trading_class="SPY")
 ES = Instrument(
-    Contract(637533641, "ES", "FUT", "USD", exchange="CME", primary_exchange="", local_symbol="ESZ6",
+    Contract(ES_FRONT_CON_ID, "ES", "FUT", "USD", exchange="CME", primary_exchange="", local_symbol="ESZ6",
              trading_class="ES", last_trade_date="20261218", multiplier="50"),
     "E-mini S&P 500", "CME", "CME,QBALGO", 0.25, 67, "US/Central", FUT_HOURS, FUT_LIQUID, 4570.25,
     under_con_id=11004968, under_symbol="ES", under_sec_type="IND", suggested_size_increment="1",
@@ -147,7 +175,7 @@ def _aapl_options() -> list[Instrument]:
     for e_index, expiry in enumerate(OPTION_EXPIRATIONS):
         for s_index, strike in enumerate(OPTION_STRIKES):
             for r_index, right in enumerate(("C", "P")):
-                con_id = 700_000_000 + e_index * 1000 + s_index * 10 + r_index
+                con_id = OPTION_CON_ID_BASE + e_index * 1000 + s_index * 10 + r_index
                 local = f"AAPL  {expiry[2:]}{right}{int(strike * 1000):08d}"
                 intrinsic = max(0.0, AAPL.price - strike) if right == "C" else max(0.0, strike - AAPL.price)
                 rows.append(Instrument(

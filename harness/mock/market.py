@@ -5,6 +5,8 @@ from a seed: any window of bars, at any bar size, ending at any time, gives
 the same price at the same instant on every run, profile and client, so two
 runs' evidence compares bar for bar; no clock or network is read except the
 "now" a request leaves empty (a real Gateway's end time is "now" too).
+Which bars exist follows the trading calendar (trading_calendar.py):
+useRTH, sessions per instrument, no bars on weekends.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 
 from ..core.errors import HarnessError
 from .instruments import Instrument
+from .trading_calendar import EASTERN, EASTERN_NAMES, UTC_NAMES, calendar_kind, intraday_starts, sessions_before
 
 # The bar sizes the API accepts (reqHistoricalData barSizeSetting), in seconds.
 BAR_SIZES: dict[str, int] = {
@@ -47,10 +50,13 @@ class BarRequest:
     what_to_show: str
     format_date: int
     time_zone: str
+    use_rth: bool = True
+    duration_unit: str = "S"  # D/W/M/Y count trading days or calendar spans; S is seconds of clock time
+    duration_count: int = 0
 
 
 def parse_request(inst: Instrument, end: str, bar_size: str, duration: str, what_to_show: str,
-                  format_date: str, now: float | None = None) -> BarRequest:
+                  format_date: str, now: float | None = None, use_rth: bool = True) -> BarRequest:
     """Validate a reqHistoricalData request as HMDS does; HistoryError otherwise."""
     bar_seconds = BAR_SIZES.get(bar_size.strip())
     if bar_seconds is None:
@@ -70,11 +76,17 @@ def parse_request(inst: Instrument, end: str, bar_size: str, duration: str, what
     if duration_seconds < bar_seconds and match.group(2) == "S":
         raise HistoryError("Duration is shorter than the bar size.")
     return BarRequest(parse_end(end, now), bar_seconds, max(duration_seconds, bar_seconds), what,
-                      2 if str(format_date).strip() == "2" else 1, inst.time_zone)
+                      2 if str(format_date).strip() == "2" else 1, inst.time_zone, use_rth, match.group(2),
+                      int(match.group(1)))
 
 
 def parse_end(text: str, now: float | None = None) -> int:
-    """End time: empty means now; 'yyyyMMdd HH:mm:ss[ zone]' or 'yyyyMMdd-HH:mm:ss' (UTC)."""
+    """End time: empty means now; 'yyyyMMdd HH:mm:ss[ zone]' or 'yyyyMMdd-HH:mm:ss' (UTC).
+
+    A New York zone name (US/Eastern, America/New_York) is New York wall
+    time (trading_calendar.Eastern: no tz database needed); UTC/GMT and no
+    zone are UTC; any other zone needs the tz database, and a zone it does
+    not know is refused (321) as a Gateway refuses one."""
     text = (text or "").strip()
     if not text:
         return int(time.time() if now is None else now)
@@ -88,7 +100,21 @@ def parse_end(text: str, now: float | None = None) -> int:
         except ValueError:
             raise HistoryError("Error validating request.-'bS' : cause - End date/time format is invalid.",
                                321) from None
+    zone = parts[2] if len(parts) > 2 else ""
+    if zone in EASTERN_NAMES:
+        return EASTERN.epoch(moment)
+    if zone and zone not in UTC_NAMES:
+        return _zoned(moment, zone)
     return int(moment.replace(tzinfo=timezone.utc).timestamp())
+
+
+def _zoned(moment: datetime, zone: str) -> int:
+    try:
+        from zoneinfo import ZoneInfo
+
+        return int(moment.replace(tzinfo=ZoneInfo(zone)).timestamp())
+    except Exception:  # noqa: BLE001 - unknown zone, or no tz database for it
+        raise HistoryError(f"Error validating request.-'bS' : cause - Invalid time zone {zone!r}.", 321) from None
 
 
 def _unit(symbol: str, what: str, t: int) -> float:
@@ -110,14 +136,50 @@ def _on_tick(inst: Instrument, value: float) -> float:
     return round(ticks * inst.min_tick, 6)
 
 
+def bar_starts(inst: Instrument, req: BarRequest) -> list[int]:
+    """The start of every bar the request covers, oldest first, on the
+    instrument's trading calendar: D counts trading days back from the end
+    time; S, W, M and Y cover that span of clock time; bars of a day or
+    more are one per trade date (week / month: the first trade date of
+    each week / month); nothing outside a session."""
+    kind = calendar_kind(inst.contract.sec_type)
+    end, step = req.end_epoch, req.bar_seconds
+    if req.duration_unit == "D":
+        count = max(1, req.duration_count or req.duration_seconds // 86400)
+        days = sessions_before(kind, req.use_rth, end, EASTERN, max_days=count * 2 + 14)  # weekends between
+        chosen = [d for _, d in zip(range(count), days)]
+        since = None
+    else:
+        since = end - req.duration_seconds
+        days = sessions_before(kind, req.use_rth, end, EASTERN, max_days=req.duration_seconds // 86400 + 14)
+        chosen = []
+        for day in days:
+            if day[1][1] <= since:
+                break
+            chosen.append(day)
+    chosen.reverse()
+    if step >= 86400:
+        starts: list[int] = []
+        seen: set[tuple[int, int]] = set()
+        for trade_date, session in chosen:
+            key = ((trade_date.toordinal(), 0) if step == 86400 else trade_date.isocalendar()[:2] if step == 604800
+                   else (trade_date.year, trade_date.month))
+            if key not in seen:
+                seen.add(key)
+                starts.append(session[0])
+        return starts[-MAX_BARS:]
+    starts = [t for _, session in chosen for t in intraday_starts(session, step, EASTERN)]
+    if since is not None:
+        starts = [t for t in starts if t + step > since]
+    return starts[-MAX_BARS:]
+
+
 def bars(inst: Instrument, req: BarRequest) -> list[tuple[str, float, float, float, float, str, str, int]]:
-    """(date, open, high, low, close, volume, wap, count), oldest first."""
+    """(date, open, high, low, close, volume, wap, count), oldest first; [] when
+    the span holds no session (the caller answers HMDS's 'no data' 162)."""
     step = req.bar_seconds
-    last_start = req.end_epoch - req.end_epoch % step if step < 86400 else req.end_epoch - req.end_epoch % 86400
-    count = max(1, req.duration_seconds // step)
     out = []
-    for i in range(count - 1, -1, -1):
-        start = last_start - i * step
+    for start in bar_starts(inst, req):
         o = price_at(inst, start)
         c = price_at(inst, start + step - 1)
         spread = inst.price * 0.001 * (1 + _unit(inst.symbol, "range", start))
@@ -129,14 +191,22 @@ def bars(inst: Instrument, req: BarRequest) -> list[tuple[str, float, float, flo
             n = 1 + int(_unit(inst.symbol, "count", start) * 500 * max(1, step // 60))
             volume = str(n * 100)
             wap = f"{_on_tick(inst, (o + h + low + c) / 4):.4f}".rstrip("0").rstrip(".")
-        out.append((_bar_date(start, step, req), o, h, low, c, volume, wap, n))
+        out.append((_bar_date(start, step, req, inst), o, h, low, c, volume, wap, n))
     return out
 
 
-def _bar_date(start: int, step: int, req: BarRequest) -> str:
+def no_data_text(inst: Instrument, req: BarRequest) -> str:
+    """HMDS's answer to a span without a session (a weekend, outside RTH)."""
+    return f"HMDS query returned no data: {inst.symbol}@{inst.exchange} {req.what_to_show.title()}"
+
+
+def _bar_date(start: int, step: int, req: BarRequest, inst: Instrument | None = None) -> str:
+    if step >= 86400:  # the trade date (a Globex / FX session begins the evening before it)
+        local = EASTERN.local(start)
+        if inst is not None and calendar_kind(inst.contract.sec_type) in ("globex", "fx") and local.hour >= 17:
+            local += timedelta(days=1)
+        return local.strftime("%Y%m%d")
     moment = datetime.fromtimestamp(start, timezone.utc)
-    if step >= 86400:
-        return moment.strftime("%Y%m%d")
     if req.format_date == 2:
         return str(start)
     return moment.strftime("%Y%m%d %H:%M:%S") + " UTC"

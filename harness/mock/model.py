@@ -9,7 +9,7 @@ real-captures.md section 4).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ..core.constants import PAPER_PREFIXES  # noqa: F401  (re-exported: defined once, in core)
 from ..protocol.messages import Contract, Execution
@@ -73,11 +73,20 @@ def _money(value: float) -> str:
 
 
 def default_contracts() -> list[tuple[Contract, float, float, float]]:
-    """Stock, ETF and FX holdings: (contract, quantity, avg cost, price)."""
+    """Stock, ETF and FX holdings: (contract, quantity, avg cost, price).
+
+    A position's contract carries the primary exchange in its exchange
+    field, as a real Gateway reports it: a live Gateway's position frame
+    in wboayue/rust-ibapi's recorded interactions (`tws_interactions.yaml`,
+    server version 173) reads `265598|AAPL|STK|...|NASDAQ|USD|AAPL|NMS`
+    (and an empty exchange for its ES future); public EUR.USD position
+    frames carry an empty exchange too. So reqPositions and
+    reqPositionsMulti say AAPL NASDAQ, SPY ARCA, EUR.USD '' (the portfolio
+    updates carry primaryExchange, which is the same value)."""
     return [
-        (Contract(265598, "AAPL", "STK", "USD", primary_exchange="NASDAQ", local_symbol="AAPL",
+        (Contract(265598, "AAPL", "STK", "USD", exchange="NASDAQ", primary_exchange="NASDAQ", local_symbol="AAPL",
                   trading_class="NMS"), 100.0, 150.25, 190.10),
-        (Contract(756733, "SPY", "STK", "USD", primary_exchange="ARCA", local_symbol="SPY",
+        (Contract(756733, "SPY", "STK", "USD", exchange="ARCA", primary_exchange="ARCA", local_symbol="SPY",
                   trading_class="SPY"), 20.0, 420.50, 455.30),
         (Contract(12087792, "EUR", "CASH", "USD", local_symbol="EUR.USD", trading_class="EUR.USD"),
          10000.0, 1.0825, 1.0910),
@@ -101,7 +110,7 @@ class AccountModel:
             holdings = [Holding(c, qty, cost, price) for c, qty, cost, price in default_contracts()]
             executions = []
             if index == 0:
-                aapl = holdings[0].contract
+                aapl = replace(holdings[0].contract, exchange="")  # executions keep their own layout
                 executions = [
                     Execution("0000e0d5.6601a2b3.01.01", 11, aapl, "20261125 09:31:02", account_id,
                               "BOT", 50, 150.10, 1_900_000_001, client_id=1),

@@ -111,12 +111,26 @@ def summary_rows(account: Account, tags: list[str]) -> list[tuple[str, str, str]
     """reqAccountSummary's rows for the requested tags: the official tags
     (currency-less ones with an empty currency, money in the base
     currency) and the $LEDGER forms: base currency only, `$LEDGER:XXX` one
-    currency, `$LEDGER:ALL` every currency with BASE first."""
+    currency, `$LEDGER:ALL` every currency with BASE first.
+
+    Order: by tag (ordinal, as Java's String.compareTo sorts), then BASE
+    before the real currency, whatever order the request named them in;
+    one row per (tag, currency). Evidence: the one public capture of a real
+    Gateway's accountSummary, wboayue/rust-ibapi's `tws_interactions.yaml`
+    (server version 173), asks `NetLiquidation,TotalCashValue,
+    GrossPositionValue` and gets GrossPositionValue, NetLiquidation,
+    TotalCashValue: alphabetical, not request order. The evidence is thin
+    (three tags, one account, one currency, no $LEDGER), so how ledger
+    rows and currency-less tags interleave is not shown by any capture;
+    the mock applies the same rule as the initial account dump (keys
+    alphabetical, BASE before the real currency), which is the order
+    documented for that dump in this module. IBKR's API documentation does
+    not specify an order."""
     values = {key: (value, currency) for key, value, currency in full_account_values(account)
               if currency != "BASE"}
     values["Leverage"] = values["Leverage-S"]
     values["ReqTEquity"], values["ReqTMargin"] = values["RegTEquity"], values["RegTMargin"]
-    out: list[tuple[str, str, str]] = []
+    rows: dict[tuple[str, str], tuple[str, str, str]] = {}
     for tag in tags:
         if tag.startswith("$LEDGER"):
             wanted = tag.partition(":")[2].upper()
@@ -126,8 +140,10 @@ def summary_rows(account: Account, tags: list[str]) -> list[tuple[str, str, str]
             for currency in currencies:
                 if currency not in ("BASE", account.base_currency):
                     continue  # the account holds no ledger in that currency
-                out += [(key, _ledger_value(key, currency, account, f), currency) for key in LEDGER_KEYS]
+                for key in LEDGER_KEYS:
+                    rows[(key, currency)] = (key, _ledger_value(key, currency, account, f), currency)
         elif tag in values:
             value, currency = values[tag]
-            out.append((tag, value, currency))
-    return out
+            rows[(tag, currency)] = (tag, value, currency)
+    order = {"": 0, "BASE": 1}
+    return sorted(rows.values(), key=lambda r: (r[0], order.get(r[2], 2), r[2]))

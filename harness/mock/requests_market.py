@@ -217,10 +217,11 @@ class MarketDesk:
         if refusal is not None:
             self.error(req_id, *refusal)
             return
+        use_rth = str(f.get("use_rth", "")).strip().lower() in ("1", "true")  # absent in protobuf: false
         try:
             req = prices.parse_request(inst, str(f.get("end_date_time", "")), str(f.get("bar_size", "")),
                                        str(f.get("duration", "")), str(f.get("what_to_show", "")),
-                                       str(f.get("format_date", "1")))
+                                       str(f.get("format_date", "1")), use_rth=use_rth)
         except prices.HistoryError as exc:
             text = str(exc) if exc.code != 162 else prices.HMDS_PREFIX + str(exc)
             self.error(req_id, exc.code, text)
@@ -229,14 +230,23 @@ class MarketDesk:
         if keep_up and str(f.get("end_date_time", "")).strip():
             self.error(req_id, 321, KEEP_UP_TO_DATE_WITH_END)
             return
+        rows = prices.bars(inst, req)
+        if not rows and not keep_up:  # the span holds no session (a weekend, outside RTH)
+            self.error(req_id, 162, prices.HMDS_PREFIX + prices.no_data_text(inst, req))
+            return
         start, end = prices.window(req)
-        self.send(mk.historical_data(self.sv, req_id, start, end, prices.bars(inst, req)))
+        self.send(mk.historical_data(self.sv, req_id, start, end, rows))
         if self.sv >= HISTORICAL_DATA_END:
             self.send(mk.historical_data_end(req_id, start, end))
         if keep_up:
-            self._stream(req_id, BAR_UPDATE_INTERVAL, lambda: [mk.historical_data_update(
-                req_id, prices.bars(inst, prices.BarRequest(int(time.time()), req.bar_seconds, req.bar_seconds,
-                                                            req.what_to_show, req.format_date, req.time_zone))[-1])])
+            def update() -> list[list]:
+                # The bar being built now; while the market is closed, the last bar of the latest session.
+                now = prices.BarRequest(int(time.time()), req.bar_seconds, req.bar_seconds, req.what_to_show,
+                                        req.format_date, req.time_zone, req.use_rth, "D", 1)
+                latest = prices.bars(inst, now)
+                return [mk.historical_data_update(req_id, latest[-1])] if latest else []
+
+            self._stream(req_id, BAR_UPDATE_INTERVAL, update)
 
     # ------------------------------------------------------------ market data
 

@@ -73,26 +73,16 @@ async def run_app_startup(endpoint: Endpoint, client: ClientAdapter, client_id: 
             return evidence
         steps["connect"] = {"outcome": PASSED, "ms": round((time.monotonic() - started) * 1000, 3)}
         evidence.measurements["step_connect_ms"] = steps["connect"]["ms"]  # type: ignore[assignment]
-        spec = plan.contract
-        for step in plan.steps:
-            if not supports(client, step):
-                steps[step] = {"outcome": "not_run", "cause": f"{client.info.name} offers no {step}()"}
-                continue
-            t0 = time.monotonic()
-            try:
-                result = await _run_step(client, step, spec, plan, timeout)
-            except StartupError as exc:
-                _fail(evidence, steps, step, t0, exc.code, exc.message)
-                return evidence
-            except (TimeoutError, ConnectionError) as exc:
-                _fail(evidence, steps, step, t0, 0, str(exc) or type(exc).__name__)
-                return evidence
-            ms = round((time.monotonic() - t0) * 1000, 3)
-            evidence.measurements[f"step_{step}_ms"] = ms
-            steps[step] = {"outcome": PASSED, "ms": ms, **result}
-            if step == "qualify":
-                spec = result.pop("_spec")  # type: ignore[assignment]
-                steps[step].pop("_spec", None)
+        failure = await run_steps(client, plan, timeout, steps)
+        for step, row in steps.items():
+            if step != "connect" and "ms" in row:
+                evidence.measurements[f"step_{step}_ms"] = row["ms"]  # type: ignore[assignment]
+        if failure is not None:
+            step, code, message = failure
+            evidence.outcome, evidence.failed_phase = FAILED, step
+            evidence.cause = f"{step} failed: error {code}: {message}" if code else f"{step} failed: {message}"
+            evidence.hint = STEP_HINTS.get(step, "")
+            return evidence
         ran = [s for s in plan.steps if steps.get(s, {}).get("outcome") == PASSED]
         evidence.checks = {f"{s}_has_data": steps[s].get("has_data") is True for s in ran}
         evidence.measurements["steps_run_count"] = len(ran)
@@ -134,11 +124,38 @@ async def _run_step(client: ClientAdapter, step: str, spec: ContractSpec, plan: 
             "unrealized": value.unrealized, "realized": value.realized}
 
 
-def _fail(evidence: Evidence, steps: dict[str, dict[str, object]], step: str, t0: float, code: int,
-          message: str) -> None:
-    ms = round((time.monotonic() - t0) * 1000, 3)
-    steps[step] = {"outcome": FAILED, "ms": ms, "code": code, "cause": message}
-    evidence.measurements[f"step_{step}_ms"] = ms
-    evidence.outcome, evidence.failed_phase = FAILED, step
-    evidence.cause = f"{step} failed: error {code}: {message}" if code else f"{step} failed: {message}"
-    evidence.hint = STEP_HINTS.get(step, "")
+StepFailure = tuple[str, int, str]  # (step, Gateway error code or 0, message)
+
+
+async def run_steps(client: ClientAdapter, plan: StartupPlan, timeout: float,
+                    steps: dict[str, dict[str, object]]) -> StepFailure | None:
+    """Run the plan's steps on a connected client, filling `steps` (outcome,
+    ms, data summary or the error) in order; the first failing step ends the
+    run and is returned. A step the client does not offer is recorded as
+    not run. Shared by this scenario and the gateway-or-code verdict, so
+    both sides of a comparison run the same steps the same way."""
+    spec = plan.contract
+    for step in plan.steps:
+        if not supports(client, step):
+            steps[step] = {"outcome": "not_run", "cause": f"{client.info.name} offers no {step}()"}
+            continue
+        t0 = time.monotonic()
+        try:
+            result = await _run_step(client, step, spec, plan, timeout)
+        except StartupError as exc:
+            return _failed(steps, step, t0, exc.code, exc.message)
+        except (TimeoutError, ConnectionError) as exc:
+            return _failed(steps, step, t0, 0, str(exc) or type(exc).__name__)
+        except Exception as exc:  # noqa: BLE001 - a team's adapter raising is that step's failure, named
+            return _failed(steps, step, t0, 0, f"{type(exc).__name__}: {exc}")
+        steps[step] = {"outcome": PASSED, "ms": round((time.monotonic() - t0) * 1000, 3), **result}
+        if step == "qualify":
+            spec = result.pop("_spec")  # type: ignore[assignment]
+            steps[step].pop("_spec", None)
+    return None
+
+
+def _failed(steps: dict[str, dict[str, object]], step: str, t0: float, code: int, message: str) -> StepFailure:
+    steps[step] = {"outcome": FAILED, "ms": round((time.monotonic() - t0) * 1000, 3), "code": code,
+                   "cause": message}
+    return step, code, message

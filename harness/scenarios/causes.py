@@ -169,6 +169,46 @@ CAUSES: dict[str, Cause] = {c.key: c for c in (
           "the client library's own start-up requests did not complete in time",
           "retry with a longer --timeout, or probe with --client raw to see which start-up reply is missing",
           "ib-api-reloaded/ib_async#82, #84 (start-up requests time out)"),
+    # A trading app's start-up steps (harness/scenarios/app_startup.py): the Gateway's refusals.
+    Cause("no_security_definition", "no security definition (error 200): the contract did not resolve",
+          "the Gateway answered the contract lookup (or a data request for it) with error 200: no contract "
+          "matches the description, or more than one does",
+          "check symbol, secType, exchange, currency and expiry (a stock: SMART plus primaryExchange; a future: "
+          "the contract month and multiplier); qualify by conId once known",
+          "deephaven-examples/deephaven-ib#33 (ambiguous description: 200); pilwon/node-ib#25; the code's "
+          "text per IBKR's API message codes documentation"),
+    Cause("data_farm_broken", "a data farm is down (2103/2105 broken, 2107/2108 inactive)",
+          "the Gateway reported the market-data (2103) or HMDS (2105) farm connection broken, or inactive "
+          "(2107/2108), and requests that farm serves error (162) or end without data",
+          "wait for the farm's OK notice (2104/2106) and retry; if it stays down, restart the Gateway or check "
+          "IB's system status",
+          "IbcAlpha/IBC#251 (2103/2105 farm broken around the nightly reset)", restart_fixes=True),
+    Cause("hmds_pacing", "historical data pacing violation (162)",
+          "HMDS refused a historical-data request with 162 'pacing violation': too many requests in a window",
+          "space the requests out (IBKR's historical-data limits: identical requests within 15 s, 60 in 10 "
+          "minutes) and retry after a pause",
+          f"{FIELD_REPORTS_ONLY}: the 162 pacing text per IBKR's historical-data limits documentation; no "
+          "public capture"),
+    Cause("hmds_refused", "historical data refused (162 HMDS query error)",
+          "HMDS answered 162 for another reason; candidates: no data in the span (a weekend, outside RTH), no "
+          "permission for the data, a field it rejects (whatToShow, bar size, duration), an HMDS farm going "
+          "down",
+          "read the 162's text: fix the request field it names, widen the span to a trading session, or "
+          "check the account's data permissions",
+          f"{FIELD_REPORTS_ONLY} (162 texts per IBKR's API message codes documentation)"),
+    Cause("market_data_not_subscribed", "market data not subscribed (354/10089/10168; 10167 precedes delayed data)",
+          "the Gateway refused live market data: 354 not subscribed, 10089 the API needs its own subscription, "
+          "10168 delayed data not enabled; 10167 says delayed data follows instead",
+          "request delayed data (reqMarketDataType 3) or add the subscription (and its API entitlement) in "
+          "Account Management",
+          "brndnmtthws/thetagang#175 (354); erdewit/ib_insync#198 (10168); wboayue/rust-ibapi#672 (10167 "
+          "before delayed ticks)"),
+    Cause("startup_unanswered", "a start-up request got no answer",
+          "a start-up request (contract details, bars, snapshot, PnL) got neither data nor an error within "
+          "the timeout, or ended without data",
+          "rerun with a longer --timeout; check the farm notices (2103-2108) at connect; compare the request "
+          "with the reference client's (ibgw doctor --client)",
+          f"{FIELD_REPORTS_ONLY} (the app that hangs at its first qualifyContracts)"),
     Cause("live", "a LIVE (non-paper) account is logged in",
           "an account that is not a paper account (DU/DF prefix) is logged in",
           "this Gateway is logged in to a LIVE account: make sure that is intended; test and debug against a "

@@ -16,6 +16,15 @@ or the mock's own record).
                                      user's client gave up);
 * both succeed                    -> neither: this Gateway serves both;
 * only the reference fails        -> inconclusive (a flaky Gateway); rerun.
+
+When both pass and a start-up plan is given (`ibgw doctor --client` and
+the suite give the field reports' start-up: qualify AAPL, 5-minute bars, a
+delayed snapshot, PnL), the comparison goes on step by step: the user's
+client runs the start-up steps it offers on its own connection, the
+start-up reference (the official ibapi by default) runs them on another,
+and the verdict names the numbered step where they part ("the reference
+got bars at step 3, your client stopped at step 3 (historical bars) after
+qualify succeeded"), with both sides' per-step evidence side by side.
 """
 
 from __future__ import annotations
@@ -35,9 +44,11 @@ from ..clients.base import (
     HandshakeError,
 )
 from ..clients.readiness import connect_until_ready
+from ..clients.startup import supports
 from ..core.record import FAILED, PASSED, Evidence
 from ..core.wait import poll_until
 from ..targets.base import Endpoint
+from .app_startup import StartupPlan, run_app_startup, run_steps
 from .common import new_evidence
 
 SCENARIO = "gateway_or_code"
@@ -104,6 +115,7 @@ class ClientRun:
     phases: dict[str, float] = field(default_factory=dict)
     gave_up_after_s: float | None = None  # connect() call -> failure
     wire: WireView | None = None
+    startup: dict[str, dict[str, Any]] | None = None  # per start-up step, when a plan ran (connect first)
     started: float = 0.0  # time.monotonic() at the connect call
     disconnect_returned: float = 0.0  # time.monotonic() when the adapter's disconnect() returned
     close_linger_ms: float | None = None  # disconnect() returned -> the Gateway side saw the close
@@ -118,8 +130,11 @@ class ClientRun:
         return data
 
 
-async def run_client(client: ClientAdapter, endpoint: Endpoint, client_id: int, *, timeout: float) -> ClientRun:
-    """Connect until ready, ping once, take the account snapshot, disconnect."""
+async def run_client(client: ClientAdapter, endpoint: Endpoint, client_id: int, *, timeout: float,
+                     startup: StartupPlan | None = None) -> ClientRun:
+    """Connect until ready, ping once, take the account snapshot, then (with
+    a plan, when the client offers any step) the start-up steps on the same
+    connection, as an app does; disconnect."""
     run = ClientRun(str(client.info.name), client_id)
     started = time.monotonic()
     phase = PHASE_API_READY
@@ -133,6 +148,12 @@ async def run_client(client: ClientAdapter, endpoint: Endpoint, client_id: int, 
         if not (snap.positions_end and snap.executions_end and snap.account_download_end):
             raise TimeoutError("a start-up request never got its end message")
         run.ok = True
+        if startup is not None and any(supports(client, step) for step in startup.steps):
+            ready_s = run.phases.get(PHASE_API_READY)
+            steps: dict[str, dict[str, Any]] = {"connect": {"outcome": PASSED, "ms": None if ready_s is None
+                                                            else round(ready_s * 1000, 3)}}
+            run.startup = steps
+            await run_steps(client, startup, timeout, steps)  # the failing step is in `steps`
     except HandshakeError as exc:
         run.failed_phase, run.cause = exc.phase, exc.cause
         if exc.result is not None:
@@ -230,6 +251,94 @@ def judge(user: ClientRun, ref: ClientRun) -> tuple[str, str | None, str]:
         f"({ref.cause}); the Gateway is flaky: rerun")
 
 
+# ------------------------------------------------------------------ start-up steps
+
+STEP_LABEL = {"connect": "connect", "qualify": "qualify", "historical_bars": "historical bars",
+              "snapshot": "snapshot", "pnl": "PnL"}
+
+
+def _step_ok(row: dict[str, Any] | None) -> bool:
+    return bool(row) and row.get("outcome") == PASSED and row.get("has_data", True) is True  # type: ignore[union-attr]
+
+
+def _got(step: str, row: dict[str, Any]) -> str:
+    """What a passing step got, in words: 'got bars (78 bars)'."""
+    if step == "connect":
+        return "connected"
+    if step == "qualify":
+        return f"qualified the contract (conId {row.get('con_id')})"
+    if step == "historical_bars":
+        return f"got bars ({row.get('bars_count')} bars)"
+    if step == "snapshot":
+        return "got a quote"
+    return "got PnL"
+
+
+def _side(row: dict[str, Any] | None) -> str:
+    """One side of one step, for the side-by-side table."""
+    if not row:
+        return "not reached"
+    outcome = row.get("outcome")
+    ms = row.get("ms")
+    took = f" {ms:.0f} ms" if isinstance(ms, (int, float)) else ""
+    if outcome == "not_run":
+        return "not offered"
+    if outcome == PASSED:
+        return f"ok{took}" if row.get("has_data", True) is True else f"answered without data{took}"
+    code = row.get("code")
+    return f"FAILED{took}: " + (f"error {code}: " if code else "") + str(row.get("cause", ""))
+
+
+def step_table(order: list[str], user: dict[str, dict[str, Any]], ref: dict[str, dict[str, Any]]
+               ) -> list[dict[str, Any]]:
+    """Per-step evidence of both clients, side by side (Evidence details 'startup_steps')."""
+    return [{"step": n, "name": step, "label": STEP_LABEL.get(step, step), "user": user.get(step),
+             "reference": ref.get(step), "user_says": _side(user.get(step)), "reference_says": _side(ref.get(step))}
+            for n, step in enumerate(order, 1)]
+
+
+def _table_text(table: list[dict[str, Any]]) -> str:
+    return "; ".join(f"step {row['step']} {row['label']}: reference {row['reference_says']} | "
+                     f"yours {row['user_says']}" for row in table)
+
+
+def judge_startup(user_name: str, ref_name: str, order: list[str], user: dict[str, dict[str, Any]],
+                  ref: dict[str, dict[str, Any]]) -> tuple[str, str | None, str]:
+    """(verdict, step where they part, explanation) from both clients' start-up steps, in order.
+
+    A step the user's client does not offer is skipped (not counted as a
+    pass or a failure); the first step where exactly one side got data is
+    where they part; both failing at the same step is the Gateway."""
+    table_text = _table_text(step_table(order, user, ref))
+    passed: list[str] = []
+    for n, step in enumerate(order, 1):
+        u, r = user.get(step), ref.get(step)
+        if u is not None and u.get("outcome") == "not_run":
+            continue
+        label = STEP_LABEL.get(step, step)
+        after = f" after {', '.join(STEP_LABEL.get(p, p) for p in passed)} succeeded" if passed else ""
+        if _step_ok(u) and _step_ok(r):
+            passed.append(step)
+            continue
+        if _step_ok(r):
+            return VERDICT_USER_CODE, step, (
+                f"THE USER'S CODE ({user_name}): the reference ({ref_name}) {_got(step, r)} at step {n}, "  # type: ignore[arg-type]
+                f"your client stopped at step {n} ({label}){after}: {_side(u).rstrip('.')}. Side by side: {table_text}")
+        if _step_ok(u):
+            return VERDICT_INCONCLUSIVE, step, (
+                f"INCONCLUSIVE: your client ({user_name}) {_got(step, u)} at step {n} but the reference "  # type: ignore[arg-type]
+                f"({ref_name}) stopped there ({label}): {_side(r)}; the Gateway is flaky: rerun. "
+                f"Side by side: {table_text}")
+        return VERDICT_GATEWAY, step, (
+            f"THE GATEWAY: both your client ({user_name}) and the reference ({ref_name}) stopped at step {n} "
+            f"({label}){after} (yours: {_side(u)} / reference: {_side(r)}); your code is not the cause. "
+            f"Side by side: {table_text}")
+    return VERDICT_BOTH_OK, None, (
+        f"both {user_name} and the reference ({ref_name}) reached API-ready, completed the account sync and "
+        f"every start-up step ({', '.join(STEP_LABEL.get(s, s) for s in order)}): this Gateway serves both. "
+        f"Side by side: {table_text}")
+
+
 # A close that reaches the Gateway side this long after disconnect() returned is the client's own linger.
 LINGER_NOTABLE_MS = 50.0
 CLOSE_WATCH_S = 2.0  # how long the user's connection's close is waited for after both runs
@@ -256,17 +365,27 @@ def _client_close_linger(run: ClientRun) -> str | None:
 async def run_gateway_or_code(endpoint: Endpoint, user_client: Callable[[], ClientAdapter],
                               reference_client: Callable[[], ClientAdapter], *, client_id: int,
                               reference_client_id: int | None = None, timeout: float = 10.0,
-                              wire: WireSource | None = None) -> Evidence:
+                              wire: WireSource | None = None, startup: StartupPlan | None = None,
+                              startup_reference: Callable[[], ClientAdapter] | None = None,
+                              startup_reference_client_id: int | None = None) -> Evidence:
     """The user's client, then the reference, back to back; a verdict with evidence.
 
     The reference uses its own client id (default client_id + 1) so a client
     id the user's client left stuck cannot make the reference fail too.
+    With a start-up plan and a start-up reference (a client that offers the
+    steps: the raw reference offers none), the user's client also runs the
+    plan's steps and, when both handshakes pass, the start-up reference runs
+    them on its own id (default reference id + 1); the verdict then names
+    the step where the two part.
     """
     user = user_client()
     ref_id = client_id + 1 if reference_client_id is None else reference_client_id
+    startup_ref_id = ref_id + 1 if startup_reference_client_id is None else startup_reference_client_id
+    plan = startup if startup_reference is not None else None
     evidence = new_evidence(SCENARIO, endpoint, user, client_id=client_id, reference_client_id=ref_id,
-                            timeout_s=timeout)
-    user_run = await run_client(user, endpoint, client_id, timeout=timeout)
+                            timeout_s=timeout, **({"startup_reference_client_id": startup_ref_id,
+                                                   "plan": plan.to_dict()} if plan is not None else {}))
+    user_run = await run_client(user, endpoint, client_id, timeout=timeout, startup=plan)
     reference = reference_client()
     ref_run = await run_client(reference, endpoint, ref_id, timeout=timeout)
     if wire is not None:  # read after both runs: the Gateway side has seen both connections close by now
@@ -283,6 +402,17 @@ async def run_gateway_or_code(endpoint: Endpoint, user_client: Callable[[], Clie
 
         await poll_until(closed, timeout=CLOSE_WATCH_S, raise_on_timeout=False)
     verdict, phase, explanation = judge(user_run, ref_run)
+    startup_table: list[dict[str, Any]] | None = None
+    startup_evidence: Evidence | None = None
+    if (verdict == VERDICT_BOTH_OK and plan is not None and startup_reference is not None
+            and user_run.startup is not None):
+        startup_evidence = await run_app_startup(endpoint, startup_reference(), startup_ref_id, plan=plan,
+                                                 timeout=timeout)
+        ref_steps: dict[str, dict[str, Any]] = startup_evidence.details.get("steps") or {}
+        order = ["connect", *plan.steps]
+        ref_name = str(startup_evidence.client.get("name", "reference"))
+        verdict, phase, explanation = judge_startup(user_run.client, ref_name, order, user_run.startup, ref_steps)
+        startup_table = step_table(order, user_run.startup, ref_steps)
     linger_note = _client_close_linger(user_run)
     if linger_note:
         explanation = f"{explanation}. Also: {linger_note}"
@@ -290,6 +420,20 @@ async def run_gateway_or_code(endpoint: Endpoint, user_client: Callable[[], Clie
                         "user": user_run.to_dict(), "reference": ref_run.to_dict(),
                         "reference_client": asdict(reference.info)}
     evidence.checks = {"user_client_ok": user_run.ok, "reference_client_ok": ref_run.ok}
+    if startup_table is not None and startup_evidence is not None:
+        evidence.details["startup_steps"] = startup_table
+        evidence.details["startup_reference"] = {"client": startup_evidence.client,
+                                                 "client_id": startup_ref_id, "outcome": startup_evidence.outcome,
+                                                 "cause": startup_evidence.cause}
+        offered = [row for row in startup_table if row["name"] != "connect"
+                   and (row["user"] or {}).get("outcome") != "not_run"]
+        evidence.checks["user_startup_ok"] = all(_step_ok(row["user"]) for row in offered)
+        evidence.checks["reference_startup_ok"] = all(_step_ok(row["reference"]) for row in offered)
+        for row in startup_table:
+            for side in ("user", "reference"):
+                ms = (row[side] or {}).get("ms")
+                if isinstance(ms, (int, float)):
+                    evidence.measurements[f"{side}_step_{row['name']}_ms"] = ms
     if user_run.close_linger_ms is not None:
         evidence.measurements["user_close_linger_ms"] = user_run.close_linger_ms
     if linger_note:
@@ -305,11 +449,14 @@ async def run_gateway_or_code(endpoint: Endpoint, user_client: Callable[[], Clie
     else:
         evidence.outcome, evidence.failed_phase = FAILED, phase
         evidence.cause = explanation
-        evidence.hint = {VERDICT_USER_CODE: "fix the client at that phase: wait for the event, not a fixed time",
+        evidence.hint = {VERDICT_USER_CODE: "fix the client at that phase: wait for the event, not a fixed time"
+                         if startup_table is None else "fix the client at that start-up step: compare its request "
+                         "with the reference's in the transcript",
                          VERDICT_GATEWAY: "see `ibgw doctor` for the Gateway-side cause",
                          VERDICT_INCONCLUSIVE: "rerun; if it repeats, run `ibgw doctor`"}[verdict]
     return evidence.finish()
 
 
-__all__ = ["VERDICT_BOTH_OK", "VERDICT_GATEWAY", "VERDICT_INCONCLUSIVE", "VERDICT_USER_CODE", "ClientRun",
-           "WireSource", "WireView", "judge", "run_client", "run_gateway_or_code", "wire_from_mock"]
+__all__ = ["STEP_LABEL", "VERDICT_BOTH_OK", "VERDICT_GATEWAY", "VERDICT_INCONCLUSIVE", "VERDICT_USER_CODE",
+           "ClientRun", "WireSource", "WireView", "judge", "judge_startup", "run_client", "run_gateway_or_code",
+           "step_table", "wire_from_mock"]
