@@ -253,3 +253,24 @@ async def test_control_a_read_only_client_at_a_recorded_version_is_served(name: 
     assert result.ok and result.server_version == 178 and result.accounts
     assert snap.positions_end and snap.account_values
     assert replayer.divergences == []
+
+
+@pytest.mark.parametrize("name,options", [("raw", {"max_version": 178}), ("ib_async", {})])
+async def test_a_scenario_against_a_replay_that_cannot_serve_names_the_replay_s_reason(
+        name: str, options: dict[str, Any], recordings: dict[str, Path]) -> None:
+    """What `pytest --gateway replay:FILE` shows: the replay's reason leads
+    the cause and its hint replaces the 'client id in use' guess a bare close
+    invites (ib_async itself still returns at its own connect timeout)."""
+    from harness.scenarios.handshake import run_handshake
+    from harness.targets.base import Endpoint
+
+    gw, _ = replay_gateway(load(recordings["226"]), speed=0)
+    async with gw:
+        endpoint = Endpoint("replay", HOST, gw.port, "replay:ibapi-226.jsonl")
+        evidence = await run_handshake(endpoint, make_client(name, **options), 717, timeout=3.0)
+    assert evidence.outcome == "failed"
+    assert evidence.cause.startswith("replay cannot serve this connection: the recording holds no session at "
+                                     "server version 178 for this client (recorded: 226"), evidence.cause
+    assert "the client then reported: " in evidence.cause
+    assert evidence.hint.startswith("record with this client (`ibgw record`)"), evidence.hint
+    assert "client id in use" not in evidence.hint

@@ -110,6 +110,10 @@ ESSENTIAL: dict[int, tuple[str, ...]] = {
 NO_REPLY = frozenset({Out.CANCEL_POSITIONS, Out.CANCEL_ACCOUNT_SUMMARY, Out.CANCEL_ACCOUNT_UPDATES_MULTI,
                       Out.REQ_MARKET_DATA_TYPE, Out.REQ_AUTO_OPEN_ORDERS})
 DIVERGENCE_CODE = 321
+# How the error a replay sends a connection it cannot serve begins: the
+# scenarios read it back (scenarios/common.py) so a failure names the replay's
+# reason, not only what the client made of the close.
+REFUSAL_PREFIX = "replay cannot serve this connection: "
 # Requests only a read-write client sends at connect (ib_async without
 # readonly=True: wire-protocol of ib.py connectAsync): a recording whose
 # sessions never made them was made read-only and holds no answer to give.
@@ -549,7 +553,7 @@ class ReplaySession:
         self.refused = True
         self._heap.clear()  # nothing recorded follows the refusal
         self._diverge(kind, detail, request, fields)
-        text = f"replay cannot serve this connection: {detail}"
+        text = REFUSAL_PREFIX + detail
         error = m.error(self.session.server_version, -1, DIVERGENCE_CODE, text, error_time_ms=int(time.time() * 1000))
         now = self._now()
         self._at(now, lambda: self.session._send(error, Out.START_API))
@@ -683,5 +687,5 @@ def replay_gateway(recording: Recording, *, speed: float = 1.0, host: str = "127
     gateway = MockGateway(host, port, profile=replay_profile(recording), responder=replayer, **options)
     return gateway, replayer
 
-__all__ = ["Divergence", "ReplaySession", "Replayer", "Script", "build_script", "is_notice", "match_fields",
+__all__ = ["REFUSAL_PREFIX", "Divergence", "ReplaySession", "Replayer", "Script", "build_script", "is_notice", "match_fields",
            "replay_gateway", "replay_profile"]
