@@ -274,3 +274,48 @@ async def test_a_scenario_against_a_replay_that_cannot_serve_names_the_replay_s_
     assert "the client then reported: " in evidence.cause
     assert evidence.hint.startswith("record with this client (`ibgw record`)"), evidence.hint
     assert "client id in use" not in evidence.hint
+
+
+async def test_raw_client_order_query_against_a_read_only_recording_is_refused_by_name(
+        recordings: dict[str, Path]) -> None:
+    """The raw client never sends an order; an order query it can send, and
+    a read-only recording has no answer to it: refused by name and closed."""
+    from harness.protocol import messages as m
+
+    gw, replayer = replay_gateway(load(recordings["178"]), speed=0)
+    async with gw:
+        client = make_client("raw", **RAW_SINGLE_DOWNLOAD)
+        try:
+            result = await client.connect(HOST, gw.port, 718, timeout=TIMEOUT)
+            client.send(m.req_completed_orders())
+            await asyncio.wait_for(client.events.closed.wait(), TIMEOUT / 2)
+        finally:
+            await client.disconnect()
+    refusals = [msg.message for msg in result.messages if msg.code == 321]
+    assert refusals and refusals[0].startswith("replay cannot serve this connection: the recording was made "
+                                               "read-only"), refusals
+    assert "reqCompletedOrders" in refusals[0]
+    assert [d.kind for d in replayer.divergences] == ["read-only"]
+
+
+async def test_ib_async_order_against_a_read_only_recording_is_rejected_by_name(recordings: dict[str, Path]) -> None:
+    """ib_async read-only connects, then places an order (a real IB.placeOrder,
+    to the replay on loopback): error 201 names the read-only recording, and
+    ib_async closes the Trade as it does for any rejected order."""
+    from ib_async import LimitOrder, Stock
+
+    gw, replayer = replay_gateway(load(recordings["178"]), speed=0)
+    async with gw:
+        client = make_client("ib_async")
+        try:
+            await client.connect(HOST, gw.port, 719, timeout=TIMEOUT, readonly=True)
+            ib = client.ib  # the real IB instance the adapter runs
+            assert ib is not None
+            trade = ib.placeOrder(Stock("AAPL", "SMART", "USD"), LimitOrder("BUY", 1, 1.0))
+            await poll_until(trade.isDone, timeout=TIMEOUT / 2, what="the rejected order's Trade to close")
+        finally:
+            await client.disconnect()
+    said = " | ".join(entry.message for entry in trade.log)
+    assert trade.orderStatus.status == "Cancelled", said
+    assert "Error 201" in said and "replay cannot serve this order: the recording was made read-only" in said, said
+    assert [d.kind for d in replayer.divergences] == ["read-only"]
