@@ -319,3 +319,46 @@ async def test_ib_async_order_against_a_read_only_recording_is_rejected_by_name(
     assert trade.orderStatus.status == "Cancelled", said
     assert "Error 201" in said and "replay cannot serve this order: the recording was made read-only" in said, said
     assert [d.kind for d in replayer.divergences] == ["read-only"]
+
+
+async def test_a_recorded_read_only_api_gateway_is_replayed_as_it_refused_and_named(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A Gateway recorded with the Read-Only API setting: its refusals are
+    the recording's answers (321 '...Read-Only mode.' to reqOpenOrders, no
+    answer to reqCompletedOrders: bankroll-py/bankroll#65, erdewit/ib_insync#224),
+    replayed as they were, and the silence is named in the replay's log."""
+    from harness.protocol import messages as m
+
+    path = tmp_path / "read-only-api.jsonl"
+    async with MockGateway(HOST, 0, faults=["read-only-api"]) as upstream:
+        async with FaultProxy((HOST, upstream.port)) as proxy:
+            recorder = Recorder(gateway_build=upstream.profile.build).attach(proxy)
+            client = make_client("raw", **RAW_SINGLE_DOWNLOAD)
+            try:
+                result = await client.connect(HOST, proxy.port, 720, timeout=TIMEOUT)
+                client.send(m.req_open_orders())
+                client.send(m.req_completed_orders())
+                await poll_until(lambda: any(msg.code == 321 for msg in result.messages), timeout=TIMEOUT / 2,
+                                 what="the recorded Gateway's read-only refusal")
+            finally:
+                await client.disconnect()
+            await wait_closed(proxy)
+    recorder.save(path)
+    gw, replayer = replay_gateway(load(path), speed=0)
+    assert not replayer.read_only and replayer.read_only_api
+    assert "the recorded Gateway had the Read-Only API setting" in replayer.describe()
+    async with gw:
+        client = make_client("raw", **RAW_SINGLE_DOWNLOAD)
+        try:
+            replayed = await client.connect(HOST, gw.port, 721, timeout=TIMEOUT)
+            client.send(m.req_open_orders())
+            client.send(m.req_completed_orders())
+            await poll_until(lambda: any(msg.code == 321 for msg in replayed.messages), timeout=TIMEOUT / 2,
+                             what="the replayed read-only refusal")
+            await poll_until(lambda: "reqCompletedOrders was never answered by the recorded Gateway" in caplog.text,
+                             timeout=TIMEOUT / 2, what="the replay naming the unanswered request")
+        finally:
+            await client.disconnect()
+    assert any("Read-Only mode" in msg.message for msg in replayed.messages if msg.code == 321)
+    assert "(Read-Only API setting): the client waits for it as it did" in caplog.text
+    assert replayer.divergences == []

@@ -122,8 +122,10 @@ ORDER_QUERIES = frozenset({Out.REQ_OPEN_ORDERS, Out.REQ_ALL_OPEN_ORDERS, Out.REQ
 # An order against a replay: rejected with the code a Gateway rejects orders
 # with, so the client's bookkeeping closes the order (as for the mock's own).
 ORDER_REJECTED_CODE = 201
-# The text a Read-Only API Gateway refuses order queries with (bankroll-py/bankroll#65).
+# The text a Read-Only API Gateway refuses order queries with (bankroll-py/bankroll#65),
+# and the queries it refuses so (reqCompletedOrders it leaves unanswered: erdewit/ib_insync#224).
 READ_ONLY_TEXT = "Read-Only mode"
+READ_ONLY_REFUSED = frozenset({Out.REQ_OPEN_ORDERS, Out.REQ_ALL_OPEN_ORDERS})
 # A frame due within this many seconds goes now: a timer per sub-millisecond
 # gap would make the replay slower than the recording it keeps the timing of.
 # Due times are absolute (request arrival + recorded delay), so the slack
@@ -253,6 +255,13 @@ def build_script(conn: Connection) -> Script:
         elif frame.id == In.ERR_MSG and last is not None and script.start is not None:
             code = get_value(frame, "code", version) or ""
             owner = None if is_notice(code) else last
+            if owner is not None and READ_ONLY_TEXT in (get_value(frame, "message", version) or ""):
+                # A Read-Only API refusal (reqId -1) answers the oldest order query still open, not
+                # the newest request: ib_async sends reqCompletedOrders before the refusal arrives.
+                refused = [e for e in answering if e.request.id in READ_ONLY_REFUSED and waiting[id(e)]]
+                if refused:
+                    owner = refused[0]
+                    waiting[id(owner)].clear()  # refused: no end message follows
         if owner is not None:
             owner.responses.append((max(0.0, frame.t - owner.request.t), frame))
             waiting.get(id(owner), set()).discard(frame.id or 0)
