@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -374,3 +375,13 @@ def test_first_screen_shows_the_decision_and_groups_show_the_regressions(run_m: 
     assert page["cell"] and "Category: API wedged" in page["cell"]["text"], page["cell"]
     # Transcripts: monospace without ligatures.
     assert "monospace" in page["font"]["family"] and page["font"]["ligatures"] == "none"
+    # Evidence links open inside the report (the file travels alone): a
+    # clicked one shows the cell's embedded evidence in the viewport.
+    block = index.read_text(encoding="utf-8").split('id="ibgw-first-screen"', 1)[1].split("</div><script>", 1)[0]
+    hrefs = re.findall(r'href="([^"]*)"', block)
+    assert hrefs and all(h.startswith("#") for h in hrefs), [h for h in hrefs if not h.startswith("#")]
+    evidence = page["evidence"]
+    assert evidence and evidence["href"].endswith("/attachments") and evidence["url"].endswith(evidence["href"])
+    assert evidence["name"].endswith(".evidence.json") and evidence["inViewport"], evidence
+    text = evidence["text"] or ""
+    assert text.lstrip().startswith("{") and '"cause":' in text and '"client":' in text, text[:500]  # the JSON itself

@@ -194,9 +194,12 @@ def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProf
     if replay_file is not None:
         from ..recording.replay import replay_gateway
 
-        gw, _ = replay_gateway(replay_file, speed=replay_speed, host=host, port=port, max_clients=max_clients,
-                               faults=faults, idle_timeout=idle_timeout or None,
-                               handshake_timeout=handshake_timeout or None)
+        gw, replayer = replay_gateway(replay_file, speed=replay_speed, host=host, port=port,
+                                      max_clients=max_clients, faults=faults, idle_timeout=idle_timeout or None,
+                                      handshake_timeout=handshake_timeout or None)
+        # Before any client comes: what the recording can serve (versions, read-only), so a
+        # refusal later ("no session at server version N", "made read-only") is no surprise.
+        click.echo(replayer.describe(), err=True)
     else:
         gw = MockGateway(host, port, profile=profile, accounts=accounts, max_clients=max_clients, faults=faults,
                          idle_timeout=idle_timeout or None, handshake_timeout=handshake_timeout or None)

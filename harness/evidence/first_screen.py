@@ -8,8 +8,11 @@ and a report a team sends around must say the verdict before anyone
 scrolls or clicks. The block is static HTML and CSS written into the
 single file, so the report stays one file that opens offline. Links to a
 test open it inside the report (`#<test id>`, ids from the report's own
-test-results.json); links to evidence files are relative to the report
-directory (they work where the report sits beside reports/evidence/).
+test-results.json). Links to evidence open inside the report too: the
+matrix cell's test page on its Attachments tab (`#<test id>/attachments`,
+the awesome report's own route `/:testResultId/:tab?`), where the cell's
+`<scenario>.evidence.json` is embedded. Never a file link: the single file
+is sent around without reports/evidence/ beside it.
 
 The same step sets a monospace font without ligatures for code and
 attachments, so a transcript's `|-1|` never renders as a ligature glyph.
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 from pathlib import Path
 from typing import Any
 
@@ -61,6 +63,36 @@ CSS = """
 """
 
 
+# A link from the first screen into the report: the report's own router
+# opens the test page (`#<id>/attachments`) below this block; this scrolls
+# there and opens the named attachment (its header's button, as a click
+# would), so the evidence itself is what the reader sees. Bounded: it gives
+# up after about 5 s of frames, leaving the page where the router put it.
+LINK_JS = """
+document.getElementById("ibgw-first-screen").addEventListener("click", (event) => {
+  const link = event.target.closest("a[href^='#']");
+  if (!link) return;
+  const wanted = link.dataset.attachment;
+  let frames = 300;
+  const open = () => {
+    const block = document.getElementById("ibgw-first-screen");
+    const header = wanted && [...document.querySelectorAll('[data-testid="test-result-attachment-header"]')]
+      .find((h) => h.innerText.trim().split("\\n").some((line) => line.trim() === wanted));
+    if (header) {
+      const arrow = header.querySelector("svg");
+      if (!(arrow && String(arrow.getAttribute("class")).includes("--opened"))) header.querySelector("button")?.click();
+      header.scrollIntoView({ block: "start" });
+      return;
+    }
+    if (--frames > 0) { requestAnimationFrame(open); return; }
+    window.scrollTo(0, block.offsetTop + block.offsetHeight);
+  };
+  window.scrollTo(0, document.getElementById("ibgw-first-screen").offsetHeight);
+  requestAnimationFrame(open);
+});
+"""
+
+
 def _e(text: Any) -> str:
     return html.escape(str(text), quote=True)
 
@@ -89,15 +121,46 @@ def _regression_tests(results: Path) -> dict[str, list[str]]:
     return {v: sorted(names) for v, names in found.items()}
 
 
-def _evidence_links(pinning: dict[str, Any], version: str, output: Path) -> list[tuple[str, str]]:
-    links = []
+def _cell_attachments(results: Path) -> dict[tuple[str, str], tuple[str, list[str]]]:
+    """(Gateway version, client) of each matrix cell -> its test name and the
+    names of the attachments the report embeds for it."""
+    found: dict[tuple[str, str], tuple[str, list[str]]] = {}
+    for path in sorted(results.glob("*-result.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        labels = {lb.get("name"): lb.get("value") for lb in data.get("labels") or []}
+        if labels.get("feature") != "version matrix" or not labels.get("gateway_version") or not labels.get("client"):
+            continue
+        names: list[str] = []
+        pending = [data]
+        while pending:  # attachments of the test and of its steps, at any depth
+            item = pending.pop()
+            names += [str(a.get("name")) for a in item.get("attachments") or []]
+            pending += item.get("steps") or []
+        found[(str(labels["gateway_version"]), str(labels["client"]))] = (str(data.get("name")), names)
+    return found
+
+
+def _evidence_links(pinning: dict[str, Any], version: str, results: Path,
+                    ids: dict[str, str]) -> list[tuple[str, str, str | None]]:
+    """(what, attachment name, in-report link) per failing cell of this
+    build: the cell's test page on its Attachments tab, where the report
+    embeds `<scenario>.evidence.json`; None when this report holds no such
+    test (the evidence came from another run): then no link at all, since a
+    file path would break once the report travels alone."""
+    cells = _cell_attachments(results)
+    links: list[tuple[str, str, str | None]] = []
     for cell in pinning.get("cells") or []:
         if cell.get("version") != version or cell.get("status") not in ("fail", "flaky"):
             continue
-        for path in cell.get("evidence") or []:
-            # pinning.json holds the paths `ibgw pin` was given (relative to where it ran: make's cwd)
-            rel = os.path.relpath(Path(path).resolve(), output.resolve())
-            links.append((f"{cell.get('client')} x {cell.get('scenario')}", rel))
+        client, scenario = str(cell.get("client")), str(cell.get("scenario"))
+        test, attached = cells.get((version, client), ("", []))
+        name = f"{scenario}.evidence.json"
+        if cell.get("evidence"):  # one link per cell and scenario: the report embeds its runs in one file
+            href = f"#{ids[test]}/attachments" if test in ids and name in attached else None
+            links.append((f"{client} x {scenario}: {name}", name, href))
     return links
 
 
@@ -134,13 +197,15 @@ def _pinning_html(pinning: dict[str, Any], results: Path, output: Path) -> str:
         parts.append("<h3>Rejected builds</h3><ul>")
         for v, why in regressed.items():
             links = [f'<a href="#{_e(ids[name])}">{_e(name)}</a>' for name in tests.get(v, []) if name in ids]
-            files = [f'<a href="{_e(rel)}">{_e(what)}.json</a>' for what, rel in _evidence_links(pinning, v, output)]
+            files = [f'<a data-testid="ibgw-evidence" data-attachment="{_e(name)}" href="{_e(href)}">{_e(what)}</a>'
+                     if href else f'{_e(what)} (not in this report)'
+                     for what, name, href in _evidence_links(pinning, v, results, ids)]
             lines = "".join(f"<li>{_e(shorten(line, REASON_WIDTH))}</li>" for line in _reason_lines(pinning, v))
             more = f'<div class="full">{_e(why)}</div>'
             if links:
                 more += "<div>tests in this report: " + ", ".join(links) + "</div>"
             if files:
-                more += "<div>evidence files: " + ", ".join(files) + "</div>"
+                more += "<div>evidence (opens the cell's attachments): " + ", ".join(files) + "</div>"
             parts.append(f'<li data-testid="ibgw-rejected" data-version="{_e(v)}"><span class="rej">{_e(v)}</span>'
                          f'<ul class="cells">{lines}</ul><details><summary>full reason, tests and evidence'
                          f"</summary>{more}</details></li>")
@@ -203,7 +268,8 @@ def first_screen_html(results: Path, output: Path, pinning: dict[str, Any] | Non
     if fault_rows:
         body.append(_faults_html(fault_rows))
     block = f'<div id="{MARKER}" data-testid="{MARKER}">' + "".join(body) + "</div>" if body else ""
-    return f"<style>{MONO_CSS}{CSS if body else ''}</style>{block}"
+    script = f"<script>{LINK_JS}</script>" if body else ""
+    return f"<style>{MONO_CSS}{CSS if body else ''}</style>{block}{script}"
 
 
 def inject(index: Path, results: Path, pinning_file: Path | None, fault_matrix_file: Path | None) -> bool:

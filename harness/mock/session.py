@@ -264,6 +264,9 @@ class Session:
                             f"{supported}")
             log.info("conn %d: %s; replying with %d for the client to judge", self.record.conn_id, out_of_range,
                      version)
+            named = getattr(self.responder, "out_of_range", None)  # a replay names the recorded versions
+            if named is not None:
+                named(hello.min_version, hello.max_version, version)
         self.server_version = version
         self.record.server_version = version
         conn_time = format_connection_time(zone_name=profile.time_zone, iana_zone=profile.iana_zone)
@@ -521,10 +524,13 @@ class Session:
             digits = len(str(abs(order_id)))  # order_id_of read at most int()'s 4,300 digits
             raise Refused(f"{request.name}: order id of {digits} digits is not a Java int; request refused")
         read_only = self.gw.faults.read_only()
+        refusal = READ_ONLY if read_only else NOT_EXECUTED
+        replay_refusal = getattr(self.responder, "order_refusal", None)  # a replay says why it has no answer
+        if replay_refusal is not None:
+            refusal = replay_refusal(request, order_id)
         log.warning("conn %d: refused %s id %d (%s)", self.record.conn_id, request.name, order_id,
                     "Read-Only API" if read_only else "the mock never executes orders")
-        self._send(m.error(self.server_version, order_id, *(READ_ONLY if read_only else NOT_EXECUTED),
-                           error_time_ms=_now_ms()))
+        self._send(m.error(self.server_version, order_id, *refusal, error_time_ms=_now_ms()))
 
     # ------------------------------------------------------------ writing
 

@@ -34,6 +34,12 @@ error 321 naming the divergence plus the empty end marker of its family
 (positionEnd, accountDownloadEnd, ...) so the client fails or completes
 instead of hanging. Requests that have no reply on a real Gateway (cancels,
 unsubscribe, reqMarketDataType) are reported but not answered.
+
+What the recording cannot serve is said at once, by name, never left to
+the client's own "API not ready" timeout (FORMAT.md, "Replay semantics"): a
+session at the negotiated version whose start-up converts, a client range
+the recorded versions reach, answers to a read-write client's order queries
+(a read-only recording has none), and any order.
 """
 
 from __future__ import annotations
@@ -104,6 +110,22 @@ ESSENTIAL: dict[int, tuple[str, ...]] = {
 NO_REPLY = frozenset({Out.CANCEL_POSITIONS, Out.CANCEL_ACCOUNT_SUMMARY, Out.CANCEL_ACCOUNT_UPDATES_MULTI,
                       Out.REQ_MARKET_DATA_TYPE, Out.REQ_AUTO_OPEN_ORDERS})
 DIVERGENCE_CODE = 321
+# How the error a replay sends a connection it cannot serve begins: the
+# scenarios read it back (scenarios/common.py) so a failure names the replay's
+# reason, not only what the client made of the close.
+REFUSAL_PREFIX = "replay cannot serve this connection: "
+# Requests only a read-write client sends at connect (ib_async without
+# readonly=True: wire-protocol of ib.py connectAsync): a recording whose
+# sessions never made them was made read-only and holds no answer to give.
+# (reqAutoOpenOrders is not one: ib_async sends it for client id 0 either way.)
+ORDER_QUERIES = frozenset({Out.REQ_OPEN_ORDERS, Out.REQ_ALL_OPEN_ORDERS, Out.REQ_COMPLETED_ORDERS})
+# An order against a replay: rejected with the code a Gateway rejects orders
+# with, so the client's bookkeeping closes the order (as for the mock's own).
+ORDER_REJECTED_CODE = 201
+# The text a Read-Only API Gateway refuses order queries with (bankroll-py/bankroll#65),
+# and the queries it refuses so (reqCompletedOrders it leaves unanswered: erdewit/ib_insync#224).
+READ_ONLY_TEXT = "Read-Only mode"
+READ_ONLY_REFUSED = frozenset({Out.REQ_OPEN_ORDERS, Out.REQ_ALL_OPEN_ORDERS})
 # A frame due within this many seconds goes now: a timer per sub-millisecond
 # gap would make the replay slower than the recording it keeps the timing of.
 # Due times are absolute (request arrival + recorded delay), so the slack
@@ -233,6 +255,13 @@ def build_script(conn: Connection) -> Script:
         elif frame.id == In.ERR_MSG and last is not None and script.start is not None:
             code = get_value(frame, "code", version) or ""
             owner = None if is_notice(code) else last
+            if owner is not None and READ_ONLY_TEXT in (get_value(frame, "message", version) or ""):
+                # A Read-Only API refusal (reqId -1) answers the oldest order query still open, not
+                # the newest request: ib_async sends reqCompletedOrders before the refusal arrives.
+                refused = [e for e in answering if e.request.id in READ_ONLY_REFUSED and waiting[id(e)]]
+                if refused:
+                    owner = refused[0]
+                    waiting[id(owner)].clear()  # refused: no end message follows
         if owner is not None:
             owner.responses.append((max(0.0, frame.t - owner.request.t), frame))
             waiting.get(id(owner), set()).discard(frame.id or 0)
@@ -250,7 +279,7 @@ def build_script(conn: Connection) -> Script:
 class Divergence:
     conn_id: int
     t: float  # seconds since the connection was accepted
-    kind: str  # unmatched-request | server-version | client-range | no-connection | not-replayable
+    kind: str  # unmatched-request | server-version | client-range | no-connection | not-replayable | read-only
     detail: str
     request: str | None = None
     fields: list[str] = field(default_factory=list)
@@ -283,10 +312,52 @@ class Replayer:
     def candidates(self, msg_id: int) -> list[tuple[Script, Exchange]]:
         return [(s, e) for s in self.scripts for e in s.exchanges if e.request.id == msg_id]
 
-    def pick_script(self, client_range: tuple[int, int] | None) -> Script | None:
+    @property
+    def versions(self) -> list[int]:
+        """The server versions of the recorded sessions that reached startApi."""
+        return sorted({s.server_version for s in self.scripts if s.start is not None})
+
+    def versions_text(self) -> str:
+        """'176, 187', or what stands for none, for the texts that name them."""
+        return ", ".join(map(str, self.versions)) or "no session reached startApi"
+
+    @property
+    def read_only(self) -> bool:
+        """True when no recorded session asked for orders (open, completed,
+        auto-bound): the recording was made by read-only clients, or behind
+        `ibgw record`'s guard only, and holds no answer a read-write client needs."""
+        return not any(self.candidates(msg_id) for msg_id in ORDER_QUERIES)
+
+    @property
+    def read_only_api(self) -> bool:
+        """True when the recorded Gateway refused an order query as a
+        Read-Only API Gateway does (error 321 '... Read-Only mode.')."""
+        return any(f.id == In.ERR_MSG and READ_ONLY_TEXT in "|".join(map(str, f.fields))
+                   for s in self.scripts for e in s.exchanges if e.request.id in ORDER_QUERIES
+                   for _, f in e.responses)
+
+    def describe(self) -> str:
+        """One line for the user: what this recording can serve, and what not."""
+        ranges = sorted({tuple(s.conn.client_range) for s in self.scripts
+                         if s.start is not None and s.conn.client_range})
+        sessions = sum(s.start is not None for s in self.scripts)
+        text = (f"replaying {sessions} recorded API session(s) at server version {self.versions_text()}"
+                + (f" (client ranges {', '.join(f'v{lo}..{hi}' for lo, hi in ranges)})" if ranges else ""))
+        if self.read_only:
+            text += ("; recorded read-only: no answers to order queries (a read-write client is refused by name), "
+                     "and orders are never replayed")
+        elif self.read_only_api:
+            text += "; the recorded Gateway had the Read-Only API setting: its refusals are replayed"
+        return text
+
+    def pick_script(self, client_range: tuple[int, int] | None, server_version: int | None = None) -> Script | None:
+        """The recorded session to replay: one at the negotiated server
+        version first (no conversion needed), then one the same client made
+        (same version range), least used, oldest."""
         started = [s for s in self.scripts if s.start is not None]
         wanted = list(client_range) if client_range else None
-        ranked = sorted(started, key=lambda s: (s.conn.client_range != wanted, s.assigned, s.conn.conn))
+        ranked = sorted(started, key=lambda s: (server_version is not None and s.server_version != server_version,
+                                                s.conn.client_range != wanted, s.assigned, s.conn.conn))
         if not ranked:
             return None
         ranked[0].assigned += 1
@@ -305,16 +376,32 @@ class ReplaySession:
         self._seq = itertools.count()
         self._wake = asyncio.Event()
         self._runner: asyncio.Task[None] | None = None
+        self.refused = False  # _cannot_serve ran: nothing more is sent on this connection
 
     # ------------------------------------------------------------ session hooks
+
+    def out_of_range(self, low: int, high: int, replied: int) -> None:
+        """The client's version range starts above every recorded session:
+        the mock replies with its version and the client closes (each client
+        names the version itself); the user is told which, here."""
+        self._diverge("server-version", f"the recording holds no session at server version {low} or above for "
+                      f"this client (it offers v{low}..{high}; recorded: {self.replayer.versions_text()}); hint: "
+                      "record with this client (`ibgw record`)")
 
     def start(self) -> None:
         """startApi arrived and the client id is ours: replay the recorded start-up."""
         record = self.session.record
-        script = self.replayer.pick_script(record.client_range)
+        script = self.replayer.pick_script(record.client_range, self.session.server_version)
         self.script = script
         if script is None:
             self._cannot_serve("no-connection", "the recording holds no connection that reached startApi")
+            return
+        unconvertible = self._unconvertible_startup(script)
+        if unconvertible:
+            self._cannot_serve("server-version", f"the recording holds no session at server version "
+                               f"{self.session.server_version} for this client (recorded: "
+                               f"{self.replayer.versions_text()}; {unconvertible}); hint: record with this client "
+                               "(`ibgw record`), or replay with a client that negotiates a recorded version")
             return
         if script.conn.client_range and record.client_range and list(record.client_range) != script.conn.client_range:
             self._diverge("client-range", f"client offers v{record.client_range[0]}..{record.client_range[1]}, the "
@@ -330,13 +417,51 @@ class ReplaySession:
         if script.gateway_close is not None:
             self._at(now + self.replayer.scale(script.gateway_close) + 1e-6, self._close)
 
+    def _unconvertible_startup(self, script: Script) -> str:
+        """Why the recorded start-up (nextValidId, managedAccounts) cannot be
+        sent at the negotiated version, or '': checked before anything is
+        sent, so the client gets one named refusal instead of half a start-up."""
+        live = self.session.server_version
+        if script.start is None or script.server_version == live:
+            return ""
+        for _, recorded in script.start.responses:
+            if recorded.id not in (In.NEXT_VALID_ID, In.MANAGED_ACCTS):
+                continue
+            frame = copy.deepcopy(recorded)
+            downgrade(frame, script.server_version, live)
+            try:
+                encode(frame, live)
+            except (NotReplayable, ProtocolError, KeyError) as exc:
+                return f"its {frame.name} cannot be converted: {exc}"
+        return ""
+
+    def order_refusal(self, request: Message, order_id: int) -> tuple[int, str]:
+        """An order against a replay (the Session asks before refusing it):
+        no recording answers an order, since `ibgw record`'s guard never lets
+        one reach the Gateway, so the refusal says that by name."""
+        detail = (f"the recording was made read-only: no order reaches a recorded Gateway (`ibgw record` keeps "
+                  f"orders from it), so {request.name} id {order_id} has no recorded answer")
+        self._diverge("read-only", detail, request.name)
+        return ORDER_REJECTED_CODE, f"Order rejected - reason:replay cannot serve this order: {detail}"
+
     def answer(self, request: Message, fields: list[str]) -> None:
         """A request after startApi (never an order message: the Session refuses those)."""
+        if self.refused:
+            return
         exchange = self._match(request)
+        if exchange is None and request.msg_id in ORDER_QUERIES and self.replayer.read_only:
+            self._cannot_serve("read-only", f"the recording was made read-only: no recorded session asked for "
+                               f"orders, and this client sends {request.name} (a read-write client does at connect); "
+                               "hint: connect read-only (ib_async: readonly=True), or record with this client "
+                               "connecting read-write", request.name, fields)
+            return
         if exchange is None:
             self._diverge("unmatched-request", "the recording never saw this request", request.name, fields)
             self._fallback(request)
             return
+        if request.msg_id in ORDER_QUERIES and not exchange.responses and self.replayer.read_only_api:
+            log.warning("replay conn %d: %s was never answered by the recorded Gateway (Read-Only API setting): "
+                        "the client waits for it as it did", self.session.record.conn_id, request.name)
         self.replayer.replayed_requests += 1
         if exchange.used:
             self.replayer.reused_requests += 1
@@ -369,6 +494,8 @@ class ReplaySession:
 
     def _send(self, recorded: FrameLine, exchange: Exchange | None, live_req_id: str | None = None) -> None:
         assert self.script is not None
+        if self.refused:
+            return
         faults = self.session.gw.faults
         if recorded.id is not None and faults.withholds(recorded.id):  # no-next-valid-id, missing-end
             return
@@ -389,7 +516,7 @@ class ReplaySession:
         except (NotReplayable, ProtocolError, KeyError) as exc:
             if frame.id in (In.NEXT_VALID_ID, In.MANAGED_ACCTS):  # the client would wait for API-ready in vain
                 self._cannot_serve("not-replayable", f"the recording holds no session at server version "
-                                   f"{live_version} for this client (recorded at {self.script.server_version}; "
+                                   f"{live_version} for this client (recorded: {self.replayer.versions_text()}; "
                                    f"its {frame.name} cannot be converted: {exc})", frame.name, frame.fields)
                 return
             self._diverge("not-replayable", str(exc), frame.name, frame.fields)
@@ -428,9 +555,14 @@ class ReplaySession:
                       fields: list[str] | None = None) -> None:
         """A connection the recording cannot bring to API-ready: say which
         (an error the client shows, the divergence) and close it now, rather
-        than leave the client to time out as "API not ready"."""
+        than leave the client to time out as "API not ready". Once: a
+        second cause on the same connection adds nothing the client can use."""
+        if self.refused:
+            return
+        self.refused = True
+        self._heap.clear()  # nothing recorded follows the refusal
         self._diverge(kind, detail, request, fields)
-        text = f"replay cannot serve this connection: {detail}"
+        text = REFUSAL_PREFIX + detail
         error = m.error(self.session.server_version, -1, DIVERGENCE_CODE, text, error_time_ms=int(time.time() * 1000))
         now = self._now()
         self._at(now, lambda: self.session._send(error, Out.START_API))
@@ -564,5 +696,5 @@ def replay_gateway(recording: Recording, *, speed: float = 1.0, host: str = "127
     gateway = MockGateway(host, port, profile=replay_profile(recording), responder=replayer, **options)
     return gateway, replayer
 
-__all__ = ["Divergence", "ReplaySession", "Replayer", "Script", "build_script", "is_notice", "match_fields",
+__all__ = ["REFUSAL_PREFIX", "Divergence", "ReplaySession", "Replayer", "Script", "build_script", "is_notice", "match_fields",
            "replay_gateway", "replay_profile"]

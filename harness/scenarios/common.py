@@ -10,6 +10,7 @@ from dataclasses import asdict
 from ..clients.base import PHASES, ClientAdapter, ConnectResult, HandshakeError
 from ..clients.readiness import connect_until_ready
 from ..core.record import FAILED, Evidence
+from ..recording.replay import REFUSAL_PREFIX
 from ..targets.base import Endpoint
 from .judge import failure_causes
 
@@ -44,9 +45,22 @@ async def connect_with_evidence(evidence: Evidence, client: ClientAdapter, endpo
         settled = failure_causes(exc.phase, exc.cause)
         if settled and settled[0].key in ("non_tws", "version_range"):  # the bytes settle it: the table's meaning
             evidence.hint = f"{settled[0].title}: {settled[0].meaning}"
+        _name_replay_refusal(evidence, exc)
         return False
     record_connect(evidence, result)
     return True
+
+
+def _name_replay_refusal(evidence: Evidence, exc: HandshakeError) -> None:
+    """A replay that cannot serve the connection said why before closing it
+    (recording/replay.py REFUSAL_PREFIX): that reason leads the cause, and
+    its hint replaces the guess a bare close invites ("client id in use")."""
+    for message in exc.result.messages if exc.result is not None else []:
+        if message.message.startswith(REFUSAL_PREFIX):
+            reason, _, hint = message.message.partition("; hint: ")
+            evidence.cause = f"{reason}; the client then reported: {exc.cause}"
+            evidence.hint = hint or evidence.hint
+            return
 
 
 def attach_transcript(evidence: Evidence, source: TranscriptSource | None, client_id: int) -> None:

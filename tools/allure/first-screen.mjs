@@ -1,6 +1,7 @@
 // What a person sees on the offline report's first screen (1400x1000, no
 // scrolling, no clicking): the pinning decision and the fault x client
-// table; then the version groups' statuses and a regressed cell's page.
+// table; then the version groups' statuses, a regressed cell's page, and
+// what one evidence link on the first screen opens.
 // Writes the first screen as a PNG (the README's screenshot: `make
 // screenshot`) and prints one JSON object.
 //
@@ -107,7 +108,34 @@ try {
     cell = { name, text: await page.locator("body").innerText() };
 
   }
-  console.log(JSON.stringify({ firstScreen, font, groups, cell, requests }));
+
+  // An evidence link on the first screen: a rejected build's first one,
+  // clicked as a reader would (open its details, then the link); what the
+  // report then shows in the viewport is the evidence, inside the report.
+  let evidence = null;
+  await page.evaluate(() => window.scrollTo(0, 0));
+  const rejectedRow = page.locator('[data-testid="ibgw-rejected"]').first();
+  if (await rejectedRow.count()) {
+    await rejectedRow.locator("summary").click();
+    const link = rejectedRow.locator('[data-testid="ibgw-evidence"]').first();
+    if (await link.count()) {
+      const name = await link.getAttribute("data-attachment");
+      const href = await link.getAttribute("href");
+      await link.click();
+      const shown = page.locator('[data-testid="test-result-attachment"]', {
+        has: page.locator('[data-testid="test-result-attachment-header"]', { hasText: name }),
+      }).first();
+      const content = shown.locator("pre, code").first();
+      await content.waitFor({ timeout: 10000 }).catch(() => {});
+      const box = (await content.count()) ? await content.boundingBox() : null;
+      evidence = {
+        name, href, url: page.url(),
+        text: (await content.count()) ? (await content.innerText()).slice(0, 2000) : null,
+        inViewport: Boolean(box && box.y < VIEWPORT.height && box.y + box.height > 0),
+      };
+    }
+  }
+  console.log(JSON.stringify({ firstScreen, font, groups, cell, evidence, requests }));
 } finally {
   await browser.close();
 }
