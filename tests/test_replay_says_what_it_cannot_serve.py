@@ -260,15 +260,19 @@ async def test_a_scenario_against_a_replay_that_cannot_serve_names_the_replay_s_
         name: str, options: dict[str, Any], recordings: dict[str, Path]) -> None:
     """What `pytest --gateway replay:FILE` shows: the replay's reason leads
     the cause and its hint replaces the 'client id in use' guess a bare close
-    invites (ib_async itself still returns at its own connect timeout)."""
+    invites, at once: ib_async's connectAsync would wait out its timeout after the close,
+    so its adapter ends the attempt on ib_async's own "Peer closed connection" event."""
     from harness.scenarios.handshake import run_handshake
     from harness.targets.base import Endpoint
 
     gw, _ = replay_gateway(load(recordings["226"]), speed=0)
     async with gw:
         endpoint = Endpoint("replay", HOST, gw.port, "replay:ibapi-226.jsonl")
-        evidence = await run_handshake(endpoint, make_client(name, **options), 717, timeout=3.0)
+        started = time.monotonic()
+        evidence = await run_handshake(endpoint, make_client(name, **options), 717, timeout=TIMEOUT)
+        elapsed = time.monotonic() - started
     assert evidence.outcome == "failed"
+    assert elapsed < TIMEOUT / 2, f"the refusal took {elapsed:.1f} s of the {TIMEOUT:g} s timeout: {evidence.cause}"
     assert evidence.cause.startswith("replay cannot serve this connection: the recording holds no session at "
                                      "server version 178 for this client (recorded: 226"), evidence.cause
     assert "the client then reported: " in evidence.cause

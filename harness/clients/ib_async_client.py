@@ -202,6 +202,7 @@ class _Attempt:
         self.executions_end = False
         self.sync_timeouts: list[str] = []
         self.client_errors: list[str] = []  # ib_async's own apiError texts
+        self.peer_closed: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     # -- log records -------------------------------------------------------
 
@@ -262,6 +263,11 @@ class _Attempt:
 
     def on_api_error(self, msg: str) -> None:
         self.client_errors.append(msg)
+        # ib_async words an early close "Peer closed connection[. clientId N already in use?]" and then
+        # keeps waiting for apiStart until its own timeout, although the socket is gone: nothing can
+        # make this attempt ready any more, so the adapter ends it now with what the wire showed.
+        if msg.startswith("Peer closed connection") and not self.api_started and not self.peer_closed.done():
+            self.peer_closed.set_result(msg)
 
     def on_error(self, req_id: int, code: int, message: str, contract: Any) -> None:
         self.result.messages.append(GatewayMessage(req_id=req_id, code=code, message=message,
@@ -291,6 +297,8 @@ class _Attempt:
                                          "ib_async")
                     + f" (server offered version {self.offered_version}, which ib_async rejects){suffix}"
                 )
+            if isinstance(exc, PeerClosedError):
+                return PHASE_SERVER_VERSION, f"TCP accepted, then closed before a server version reply{suffix}"
             return PHASE_SERVER_VERSION, (
                 f"TCP accepted but no server version reply ({type(exc).__name__} "
                 f"after {timeout}s){suffix}"
@@ -301,9 +309,10 @@ class _Attempt:
                     f"error 326: client id {self.result.client_id} is already in use{suffix}"
                 )
             if self.next_valid_id is None:
-                return PHASE_NEXT_VALID_ID, (
-                    f"no nextValidId before {type(exc).__name__}{suffix}"
-                )
+                before = "the Gateway closed the connection" if isinstance(exc, PeerClosedError) \
+                    else type(exc).__name__
+                return PHASE_NEXT_VALID_ID, f"no nextValidId before {before}{suffix}"
+
             if not self.accounts_frame:
                 what = "empty" if self.accounts_frame is not None else "missing"
                 return PHASE_MANAGED_ACCOUNTS, f"managedAccounts {what} ({type(exc).__name__}){suffix}"
@@ -311,6 +320,37 @@ class _Attempt:
         if self.sync_timeouts and not self.clock.reached(PHASE_FIRST_ACCOUNT_VALUE):
             return PHASE_FIRST_ACCOUNT_VALUE, f"{exc!r}; sync timeouts: {self.sync_timeouts}"
         return PHASE_API_READY, f"{exc!r}{suffix}"
+
+
+class PeerClosedError(ConnectionResetError):
+    """The Gateway closed the connection before the API was ready (ib_async's "Peer closed connection")."""
+
+
+async def _connect_unless_closed(ib: IB, attempt: _Attempt, host: str, port: int, client_id: int,
+                                 timeout: float, readonly: bool) -> None:
+    """``IB.connectAsync``, ended as soon as ib_async reports the peer closed the connection.
+
+    Why: ib_async waits for apiStart until its timeout even after the socket is gone, so a Gateway
+    (or a replay) that refuses and closes was reported only after the full timeout, as a generic
+    timeout. The library is not changed; its own apiError event decides, and its connect task is
+    cancelled (ib_async disconnects itself on cancellation).
+    """
+    connecting = asyncio.ensure_future(
+        ib.connectAsync(host, port, clientId=client_id, timeout=timeout, readonly=readonly))
+    try:
+        await asyncio.wait({connecting, attempt.peer_closed}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        connecting.cancel()
+        raise
+    if connecting.done():
+        connecting.result()  # its outcome, success or exception, as before
+        return
+    connecting.cancel()
+    try:
+        await connecting
+    except (asyncio.CancelledError, Exception):  # noqa: S110 - ib_async's own teardown of the attempt
+        pass
+    raise PeerClosedError(attempt.peer_closed.result())
 
 
 from . import startup  # noqa: E402 - a trading app's start-up steps (qualify, bars, snapshot, pnl)
@@ -375,7 +415,7 @@ class IbAsyncClient:
         token = _ATTEMPT.set(attempt)
         _TAP.acquire()
         try:
-            await ib.connectAsync(host, port, clientId=client_id, timeout=timeout, readonly=readonly)
+            await _connect_unless_closed(ib, attempt, host, port, client_id, timeout, readonly)
         except Exception as exc:
             phase, cause = attempt.classify(exc, timeout)
             self._close_quietly(ib)
