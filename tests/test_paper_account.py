@@ -14,7 +14,7 @@ from ibapi.account_summary_tags import AccountSummaryTags
 from harness.clients.raw import RawClient
 from harness.mock import MockGateway
 from harness.mock.model import AccountModel
-from harness.mock.paper_account import LEDGER_KEYS, SUMMARY_TAGS
+from harness.mock.paper_account import LEDGER_KEYS, SUMMARY_TAGS, UNANSWERED_TAGS
 from harness.protocol import messages as m
 from harness.protocol.messages import In
 
@@ -51,7 +51,9 @@ async def test_account_summary_answers_every_tag_and_the_ledger() -> None:
         finally:
             await client.disconnect()
     got = {(r.fields["tag"], r.fields["currency"]) for r in rows}
-    assert set(SUMMARY_TAGS) <= {tag for tag, _ in got}
+    # Every tag a real Gateway answers; the list's RegT typo gets no row there (erdewit/ib_insync#589).
+    assert set(SUMMARY_TAGS) - set(UNANSWERED_TAGS) <= {tag for tag, _ in got}
+    assert not set(UNANSWERED_TAGS) & {tag for tag, _ in got}
     for key in LEDGER_KEYS:
         assert (key, "BASE") in got and (key, "USD") in got, key
     currency_less = {tag: cur for tag, cur in got if tag in ("Cushion", "AccountType", "DayTradesRemaining",
@@ -71,5 +73,5 @@ async def test_ib_async_account_summary_gets_every_tag_it_asks_for() -> None:
         finally:
             ib.disconnect()
     tags = {v.tag for v in values}
-    assert set(SUMMARY_TAGS) - {"ReqTEquity", "ReqTMargin"} <= tags  # ib_async spells them RegT*
+    assert set(SUMMARY_TAGS) - set(UNANSWERED_TAGS) <= tags  # ib_async asks the RegT* spelling
     assert {"RegTEquity", "RegTMargin", "DayTradesRemainingT+4", "CashBalance", "ExchangeRate"} <= tags

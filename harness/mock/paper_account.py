@@ -28,6 +28,9 @@ SUMMARY_TAGS = (
     "LookAheadInitMarginReq", "LookAheadMaintMarginReq", "LookAheadAvailableFunds", "LookAheadExcessLiquidity",
     "HighestSeverity", "DayTradesRemaining", "Leverage",
 )
+# Tags of the official list a real Gateway never answers (a documentation typo for RegTEquity and
+# RegTMargin: erdewit/ib_insync#589); requesting them yields no row.
+UNANSWERED_TAGS = ("ReqTEquity", "ReqTMargin")
 # The ledger keys $LEDGER relays, in the order message-73 blocks carry them.
 LEDGER_KEYS = (
     "Currency", "CashBalance", "TotalCashBalance", "AccruedCash", "StockMarketValue", "OptionMarketValue",
@@ -129,7 +132,11 @@ def summary_rows(account: Account, tags: list[str]) -> list[tuple[str, str, str]
     values = {key: (value, currency) for key, value, currency in full_account_values(account)
               if currency != "BASE"}
     values["Leverage"] = values["Leverage-S"]
-    values["ReqTEquity"], values["ReqTMargin"] = values["RegTEquity"], values["RegTMargin"]
+    # The official list's "ReqTEquity"/"ReqTMargin" are a typo in IBKR's documentation that the
+    # clients copied: a real Gateway sends no row for them, only for "RegTEquity"/"RegTMargin"
+    # (regulation T), as reported in erdewit/ib_insync#589. So the typo gets nothing here either.
+    for typo in UNANSWERED_TAGS:
+        values.pop(typo, None)
     rows: dict[tuple[str, str], tuple[str, str, str]] = {}
     for tag in tags:
         if tag.startswith("$LEDGER"):
