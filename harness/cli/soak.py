@@ -31,6 +31,7 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -132,7 +133,7 @@ def soak(duration: float, gateway: str, clients: tuple[str, ...], schedule: str 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     # ib_async logs every refused reconnect attempt as an ERROR; the JSON Lines record them already.
     logging.getLogger("ib_async").setLevel(logging.CRITICAL)
-    overrides = {k: v for k, v in {"gap_margin": gap_margin, "recovery_bound": recovery_bound,
+    overrides: dict[str, Any] = {k: v for k, v in {"gap_margin": gap_margin, "recovery_bound": recovery_bound,
                                    "rss_growth_mb": rss_growth_mb, "connect_timeout": connect_timeout,
                                    "backoff_cap": backoff_cap, "probe_timeout": probe_timeout}.items() if v is not None}
     config = SoakConfig(duration=duration, clients=clients or SoakConfig.clients, ping_interval=ping_interval,

@@ -41,7 +41,7 @@ def table(records: list[dict[str, Any]]) -> str:
     for line in lines:
         if seen[tuple(line[1:])] == 1:
             line[0] = ""
-    columns = COLUMNS
+    columns: tuple[str, ...] = COLUMNS
     if not any(line[0] for line in lines):
         columns, lines = COLUMNS[1:], [line[1:] for line in lines]
     widths = [max(len(col), *(len(line[i]) for line in lines)) if lines else len(col)

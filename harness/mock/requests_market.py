@@ -58,7 +58,7 @@ SCANNER_XML = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><ScanParameterResponse
 
 
 def _book_of(session: Session) -> InstrumentBook:
-    book = getattr(session.gw, "instrument_book", None)
+    book = session.gw.instrument_book
     if book is None:
         book = InstrumentBook.default()
         session.gw.instrument_book = book  # one book per gateway, built on first use

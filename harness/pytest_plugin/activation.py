@@ -41,10 +41,12 @@ def check_target_and_dir(cfg: HarnessConfig) -> str | None:
         return problem
     if cfg.gateway_spec.strip().startswith("docker:"):
         from ..targets import parse_target
-        from ..targets.container_target import require_image
+        from ..targets.container_target import ContainerTarget, require_image
         from ..targets.docker_engine import EngineUnavailable, engine
 
         target = parse_target(cfg.gateway_spec, cfg.docker_host)
+        if not isinstance(target, ContainerTarget):  # a docker: spec always parses to one
+            return None
         try:
             require_image(engine(cfg.docker_host), target.image)
         except EngineUnavailable as exc:
