@@ -21,7 +21,7 @@ from typing import Any
 import click
 
 from .. import runstate
-from ..config import env as config_env
+from ..core.config import env as config_env
 from ..core.constants import PAPER_PREFIXES
 from ..core.redact import redact_account, redact_text, remember_accounts
 from ..core.signals import on_stop_signals

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import pytest
 
 from .. import runstate
+from ..core.config import env as config_env
 from ..core.redact import install_log_redaction
 from ..evidence.report_redaction import redact_warning
 from . import workers
@@ -90,7 +90,7 @@ def activate(config: pytest.Config, *, from_fixture: bool = False) -> HarnessCon
         # would delete a sibling worker's evidence; a lazily activated run (no controller claim)
         # claims and sweeps here, which spares every live owner's processes and containers.
         workers.mark_worker_active(config)
-        if not os.environ.get(runstate.OWNER_ENV):
+        if not config_env(runstate.OWNER_ENV):
             runstate.claim_run()
             sweep_leftovers(cfg.evidence_dir)
         return cfg
