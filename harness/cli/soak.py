@@ -38,6 +38,7 @@ import click
 from ..clients import CLIENT_NAMES, require_client
 from ..clients.custom import ClientSpecError, validate_spec
 from ..clients.reconnecting import Backoff
+from ..core.log_setup import setup_logging
 from ..core.record import Evidence
 from ..core.signals import on_stop_signals
 from ..evidence.soak_outputs import SoakProgress, write_outputs  # noqa: F401  (moved: suites use them)
@@ -130,7 +131,7 @@ def soak(duration: float, gateway: str, clients: tuple[str, ...], schedule: str 
          connect_timeout: float | None, backoff_cap: float | None, allow_live_account: bool,
          docker_host: str | None = None) -> None:
     """Keep connections alive for DURATION under a fault schedule; measure outages, recoveries, resources."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    setup_logging(logging.WARNING, if_unconfigured=True)
     # ib_async logs every refused reconnect attempt as an ERROR; the JSON Lines record them already.
     logging.getLogger("ib_async").setLevel(logging.CRITICAL)
     overrides: dict[str, Any] = {k: v for k, v in {"gap_margin": gap_margin, "recovery_bound": recovery_bound,

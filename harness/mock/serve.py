@@ -22,6 +22,7 @@ import logging
 import sys
 
 from ..core.config import env
+from ..core.log_setup import setup_logging
 from ..core.signals import on_stop_signals
 from .control import ControlServer
 from .faults import FaultError
@@ -72,7 +73,7 @@ async def serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(message)s")
+    setup_logging(logging.INFO, stream=sys.stdout, if_unconfigured=True)
     try:
         return asyncio.run(serve(args))
     except (UnknownProfileError, FaultError) as exc:

@@ -29,6 +29,7 @@ import sys
 from pathlib import Path
 
 from ..core.config import env, foreign_env
+from ..core.log_setup import setup_logging
 from ..core.signals import on_stop_signals
 from .faults import parse_fault
 from .gateway import MockGateway
@@ -184,7 +185,7 @@ class StandIn:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(message)s")
+    setup_logging(logging.INFO, stream=sys.stdout, if_unconfigured=True)
     logging.getLogger("harness.mock").setLevel(logging.WARNING)
     try:
         return asyncio.run(StandIn().run())
