@@ -32,6 +32,7 @@ from .request_catalog import (
 )
 
 if TYPE_CHECKING:
+    from .model import Holding
     from .session import Session
 
 log = logging.getLogger("harness.mock")
@@ -396,7 +397,7 @@ class MarketDesk:
         self.send(mk.scanner_parameters(SCANNER_XML))
 
 
-def _daily(holding) -> float:  # noqa: ANN001 - model.Holding
+def _daily(holding: Holding) -> float:
     """Today's PnL of a holding: against a close 0.4% below its price (fixed)."""
     return holding.market_value - holding.market_value / 1.004
 
@@ -418,7 +419,7 @@ def install(session: Session) -> None:
     """Register the desk's handlers in the session's table; the session's
     own handlers win (the account flow stays where it is)."""
     desk = MarketDesk(session)
-    session.desk = desk  # type: ignore[attr-defined]
+    session.desk = desk
     for out_id, handler in desk.handlers().items():
         if out_id == 59:
             session._handlers[out_id] = handler  # the session ignored it; the type shapes ticks now
