@@ -135,7 +135,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("IBGW_BASE_IMAGE", "ibgw-base:py3", "the local python3 base image the images build on",
             "gateway-docker/provision-engine.sh, tests/engine_rig.py"),
     # the harness's own tests and benchmarks
-    Setting("IBGW_FUZZ_INPUTS", "4000", "inputs the mock fuzz test sends (make fuzz: FUZZ_INPUTS)",
+    Setting("IBGW_FUZZ_INPUTS", "4000", "inputs the mock fuzz test sends (the long fuzz is make fuzz FUZZ_INPUTS=N)",
             "tests/test_fuzz_mock.py"),
     Setting("IBGW_FUZZ_SEED", "8", "the fuzz test's random seed", "tests/test_fuzz_mock.py"),
     Setting("IBGW_INTERRUPT_MARKER", "interrupt-marker.json", "file the interruption test's child pytest writes "
