@@ -46,7 +46,7 @@ $(STAMP): pyproject.toml
 	@touch $@
 
 # With npm present, the report tooling is installed first so the browser test
-# of the HTML report runs (without npm it skips, or fails under HARNESS_REQUIRE_BROWSER=1).
+# of the HTML report runs (without npm it skips, or fails under IBGW_REQUIRE_BROWSER=1).
 test: lint $(STAMP) $(if $(shell command -v npm 2>/dev/null),$(ALLURE_STAMP))
 	$(PY) -m pytest tests suites --expect-regressions $(XDIST_ARGS) $(PYTEST_ARGS)
 

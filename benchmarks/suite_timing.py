@@ -16,13 +16,14 @@ also idle while their child works; they are reported on their own.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from harness.core.config import env as config_env
 
 FAULT_FIXTURES = {"mock_gateway"}
 # Tests that inject faults without the fixture: a soak with a fault schedule,
@@ -59,7 +60,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    out = os.environ.get("IBGW_SUITE_TIMING")
+    out = config_env("IBGW_SUITE_TIMING")
     if not out:
         return
     Path(out).parent.mkdir(parents=True, exist_ok=True)

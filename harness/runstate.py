@@ -26,6 +26,7 @@ from typing import Any
 
 import psutil
 
+from .core.config import env
 from .core.files import TEMP_SUFFIX, atomic_write_text
 from .core.signals import sigterm_as_interrupt
 
@@ -54,7 +55,7 @@ def _alive(identity: str | None) -> bool:
 
 
 def run_dir() -> Path:
-    return Path(os.environ.get(RUN_DIR_ENV) or DEFAULT_RUN_DIR)
+    return Path(env(RUN_DIR_ENV) or DEFAULT_RUN_DIR)
 
 
 def claim_run(directory: Path | None = None) -> str:
@@ -69,8 +70,8 @@ def claim_run(directory: Path | None = None) -> str:
 def register(kind: str, **details: Any) -> Path | None:
     """Called by a harness-started process about itself (e.g. `ibgw mock
     serve` once listening). Does nothing outside a harness run (no owner)."""
-    owner = os.environ.get(OWNER_ENV)
-    if not owner or not os.environ.get(RUN_DIR_ENV):
+    owner = env(OWNER_ENV)
+    if not owner or not env(RUN_DIR_ENV):
         return None
     directory = run_dir()
     try:

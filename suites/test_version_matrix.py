@@ -148,7 +148,7 @@ async def version_target(request: pytest.FixtureRequest) -> Any:
         from harness.targets.container_target import ContainerTarget
         from harness.targets.docker_engine import engine_url
 
-        hosts = request.getfixturevalue("matrix_engines")  # skip, or fail under HARNESS_REQUIRE_DOCKER=1
+        hosts = request.getfixturevalue("matrix_engines")  # skip, or fail under IBGW_REQUIRE_DOCKER=1
         docker_host = dict((r.id, h) for r, h in spread(_rows(), hosts))[row.id]
         env = {"TWS_USERID": "standin", "TWS_PASSWORD": "standin"} if row.standin else {}
         target: Any = ContainerTarget(row.image, env=env, ready_timeout=30 + LOGIN_DELAY, login_delay=LOGIN_DELAY,
@@ -183,7 +183,7 @@ def matrix_engines(harness_config: Any, request: pytest.FixtureRequest) -> tuple
     from harness.targets.docker_engine import EngineUnavailable, engine
 
     if not harness_config.docker_hosts:
-        request.getfixturevalue("docker_engine")  # skip, or fail under HARNESS_REQUIRE_DOCKER=1
+        request.getfixturevalue("docker_engine")  # skip, or fail under IBGW_REQUIRE_DOCKER=1
         return ()
     for row, host in spread(_rows(), harness_config.docker_hosts):
         try:

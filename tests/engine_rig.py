@@ -42,10 +42,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.core.config import env as config_env
 from harness.targets.container_target import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-BASE_IMAGE = os.environ.get("IBGW_BASE_IMAGE", "ibgw-base:py3")
+BASE_IMAGE = config_env("IBGW_BASE_IMAGE")
 POLL_S = 0.2  # a daemon's start and stop send no event a test could await
 
 

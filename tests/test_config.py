@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from harness import config
+from harness.core import config
 from harness.targets.mock_target import _accounts_from_env
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,7 +20,8 @@ NOT_SETTINGS = {"HARNESS_ERROR"}
 def test_every_setting_has_the_one_prefix_and_says_what_it_does() -> None:
     for setting in config.SETTINGS.values():
         assert setting.name.startswith(config.PREFIX) and setting.help and setting.used_by
-    assert config.OLD_NAMES == {"HARNESS_REQUIRE_DOCKER": "IBGW_REQUIRE_DOCKER", "IBGW_MOCK_ACCOUNTS": "IBGW_ACCOUNTS"}
+    assert config.OLD_NAMES == {"HARNESS_REQUIRE_DOCKER": "IBGW_REQUIRE_DOCKER", "HARNESS_REQUIRE_BROWSER":
+                                "IBGW_REQUIRE_BROWSER", "IBGW_MOCK_ACCOUNTS": "IBGW_ACCOUNTS"}
 
 
 def test_the_readme_table_is_the_settings_table() -> None:

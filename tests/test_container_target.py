@@ -2,7 +2,7 @@
 
 Tests marked `docker` need an engine with the harness images built
 (.ci/provision-docker): without one they skip with the reason, and they FAIL
-under HARNESS_REQUIRE_DOCKER=1 (CI). The others run anywhere.
+under IBGW_REQUIRE_DOCKER=1 (CI). The others run anywhere.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ MOCK_IMAGE = "ibgw-mock:10.45"
 LEAKY_IMAGE = "ibgw-mock:10.41"  # regression fixture: api-wedge=no-read,2 (gnzsnz/ib-gateway-docker#336)
 STANDIN_IMAGE = "ibgw-standin:10.45"
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+NOT_REQUIRED = {"IBGW_REQUIRE_DOCKER": "", "HARNESS_REQUIRE_DOCKER": ""}  # the old name too (still read)
 
 PROC_NET_TCP = """\
   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
@@ -111,7 +112,7 @@ def _pytest(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
 
 def test_no_engine_is_a_one_line_error_with_the_fix():
     proc = _pytest("--gateway", "docker:ibgw-mock:10.45", "tests/test_pinning.py::test_version_order",
-                   env={**NO_ENGINE, "HARNESS_REQUIRE_DOCKER": ""})
+                   env={**NO_ENGINE, **NOT_REQUIRED})
     assert proc.returncode == 4, proc.stdout + proc.stderr  # pytest's usage error
     line = proc.stderr.strip()
     assert "\n" not in line and "Traceback" not in line
@@ -120,11 +121,11 @@ def test_no_engine_is_a_one_line_error_with_the_fix():
 
 
 def test_docker_tests_skip_without_an_engine_and_fail_when_required():
-    skipped = _pytest(str(VICTIM), env={**NO_ENGINE, "HARNESS_REQUIRE_DOCKER": ""})
+    skipped = _pytest(str(VICTIM), env={**NO_ENGINE, **NOT_REQUIRED})
     assert skipped.returncode == 0 and "1 skipped" in skipped.stdout
     assert "no Docker engine" in skipped.stdout and "start Docker" in skipped.stdout
-    required = _pytest(str(VICTIM), env={**NO_ENGINE, "HARNESS_REQUIRE_DOCKER": "1"})
-    assert required.returncode != 0 and "HARNESS_REQUIRE_DOCKER=1 but no Docker engine" in required.stdout
+    required = _pytest(str(VICTIM), env={**NO_ENGINE, **NOT_REQUIRED, "IBGW_REQUIRE_DOCKER": "1"})
+    assert required.returncode != 0 and "IBGW_REQUIRE_DOCKER=1 but no Docker engine" in required.stdout
 
 
 # ---------------------------------------------------------------- with an engine

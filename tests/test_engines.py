@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -25,6 +24,7 @@ from typing import Any
 import pytest
 from engine_rig import Dockerd, Sshd, make_tls_certs, missing_tools
 
+from harness.core.config import env as config_env
 from harness.evidence.pinning import INCONCLUSIVE, MISSING, PASS, RECOMMENDED, build_report, to_markdown
 from harness.targets.base import TargetSpecError
 from harness.targets.engines import choose_hosts, parse_hosts, spread
@@ -109,8 +109,8 @@ def rig(tmp_path_factory: pytest.TempPathFactory, docker_engine: Any) -> Iterato
     missing = missing_tools()
     if missing:
         why = "needs " + ", ".join(missing)
-        if os.environ.get("HARNESS_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"HARNESS_REQUIRE_DOCKER=1 but the several-engines rig {why}", pytrace=False)
+        if config_env("IBGW_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"IBGW_REQUIRE_DOCKER=1 but the several-engines rig {why}", pytrace=False)
         pytest.skip(why)
     local = engine_url(None)
     second = Dockerd("2", tls_dir=make_tls_certs(tmp_path_factory.mktemp("tls")))
@@ -129,7 +129,7 @@ def rig(tmp_path_factory: pytest.TempPathFactory, docker_engine: Any) -> Iterato
 
 def _matrix_env(sshd: Sshd, versions: list[str], runs: int = 1) -> dict[str, str]:
     return child_env(IBGW_MATRIX_TARGET="docker", IBGW_MATRIX_VERSIONS=",".join(versions), IBGW_MATRIX_RUNS=str(runs),
-                     HOME=str(sshd.home), HARNESS_REQUIRE_DOCKER="1")
+                     HOME=str(sshd.home), IBGW_REQUIRE_DOCKER="1")
 
 
 def _matrix_records(evidence: Path) -> list[dict[str, Any]]:

@@ -18,18 +18,18 @@ protocol error with a cause).
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from harness.core.config import env as config_env
 from harness.protocol import ProtocolError, message_id, parse_hello, parse_server_hello
 
 ROOT = Path(__file__).resolve().parent.parent
-INPUTS = int(os.environ.get("IBGW_FUZZ_INPUTS", "4000"))
-SEED = int(os.environ.get("IBGW_FUZZ_SEED", "8"))
+INPUTS = int(config_env("IBGW_FUZZ_INPUTS"))
+SEED = int(config_env("IBGW_FUZZ_SEED"))
 
 
 def test_fuzzed_mock_stays_up_serves_others_and_closes_every_bad_connection(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from harness.core.config import env as config_env
 from harness.targets.container_target import free_port
 
 from pytest_subprocess import REPO, child_env, run_pytest
@@ -49,8 +50,8 @@ async def test_compose_service_passes_handshake_and_account_sync(docker_engine: 
     compose = compose_command()
     if compose is None:
         why = "needs docker-compose (Debian's package) or the docker compose plugin"
-        if os.environ.get("HARNESS_REQUIRE_DOCKER") == "1":
-            pytest.fail(f"HARNESS_REQUIRE_DOCKER=1 but the mock-service test {why}", pytrace=False)
+        if config_env("IBGW_REQUIRE_DOCKER") == "1":
+            pytest.fail(f"IBGW_REQUIRE_DOCKER=1 but the mock-service test {why}", pytrace=False)
         pytest.skip(why)
     docker_engine.images.get(IMAGE)  # provisioned by .ci/provision-docker (make images)
     port = free_port()

@@ -15,7 +15,7 @@ directory, a fake password and a planted account in its environment. Then:
 
 The browser part needs node, the pinned npm tooling (tools/allure, `npm
 ci`) and Debian's chromium: it skips with the reason when one is missing,
-and fails instead under HARNESS_REQUIRE_BROWSER=1 (CI).
+and fails instead under IBGW_REQUIRE_BROWSER=1 (CI).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import Any
 
 import pytest
 
+from harness.core.config import env as config_env
 from harness.evidence.categories import match_category
 from harness.evidence.html_report import TOOLS_DIR, generate, tooling_installed
 from harness.evidence.redact import redact_account
@@ -173,8 +174,8 @@ def test_junit_names_the_gateway_version(run_a: Path) -> None:
 
 
 def _skip_or_fail(reason: str) -> None:
-    if os.environ.get("HARNESS_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"HARNESS_REQUIRE_BROWSER=1 but {reason}")
+    if config_env("IBGW_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"IBGW_REQUIRE_BROWSER=1 but {reason}")
     pytest.skip(reason)
 
 

@@ -85,10 +85,10 @@ def print_result(result: DoctorResult, printer: Printer) -> None:
     printer.line()
     if result.diagnosis:
         printer.line("Diagnosis:" + (" (most likely first)" if len(result.diagnosis) > 1 else ""))
-        for cause, row in zip(result.diagnosis, result.causes, strict=True):
+        for cause, cited in zip(result.diagnosis, result.causes, strict=True):
             printer.line(redact_text(f"  - {cause}"))
-            if row.get("source"):
-                printer.line(redact_text(f"      source: {row['source']}"))
+            if cited.get("source"):
+                printer.line(redact_text(f"      source: {cited['source']}"))
     else:
         printer.line("Diagnosis: none")
     verdict = "HEALTHY" if result.healthy else "NOT HEALTHY"

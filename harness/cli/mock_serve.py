@@ -21,8 +21,9 @@ from typing import Any
 import click
 
 from .. import runstate
-from ..config import env as config_env
+from ..core.config import env as config_env
 from ..core.constants import PAPER_PREFIXES
+from ..core.log_setup import setup_logging
 from ..core.redact import redact_account, redact_text, remember_accounts
 from ..core.signals import on_stop_signals
 from ..mock import (
@@ -313,12 +314,8 @@ def _listen_error(host: str, port: int, exc: OSError) -> str:
 
 
 def _configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.addHandler(handler)
-    root.setLevel(logging.WARNING)  # other libraries: warnings only
-    logging.getLogger("harness").setLevel(level.upper())
+    # other libraries: warnings only; the harness at the level asked for
+    setup_logging(logging.WARNING, levels={"harness": level.upper()})
 
 
 @mock.command("faults")

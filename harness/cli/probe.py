@@ -37,6 +37,7 @@ from ..clients.base import (
 )
 from ..clients.raw import RawClient
 from ..core.constants import LIVE_CLIENT_ID_RANGE
+from ..core.log_setup import setup_logging
 from ..core.redact import redact_accounts, redact_text, redact_tree
 from ..protocol.versions import PROTOCOL_MAX
 from ..scenarios.causes import CAUSES, Cause
@@ -493,14 +494,7 @@ def _configure_logging(verbose: bool) -> None:
     """Client libraries log their own view of a failure ("API connection
     failed: TimeoutError()"); by default the probe's one FAILED line replaces
     that noise, so library records go nowhere unless --verbose."""
-    root = logging.getLogger()
-    if verbose:
-        handler: logging.Handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        handler.setLevel(logging.WARNING)
-    else:
-        handler = logging.NullHandler()
-    root.addHandler(handler)
+    setup_logging(None, handler_level=logging.WARNING, quiet=not verbose)
 
 
 def _fatal(message: str, as_json: bool) -> None:

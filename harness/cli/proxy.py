@@ -20,6 +20,7 @@ from pathlib import Path
 import click
 
 from ..core.errors import HarnessError
+from ..core.log_setup import setup_logging
 from ..core.signals import on_stop_signals
 from ..proxy import FaultProxy, ProxyAddressError, ProxyFaultError
 from ..proxy.control import ProxyControlServer
@@ -65,8 +66,7 @@ def proxy(listen: str, upstream: str, faults: tuple[str, ...], control_port: int
     Read-only by default: orders and configuration changes are refused (the
     client is sent the Gateway's error, then the connection is closed), and
     a client stream the guard cannot frame is closed, never forwarded."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    setup_logging(logging.INFO if verbose else logging.WARNING, if_unconfigured=True)
     host, port = _address(listen, "--listen")
     up = _address(upstream, "--upstream")
     if transcript is not None:

@@ -31,12 +31,14 @@ import contextlib
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from ..clients import CLIENT_NAMES, require_client
 from ..clients.custom import ClientSpecError, validate_spec
 from ..clients.reconnecting import Backoff
+from ..core.log_setup import setup_logging
 from ..core.record import Evidence
 from ..core.signals import on_stop_signals
 from ..evidence.soak_outputs import SoakProgress, write_outputs  # noqa: F401  (moved: suites use them)
@@ -129,10 +131,10 @@ def soak(duration: float, gateway: str, clients: tuple[str, ...], schedule: str 
          connect_timeout: float | None, backoff_cap: float | None, allow_live_account: bool,
          docker_host: str | None = None) -> None:
     """Keep connections alive for DURATION under a fault schedule; measure outages, recoveries, resources."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    setup_logging(logging.WARNING, if_unconfigured=True)
     # ib_async logs every refused reconnect attempt as an ERROR; the JSON Lines record them already.
     logging.getLogger("ib_async").setLevel(logging.CRITICAL)
-    overrides = {k: v for k, v in {"gap_margin": gap_margin, "recovery_bound": recovery_bound,
+    overrides: dict[str, Any] = {k: v for k, v in {"gap_margin": gap_margin, "recovery_bound": recovery_bound,
                                    "rss_growth_mb": rss_growth_mb, "connect_timeout": connect_timeout,
                                    "backoff_cap": backoff_cap, "probe_timeout": probe_timeout}.items() if v is not None}
     config = SoakConfig(duration=duration, clients=clients or SoakConfig.clients, ping_interval=ping_interval,

@@ -67,7 +67,7 @@ def make_client(name: str, **options: object) -> ClientAdapter:
     require_client(name)
     module_name, _, class_name = entry.adapter.partition(":")
     adapter_class = getattr(importlib.import_module(f"{__name__}.{module_name}"), class_name)
-    return adapter_class(**options)  # type: ignore[no-any-return]
+    return adapter_class(**options)
 
 
 __all__ = ["CLIENTS", "CLIENT_NAMES", "ClientEntry", "LIBRARY_OF", "ClientAdapter", "ConnectResult", "HandshakeError", "UnknownClientError",

@@ -147,10 +147,10 @@ class RawClient:
                 clock.mark(PHASE_API_READY)
                 if self.await_account_value:
                     phase = PHASE_FIRST_ACCOUNT_VALUE
-                    first = self._expect(lambda msg: msg.msg_id == In.ACCT_VALUE)
-                    self._send_expecting(m.req_account_updates(True, self.accounts[0]), first)
+                    first_value = self._expect(lambda msg: msg.msg_id == In.ACCT_VALUE)
+                    self._send_expecting(m.req_account_updates(True, self.accounts[0]), first_value)
                     self._downloading.add(self.accounts[0])
-                    await first
+                    await first_value
                     clock.mark(PHASE_FIRST_ACCOUNT_VALUE)
         except asyncio.CancelledError:
             # Cancelled from outside (Ctrl-C in the probe): never leave the socket open.

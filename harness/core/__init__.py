@@ -7,6 +7,7 @@ class, the constants that decide "live or paper", atomic writes, one bounded
 poll, signal handling. Kept here they are defined once and importable from
 anywhere without an upward import (import-linter checks it: pyproject.toml).
 
-Modules: redact, record, errors, constants, files, wait, signals, net.
+Modules: redact, record, errors, constants, files, wait, signals, net, config
+(every environment variable, in one table), log_setup (the one logging setup).
 Nothing here imports another harness package.
 """

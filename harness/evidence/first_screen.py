@@ -169,7 +169,7 @@ def _reason_lines(pinning: dict[str, Any], version: str) -> list[str]:
     the words of the pinning report; each is shortened at a word boundary
     when shown, the whole reason being one click away."""
     lines = []
-    info = next((v for v in pinning.get("versions") or [] if v.get("version") == version), {})
+    info: dict[str, Any] = next((v for v in pinning.get("versions") or [] if v.get("version") == version), {})
     if info.get("probe") == "fail":
         lines.append(f"version probe: {info.get('probe_cause')}")
     for cell in pinning.get("cells") or []:

@@ -167,8 +167,8 @@ class PinTable:
             names[str(client.get("name", "?"))].add(str(client.get("version", "?")))
         multi = {n for n, versions in names.items() if len(versions) > 1}
         lost_cells = [r for r in lost if r.get("scenario") != PROBE]
-        judged = {version_key(r) for r in records + lost} - {None}
-        self.versions = sorted(judged, key=version_order, reverse=True)  # type: ignore[arg-type]
+        judged = {v for v in map(version_key, records + lost) if v is not None}
+        self.versions = sorted(judged, key=version_order, reverse=True)
         self.clients = sorted({_client_key(r, multi) for r in cells + lost_cells})
         self.scenarios = sorted({str(r["scenario"]) for r in cells + lost_cells})
         # (version, client, scenario) -> why its engine was lost (the cell stays missing), and
@@ -219,7 +219,7 @@ class PinTable:
 
     @staticmethod
     def _version_info(version: str, probes: list[dict[str, Any]], builds: set[str]) -> VersionInfo:
-        maxima = [p.get("server_version") for p in probes if isinstance(p.get("server_version"), int)]
+        maxima: list[int] = [p["server_version"] for p in probes if isinstance(p.get("server_version"), int)]
         failed = [p for p in probes if p.get("outcome") != "passed"]
         probe = MISSING if not probes else (FAIL if failed else PASS)
         cause = str(failed[0].get("cause") or "") if failed else ""
@@ -245,7 +245,7 @@ class PinTable:
         if floor is None:
             return False
         built_max = self.info[version].max_server_version if version in self.info else None
-        seen = [r.get("server_version") for r in runs if isinstance(r.get("server_version"), int)]
+        seen: list[int] = [r["server_version"] for r in runs if isinstance(r.get("server_version"), int)]
         top = built_max if built_max is not None else (max(seen) if seen else None)
         return top is not None and top < floor
 

@@ -9,11 +9,12 @@ pytest_sessionfinish, after environment.properties.
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ..core.config import env as config_env
+from ..core.config import foreign_env
 from .allure_io import write_allure_categories, write_allure_executor
 from .plots import load_tree, plot_run
 
@@ -50,15 +51,21 @@ def gateways_judged(evidence_dir: Path) -> list[str]:
     return [found[g] for g in matrix] + sorted(g for g in found if found[g] == g)
 
 
+def _build_order() -> int | None:
+    """IBGW_BUILD_ORDER, else the CI's own build number (GitHub, GitLab, Jenkins)."""
+    values = [config_env(BUILD_ORDER_ENV[0]), *(foreign_env(k) for k in BUILD_ORDER_ENV[1:])]
+    return next((int(v) for v in values if v.isdigit()), None)
+
+
 def finish_allure_results(alluredir: Path, evidence_dir: Path) -> list[Path]:
     """executor.json, categories.json and plots; returns the plot files.
 
     A plotting failure is reported on stderr and never fails the session:
     the test outcomes are the result, the pictures are a view of them.
     """
-    order = next((int(os.environ[k]) for k in BUILD_ORDER_ENV if os.environ.get(k, "").isdigit()), None)
+    order = _build_order()
     started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    write_allure_executor(alluredir, name="CI" if os.environ.get("CI") else "local",
+    write_allure_executor(alluredir, name="CI" if foreign_env("CI") else "local",
                           build_name=f"ibgw-harness run {order if order is not None else started}",
                           build_order=order)
     write_allure_categories(alluredir)

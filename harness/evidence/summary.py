@@ -7,11 +7,15 @@ ssh, before anyone opens the HTML report.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
+from ..core.log_setup import setup_logging
 from .text import shorten, was_shortened
+
+log = logging.getLogger("harness.evidence.summary")
 
 COLUMNS = ("test", "scenario", "client", "target", "sv", "outcome", "ready ms", "ping ms", "failed phase / cause")
 CAUSE_WIDTH = 70
@@ -23,7 +27,7 @@ def load(directory: Path) -> list[dict[str, Any]]:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            print(f"skipping unreadable evidence {path.name}: {exc}", file=sys.stderr)
+            log.warning("skipping unreadable evidence %s: %s", path.name, exc)
             continue
         if isinstance(data, dict):  # fault_matrix.json and other tables share the directory
             data.setdefault("_file", path.name)  # which test wrote it: names duplicate rows
@@ -41,7 +45,7 @@ def table(records: list[dict[str, Any]]) -> str:
     for line in lines:
         if seen[tuple(line[1:])] == 1:
             line[0] = ""
-    columns = COLUMNS
+    columns: tuple[str, ...] = COLUMNS
     if not any(line[0] for line in lines):
         columns, lines = COLUMNS[1:], [line[1:] for line in lines]
     widths = [max(len(col), *(len(line[i]) for line in lines)) if lines else len(col)
@@ -101,6 +105,7 @@ def _num(value: Any) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
+    setup_logging(logging.WARNING, if_unconfigured=True)
     directory = Path(args[0] if args else "reports/evidence")
     if not directory.is_dir():
         print(f"no evidence directory {directory}: run the suites first (make report)", file=sys.stderr)

@@ -102,7 +102,7 @@ class ConnectionBudget:
     def wrap(self, client: ClientAdapter) -> ClientAdapter:
         if self.limit is None:
             return client
-        return _BudgetedClient(client, self)  # type: ignore[return-value]
+        return _BudgetedClient(client, self)
 
 
 class _BudgetedClient:

@@ -15,11 +15,12 @@ import time
 from collections import deque
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, cast
 
 from ..protocol.framing import MAX_FRAME
 from .faults import UNTIL_RESTART, FaultSet
 from .faults.connection import RED_CAUSE
+from .instruments import InstrumentBook
 from .model import AccountModel
 from .profiles import GatewayProfile, get_profile
 from .session import (
@@ -107,6 +108,8 @@ class MockGateway:
         self.faults = FaultSet()
         # Answers requests instead of the account model (a recording's replay).
         self.responder_factory = responder
+        self.strict = False  # `ibgw mock serve --strict`: an unmodelled request is a visible failure
+        self.instrument_book: InstrumentBook | None = None  # the request desk's, built on first use
         # Fault-driven state, all cleared by restart():
         self.red = False  # red-after-disconnect tripped
         self.leaked: list[asyncio.StreamWriter] = []  # close-wait-leak: sockets we never closed
@@ -386,7 +389,7 @@ class MockGateway:
         if self.wedged == "no-read":
             # Accepted by the kernel's and Java's accept(), then never read:
             # the client's bytes stay in Recv-Q and its close leaves CLOSE_WAIT.
-            writer.transport.pause_reading()
+            cast(asyncio.Transport, writer.transport).pause_reading()  # a socket transport reads too
             self.unread.append(writer)
             record.close("fault api-wedge: accepted, never read (the API thread is wedged)")
             log.warning("conn %d from %s: %s", record.conn_id, record.peer, record.close_cause)

@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import random
 import socket
 import struct
@@ -43,6 +42,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from ..core.config import env
 from ..core.constants import CLIENT_ID_IN_USE  # noqa: F401  (re-exported: defined once, in core)
 from ..core.constants import LIVE_CLIENT_ID_RANGE as HEALTH_ID_RANGE
 from ..protocol.errors import ProtocolError
@@ -259,16 +259,15 @@ async def _drain(reader: asyncio.StreamReader) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m harness.mock.healthcheck", description=__doc__.split("\n")[0])
-    parser.add_argument("--host", default=os.environ.get("IBGW_HEALTH_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int,
-                        default=int(os.environ.get("IBGW_HEALTH_PORT") or os.environ.get("IBGW_MOCK_PORT") or 4002))
-    parser.add_argument("--timeout", type=float, default=float(os.environ.get("IBGW_HEALTH_TIMEOUT") or 5.0))
-    parser.add_argument("--client-id", type=int, default=int(os.environ.get("IBGW_HEALTH_CLIENT_ID") or 0) or None,
+    parser.add_argument("--host", default=env("IBGW_HEALTH_HOST"))
+    parser.add_argument("--port", type=int, default=int(env("IBGW_HEALTH_PORT") or env("IBGW_MOCK_PORT")))
+    parser.add_argument("--timeout", type=float, default=float(env("IBGW_HEALTH_TIMEOUT")))
+    parser.add_argument("--client-id", type=int, default=int(env("IBGW_HEALTH_CLIENT_ID") or 0) or None,
                         help=f"the reserved read-only client id (default: random in {HEALTH_ID_RANGE[0]}-"
                              f"{HEALTH_ID_RANGE[1]})")
-    parser.add_argument("--min-version", type=int, default=int(os.environ.get("IBGW_HEALTH_MIN_VERSION") or 0),
+    parser.add_argument("--min-version", type=int, default=int(env("IBGW_HEALTH_MIN_VERSION") or 0),
                         help="the lowest server version your clients accept (unusable below it)")
-    parser.add_argument("--states", action="store_true", default=bool(os.environ.get("IBGW_HEALTH_STATES")),
+    parser.add_argument("--states", action="store_true", default=bool(env("IBGW_HEALTH_STATES")),
                         help="print 'STATE: detail' and exit with the state's code (without it: 'ready' / "
                              "'not ready' and 0 / 1, the mock images' original contract)")
     args = parser.parse_args(argv)

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..protocol.framing import Field
 from ..protocol.messages import Contract
 
 STOCK_ORDER_TYPES = ("ACTIVETIM,AD,ADJUST,ALERT,ALGO,ALLOC,AVGCOST,BASKET,BENCHPX,CASHQTY,COND,CONDORDER,DARKONLY,"
@@ -112,7 +113,7 @@ class Instrument:
     def symbol(self) -> str:
         return self.contract.symbol
 
-    def details(self) -> dict[str, object]:
+    def details(self) -> dict[str, Field]:
         """The values protocol.market.contract_data lays out."""
         c = self.contract
         expiry = c.last_trade_date

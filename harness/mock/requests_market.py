@@ -32,6 +32,7 @@ from .request_catalog import (
 )
 
 if TYPE_CHECKING:
+    from .model import Holding
     from .session import Session
 
 log = logging.getLogger("harness.mock")
@@ -58,7 +59,7 @@ SCANNER_XML = ("<?xml version=\"1.0\" encoding=\"UTF-8\"?><ScanParameterResponse
 
 
 def _book_of(session: Session) -> InstrumentBook:
-    book = getattr(session.gw, "instrument_book", None)
+    book = session.gw.instrument_book
     if book is None:
         book = InstrumentBook.default()
         session.gw.instrument_book = book  # one book per gateway, built on first use
@@ -406,7 +407,7 @@ class MarketDesk:
         self.send(mk.scanner_parameters(SCANNER_XML))
 
 
-def _daily(holding) -> float:  # noqa: ANN001 - model.Holding
+def _daily(holding: Holding) -> float:
     """Today's PnL of a holding: against a close 0.4% below its price (fixed)."""
     return holding.market_value - holding.market_value / 1.004
 
@@ -428,7 +429,7 @@ def install(session: Session) -> None:
     """Register the desk's handlers in the session's table; the session's
     own handlers win (the account flow stays where it is)."""
     desk = MarketDesk(session)
-    session.desk = desk  # type: ignore[attr-defined]
+    session.desk = desk
     for out_id, handler in desk.handlers().items():
         if out_id == 59:
             session._handlers[out_id] = handler  # the session ignored it; the type shapes ticks now

@@ -2,9 +2,9 @@
 process, standard library only.
 
 Why not `ibgw mock serve`: that needs click and the installed package; a
-Gateway image carries only python3 and the `harness.protocol` and
-`harness.mock` packages. Configured the way container images are, from the
-environment, with argv overrides:
+Gateway image carries only python3 and the `harness.core`, `harness.protocol`
+and `harness.mock` packages. Configured the way container images are, from the
+environment (read through harness/core/config.py, the one table), with argv overrides:
 
     IBGW_MOCK_HOST (127.0.0.1)  IBGW_MOCK_PORT (4002)  IBGW_PROFILE (default)
     IBGW_ACCOUNTS (DU...,DU...)  IBGW_FAULTS (';'-separated, e.g. "latency=50;max-clients=4")
@@ -19,9 +19,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import os
 import sys
 
+from ..core.config import env
+from ..core.log_setup import setup_logging
 from ..core.signals import on_stop_signals
 from .control import ControlServer
 from .faults import FaultError
@@ -32,15 +33,14 @@ log = logging.getLogger("harness.mock")
 
 
 def _parser() -> argparse.ArgumentParser:
-    env = os.environ.get
     parser = argparse.ArgumentParser(prog="python3 -m harness.mock.serve", description="the mock IB Gateway")
-    parser.add_argument("--host", default=env("IBGW_MOCK_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(env("IBGW_MOCK_PORT") or 4002))
-    parser.add_argument("--strict", action="store_true", default=env("IBGW_MOCK_STRICT", "") == "1",
+    parser.add_argument("--host", default=env("IBGW_MOCK_HOST"))
+    parser.add_argument("--port", type=int, default=int(env("IBGW_MOCK_PORT")))
+    parser.add_argument("--strict", action="store_true", default=env("IBGW_MOCK_STRICT") == "1",
                         help="every request the mock does not model is logged as a FAILURE")
-    parser.add_argument("--profile", default=env("IBGW_PROFILE", "default"))
-    parser.add_argument("--accounts", default=env("IBGW_ACCOUNTS", ""))
-    parser.add_argument("--fault", action="append", default=[f for f in env("IBGW_FAULTS", "").split(";") if f])
+    parser.add_argument("--profile", default=env("IBGW_PROFILE"))
+    parser.add_argument("--accounts", default=env("IBGW_ACCOUNTS"))
+    parser.add_argument("--fault", action="append", default=[f for f in env("IBGW_FAULTS").split(";") if f])
     parser.add_argument("--control-port", type=int, default=int(env("IBGW_CONTROL_PORT") or 0) or None)
     parser.add_argument("--handshake-timeout", type=float,
                         default=float(env("IBGW_HANDSHAKE_TIMEOUT") or DEFAULT_HANDSHAKE_TIMEOUT))
@@ -73,7 +73,7 @@ async def serve(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(name)s %(message)s")
+    setup_logging(logging.INFO, stream=sys.stdout, if_unconfigured=True)
     try:
         return asyncio.run(serve(args))
     except (UnknownProfileError, FaultError) as exc:

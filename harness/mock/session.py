@@ -13,7 +13,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from ..protocol import messages as m
 from ..protocol.era import Form, get_reply_model
@@ -170,7 +170,7 @@ class Session:
     def wedge(self) -> None:
         """The API thread wedged (fault api-wedge): stop reading this
         client and answering it; what it sends stays unread in Recv-Q."""
-        self.writer.transport.pause_reading()
+        cast(asyncio.Transport, self.writer.transport).pause_reading()  # a socket transport reads too
 
     # ------------------------------------------------------------ reading
 

@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import sys
 from pathlib import Path
 
+from ..core.config import env, foreign_env
+from ..core.log_setup import setup_logging
 from ..core.signals import on_stop_signals
 from .faults import parse_fault
 from .gateway import MockGateway
@@ -39,34 +40,30 @@ PORTS = {"paper": (4004, 4002), "live": (4003, 4001)}  # (socat publishes, Gatew
 IBC_VERSION = "3.24.1"
 
 
-def _env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
-
-
 def _password() -> str:
-    path = _env("TWS_PASSWORD_FILE")
+    path = foreign_env("TWS_PASSWORD_FILE")
     if path:
         try:
             return Path(path).read_text(encoding="utf-8").strip()
         except OSError:
             return ""
-    return _env("TWS_PASSWORD")
+    return foreign_env("TWS_PASSWORD")
 
 
 class StandIn:
     def __init__(self) -> None:
-        self.mode = _env("TRADING_MODE", "paper").lower()
+        self.mode = foreign_env("TRADING_MODE", "paper").lower()
         published, internal = PORTS.get(self.mode, PORTS["paper"])
-        self.bind = _env("IBGW_STANDIN_BIND", "127.0.0.1")
-        self.port = int(_env("IBGW_STANDIN_PORT") or published)
-        self.api_port = int(_env("IBGW_STANDIN_API_PORT") or internal)
-        self.command_port = int(_env("IBGW_STANDIN_COMMAND_PORT") or 7462)
-        self.login_delay = float(_env("IBGW_LOGIN_DELAY") or 20)
-        self.restart_down = float(_env("IBGW_RESTART_DOWN") or 2)
-        self.read_only = _env("READ_ONLY_API", "yes").lower() in ("yes", "true", "1")
-        self.build = _env("IB_GATEWAY_VERSION", "10.45.1j")
-        self.profile = get_profile(_env("IBGW_PROFILE", "default"))
-        self.faults = [f for f in _env("IBGW_FAULTS").split(";") if f.strip()]
+        self.bind = env("IBGW_STANDIN_BIND")
+        self.port = int(env("IBGW_STANDIN_PORT") or published)
+        self.api_port = int(env("IBGW_STANDIN_API_PORT") or internal)
+        self.command_port = int(env("IBGW_STANDIN_COMMAND_PORT"))
+        self.login_delay = float(env("IBGW_LOGIN_DELAY"))
+        self.restart_down = float(env("IBGW_RESTART_DOWN"))
+        self.read_only = foreign_env("READ_ONLY_API", "yes").lower() in ("yes", "true", "1")
+        self.build = foreign_env("IB_GATEWAY_VERSION", "10.45.1j")
+        self.profile = get_profile(env("IBGW_PROFILE"))
+        self.faults = [f for f in env("IBGW_FAULTS").split(";") if f.strip()]
         for text in self.faults:
             parse_fault(text)  # a bad fault stops the container at start, in one line
         self.gateway: MockGateway | None = None
@@ -79,7 +76,7 @@ class StandIn:
         """What IBC does after start and after a RESTART: wait, log in, open the API."""
         log.info("IBC: Starting Gateway version %s in %s mode", self.build.replace(".", "")[:4], self.mode)
         log.info("IBC: Login dialog WINDOW_OPENED")
-        if not _env("TWS_USERID") or not _password():
+        if not foreign_env("TWS_USERID") or not _password():
             log.error("IBC: Login failed: no credentials (set TWS_USERID and TWS_PASSWORD or TWS_PASSWORD_FILE)")
             return
         await asyncio.sleep(self.login_delay)  # the simulated login itself, not a wait for an event
@@ -188,7 +185,7 @@ class StandIn:
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="%(asctime)s %(message)s")
+    setup_logging(logging.INFO, stream=sys.stdout, if_unconfigured=True)
     logging.getLogger("harness.mock").setLevel(logging.WARNING)
     try:
         return asyncio.run(StandIn().run())

@@ -558,8 +558,8 @@ def reply_proto_values(fields: list[Field]) -> tuple[int, MessageType, dict[str,
         values = {"reqId": int(req_id),
                   "historicalDataBars": [_bar_values(*bars[i * 8:(i + 1) * 8]) for i in range(count)]}
     elif msg_id == InM.HISTORICAL_DATA_UPDATE:
-        req_id, count, date, o, c, h, low, wap, volume = rest
-        values = {"reqId": int(req_id), "historicalDataBar": _bar_values(date, o, h, low, c, volume, wap, count)}
+        req_id, bar_count, date, o, c, h, low, wap, volume = rest
+        values = {"reqId": int(req_id), "historicalDataBar": _bar_values(date, o, h, low, c, volume, wap, bar_count)}
     elif msg_id in (InM.TICK_PRICE, InM.TICK_SIZE, InM.MARKET_DATA_TYPE, InM.TICK_SNAPSHOT_END):
         body = rest[1:]  # past the version field
         names = {InM.TICK_PRICE: (("reqId", int), ("tickType", int), ("price", float), ("size", str),

@@ -82,7 +82,7 @@ class Out(IntEnum):
 
 # Messages that would change an account. The harness never sends them and
 # the mock answers them with an error, so a read-only run stays read-only.
-ORDER_MESSAGES = frozenset({Out.PLACE_ORDER, Out.CANCEL_ORDER, Out.REQ_GLOBAL_CANCEL, Out.EXERCISE_OPTIONS})
+ORDER_MESSAGES: frozenset[int] = frozenset({Out.PLACE_ORDER, Out.CANCEL_ORDER, Out.REQ_GLOBAL_CANCEL, Out.EXERCISE_OPTIONS})
 
 
 def message_name(msg_id: int, *, from_client: bool) -> str:

@@ -121,8 +121,8 @@ def _typed(type_name: str, text: str, *, client: bool) -> tuple[bool, Any]:
     if type_name == "string":
         return text != "", text
     if type_name == "bool":
-        value = text.strip().lower() in ("1", "true")
-        return (value if client else text != ""), value
+        flag = text.strip().lower() in ("1", "true")
+        return (flag if client else text != ""), flag
     if text == "":
         return False, None
     if type_name in ("int32", "int64"):

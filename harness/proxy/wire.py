@@ -149,6 +149,7 @@ class WireDecoder:
         return self.server_version
 
     def _frame(self, payload: bytes) -> Frame:
+        version: int | None
         if not self.hello_seen:
             self.hello_seen = True
             if self.direction == UP:

@@ -19,9 +19,9 @@ from __future__ import annotations
 import platform
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -44,6 +44,9 @@ from .state import (
     HarnessConfig,
     is_active,
 )
+
+if TYPE_CHECKING:
+    from pluggy import Result
 
 MARKERS = {
     "live": "needs a running paper IB Gateway (--gateway HOST:PORT or IBGW_HOST/IBGW_PORT); excluded by default",
@@ -125,7 +128,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(skip)
     if config.getoption("markexpr", ""):
         return
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         excluded = any(item.get_closest_marker(m) for m in DEFAULT_EXCLUDED) and _ours(config, item)
         (drop if excluded else keep).append(item)
@@ -205,7 +209,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
 
 
 @pytest.hookimpl(hookwrapper=True, trylast=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Result[pytest.TestReport], None]:
     """Innermost wrapper: redact captured logs/output and failure text
     before allure and JUnit read the report (evidence.report_redaction),
     in every run the plugin acts in."""

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import pytest
 
 from .. import runstate
+from ..core.config import env as config_env
 from ..core.redact import install_log_redaction
 from ..evidence.report_redaction import redact_warning
 from . import workers
@@ -41,10 +41,12 @@ def check_target_and_dir(cfg: HarnessConfig) -> str | None:
         return problem
     if cfg.gateway_spec.strip().startswith("docker:"):
         from ..targets import parse_target
-        from ..targets.container_target import require_image
+        from ..targets.container_target import ContainerTarget, require_image
         from ..targets.docker_engine import EngineUnavailable, engine
 
         target = parse_target(cfg.gateway_spec, cfg.docker_host)
+        if not isinstance(target, ContainerTarget):  # a docker: spec always parses to one
+            return None
         try:
             require_image(engine(cfg.docker_host), target.image)
         except EngineUnavailable as exc:
@@ -88,7 +90,7 @@ def activate(config: pytest.Config, *, from_fixture: bool = False) -> HarnessCon
         # would delete a sibling worker's evidence; a lazily activated run (no controller claim)
         # claims and sweeps here, which spares every live owner's processes and containers.
         workers.mark_worker_active(config)
-        if not os.environ.get(runstate.OWNER_ENV):
+        if not config_env(runstate.OWNER_ENV):
             runstate.claim_run()
             sweep_leftovers(cfg.evidence_dir)
         return cfg

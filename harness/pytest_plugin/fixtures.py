@@ -36,8 +36,8 @@ import pytest_asyncio
 from ..clients import make_client
 from ..clients.base import ClientAdapter
 from ..clients.readiness import connect_until_ready
-from ..config import env as config_env
-from ..config import source as config_source
+from ..core.config import env as config_env
+from ..core.config import source as config_source
 from ..core.record import Evidence
 from ..evidence.allure_io import attach_evidence
 from ..live.policy import ClientIdAllocator, ConnectionBudget
@@ -200,7 +200,7 @@ def ibgw_docker_engine(ibgw_config: HarnessConfig) -> Any:
     """The docker-py client, for tests that start containers (the first
     --docker-host engine, else the local one). Without an
     engine they skip with the one-line reason, and FAIL instead when
-    HARNESS_REQUIRE_DOCKER=1 (CI provisions an engine: a skip there would
+    IBGW_REQUIRE_DOCKER=1 (CI provisions an engine: a skip there would
     hide that the container tests never ran)."""
     from ..targets.docker_engine import engine, engine_available
 

@@ -78,7 +78,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     if not run.policy.live:
         return
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         needs_mock = (item.get_closest_marker("needs_mock")
                       or not set(MOCK_FIXTURES).isdisjoint(getattr(item, "fixturenames", ())))

@@ -19,7 +19,7 @@ import pytest
 
 from ..clients import CLIENT_NAMES, available_clients, require_client
 from ..clients.custom import ClientSpecError, validate_spec
-from ..config import env as config_env
+from ..core.config import env as config_env
 from ..extras import MissingExtra
 from ..live.policy import (
     DEFAULT_MAX_CONNECTIONS,

@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import heapq
 import itertools
 import logging
@@ -413,7 +414,7 @@ class ReplaySession:
         assert script.start is not None
         self._schedule(now, script.start, None, startup=True)
         for offset, frame in script.unsolicited:
-            self._at(now + self.replayer.scale(offset), lambda f=frame: self._send(f, None))
+            self._at(now + self.replayer.scale(offset), functools.partial(self._send, frame, None))
         if script.gateway_close is not None:
             self._at(now + self.replayer.scale(script.gateway_close) + 1e-6, self._close)
 
@@ -490,7 +491,7 @@ class ReplaySession:
         for delay, frame in exchange.responses:
             extra = faults.startup_delay(frame.id) if startup and frame.id is not None else 0.0  # delayed-accounts, delayed-next-id
             due = now + self.replayer.scale(delay) + extra
-            self._at(due, lambda f=frame, x=exchange, r=live_req_id: self._send(f, x, r))
+            self._at(due, functools.partial(self._send, frame, exchange, live_req_id))
 
     def _send(self, recorded: FrameLine, exchange: Exchange | None, live_req_id: str | None = None) -> None:
         assert self.script is not None
@@ -549,7 +550,7 @@ class ReplaySession:
         if end is not None:
             fields.append(end)
         for f in fields:
-            self._at(self._now(), lambda f=f: self.session._send(f, request.msg_id))
+            self._at(self._now(), functools.partial(self.session._send, f, request.msg_id))
 
     def _cannot_serve(self, kind: str, detail: str, request: str | None = None,
                       fields: list[str] | None = None) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import random
 import socket
@@ -52,7 +53,7 @@ from ..core.constants import CLIENT_ID_IN_USE, LIVE_PORTS, PAPER_PREFIXES
 from ..core.constants import LIVE_CLIENT_ID_RANGE as PROBE_ID_RANGE
 from ..core.redact import redact_accounts, redact_text
 from ..protocol import messages as m
-from ..protocol.messages import In
+from ..protocol.messages import In, Message
 from .causes import CAUSES, cause_for_text
 from .judge import closed_after_accept, connectivity_detail, connectivity_lost, is_non_tws, version_range
 from .listener import port_queues
@@ -291,6 +292,7 @@ async def _attempt(host: str, port: int, client_id: int, timeout: float,
     low, high = client_range or (DEFAULT_MIN_VERSION, DEFAULT_MAX_VERSION)
     client = RawClient(low, high, await_account_value=False)
     started = time.monotonic()
+    result: ConnectResult | None
     try:
         result = await client.connect(host, port, client_id, timeout=timeout, readonly=True)
     except HandshakeError as exc:
@@ -396,6 +398,11 @@ async def survey_sockets(host: str, port: int, settle: float) -> SocketSurvey:
                         sum(1 for row in rows if row.status == psutil.CONN_ESTABLISHED))
 
 
+def _for_account(msg_id: int, account: str, msg: Message) -> bool:
+    """A reply of this kind for this account (account downloads run one account at a time)."""
+    return msg.msg_id == msg_id and msg.fields.get("account") == account
+
+
 async def check_sync(client: RawClient, timeout: float) -> dict[str, Any]:
     """Positions, account download and executions requested together, each
     waited for its end message (bounded by `timeout`). Done step by step
@@ -420,8 +427,8 @@ async def check_sync(client: RawClient, timeout: float) -> dict[str, Any]:
         for account in accounts:
             got = await client.collect(
                 m.req_account_updates(True, account),
-                lambda msg, a=account: msg.msg_id == In.ACCT_VALUE and msg.fields.get("account") == a,
-                lambda msg, a=account: msg.msg_id == In.ACCT_DOWNLOAD_END and msg.fields.get("account") == a,
+                functools.partial(_for_account, In.ACCT_VALUE, account),
+                functools.partial(_for_account, In.ACCT_DOWNLOAD_END, account),
                 max(0.001, deadline - loop.time()))
             account_values += len(got)
             ended_accounts.append(account)

@@ -43,7 +43,8 @@ async def run_version_probe(endpoint: Endpoint, *, timeout: float = 5.0, settle_
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(endpoint.host, endpoint.port)
             writer.write(encode_hello(low, high))
-            frames, pending = FrameReader(), []
+            frames = FrameReader()
+            pending: list[bytes] = []
             while not pending:
                 data = await reader.read(65536)
                 if not data:

@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-from ..config import env as config_env
+from ..core.config import env as config_env
 from ..core.errors import HarnessError
 from ..core.net import free_port  # a port the engine binds a moment later
 from ..core.redact import redact_text

@@ -21,7 +21,8 @@ from typing import Any
 
 import psutil
 
-from ..config import env as config_env
+from ..core.config import env as config_env
+from ..core.config import foreign_env
 from ..core.errors import HarnessError
 from ..extras import MissingExtra
 
@@ -61,7 +62,7 @@ _lock = threading.Lock()
 def engine_url(url: str | None = None) -> str:
     """The engine a URL names, as evidence and messages show it: the URL,
     or DOCKER_HOST / the default socket for the local engine."""
-    return url or os.environ.get("DOCKER_HOST", "") or "unix:///var/run/docker.sock"
+    return url or foreign_env("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
 
 def _connect(url: str | None, timeout: int) -> Any:
@@ -73,7 +74,7 @@ def _connect(url: str | None, timeout: int) -> Any:
     kwargs = docker.utils.kwargs_from_env(environment=environment)
     tls = kwargs.get("tls")
     if not (tls and isinstance(getattr(tls, "ca_cert", None), str)
-            and (os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE"))):
+            and (foreign_env("REQUESTS_CA_BUNDLE") or foreign_env("CURL_CA_BUNDLE"))):
         return docker.from_env(timeout=timeout, environment=environment)
     # The engine's CA (DOCKER_CERT_PATH/ca.pem) must decide, but requests lets
     # REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace a session's CA bundle

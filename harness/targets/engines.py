@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import TypeVar
 
-from ..config import env as config_env
+from ..core.config import env as config_env
 from .base import TargetSpecError
 
 ENV = "IBGW_DOCKER_HOSTS"

@@ -6,7 +6,7 @@ real client libraries still talk to it over a real loopback socket.
 
 from __future__ import annotations
 
-from ..config import env as config_env
+from ..core.config import env as config_env
 from ..core.redact import remember_accounts
 from ..mock import MockGateway
 from ..mock.profiles import get_profile

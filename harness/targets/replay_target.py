@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ..config import env as config_env
+from ..core.config import env as config_env
 from .base import BaseTarget, Endpoint, TargetSpecError
 
 TARGET_REPLAY = "replay"

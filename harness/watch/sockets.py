@@ -78,7 +78,7 @@ def is_local(host: str) -> bool:
     """The Gateway's sockets are in this namespace's table only when its
     address is one of ours (loopback, or an interface address here)."""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)}
     except OSError:
         return False
     if any(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses):

@@ -21,9 +21,10 @@ from typing import Any
 
 import pytest
 
+from harness.core.config import env as config_env
 from harness.evidence.record import PASSED, Evidence
 
-MARKER = Path(os.environ.get("IBGW_INTERRUPT_MARKER", "interrupt-marker.json"))
+MARKER = Path(config_env("IBGW_INTERRUPT_MARKER"))
 HOLD = 120.0  # far longer than the parent waits before signalling
 
 

@@ -71,12 +71,12 @@ class FaultSet:
     def clear(self, name: str | None = None) -> None:
         if name is None:
             for table in (self.active, self.raw, self.set_at, self.objects):
-                table.clear()  # type: ignore[attr-defined]
+                table.clear()
             return
         if name not in SPECS:
             raise FaultError(f"unknown fault {name!r}; valid: {valid_faults_text()}")
         for table in (self.active, self.raw, self.set_at, self.objects):
-            table.pop(name, None)  # type: ignore[attr-defined]
+            table.pop(name, None)
 
     def __contains__(self, name: object) -> bool:
         return name in self.active
