@@ -36,7 +36,7 @@ from harness.clients.base import (
 )
 from harness.clients.naive import NAIVE_CAUSE, NaiveClient
 from harness.clients.raw import OrderRefused
-from harness.evidence.record import Evidence
+from harness.core.record import Evidence
 from harness.protocol import FrameReader, decode_reply, encode_hello, encode_message, encode_start_api, split_fields
 from harness.protocol import messages as m
 from harness.protocol.handshake import parse_server_hello

@@ -131,19 +131,14 @@ def test_constants_are_defined_once() -> None:
     assert ibapi_client._CLIENT_ID_IN_USE == constants.CLIENT_ID_IN_USE == 326
 
 
-def test_moved_modules_are_the_same_module_under_the_old_name() -> None:
-    """Others' imports (and monkeypatches) of the old names keep working."""
-    import harness.core.categories
-    import harness.core.record
-    import harness.core.redact
-    import harness.evidence.categories
-    import harness.evidence.record
-    import harness.evidence.redact
-    from harness.evidence import redact
+def test_moved_modules_have_one_name_only() -> None:
+    """The shims under the old names are gone (issue 19: one place per concept); every importer uses core."""
+    import importlib
 
-    assert harness.evidence.redact is harness.core.redact is redact
-    assert harness.evidence.record is harness.core.record
-    assert harness.evidence.categories is harness.core.categories
+    for old in ("harness.evidence.redact", "harness.evidence.record", "harness.evidence.categories",
+                "harness.pytest_live", "harness.scenarios.readiness"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(old)
 
 
 async def test_on_stop_signals_turns_sigterm_into_a_callback() -> None:

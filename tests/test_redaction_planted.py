@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from harness.evidence.html_report import generate, tooling_installed
-from harness.evidence.redact import redact_account
+from harness.core.redact import redact_account
 from harness.mock import MockGateway
 
 from pytest_subprocess import child_env, run_pytest

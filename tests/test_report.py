@@ -33,9 +33,9 @@ from typing import Any
 
 import pytest
 
-from harness.evidence.categories import match_category
+from harness.core.categories import match_category
 from harness.evidence.html_report import TOOLS_DIR, generate, tooling_installed
-from harness.evidence.redact import redact_account
+from harness.core.redact import redact_account
 from harness.mock.profiles import get_profile
 from harness.targets import MockTarget
 

@@ -25,7 +25,8 @@ from ..live.session import LiveRunRefused, live_session
 from ..scenarios.doctor import HostProblem, diagnose_host
 from ..scenarios.gateway_or_code import VERDICT_BOTH_OK, run_gateway_or_code
 from ..targets.base import TARGET_EXTERNAL, Endpoint
-from .signals import EXIT_INTERRUPTED, CancelOnSignal, stop_children, terminate_children
+from ..core.signals import EXIT_INTERRUPTED, CancelOnSignal
+from .signals import stop_children, terminate_children
 
 EXIT_BOTH_OK = 0
 EXIT_DIFFERENCE = 1  # a failure on either side: the verdict says whose

@@ -51,7 +51,7 @@ from ..scenarios.doctor import (
 )
 from ..scenarios.judge import closed_after_accept, connectivity_detail, connectivity_lost, failure_causes
 from ..scenarios.listener import port_queues
-from .signals import EXIT_INTERRUPTED, CancelOnSignal
+from ..core.signals import EXIT_INTERRUPTED, CancelOnSignal
 
 # ---------------------------------------------------------------- exit codes
 

@@ -31,7 +31,7 @@ from ..proxy import FaultProxy, ProxyAddressError
 from ..recording.format import Recording, temp_path
 from ..recording.recorder import Recorder
 from .paths import check_writable_file
-from .signals import CancelOnSignal
+from ..core.signals import CancelOnSignal
 
 EXIT_OK = 0
 EXIT_CANNOT_LISTEN = 1

@@ -22,7 +22,7 @@ from ..watch.policy import PolicyError, RestartPolicy, TradingWindow
 from ..watch.watchdog import WATCH_CLIENT_ID, WatchConfig, Watchdog, open_evidence
 from .paths import check_writable_file
 from .proxy import _address
-from .signals import CancelOnSignal
+from ..core.signals import CancelOnSignal
 
 
 @click.command("healthcheck")

@@ -36,7 +36,6 @@ from ..safety.accounts import (
 from ..safety.order_guard import OrderGuard
 from ..targets.base import Endpoint
 from .policy import ClientIdAllocator, LivePolicy
-from .proxy_glue import proxied  # noqa: F401  (moved to proxy_glue: the import cycle is gone)
 
 log = logging.getLogger("harness.live")
 
@@ -180,4 +179,4 @@ async def live_session(upstream: Endpoint, policy: LivePolicy, client_ids: Clien
 
 
 __all__ = ["LIVE_REFUSED_EXIT", "UNREACHABLE_EXIT", "GatewayUnreachable", "LiveAccountRefused", "LiveRunRefused",
-           "LiveSession", "live_session", "proxied", "read_managed_accounts"]
+           "LiveSession", "live_session", "read_managed_accounts"]

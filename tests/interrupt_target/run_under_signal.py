@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from harness.evidence.record import PASSED, Evidence
+from harness.core.record import PASSED, Evidence
 
 MARKER = Path(os.environ.get("IBGW_INTERRUPT_MARKER", "interrupt-marker.json"))
 HOLD = 120.0  # far longer than the parent waits before signalling
