@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from harness.mock.healthcheck import check_api_ready
-from harness.scenarios.sockets import close_wait_count
 from harness.targets import TargetSpecError, parse_target
 from harness.targets.container_target import (
     ContainerNotReady,
@@ -29,6 +28,7 @@ from harness.targets.container_target import (
 )
 from harness.targets.docker_engine import LABEL_PID, LABEL_RUN, RUN_ID, remove_container, run_labels
 from harness.targets.proc_net import count_state, parse_proc_net_tcp
+from harness.targets.sockets import close_wait_count
 
 ROOT = Path(__file__).resolve().parents[1]
 VICTIM = ROOT / "tests" / "docker_victims" / "victim_container.py"

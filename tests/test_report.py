@@ -34,8 +34,8 @@ from typing import Any
 import pytest
 
 from harness.core.categories import match_category
-from harness.evidence.html_report import TOOLS_DIR, generate, tooling_installed
 from harness.core.redact import redact_account
+from harness.evidence.html_report import TOOLS_DIR, generate, tooling_installed
 from harness.mock.profiles import get_profile
 from harness.targets import MockTarget
 

@@ -19,13 +19,13 @@ import click
 from ..clients import make_client
 from ..clients.custom import ClientSpecError, validate_spec
 from ..core.redact import redact_text
+from ..core.signals import EXIT_INTERRUPTED, CancelOnSignal
 from ..live.policy import ClientIdAllocator, LivePolicy
 from ..live.proxy_glue import wire_for_client
 from ..live.session import LiveRunRefused, live_session
 from ..scenarios.doctor import HostProblem, diagnose_host
 from ..scenarios.gateway_or_code import VERDICT_BOTH_OK, run_gateway_or_code
 from ..targets.base import TARGET_EXTERNAL, Endpoint
-from ..core.signals import EXIT_INTERRUPTED, CancelOnSignal
 from .signals import stop_children, terminate_children
 
 EXIT_BOTH_OK = 0

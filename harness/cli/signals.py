@@ -16,7 +16,6 @@ import time
 import psutil
 
 
-
 def terminate_children() -> list[psutil.Process]:
     """SIGTERM every process this one started (recursively), without waiting.
 

@@ -20,7 +20,7 @@ from ..core.record import FAILED, PASSED, Evidence
 from ..protocol.framing import FrameReader
 from ..protocol.handshake import encode_hello, parse_server_hello
 from ..targets.base import Endpoint
-from .sockets import close_wait_count
+from ..targets.sockets import close_wait_count
 from .zombie import settled_close_wait
 
 SCENARIO = "version_probe"
