@@ -77,9 +77,10 @@ from harness.protocol import (
 )
 from harness.protocol.errors import ProtocolError
 from harness.protocol.messages import Out
-from harness.protocol.proto_messages import PROTOBUF_MSG_ID, REQUESTS
+from harness.protocol.proto_messages import REQUESTS
 from harness.protocol.versions import PROTOBUF
 from harness.protocol.wire import encode_request
+from harness.protocol.wire_id import PROTOBUF_MSG_ID
 
 SERVER = Path(__file__).resolve().parent / "_fuzz_server.py"
 LIMIT = DEFAULT_REQUEST_FRAME_LIMIT

@@ -119,15 +119,14 @@ def test_constants_are_defined_once() -> None:
     from harness.live.policy import DEFAULT_ID_RANGE
     from harness.mock.healthcheck import HEALTH_ID_RANGE
     from harness.mock.model import PAPER_PREFIXES
-    from harness.protocol.proto_messages import PROTOBUF_MSG_ID
-    from harness.proxy import wire
-    from harness.safety import accounts, order_guard
+    from harness.protocol import wire_id
+    from harness.safety import accounts
     from harness.scenarios import doctor
 
     assert PAPER_PREFIXES is constants.PAPER_PREFIXES is accounts.PAPER_PREFIXES is doctor.PAPER_PREFIXES
     assert accounts.LIVE_PORTS is constants.LIVE_PORTS is doctor.LIVE_PORTS
     assert DEFAULT_ID_RANGE is HEALTH_ID_RANGE is doctor.PROBE_ID_RANGE is constants.LIVE_CLIENT_ID_RANGE
-    assert PROTOBUF_MSG_ID == wire.PROTOBUF_MSG_ID == order_guard.PROTOBUF_MSG_ID == constants.PROTOBUF_MSG_ID == 200
+    assert wire_id.PROTOBUF_MSG_ID is constants.PROTOBUF_MSG_ID == 200  # every wire-id reader goes through wire_id
     assert ibapi_client._CLIENT_ID_IN_USE == constants.CLIENT_ID_IN_USE == 326
 
 

@@ -32,7 +32,7 @@ def frame_guard(guard: OrderGuard) -> Any:
     """The OrderGuard as a proxy RequestGuard (Frame -> refusal text or None),
     for callers that add guards of their own; the proxies the harness starts
     no longer need it (their request guard frames the stream itself)."""
-    from ..proxy.wire import UP
+    from ..protocol.frame import UP
 
     def complete_order_guard(frame: Any) -> str | None:
         if frame.direction != UP or frame.kind != "message":

@@ -27,7 +27,8 @@ from ..clients.base import PHASE_TCP, HandshakeError
 from ..clients.raw import RawClient
 from ..core.errors import HarnessError
 from ..core.redact import redact_accounts
-from ..proxy.wire import DOWN, MANAGED_ACCOUNTS_IDS, Frame
+from ..protocol.frame import DOWN, Frame
+from ..protocol.messages import In
 from ..safety.accounts import (
     live_account_stop_message,
     live_port_warning,
@@ -77,7 +78,7 @@ class LiveSession:
     def paper_only(self, frame: Frame) -> str | None:
         """The proxy's reply guard: withhold any managedAccounts that lists a
         non-paper account, or that cannot be read (failing closed)."""
-        if frame.direction != DOWN or frame.msg_id not in MANAGED_ACCOUNTS_IDS:
+        if frame.direction != DOWN or frame.message_id != In.MANAGED_ACCTS:
             return None
         if frame.accounts is None:
             return "managedAccounts could not be read, so its accounts cannot be confirmed paper"

@@ -34,6 +34,7 @@ from typing import Any
 
 from ..protocol.messages import message_name
 from ..protocol.wire import decode_client_frame
+from ..protocol.wire_id import split_binary_id
 
 MAX_ENTRIES = 5000  # the first HEAD_ENTRIES frames and the last MAX_ENTRIES - HEAD_ENTRIES
 HEAD_ENTRIES = MAX_ENTRIES // 2
@@ -342,17 +343,14 @@ def _decode(kind: int, data: bytes, msg_id: int, sent: bool, server_version: int
         fields = _split(data[4:])
         return (message_name(msg_id, from_client=False) if msg_id else _name_of(fields, from_client=False)), fields, None
     if kind == K_BINARY_ID:
-        wire_id = _MSG_ID.unpack_from(data, 4)[0] if len(data) >= 8 else 0
-        return message_name(wire_id, from_client=False), [str(wire_id), *_split(data[8:])], None
+        wire_id, body = split_binary_id(data[4:]) if len(data) >= 8 else (0, b"")
+        return message_name(wire_id, from_client=False), [str(wire_id), *_split(body)], None
     if kind == K_SHOWN:
         return message_name(msg_id, from_client=False), _joined(data), None
     if kind == K_NAMED:
         name, _, rest = data.partition(b"\x01")
         return name.decode("utf-8", "replace"), _joined(rest), None
     return "?", [data.decode("ascii", "replace")], None
-
-
-_MSG_ID = struct.Struct(">I")
 
 
 def _split(payload: bytes) -> list[str]:

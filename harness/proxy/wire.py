@@ -10,15 +10,14 @@ request before it reaches the Gateway.
 
 from __future__ import annotations
 
-import struct
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..core.constants import PROTOBUF_MSG_ID
 from ..core.redact import remember_accounts
 from ..protocol.errors import ProtocolError
+from ..protocol.frame import DOWN, UP, Frame
 from ..protocol.framing import FrameReader, split_fields
 from ..protocol.handshake import (
     API_PREFIX,
@@ -35,33 +34,12 @@ from ..protocol.messages import (
 )
 from ..protocol.versions import PROTOBUF
 from ..protocol.wire import decode_server_frame
+from ..protocol.wire_id import MSG_ID, split_binary_id, unwire
 from ..safety.order_guard import classify_order
-
-UP = "up"  # client -> Gateway
-DOWN = "down"  # Gateway -> client
-
-
-@dataclass
-class Frame:
-    """One complete frame as a guard or the transcript sees it."""
-
-    conn_id: int
-    direction: str
-    kind: str  # "hello" | "message"
-    name: str
-    payload: bytes
-    fields: list[str] | None  # None when the frame is not text (protobuf era, or undecodable)
-    msg_id: int | None
-    server_version: int | None
-    # managedAccounts from the Gateway: the ids it lists; None for other
-    # frames, and for a managedAccounts frame that could not be read.
-    accounts: list[str] | None = None
-
 
 # A guard (on client->Gateway requests, or on Gateway->client replies):
 # returns None to let the frame through, or the reason it is refused.
 RequestGuard = Callable[[Frame], "str | None"]
-MANAGED_ACCOUNTS_IDS = (int(In.MANAGED_ACCTS), int(In.MANAGED_ACCTS) + PROTOBUF_MSG_ID)  # text/binary id, protobuf
 
 
 def order_guard(frame: Frame) -> str | None:
@@ -176,13 +154,13 @@ class WireDecoder:
 
     def _binary(self, payload: bytes, version: int) -> Frame:
         """Protobuf era: a 4-byte binary message id, then text or protobuf bytes."""
-        msg_id = struct.unpack(">I", payload[:4])[0] if len(payload) >= 4 else None
-        name = "?" if msg_id is None else message_name(msg_id - PROTOBUF_MSG_ID if msg_id > PROTOBUF_MSG_ID else msg_id,
-                                                        from_client=self.direction == UP)
-        if msg_id is not None and msg_id > PROTOBUF_MSG_ID:
+        msg_id = split_binary_id(payload)[0] if len(payload) >= MSG_ID.size else None
+        base, is_protobuf = unwire(msg_id) if msg_id is not None else (None, False)
+        name = "?" if base is None else message_name(base, from_client=self.direction == UP)
+        if is_protobuf:
             name += " (protobuf)"
         accounts = None
-        if self.direction == DOWN and msg_id in MANAGED_ACCOUNTS_IDS:
+        if self.direction == DOWN and base == In.MANAGED_ACCTS:
             # Read in full: redaction and the paper-account guard need the ids in both eras.
             try:
                 accounts = self._accounts(decode_server_frame(version, payload)[0])

@@ -11,7 +11,6 @@ here, or their body (`body`, base64) when it is not.
 from __future__ import annotations
 
 import base64
-import struct
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,10 +18,11 @@ from ..core.errors import HarnessError
 from ..core.redact import Pseudonymizer
 from ..protocol import protobuf
 from ..protocol.era import Form
+from ..protocol.frame import DOWN, UP
 from ..protocol.framing import encode_frame, split_fields
 from ..protocol.messages import In, Message, decode_reply, decode_request, message_name
 from ..protocol.proto_bridge import proto_message
-from ..protocol.proto_messages import PROTOBUF_MSG_ID, REPLIES, REQUESTS
+from ..protocol.proto_messages import REPLIES, REQUESTS
 from ..protocol.versions import (
     ADVANCED_ORDER_REJECT,
     ERROR_TIME,
@@ -31,12 +31,10 @@ from ..protocol.versions import (
     SUBMITTER,
 )
 from ..protocol.wire import decode_client_frame, decode_server_frame, encode_in_form
+from ..protocol.wire_id import binary_id, split_binary_id
 
-UP = "up"  # client -> Gateway
-DOWN = "down"  # Gateway -> client
 HELLO = "hello"
 UNDECODABLE = "undecodable"
-MSG_ID = struct.Struct(">I")
 
 # Where a named value sits inside a protobuf message (first path present wins).
 PB_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -107,7 +105,7 @@ def decode(conn: int, t: float, direction: str, server_version: int | None, payl
     msg, form, shown = (decode_client_frame if from_client else decode_server_frame)(version, payload)
     line = FrameLine(conn, t, direction, msg.name, msg.msg_id, form.value, list(shown))
     if form is Form.PROTOBUF:
-        body = payload[MSG_ID.size:]
+        body = split_binary_id(payload)[1]
         mtype = (REQUESTS if from_client else REPLIES).get(msg.msg_id)
         if mtype is not None:
             line.pb = protobuf.decode(mtype, body)
@@ -257,7 +255,7 @@ def encode(line: FrameLine, server_version: int) -> tuple[bytes, list[str], str]
         else:
             body = base64.b64decode(line.body or "")
             shown = list(line.fields)
-        return encode_frame(MSG_ID.pack(line.id + PROTOBUF_MSG_ID) + body), shown, Form.PROTOBUF.value
+        return encode_frame(binary_id(line.id, protobuf=True) + body), shown, Form.PROTOBUF.value
     if not line.is_message or not line.fields:
         raise NotReplayable(f"{line.name}: not a message frame")
     form = Form(line.form)

@@ -25,7 +25,8 @@ from .codec import DOWN, HELLO, UNDECODABLE, UP, FrameLine, decode, named, pseud
 from .format import Connection, Header, Recording
 
 if TYPE_CHECKING:
-    from ..proxy import FaultProxy, Frame, WireEntry
+    from ..protocol.frame import Frame
+    from ..proxy import FaultProxy, WireEntry
 
 # A recording is made by a person driving a client for minutes; beyond this
 # many frames the rest are counted, not kept, so memory stays bounded.
