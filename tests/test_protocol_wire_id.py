@@ -94,6 +94,28 @@ def test_no_module_reads_a_wire_id_or_defines_a_frame_type_of_its_own() -> None:
                 re.search(r"\bimport\b[^\n]*\bPROTOBUF_MSG_ID\b", text)
                 or re.search(r"^\s*PROTOBUF_MSG_ID\s*=\s*\d+\s*$", text, re.M)):
             offenders.append(f"{rel}: PROTOBUF_MSG_ID")
-        if rel != "protocol/frame.py" and re.search(r"^class Frame\b|^(UP|DOWN) = \"", text, re.M):
-            offenders.append(f"{rel}: its own Frame/UP/DOWN")
+        if rel != "protocol/frame.py" and re.search(r"^class (Frame|FrameRecord|Entry|WireEntry)\b|^(UP|DOWN) = \"", text, re.M):
+            offenders.append(f"{rel}: its own frame/transcript type or direction names")
     assert not offenders, offenders
+
+
+def test_mock_proxy_and_recording_transcripts_are_one_record_type_with_their_own_formats() -> None:
+    from harness.mock.transcript import ConnectionRecord
+    from harness.protocol.frame import UP, FrameRecord
+    from harness.proxy.wire import entry_dict, entry_for
+    from harness.recording.codec import FrameLine
+
+    record = ConnectionRecord(1, "127.0.0.1:5")
+    record.add_hello(b"v100..178")
+    (mock,) = record.entries
+    assert isinstance(mock, FrameRecord) and (mock.direction, mock.name, mock.from_client) == ("recv", "hello", True)
+    assert record.to_dict()["frames"][0].keys() == {"t", "dir", "name", "fields"}  # the mock's evidence format
+
+    proxy = entry_for(Frame(3, UP, "hello", "hello v100..178", b"v100..178", ["v100..178"], None, None), 0.0)
+    assert isinstance(proxy, FrameRecord) and proxy.from_client and proxy.size == 13
+    assert list(entry_dict(proxy)) == ["t", "wall", "conn_id", "direction", "name", "size", "fields", "note"]
+
+    line = FrameLine(1, 0.5, DOWN, "managedAccounts", 15, "text", ["15", "1", "DU1"], note="n")
+    assert isinstance(line, FrameRecord) and not line.from_client
+    assert list(line.to_dict()) == ["type", "conn", "t", "dir", "name", "id", "form", "fields", "note"]
+    assert FrameLine.from_dict(line.to_dict()) == line

@@ -104,7 +104,7 @@ def wire_for_client(proxy: Any, client_id: int, since: float | None = None) -> W
             if e.note.startswith("closed:") and view.closed_at is None:
                 view.closed_at, view.close_cause = round(e.t - opened, 6), e.note[len("closed: "):]
             continue
-        view.frames.append((round(e.t - opened, 6), "c2g" if e.direction == "up" else "g2c", e.name))
+        view.frames.append((round(e.t - opened, 6), "c2g" if e.from_client else "g2c", e.name))
     return view
 
 

@@ -32,6 +32,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..protocol.frame import FrameRecord
 from ..protocol.messages import message_name
 from ..protocol.wire import decode_client_frame
 from ..protocol.wire_id import split_binary_id
@@ -73,17 +74,6 @@ K_NAMED = 6  # a name, \x01, then NUL-joined fields (add(): any caller's own fie
 K_SERVER_HELLO = 7  # the version reply: framed text, named serverVersion
 _FORMS = ("text", "text-binary-id", "protobuf")
 _FORM_SHIFT = 3  # kind bits 0-2, form bits 3-4
-
-
-@dataclass
-class Entry:
-    t: float  # seconds since the connection was accepted
-    direction: str  # "recv" (client -> mock) or "send" (mock -> client)
-    name: str
-    fields: list[str]
-    # "text" (<= 200), "text-binary-id" or "protobuf" (>= 201; protocol/era.py).
-    # Protobuf fields are `name=value` strings, so both eras read alike.
-    form: str = "text"
 
 
 class TranscriptBudget:
@@ -257,19 +247,19 @@ class ConnectionRecord:
     # ------------------------------------------------------------ reading (evidence)
 
     @property
-    def head(self) -> list[Entry]:
+    def head(self) -> list[FrameRecord]:
         return [self._entry(b) for b in self._head]
 
     @property
-    def tail(self) -> list[Entry]:
+    def tail(self) -> list[FrameRecord]:
         return [self._entry(b) for b in self._tail]
 
     @property
-    def entries(self) -> list[Entry]:
+    def entries(self) -> list[FrameRecord]:
         """Every kept frame in order: the head, then the tail (dropped_entries lie between)."""
         return [self._entry(b) for b in (*self._head, *self._tail)]
 
-    def _entry(self, blob: bytes) -> Entry:
+    def _entry(self, blob: bytes) -> FrameRecord:
         t, code, msg_id = _HEADER.unpack_from(blob)
         data = blob[_HDR:]
         sent = bool(code & SENT)
@@ -279,7 +269,7 @@ class ConnectionRecord:
         kept = [_cut(f) for f in fields[:MAX_FIELDS]]
         if len(fields) > MAX_FIELDS:
             kept.append(f"...(+{len(fields) - MAX_FIELDS} fields)")
-        return Entry(round(t, 6), "send" if sent else "recv", name, kept, form)
+        return FrameRecord(self.conn_id, round(t, 6), "send" if sent else "recv", name, form=form, fields=kept)
 
     def to_dict(self) -> dict[str, Any]:
         entries = self.entries
@@ -364,7 +354,7 @@ def _joined(data: bytes) -> list[str]:
     return data.decode("utf-8", "replace").split("\0") if data else []
 
 
-def _line(e: Entry) -> str:
+def _line(e: FrameRecord) -> str:
     arrow = "->" if e.direction == "recv" else "<-"
     form = {"text": "", "protobuf": "[pb] ", "text-binary-id": "[bin] "}.get(e.form, f"[{e.form}] ")
     return f"{e.t:10.6f} {arrow} {e.name:<24} {form}{'|'.join(e.fields)}"

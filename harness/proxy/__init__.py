@@ -6,7 +6,7 @@ from __future__ import annotations
 from ..protocol.frame import Frame
 from .faults import SPECS, ProxyFault, ProxyFaultError, parse_fault
 from .proxy import FaultProxy, ProxyAddressError, require_loopback
-from .wire import RequestGuard, WireEntry, order_guard
+from .wire import RequestGuard, order_guard
 
 __all__ = ["SPECS", "FaultProxy", "Frame", "ProxyAddressError", "ProxyFault", "ProxyFaultError", "RequestGuard",
-           "WireEntry", "order_guard", "parse_fault", "require_loopback"]
+           "order_guard", "parse_fault", "require_loopback"]

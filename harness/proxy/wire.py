@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..core.redact import remember_accounts
 from ..protocol.errors import ProtocolError
-from ..protocol.frame import DOWN, UP, Frame
+from ..protocol.frame import DOWN, UP, Frame, FrameRecord
 from ..protocol.framing import FrameReader, split_fields
 from ..protocol.handshake import (
     API_PREFIX,
@@ -54,25 +53,30 @@ def order_guard(frame: Frame) -> str | None:
     return order.reason if order is not None else None
 
 
-@dataclass
-class WireEntry:
-    t: float  # seconds since the proxy started
-    wall: float  # epoch seconds
-    conn_id: int
-    direction: str
-    name: str
-    size: int
-    fields: list[str] = field(default_factory=list)
-    note: str = ""
+# The proxy's transcript entry is the one transcript record (protocol/frame.py
+# FrameRecord): t is seconds since the proxy started, wall and size are always
+# set. Its JSON line and text line are the proxy's own formats, written from
+# those fields.
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-    def to_text(self) -> str:
-        arrow = {UP: "->", DOWN: "<-"}.get(self.direction, "--")
-        body = "|".join(self.fields[:12]) + ("|..." if len(self.fields) > 12 else "")
-        note = f"  # {self.note}" if self.note else ""
-        return f"{self.t:10.3f} conn {self.conn_id:<4} {arrow} {self.name:<28} {body}{note}"
+def entry_dict(entry: FrameRecord) -> dict[str, Any]:
+    """One line of the proxy's JSON Lines transcript (its keys, in its order)."""
+    return {"t": entry.t, "wall": entry.wall, "conn_id": entry.conn_id, "direction": entry.direction,
+            "name": entry.name, "size": entry.size, "fields": list(entry.fields), "note": entry.note}
+
+
+def entry_text(entry: FrameRecord) -> str:
+    """One line of the proxy's readable transcript."""
+    arrow = {UP: "->", DOWN: "<-"}.get(entry.direction, "--")
+    body = "|".join(entry.fields[:12]) + ("|..." if len(entry.fields) > 12 else "")
+    note = f"  # {entry.note}" if entry.note else ""
+    return f"{entry.t:10.3f} conn {entry.conn_id:<4} {arrow} {entry.name:<28} {body}{note}"
+
+
+def note_entry(origin: float, conn_id: int, direction: str, text: str) -> FrameRecord:
+    """A proxy event (accept, FIN, close, a fault) as a transcript entry."""
+    return FrameRecord(conn_id, round(time.monotonic() - origin, 6), direction, "(proxy)", note=text,
+                       wall=time.time(), size=0)
 
 
 class WireDecoder:
@@ -169,7 +173,7 @@ class WireDecoder:
         return Frame(self.conn_id, self.direction, "message", name, payload, None, msg_id, version, accounts)
 
 
-def entry_for(frame: Frame, origin: float, note: str = "") -> WireEntry:
+def entry_for(frame: Frame, origin: float, note: str = "") -> FrameRecord:
     now = time.monotonic()
-    return WireEntry(round(now - origin, 6), time.time(), frame.conn_id, frame.direction, frame.name,
-                     len(frame.payload) + 4, list(frame.fields or []), note)
+    return FrameRecord(frame.conn_id, round(now - origin, 6), frame.direction, frame.name,
+                       fields=list(frame.fields or []), note=note, wall=time.time(), size=len(frame.payload) + 4)
