@@ -66,7 +66,7 @@ lint-fix: $(STAMP)
 	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
 
 # Against a real paper Gateway: read-only through the recording proxy, paper accounts only, paced
-# (harness/pytest_live.py). Without IBGW_HOST/IBGW_PORT or GATEWAY every test skips and says what to set.
+# (harness/pytest_plugin/live.py). Without IBGW_HOST/IBGW_PORT or GATEWAY every test skips and says what to set.
 # The version matrix is not run: it judges mock profiles or containers, not the Gateway you point at.
 # make itself can only exit 0 or 2, so pytest's own exit code (3: a non-paper account or an unreachable
 # Gateway stopped the run; 2: interrupted; 1: tests failed) is printed and kept in reports/test-live.status.

@@ -66,7 +66,6 @@ from harness.mock.session import READ_CHUNK
 from harness.mock.transcript import MAX_RECORD_CHARS
 from harness.protocol import (
     API_PREFIX,
-    FrameReader,
     encode_frame,
     encode_hello,
     encode_message,
@@ -76,10 +75,10 @@ from harness.protocol import (
     split_fields,
 )
 from harness.protocol.errors import ProtocolError
+from harness.protocol.handshake import exchange_versions, start_api_frame
 from harness.protocol.messages import Out
-from harness.protocol.proto_messages import PROTOBUF_MSG_ID, REQUESTS
-from harness.protocol.versions import PROTOBUF
-from harness.protocol.wire import encode_request
+from harness.protocol.proto_messages import REQUESTS
+from harness.protocol.wire_id import PROTOBUF_MSG_ID
 
 SERVER = Path(__file__).resolve().parent / "_fuzz_server.py"
 LIMIT = DEFAULT_REQUEST_FRAME_LIMIT
@@ -448,9 +447,7 @@ def start_api_for(client_id: int, hello_range: tuple[int, int], server_max: int)
     whole script at once, so it works out the version the mock will pick."""
     lo, hi = hello_range
     version = min(server_max, hi)
-    if version < PROTOBUF or version < lo:
-        return encode_start_api(client_id, 178)
-    return encode_request(version, [int(Out.START_API), 2, client_id, ""])[0]
+    return start_api_frame(client_id, version if version >= lo else 178)  # no overlap: the mock refuses anyway
 
 
 class Runner:
@@ -547,8 +544,9 @@ class Runner:
 async def healthy_pinger(port: int, results: Results, stop: asyncio.Event, ready: Any = None) -> None:
     """One well-behaved client pinging throughout; every ping must be answered."""
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    frames = FrameReader()
-    inbox: list[list[str]] = []
+    reply = await asyncio.wait_for(exchange_versions(reader, writer, 157, 178), PING_TIMEOUT)
+    frames = reply.frames
+    inbox: list[list[str]] = [split_fields(p) for p in reply.pending]
 
     async def next_frame() -> list[str]:
         while not inbox:
@@ -558,9 +556,7 @@ async def healthy_pinger(port: int, results: Results, stop: asyncio.Event, ready
             inbox.extend(split_fields(p) for p in frames.feed(data))
         return inbox.pop(0)
 
-    writer.write(encode_hello(157, 178))
-    await asyncio.wait_for(next_frame(), PING_TIMEOUT)
-    writer.write(encode_start_api(HEALTHY_ID, 178))
+    writer.write(start_api_frame(HEALTHY_ID, reply.server_version))
     while True:  # the startup burst ends with the farm notice 2158 in every profile
         fields = await asyncio.wait_for(next_frame(), PING_TIMEOUT)
         if fields[0] == "4" and "2158" in fields[1:4]:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.evidence.redact import redact_text, redact_tree
+from harness.core.redact import redact_text, redact_tree
 
 
 @dataclass

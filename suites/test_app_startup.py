@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import pytest
 
-from harness.clients.startup import STEPS, ContractSpec, supports
+from harness.clients.startup import STEPS, supports
 from harness.mock.profiles import PROFILES
+from harness.protocol.messages import Contract
 from harness.scenarios import StartupPlan, run_app_startup
 from harness.targets import MockTarget
 
@@ -68,7 +69,7 @@ async def test_unknown_symbol_fails_qualify_with_200(client_factory, record_evid
     endpoint = await target.start()
     try:
         evidence = await run_app_startup(endpoint, client_factory("ibapi"), client_id=72, timeout=STEP_TIMEOUT,
-                                         plan=StartupPlan(contract=ContractSpec("NOSUCHSYM")),
+                                         plan=StartupPlan(contract=Contract.request("NOSUCHSYM")),
                                          transcript=lambda cid: _transcript(target, cid))
     finally:
         await target.stop()

@@ -36,10 +36,10 @@ from harness.clients.base import (
 )
 from harness.clients.naive import NAIVE_CAUSE, NaiveClient
 from harness.clients.raw import OrderRefused
-from harness.evidence.record import Evidence
-from harness.protocol import FrameReader, decode_reply, encode_hello, encode_message, encode_start_api, split_fields
+from harness.core.record import Evidence
+from harness.protocol import FrameReader, decode_reply, encode_message, split_fields
 from harness.protocol import messages as m
-from harness.protocol.handshake import parse_server_hello
+from harness.protocol.handshake import exchange_versions, start_api_frame
 from harness.protocol.messages import In, Out
 from harness.scenarios import run_account_sync, run_handshake
 
@@ -460,9 +460,9 @@ class _Wire:
     @classmethod
     async def connect(cls, port: int, client_id: int) -> _Wire:
         wire = cls(*await asyncio.open_connection(HOST, port))
-        wire.writer.write(encode_hello(157, 178))
-        wire.server_version, _ = parse_server_hello(await wire.payload())
-        wire.writer.write(encode_start_api(client_id, wire.server_version))
+        reply = await exchange_versions(wire.reader, wire.writer, 157, 178)
+        wire.frames, wire.inbox, wire.server_version = reply.frames, reply.pending, reply.server_version
+        wire.writer.write(start_api_frame(client_id, wire.server_version))
         return wire
 
     async def payload(self) -> bytes:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import pytest
 
 from harness.clients import CLIENT_NAMES
-from harness.pytest_live import wire_source
+from harness.pytest_plugin.live import wire_source
 from harness.scenarios import StartupPlan
 from harness.scenarios.gateway_or_code import run_gateway_or_code
 

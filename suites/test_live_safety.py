@@ -12,8 +12,8 @@ import asyncio
 
 import pytest
 
-from harness.protocol import FrameReader, encode_hello, encode_message, encode_start_api
-from harness.protocol.handshake import parse_server_hello
+from harness.protocol import encode_message
+from harness.protocol.handshake import exchange_versions, start_api_frame
 from harness.protocol.messages import Out
 from harness.safety.accounts import non_paper_accounts
 
@@ -43,15 +43,8 @@ async def test_order_message_is_refused_and_the_connection_closed(gateway, clien
     reader, writer = await asyncio.wait_for(asyncio.open_connection(gateway.endpoint.host, gateway.endpoint.port),
                                             harness_config.timeout)
     try:
-        writer.write(encode_hello(100, 178))
-        frames = FrameReader()
-        got: list[bytes] = []
-        while not got:
-            data = await asyncio.wait_for(reader.read(65536), harness_config.timeout)
-            assert data, "the Gateway closed before its version reply"
-            got = frames.feed(data)
-        version = parse_server_hello(got[0])[0]
-        writer.write(encode_start_api(client_id, version))
+        reply = await asyncio.wait_for(exchange_versions(reader, writer, 100, 178), harness_config.timeout)
+        writer.write(start_api_frame(client_id, reply.server_version))
         blocked_before = len(session.guard.blocked)
         writer.write(encode_message([int(Out.CANCEL_ORDER), 1, NO_SUCH_ORDER, ""]))
         while await asyncio.wait_for(reader.read(65536), harness_config.timeout):

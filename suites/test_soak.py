@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from harness.config import env as config_env
-from harness.evidence.record import Evidence
+from harness.core.record import Evidence
 from harness.evidence.soak_outputs import SoakProgress, write_outputs
 from harness.live.session import LIVE_REFUSED_EXIT, LiveRunRefused
 from harness.live.soak_run import DEFAULT_OUT, run_soak_against, soak_out_dir

@@ -41,8 +41,8 @@ import pytest
 import pytest_asyncio
 
 from harness.config import env as config_env
+from harness.core.record import Evidence
 from harness.evidence.allure_io import attach_evidence, set_label, set_readable_parameter
-from harness.evidence.record import Evidence
 from harness.mock.profiles import get_profile
 from harness.scenarios import run_account_sync, run_handshake
 from harness.scenarios.version_probe import run_version_probe

@@ -12,9 +12,9 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 
-from harness.protocol import FrameReader, encode_hello, encode_message, encode_start_api, split_fields
+from harness.protocol import FrameReader, encode_hello, encode_message, split_fields
 from harness.protocol.framing import Field
-from harness.protocol.handshake import parse_server_hello
+from harness.protocol.handshake import exchange_versions, parse_server_hello, start_api_frame
 from harness.protocol.messages import In, Out
 
 # Generous for loopback; a healthy reply arrives in well under a millisecond.
@@ -60,8 +60,10 @@ class MockClient:
         send startApi and wait for the startup messages to finish (the
         last farm notice)."""
         client = await cls.open(port)
-        await client.hello(min_version, max_version, options)
-        await client.read_server_hello()
+        reply = await asyncio.wait_for(exchange_versions(client.reader, client.writer, min_version, max_version,
+                                                         options), TIMEOUT)
+        client.frames, client.inbox = reply.frames, reply.pending
+        client.server_version, client.connection_time = reply.server_version, reply.connection_time
         if start:
             await client.start_api(client_id)
         return client
@@ -78,7 +80,7 @@ class MockClient:
     async def start_api(self, client_id: int, *, wait: bool = True) -> list[list[str]]:
         """Send startApi; with wait, collect the startup burst up to the
         last farm notice (2158 in every profile)."""
-        await self.send_raw(encode_start_api(client_id, self.server_version))
+        await self.send_raw(start_api_frame(client_id, self.server_version))
         if not wait:
             return []
         return await self.read_until(is_error(2158))

@@ -14,12 +14,13 @@ from typing import Any
 import pytest
 
 from harness.clients import make_client
-from harness.clients.startup import ContractSpec, StartupError
+from harness.clients.startup import StartupError
+from harness.protocol.messages import Contract
 from harness.scenarios import StartupPlan, run_app_startup
 from harness.targets import MockTarget
 
 TIMEOUT = 15.0
-EURUSD = ContractSpec("EUR", "CASH", "IDEALPRO", "USD")
+EURUSD = Contract.request("EUR", "CASH", "IDEALPRO", "USD")
 
 
 @pytest.fixture
@@ -58,10 +59,10 @@ async def test_each_client_refuses_an_unknown_contract_with_200(mock_endpoint: A
     await client.connect(mock_endpoint.host, mock_endpoint.port, 83, timeout=TIMEOUT)
     try:
         with pytest.raises(StartupError) as caught:
-            await client.qualify(ContractSpec("ZZZZ"), timeout=TIMEOUT)  # type: ignore[attr-defined]
+            await client.qualify(Contract.request("ZZZZ"), timeout=TIMEOUT)  # type: ignore[attr-defined]
         assert caught.value.code == 200
         # the connection is still good for the next step
-        bars = await client.historical_bars(ContractSpec("MSFT"), "2 D", "1 hour",  # type: ignore[attr-defined]
+        bars = await client.historical_bars(Contract.request("MSFT"), "2 D", "1 hour",  # type: ignore[attr-defined]
                                             timeout=TIMEOUT)
         assert bars and all(b.low <= b.high for b in bars)
     finally:
@@ -87,7 +88,7 @@ class _QualifyOnly:
     async def disconnect(self) -> None:
         await self._inner.disconnect()
 
-    async def qualify(self, spec: ContractSpec, timeout: float = 10.0) -> Any:
+    async def qualify(self, spec: Contract, timeout: float = 10.0) -> Any:
         return await self._inner.qualify(spec, timeout=timeout)  # type: ignore[attr-defined]
 
 
@@ -147,7 +148,7 @@ async def test_isolated_worker_runs_the_field_reports_start_up(mock_endpoint: An
     assert evidence.ok, f"{evidence.summary_line()} {evidence.details['steps']}"
     assert evidence.details["steps"]["snapshot"]["notices"] == [10167]
     refused = await run_app_startup(mock_endpoint, make_client(worker), 90, timeout=TIMEOUT,
-                                    plan=StartupPlan(contract=ContractSpec("NOSUCHSYM")))
+                                    plan=StartupPlan(contract=Contract.request("NOSUCHSYM")))
     assert refused.failed_phase == "qualify" and refused.details["steps"]["qualify"]["code"] == 200
 
 

@@ -35,7 +35,7 @@ def test_cause_for_text_finds_a_row_from_a_diagnosis_line() -> None:
 def test_every_gateway_category_groups_sourced_causes() -> None:
     """The report's categories point at rows of the same table, so a
     category's causes carry the same public sources doctor prints."""
-    from harness.evidence import categories as c
+    from harness.core import categories as c
 
     gateway_categories = set(c.CATEGORY_TEXT) - {c.HARNESS_ERROR, c.RUN_CONFIGURATION}
     assert gateway_categories <= set(c.CATEGORY_CAUSES)
@@ -45,7 +45,7 @@ def test_every_gateway_category_groups_sourced_causes() -> None:
 
 def test_too_old_category_reads_the_shared_version_wording() -> None:
     from harness.clients.raw import version_out_of_range
-    from harness.evidence import categories as c
+    from harness.core import categories as c
 
     record = {"outcome": "failed", "failed_phase": "server_version", "client": {"name": "raw", "min_version": 157},
               "cause": version_out_of_range(150, 157, 178, "this client")}

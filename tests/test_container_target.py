@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 
 from harness.mock.healthcheck import check_api_ready
-from harness.scenarios.sockets import close_wait_count
 from harness.targets import TargetSpecError, parse_target
 from harness.targets.container_target import (
     ContainerNotReady,
@@ -29,6 +28,7 @@ from harness.targets.container_target import (
 )
 from harness.targets.docker_engine import LABEL_PID, LABEL_RUN, RUN_ID, remove_container, run_labels
 from harness.targets.proc_net import count_state, parse_proc_net_tcp
+from harness.targets.sockets import close_wait_count
 
 ROOT = Path(__file__).resolve().parents[1]
 VICTIM = ROOT / "tests" / "docker_victims" / "victim_container.py"
@@ -295,10 +295,9 @@ async def test_standin_is_shaped_like_the_gnzsnz_image(docker_engine):
         assert target.gateway_build() == "10.45.1j"
         # IBC's RESTART: every API client dropped, the container itself keeps running
         reader, writer = await asyncio.open_connection("127.0.0.1", target.port)
-        from harness.protocol.handshake import encode_hello
+        from harness.protocol.handshake import exchange_versions
 
-        writer.write(encode_hello(100, 200))
-        assert await asyncio.wait_for(reader.read(100), 5)  # version reply through the forwarder
+        assert (await asyncio.wait_for(exchange_versions(reader, writer, 100, 200), 5)).server_version  # through the forwarder
         started = target.container.attrs["State"]["StartedAt"]
         await target.restart(cold=False)
         assert await asyncio.wait_for(reader.read(100), 5) == b""  # dropped by the restart

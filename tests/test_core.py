@@ -119,31 +119,25 @@ def test_constants_are_defined_once() -> None:
     from harness.live.policy import DEFAULT_ID_RANGE
     from harness.mock.healthcheck import HEALTH_ID_RANGE
     from harness.mock.model import PAPER_PREFIXES
-    from harness.protocol.proto_messages import PROTOBUF_MSG_ID
-    from harness.proxy import wire
-    from harness.safety import accounts, order_guard
+    from harness.protocol import wire_id
+    from harness.safety import accounts
     from harness.scenarios import doctor
 
     assert PAPER_PREFIXES is constants.PAPER_PREFIXES is accounts.PAPER_PREFIXES is doctor.PAPER_PREFIXES
     assert accounts.LIVE_PORTS is constants.LIVE_PORTS is doctor.LIVE_PORTS
     assert DEFAULT_ID_RANGE is HEALTH_ID_RANGE is doctor.PROBE_ID_RANGE is constants.LIVE_CLIENT_ID_RANGE
-    assert PROTOBUF_MSG_ID == wire.PROTOBUF_MSG_ID == order_guard.PROTOBUF_MSG_ID == constants.PROTOBUF_MSG_ID == 200
+    assert wire_id.PROTOBUF_MSG_ID is constants.PROTOBUF_MSG_ID == 200  # every wire-id reader goes through wire_id
     assert ibapi_client._CLIENT_ID_IN_USE == constants.CLIENT_ID_IN_USE == 326
 
 
-def test_moved_modules_are_the_same_module_under_the_old_name() -> None:
-    """Others' imports (and monkeypatches) of the old names keep working."""
-    import harness.core.categories
-    import harness.core.record
-    import harness.core.redact
-    import harness.evidence.categories
-    import harness.evidence.record
-    import harness.evidence.redact
-    from harness.evidence import redact
+def test_moved_modules_have_one_name_only() -> None:
+    """The shims under the old names are gone (issue 19: one place per concept); every importer uses core."""
+    import importlib
 
-    assert harness.evidence.redact is harness.core.redact is redact
-    assert harness.evidence.record is harness.core.record
-    assert harness.evidence.categories is harness.core.categories
+    for old in ("harness.evidence.redact", "harness.evidence.record", "harness.evidence.categories",
+                "harness.pytest_live", "harness.scenarios.readiness"):
+        with pytest.raises(ModuleNotFoundError):
+            importlib.import_module(old)
 
 
 async def test_on_stop_signals_turns_sigterm_into_a_callback() -> None:

@@ -10,12 +10,12 @@ from types import SimpleNamespace
 
 import pytest
 
-from harness.evidence import categories as c
+from harness.core import categories as c
+from harness.core.record import Evidence
+from harness.core.redact import SECRET_MASK, redact_secrets, redact_text
 from harness.evidence.allure_io import runs_table
 from harness.evidence.artifacts import describe
 from harness.evidence.html_report import ReportError, generate
-from harness.evidence.record import Evidence
-from harness.evidence.redact import SECRET_MASK, redact_secrets, redact_text
 from harness.evidence.report_redaction import redact_report
 
 

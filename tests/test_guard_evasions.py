@@ -36,7 +36,7 @@ from harness.live.proxy_glue import start_recording_proxy, stop_recording_proxy
 from harness.mock import MockGateway
 from harness.mock.profiles import get_profile
 from harness.protocol import FrameReader, encode_hello
-from harness.protocol.handshake import parse_server_hello
+from harness.protocol.handshake import exchange_versions, parse_server_hello
 from harness.protocol.messages import message_name
 from harness.protocol.wire import decode_server_frame
 from harness.proxy import FaultProxy
@@ -235,12 +235,9 @@ async def handshake(port: int, version: int, client_id: int) -> tuple[asyncio.St
                                                                       FrameReader]:
     """Hello, server hello, startApi, and one start-up frame back."""
     reader, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port), TIMEOUT)
-    writer.write(encode_hello(100, version))
-    frames = FrameReader()
-    got: list[bytes] = []
-    while not got:
-        got += frames.feed(await asyncio.wait_for(reader.read(65536), TIMEOUT))
-    assert parse_server_hello(got.pop(0))[0] == version
+    reply = await asyncio.wait_for(exchange_versions(reader, writer, 100, version), TIMEOUT)
+    assert reply.server_version == version
+    frames, got = reply.frames, reply.pending
     writer.write(start_api_frame(client_id, version))
     while not got:
         data = await asyncio.wait_for(reader.read(65536), TIMEOUT)
@@ -379,7 +376,8 @@ async def test_an_undecodable_frame_disables_neither_forwarding_nor_the_guard(mo
 
 
 def test_the_transcript_decodes_the_frames_around_an_undecodable_one() -> None:
-    from harness.proxy.wire import UP, WireDecoder
+    from harness.protocol.frame import UP
+    from harness.proxy.wire import WireDecoder
 
     decoder = WireDecoder(1, UP)
     stream = (encode_hello(100, 176) + start_api_frame(1, 176) + non_ascii_frame("text")

@@ -12,21 +12,20 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from harness.mock.gateway import MockGateway
 from harness.mock.healthcheck import EXIT_CODES, check_api_ready
 from harness.targets.container_target import free_port
+from harness.targets.sockets import close_wait_count
 
 ROOT = Path(__file__).resolve().parents[1]
 STDLIB_ONLY = [sys.executable, "-S"]
 
 
 def close_wait_on(port: int) -> int:
-    """CLOSE_WAIT sockets on either end of a connection to `port` (psutil, this host's namespace)."""
-    return sum(1 for c in psutil.net_connections(kind="tcp") if c.status == psutil.CONN_CLOSE_WAIT and (
-        (c.laddr and c.laddr.port == port) or (c.raddr and c.raddr.port == port)))
+    """CLOSE_WAIT sockets on either end of a connection to `port` (this host's namespace)."""
+    return close_wait_count(port, either_end=True)
 
 
 async def wait_close_wait_zero(port: int, timeout: float = 10.0) -> int:

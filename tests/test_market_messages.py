@@ -263,7 +263,8 @@ def test_position_multi_in_protobuf_reaches_the_official_decoder() -> None:
     """reqPositionsMulti's replies are protobuf from 207 (its family's gate): the mock's bytes
     decode through ibapi's protobuf handlers to the same callbacks."""
     from harness.protocol.era import Form
-    from harness.protocol.wire import MSG_ID, encode_in_form
+    from harness.protocol.wire import encode_in_form
+    from harness.protocol.wire_id import MSG_ID
 
     fields = mk.position_multi(6, "DU1234567", [265598, "AAPL", "STK", "", 0.0, "", "", "NASDAQ", "USD", "AAPL",
                                                 "NMS"], "100", 150.25, "")
@@ -294,7 +295,8 @@ def test_historical_data_update_decodes(sv: int) -> None:
 def _proto_decoded(sv: int, *messages: list[Any]) -> list[tuple[str, tuple[Any, ...]]]:
     """The mock's protobuf form of each message through ibapi's protobuf handlers."""
     from harness.protocol.era import Form
-    from harness.protocol.wire import MSG_ID, encode_in_form
+    from harness.protocol.wire import encode_in_form
+    from harness.protocol.wire_id import MSG_ID
 
     wrapper = Calls()
     decoder = Decoder(wrapper, sv)

@@ -185,7 +185,7 @@ async def test_a_real_client_placing_an_order_is_cut_off_unmodified():
 def test_undecodable_client_stream_is_refused():
     """Once the proxy cannot decode a client's stream it could not see an
     order in it either: the guard fails closed."""
-    from harness.proxy.wire import UP, Frame
+    from harness.protocol.frame import UP, Frame
 
     guard = frame_guard(OrderGuard())
     broken = Frame(1, UP, "message", "undecodable", b"\xff\xff", None, None, None)

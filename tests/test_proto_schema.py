@@ -103,7 +103,8 @@ def test_protobuf_msg_id_offset_matches() -> None:
     from ibapi.common import PROTOBUF_MSG_ID
     from ibapi.server_versions import MAX_CLIENT_VER, MIN_SERVER_VER_PROTOBUF
 
+    from harness.protocol import wire_id
     from harness.protocol.versions import PROTOBUF, PROTOCOL_MAX
 
-    assert proto_messages.PROTOBUF_MSG_ID == PROTOBUF_MSG_ID
+    assert wire_id.PROTOBUF_MSG_ID == PROTOBUF_MSG_ID
     assert (PROTOBUF, PROTOCOL_MAX) == (MIN_SERVER_VER_PROTOBUF, MAX_CLIENT_VER)

@@ -42,7 +42,7 @@ from harness.cli.main import main as ibgw
 from harness.clients import make_client
 from harness.clients.base import PHASE_FIRST_ACCOUNT_VALUE, PHASE_NEXT_VALID_ID
 from harness.core.net import free_port
-from harness.evidence.redact import Pseudonymizer
+from harness.core.redact import Pseudonymizer
 from harness.mock import MockGateway
 from harness.proxy import FaultProxy
 from harness.recording import RecordingError, load

@@ -14,8 +14,8 @@ import warnings
 
 import pytest
 
-from harness.evidence import redact
-from harness.evidence.redact import (
+from harness.core import redact
+from harness.core.redact import (
     ACCOUNT_ID_RE,
     RedactingLogRecord,
     install_log_redaction,

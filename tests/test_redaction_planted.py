@@ -25,8 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.core.redact import redact_account
 from harness.evidence.html_report import generate, tooling_installed
-from harness.evidence.redact import redact_account
 from harness.mock import MockGateway
 
 from pytest_subprocess import child_env, run_pytest

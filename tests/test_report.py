@@ -34,10 +34,10 @@ from typing import Any
 
 import pytest
 
+from harness.core.categories import match_category
 from harness.core.config import env as config_env
-from harness.evidence.categories import match_category
+from harness.core.redact import redact_account
 from harness.evidence.html_report import TOOLS_DIR, generate, tooling_installed
-from harness.evidence.redact import redact_account
 from harness.mock.profiles import get_profile
 from harness.targets import MockTarget
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from harness.evidence.record import FAILED, Evidence
+from harness.core.record import FAILED, Evidence
 from harness.mock import MockGateway
 from harness.scenarios.soak import CONFIG_PHASE, SoakConfig, run_soak
 from harness.scenarios.soak_schedule import LEAD_IN, RECOVERY_MARGIN, default_schedule, parse_schedule

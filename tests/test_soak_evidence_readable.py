@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.cli.soak import SoakProgress
+from harness.evidence.soak_outputs import SoakProgress
 from harness.evidence.soak_plot import plot_timeline
 from harness.mock import MockGateway
 from harness.scenarios.soak import SoakConfig, run_soak

@@ -20,7 +20,7 @@ import pytest
 
 from harness.clients.raw import RawClient
 from harness.scenarios.causes import CAUSES
-from harness.scenarios.sockets import close_wait_count
+from harness.targets.sockets import close_wait_count
 
 from cli_process import MockServe, run_cli
 from mockclient import until
@@ -142,7 +142,7 @@ async def test_client_cap_is_a_candidate_with_the_established_count(served: Mock
 
 
 def _established(port: int) -> int:
-    from harness.scenarios.sockets import port_sockets
+    from harness.targets.sockets import port_sockets
 
     return sum(1 for row in port_sockets(port) if row.status == "ESTABLISHED")
 

@@ -16,11 +16,11 @@ import json
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from harness.targets.container_target import free_port
 from harness.targets.docker_engine import run_labels
+from harness.targets.sockets import close_wait_count
 from harness.watch.policy import RestartPolicy
 from harness.watch.watchdog import WatchConfig, Watchdog
 
@@ -32,8 +32,7 @@ WEDGE_FAULT = "api-wedge=no-read,2"
 
 
 def _close_wait(ports: set[int]) -> int:
-    return sum(1 for c in psutil.net_connections(kind="tcp") if c.status == psutil.CONN_CLOSE_WAIT and (
-        (c.laddr and c.laddr.port in ports) or (c.raddr and c.raddr.port in ports)))
+    return close_wait_count(ports, either_end=True)
 
 
 @pytest.mark.docker

@@ -37,7 +37,8 @@ from harness.clients.base import (
     PhaseClock,
     Position,
 )
-from harness.clients.startup import Bar, ContractSpec, PnLValue, QualifiedContract, Snapshot, StartupError
+from harness.clients.startup import Bar, PnLValue, QualifiedContract, Snapshot, StartupError
+from harness.protocol.messages import Contract
 
 WORKER = Path(__file__).with_name("worker.py")
 # Start-up of a fresh interpreter that imports ib_async, on a slow CI box.
@@ -174,19 +175,19 @@ class IsolatedWorkerClient:
             message = str(exc).partition(": ")[2] if exc.code else str(exc)
             raise StartupError(step, exc.code, message) from None
 
-    async def qualify(self, spec: ContractSpec, timeout: float = 10.0) -> QualifiedContract:
+    async def qualify(self, spec: Contract, timeout: float = 10.0) -> QualifiedContract:
         data = await self._step("qualify", "qualify", asdict(spec), timeout)
         data.pop("messages", None)
-        return QualifiedContract(**data)
+        return QualifiedContract.from_fields(**data)
 
-    async def historical_bars(self, spec: ContractSpec, duration: str = "1 D", bar_size: str = "5 mins",
+    async def historical_bars(self, spec: Contract, duration: str = "1 D", bar_size: str = "5 mins",
                               what_to_show: str = "TRADES", timeout: float = 30.0) -> list[Bar]:
         data = await self._step("bars", "historical_bars", {**asdict(spec), "duration": duration,
                                                             "bar_size": bar_size, "what_to_show": what_to_show},
                                 timeout)
         return [Bar(**b) for b in data["bars"]]
 
-    async def snapshot(self, spec: ContractSpec, market_data_type: int = 1, timeout: float = 10.0) -> Snapshot:
+    async def snapshot(self, spec: Contract, market_data_type: int = 1, timeout: float = 10.0) -> Snapshot:
         data = await self._step("quote", "snapshot", {**asdict(spec), "market_data_type": market_data_type},
                                 timeout)
         data.pop("messages", None)

@@ -19,6 +19,7 @@ import click
 from ..clients import make_client
 from ..clients.custom import ClientSpecError, validate_spec
 from ..core.redact import redact_text
+from ..core.signals import EXIT_INTERRUPTED, CancelOnSignal
 from ..live.policy import ClientIdAllocator, LivePolicy
 from ..live.proxy_glue import wire_for_client
 from ..live.session import LiveRunRefused, live_session
@@ -26,7 +27,7 @@ from ..scenarios.app_startup import StartupPlan
 from ..scenarios.doctor import HostProblem, diagnose_host
 from ..scenarios.gateway_or_code import VERDICT_BOTH_OK, run_gateway_or_code
 from ..targets.base import TARGET_EXTERNAL, Endpoint
-from .signals import EXIT_INTERRUPTED, CancelOnSignal, stop_children, terminate_children
+from .signals import stop_children, terminate_children
 
 EXIT_BOTH_OK = 0
 EXIT_DIFFERENCE = 1  # a failure on either side: the verdict says whose

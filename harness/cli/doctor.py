@@ -18,9 +18,9 @@ import sys
 import click
 
 from ..core.redact import redact_text, redact_tree
+from ..core.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, CancelOnSignal
 from ..scenarios.doctor import CLOSE_WAIT_THRESHOLD, DoctorResult, Rung, run_doctor
 from .probe import Printer, check_host_option, parse_client_range, random_client_id
-from .signals import EXIT_INTERRUPTED, EXIT_TERMINATED, CancelOnSignal
 
 EXIT_HEALTHY = 0
 EXIT_NOT_HEALTHY = 1  # any rung failed or warned, or doctor itself could not run

@@ -39,6 +39,7 @@ from ..clients.raw import RawClient
 from ..core.constants import LIVE_CLIENT_ID_RANGE
 from ..core.log_setup import setup_logging
 from ..core.redact import redact_accounts, redact_text, redact_tree
+from ..core.signals import EXIT_INTERRUPTED, CancelOnSignal
 from ..protocol.versions import PROTOCOL_MAX
 from ..scenarios.causes import CAUSES, Cause
 from ..scenarios.doctor import (
@@ -52,7 +53,6 @@ from ..scenarios.doctor import (
 )
 from ..scenarios.judge import closed_after_accept, connectivity_detail, connectivity_lost, failure_causes
 from ..scenarios.listener import port_queues
-from .signals import EXIT_INTERRUPTED, CancelOnSignal
 
 # ---------------------------------------------------------------- exit codes
 

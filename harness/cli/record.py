@@ -27,11 +27,11 @@ from pathlib import Path
 
 import click
 
+from ..core.signals import CancelOnSignal
 from ..proxy import FaultProxy, ProxyAddressError
 from ..recording.format import Recording, temp_path
 from ..recording.recorder import Recorder
 from .paths import check_writable_file
-from .signals import CancelOnSignal
 
 EXIT_OK = 0
 EXIT_CANNOT_LISTEN = 1

@@ -3,7 +3,7 @@
 The signal handling itself (CancelOnSignal: SIGINT/SIGTERM as cancellation of
 the running command, exit 130 / 143 with no traceback; on_stop_signals for
 servers) is stdlib-only and lives in harness/core/signals.py, shared by every
-place that handles signals; it is re-exported here for the commands.
+place that handles signals; the commands import it from there.
 """
 
 from __future__ import annotations
@@ -14,8 +14,6 @@ import select
 import time
 
 import psutil
-
-from ..core.signals import EXIT_INTERRUPTED, EXIT_TERMINATED, CancelOnSignal  # noqa: F401  (moved to core)
 
 
 def terminate_children() -> list[psutil.Process]:

@@ -41,13 +41,13 @@ from ..clients.reconnecting import Backoff
 from ..core.log_setup import setup_logging
 from ..core.record import Evidence
 from ..core.signals import on_stop_signals
-from ..evidence.soak_outputs import SoakProgress, write_outputs  # noqa: F401  (moved: suites use them)
+from ..evidence.soak_outputs import SoakProgress, write_outputs
 from ..extras import MissingExtra
 from ..live.session import (
     LIVE_REFUSED_EXIT,
     LiveRunRefused,
 )
-from ..live.soak_run import DEFAULT_OUT, run_soak_against, soak_out_dir  # noqa: F401  (moved: suites use them)
+from ..live.soak_run import DEFAULT_OUT, run_soak_against, soak_out_dir
 from ..safety.accounts import ALLOW_FLAG
 from ..scenarios.soak import CONFIG_PHASE, SoakConfig
 from ..scenarios.soak_schedule import (
@@ -207,4 +207,4 @@ async def _main(gateway: str, config: SoakConfig, out_dir: Path, schedule: str |
     return (EXIT_BAD_INPUT if evidence.failed_phase == CONFIG_PHASE else EXIT_FAILED), evidence
 
 
-__all__ = ["SoakProgress", "run_soak_against", "soak", "write_outputs"]
+__all__ = ["soak"]

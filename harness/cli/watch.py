@@ -16,13 +16,13 @@ from typing import Any
 
 import click
 
+from ..core.signals import CancelOnSignal
 from ..mock.healthcheck import EXIT_CODES, check_api_ready
 from ..watch.metrics import MetricsUnavailable, WatchMetrics
 from ..watch.policy import PolicyError, RestartPolicy, TradingWindow
 from ..watch.watchdog import WATCH_CLIENT_ID, WatchConfig, Watchdog, open_evidence
 from .paths import check_writable_file
 from .proxy import _address
-from .signals import CancelOnSignal
 
 
 @click.command("healthcheck")

@@ -53,6 +53,7 @@ from typing import Any
 from ib_async import IB
 
 from ..core.redact import remember_accounts, unredacted_message
+from ..protocol.messages import Contract
 from .base import (
     PHASE_API_READY,
     PHASE_FIRST_ACCOUNT_VALUE,
@@ -548,15 +549,15 @@ class IbAsyncClient:
 
     # -- a trading app's start-up steps (harness/clients/startup.py) ---------
 
-    async def qualify(self, spec: startup.ContractSpec, timeout: float = 10.0) -> startup.QualifiedContract:
+    async def qualify(self, spec: Contract, timeout: float = 10.0) -> startup.QualifiedContract:
         """reqContractDetails for one contract (what qualifyContracts does)."""
         return await startup.ib_async_qualify(self._require(), spec, timeout)
 
-    async def historical_bars(self, spec: startup.ContractSpec, duration: str = "1 D", bar_size: str = "5 mins",
+    async def historical_bars(self, spec: Contract, duration: str = "1 D", bar_size: str = "5 mins",
                               what_to_show: str = "TRADES", timeout: float = 30.0) -> list[startup.Bar]:
         return await startup.ib_async_bars(self._require(), spec, duration, bar_size, what_to_show, timeout)
 
-    async def snapshot(self, spec: startup.ContractSpec, market_data_type: int = 1,
+    async def snapshot(self, spec: Contract, market_data_type: int = 1,
                        timeout: float = 10.0) -> startup.Snapshot:
         """reqMarketDataType, then a reqMktData snapshot ending on tickSnapshotEnd."""
         return await startup.ib_async_snapshot(self._require(), spec, market_data_type, timeout)

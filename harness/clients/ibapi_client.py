@@ -85,6 +85,7 @@ from ibapi.wrapper import EWrapper
 
 from ..core.constants import CLIENT_ID_IN_USE as _CLIENT_ID_IN_USE
 from ..core.redact import remember_accounts
+from ..protocol.messages import Contract
 from . import startup  # a trading app's start-up steps (qualify, bars, snapshot, pnl)
 from .base import (
     PHASE_API_READY,
@@ -831,7 +832,7 @@ class IbapiClient:
             startup.pending_of(attempt).pop(req_id, None)
         return pending
 
-    async def qualify(self, spec: startup.ContractSpec, timeout: float = 10.0) -> startup.QualifiedContract:
+    async def qualify(self, spec: Contract, timeout: float = 10.0) -> startup.QualifiedContract:
         app, _ = self._require()
         contract = startup.ibapi_contract(spec)
         pending = await self._startup_request("qualify", lambda rid: app.reqContractDetails(rid, contract), timeout)
@@ -839,7 +840,7 @@ class IbapiClient:
             raise startup.StartupError("qualify", 0, f"{len(pending.items)} contracts match {spec.symbol}")
         return startup.qualified_from_ibapi(pending.items[0])
 
-    async def historical_bars(self, spec: startup.ContractSpec, duration: str = "1 D", bar_size: str = "5 mins",
+    async def historical_bars(self, spec: Contract, duration: str = "1 D", bar_size: str = "5 mins",
                               what_to_show: str = "TRADES", timeout: float = 30.0) -> list[startup.Bar]:
         app, _ = self._require()
         contract = startup.ibapi_contract(spec)
@@ -849,7 +850,7 @@ class IbapiClient:
             timeout)
         return list(pending.items)
 
-    async def snapshot(self, spec: startup.ContractSpec, market_data_type: int = 1,
+    async def snapshot(self, spec: Contract, market_data_type: int = 1,
                        timeout: float = 10.0) -> startup.Snapshot:
         app, _ = self._require()
         contract = startup.ibapi_contract(spec)

@@ -23,10 +23,10 @@ from ..protocol import messages as m
 from ..protocol.era import Form
 from ..protocol.errors import ProtocolError
 from ..protocol.framing import Field, FrameReader
-from ..protocol.handshake import START_API, START_API_VERSION, encode_hello, encode_start_api, parse_server_hello
+from ..protocol.handshake import exchange_versions, start_api_frame
 from ..protocol.messages import In, Message
 from ..protocol.peer import SNIFF_BYTES, identify_peer, non_tws_cause
-from ..protocol.versions import PROTOBUF, PROTOCOL_MAX
+from ..protocol.versions import PROTOCOL_MAX
 from ..protocol.wire import decode_server_frame, encode_in_form, encode_request
 from .base import (
     PHASE_API_READY,
@@ -106,26 +106,25 @@ class RawClient:
                 self._reader, self._writer = await asyncio.open_connection(host, port)
                 clock.mark(PHASE_TCP)
                 phase = PHASE_SERVER_VERSION
-                self._writer.write(encode_hello(self.info.min_version or DEFAULT_MIN_VERSION,
-                                                self.info.max_version or DEFAULT_MAX_VERSION,
-                                                self.connect_options))
-                frames = FrameReader()
-                pending: list[bytes] = []
                 first = b""  # the peer's first bytes: a wrong port is named from them
+
+                def sniff(data: bytes) -> None:
+                    nonlocal first
+                    first = (first + data)[:SNIFF_BYTES]
+                    peer = identify_peer(first)
+                    if peer is not None:
+                        raise ConnectionError(non_tws_cause(peer, first))
+
                 try:
-                    while not pending:
-                        data = await self._reader.read(65536)
-                        first = (first + data)[:SNIFF_BYTES]
-                        peer = identify_peer(first)
-                        if peer is not None:
-                            raise ConnectionError(non_tws_cause(peer, first))
-                        if not data:
-                            raise ConnectionError("the Gateway closed the connection before the version reply")
-                        pending = frames.feed(data)
-                    self.server_version, result.connection_time = parse_server_hello(pending.pop(0))
+                    reply = await exchange_versions(self._reader, self._writer,
+                                                    self.info.min_version or DEFAULT_MIN_VERSION,
+                                                    self.info.max_version or DEFAULT_MAX_VERSION,
+                                                    self.connect_options, sniff=sniff)
                 except ProtocolError as exc:  # not a version reply: name the protocol when the bytes tell
                     raise ConnectionError(non_tws_cause(identify_peer(first) or "an unknown protocol", first)
                                           + f": {exc}") from None
+                self.server_version, result.connection_time = reply.server_version, reply.connection_time
+                frames, pending = reply.frames, reply.pending
                 result.server_version = self.server_version
                 clock.mark(PHASE_SERVER_VERSION)
                 low, high = self.info.min_version or DEFAULT_MIN_VERSION, self.info.max_version or PROTOCOL_MAX
@@ -136,11 +135,7 @@ class RawClient:
                 phase = PHASE_NEXT_VALID_ID
                 self._read_task = asyncio.create_task(self._read_loop(frames, pending))
                 ready = self._expect_handshake(clock)
-                if self.server_version < PROTOBUF:
-                    self._writer.write(encode_start_api(client_id, self.server_version))
-                else:  # binary id from 201, protobuf from 213, as the official client
-                    self._writer.write(encode_request(self.server_version,
-                                                      [START_API, START_API_VERSION, client_id, ""])[0])
+                self._writer.write(start_api_frame(client_id, self.server_version))  # text, binary id or protobuf
                 await ready
                 result.next_valid_id = self.next_valid_id
                 result.accounts = list(self.accounts)

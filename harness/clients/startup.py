@@ -21,46 +21,46 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..core.errors import HarnessError
+from ..protocol.messages import Contract
 
 STEPS = ("qualify", "historical_bars", "snapshot", "pnl")
 # Codes that accompany data rather than refuse it (farm notices; 10167: delayed data follows).
 NOTICE_CODES = frozenset({10167, 2104, 2106, 2107, 2108, 2158, 2119})
 
 
-@dataclass
-class ContractSpec:
-    """What an app asks for: ContractSpec("AAPL") is a SMART-routed US stock."""
-
-    symbol: str
-    sec_type: str = "STK"
-    exchange: str = "SMART"
-    currency: str = "USD"
-    primary_exchange: str = ""
-    last_trade_date: str = ""
-    strike: float = 0.0
-    right: str = ""
-    multiplier: str = ""
-    con_id: int = 0
+# The name README documents for what an app asks for, kept for one release: ContractSpec("AAPL")
+# is Contract.request("AAPL"), the one contract record (protocol/messages.py), not a type of its own.
+ContractSpec = Contract.request
 
 
 @dataclass
 class QualifiedContract:
-    con_id: int
-    symbol: str
-    sec_type: str
-    exchange: str
-    primary_exchange: str
-    currency: str
-    local_symbol: str
-    trading_class: str
-    last_trade_date: str = ""
-    multiplier: str = ""
+    """A resolved contract (reqContractDetails): the one contract record
+    (protocol/messages.py Contract) and the details the start-up reads."""
+
+    contract: Contract
     min_tick: float = 0.0
     long_name: str = ""
 
-    def spec(self) -> ContractSpec:
-        return ContractSpec(self.symbol, self.sec_type, self.exchange, self.currency, self.primary_exchange,
-                            self.last_trade_date, 0.0, "", self.multiplier, self.con_id)
+    @classmethod
+    def from_fields(cls, con_id: int, symbol: str, sec_type: str, exchange: str, primary_exchange: str,
+                    currency: str, local_symbol: str, trading_class: str, last_trade_date: str = "",
+                    multiplier: str = "", min_tick: float = 0.0, long_name: str = "") -> QualifiedContract:
+        """From a client's contract details, field by field (an adapter's worker sends them flat)."""
+        return cls(Contract(con_id, symbol, sec_type, currency, exchange, primary_exchange, local_symbol,
+                            trading_class, last_trade_date, multiplier=multiplier), min_tick, long_name)
+
+    @property
+    def con_id(self) -> int:
+        return self.contract.con_id
+
+    @property
+    def primary_exchange(self) -> str:
+        return self.contract.primary_exchange
+
+    def spec(self) -> Contract:
+        """The contract to ask for in the later steps (resolved: its con_id is set)."""
+        return self.contract
 
 
 @dataclass
@@ -126,10 +126,10 @@ def _price(value: Any) -> float | None:
 # ---------------------------------------------------------------- ib_async
 
 
-def ib_async_contract(spec: ContractSpec) -> Any:
-    from ib_async import Contract
+def ib_async_contract(spec: Contract) -> Any:
+    from ib_async import Contract as IbAsyncContract
 
-    return Contract(conId=spec.con_id, symbol=spec.symbol, secType=spec.sec_type, exchange=spec.exchange,
+    return IbAsyncContract(conId=spec.con_id, symbol=spec.symbol, secType=spec.sec_type, exchange=spec.exchange,
                     primaryExchange=spec.primary_exchange, currency=spec.currency,
                     lastTradeDateOrContractMonth=spec.last_trade_date, strike=spec.strike, right=spec.right,
                     multiplier=spec.multiplier)
@@ -163,7 +163,7 @@ class _IbAsyncErrors:
         return [code for errors in self.by_req.values() for code, _ in errors if code in NOTICE_CODES]
 
 
-async def ib_async_qualify(ib: Any, spec: ContractSpec, timeout: float) -> QualifiedContract:
+async def ib_async_qualify(ib: Any, spec: Contract, timeout: float) -> QualifiedContract:
     with _IbAsyncErrors(ib) as errors:
         details = await asyncio.wait_for(ib.reqContractDetailsAsync(ib_async_contract(spec)), timeout)
     if not details:
@@ -172,11 +172,12 @@ async def ib_async_qualify(ib: Any, spec: ContractSpec, timeout: float) -> Quali
         raise StartupError("qualify", 0, f"ambiguous: {len(details)} contracts match {spec.symbol}")
     d = details[0]
     c = d.contract
-    return QualifiedContract(c.conId, c.symbol, c.secType, c.exchange, c.primaryExchange, c.currency, c.localSymbol,
-                             c.tradingClass, c.lastTradeDateOrContractMonth, c.multiplier, d.minTick, d.longName)
+    return QualifiedContract.from_fields(c.conId, c.symbol, c.secType, c.exchange, c.primaryExchange, c.currency,
+                                         c.localSymbol, c.tradingClass, c.lastTradeDateOrContractMonth, c.multiplier,
+                                         d.minTick, d.longName)
 
 
-async def ib_async_bars(ib: Any, spec: ContractSpec, duration: str, bar_size: str, what_to_show: str,
+async def ib_async_bars(ib: Any, spec: Contract, duration: str, bar_size: str, what_to_show: str,
                         timeout: float) -> list[Bar]:
     with _IbAsyncErrors(ib) as errors:
         bars = await ib.reqHistoricalDataAsync(ib_async_contract(spec), endDateTime="", durationStr=duration,
@@ -187,7 +188,7 @@ async def ib_async_bars(ib: Any, spec: ContractSpec, duration: str, bar_size: st
     return [Bar(str(b.date), b.open, b.high, b.low, b.close, float(b.volume)) for b in bars]
 
 
-async def ib_async_snapshot(ib: Any, spec: ContractSpec, market_data_type: int, timeout: float) -> Snapshot:
+async def ib_async_snapshot(ib: Any, spec: Contract, market_data_type: int, timeout: float) -> Snapshot:
     ib.reqMarketDataType(market_data_type)
     with _IbAsyncErrors(ib) as errors:
         tickers = await asyncio.wait_for(ib.reqTickersAsync(ib_async_contract(spec)), timeout)
@@ -337,10 +338,10 @@ def fail_pending(attempt: Any, req_id: int, code: int, message: str) -> None:
         pending.fail(code, message)
 
 
-def ibapi_contract(spec: ContractSpec) -> Any:
-    from ibapi.contract import Contract
+def ibapi_contract(spec: Contract) -> Any:
+    from ibapi.contract import Contract as IbapiContract
 
-    c = Contract()
+    c = IbapiContract()
     c.conId, c.symbol, c.secType, c.exchange, c.primaryExchange, c.currency = (
         spec.con_id, spec.symbol, spec.sec_type, spec.exchange, spec.primary_exchange, spec.currency)
     c.lastTradeDateOrContractMonth, c.right, c.multiplier = spec.last_trade_date, spec.right, spec.multiplier
@@ -351,9 +352,9 @@ def ibapi_contract(spec: ContractSpec) -> Any:
 
 def qualified_from_ibapi(details: Any) -> QualifiedContract:
     c = details.contract
-    return QualifiedContract(int(c.conId), c.symbol, c.secType, c.exchange, c.primaryExchange, c.currency,
-                             c.localSymbol, c.tradingClass, c.lastTradeDateOrContractMonth, str(c.multiplier),
-                             float(details.minTick), details.longName)
+    return QualifiedContract.from_fields(int(c.conId), c.symbol, c.secType, c.exchange, c.primaryExchange, c.currency,
+                                         c.localSymbol, c.tradingClass, c.lastTradeDateOrContractMonth,
+                                         str(c.multiplier), float(details.minTick), details.longName)
 
 
 __all__ = ["STEPS", "Bar", "ContractSpec", "IbapiStartupCallbacks", "PendingRequest", "PnLValue",

@@ -32,7 +32,7 @@ def frame_guard(guard: OrderGuard) -> Any:
     """The OrderGuard as a proxy RequestGuard (Frame -> refusal text or None),
     for callers that add guards of their own; the proxies the harness starts
     no longer need it (their request guard frames the stream itself)."""
-    from ..proxy.wire import UP
+    from ..protocol.frame import UP
 
     def complete_order_guard(frame: Any) -> str | None:
         if frame.direction != UP or frame.kind != "message":
@@ -104,7 +104,7 @@ def wire_for_client(proxy: Any, client_id: int, since: float | None = None) -> W
             if e.note.startswith("closed:") and view.closed_at is None:
                 view.closed_at, view.close_cause = round(e.t - opened, 6), e.note[len("closed: "):]
             continue
-        view.frames.append((round(e.t - opened, 6), "c2g" if e.direction == "up" else "g2c", e.name))
+        view.frames.append((round(e.t - opened, 6), "c2g" if e.from_client else "g2c", e.name))
     return view
 
 

@@ -27,7 +27,8 @@ from ..clients.base import PHASE_TCP, HandshakeError
 from ..clients.raw import RawClient
 from ..core.errors import HarnessError
 from ..core.redact import redact_accounts
-from ..proxy.wire import DOWN, MANAGED_ACCOUNTS_IDS, Frame
+from ..protocol.frame import DOWN, Frame
+from ..protocol.messages import In
 from ..safety.accounts import (
     live_account_stop_message,
     live_port_warning,
@@ -36,7 +37,6 @@ from ..safety.accounts import (
 from ..safety.order_guard import OrderGuard
 from ..targets.base import Endpoint
 from .policy import ClientIdAllocator, LivePolicy
-from .proxy_glue import proxied  # noqa: F401  (moved to proxy_glue: the import cycle is gone)
 
 log = logging.getLogger("harness.live")
 
@@ -78,7 +78,7 @@ class LiveSession:
     def paper_only(self, frame: Frame) -> str | None:
         """The proxy's reply guard: withhold any managedAccounts that lists a
         non-paper account, or that cannot be read (failing closed)."""
-        if frame.direction != DOWN or frame.msg_id not in MANAGED_ACCOUNTS_IDS:
+        if frame.direction != DOWN or frame.message_id != In.MANAGED_ACCTS:
             return None
         if frame.accounts is None:
             return "managedAccounts could not be read, so its accounts cannot be confirmed paper"
@@ -180,4 +180,4 @@ async def live_session(upstream: Endpoint, policy: LivePolicy, client_ids: Clien
 
 
 __all__ = ["LIVE_REFUSED_EXIT", "UNREACHABLE_EXIT", "GatewayUnreachable", "LiveAccountRefused", "LiveRunRefused",
-           "LiveSession", "live_session", "proxied", "read_managed_accounts"]
+           "LiveSession", "live_session", "read_managed_accounts"]

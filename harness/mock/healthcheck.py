@@ -46,8 +46,8 @@ from ..core.config import env
 from ..core.constants import CLIENT_ID_IN_USE  # noqa: F401  (re-exported: defined once, in core)
 from ..core.constants import LIVE_CLIENT_ID_RANGE as HEALTH_ID_RANGE
 from ..protocol.errors import ProtocolError
-from ..protocol.framing import FrameReader, message_id, split_fields
-from ..protocol.handshake import encode_hello, encode_start_api, parse_server_hello
+from ..protocol.framing import message_id, split_fields
+from ..protocol.handshake import ClosedBeforeVersion, exchange_versions, start_api_frame
 from ..protocol.versions import TEXT_PROTOCOL_MAX, TEXT_PROTOCOL_MIN
 
 MSG_ERROR, MSG_NEXT_VALID_ID, MSG_MANAGED_ACCOUNTS = 4, 9, 15
@@ -138,17 +138,13 @@ async def check_api_ready(host: str, port: int, *, timeout: float = 5.0, client_
             reader, writer = await asyncio.open_connection(host, port)
             mark("connect")
             state.phase = "server_version"
-            writer.write(encode_hello(min_version, max_version))
-            frames = FrameReader()
-            pending: list[bytes] = []
-            while not pending:
-                data = await reader.read(65536)
-                if not data:
-                    state.failure = "closed_before_version"
-                    state.detail = "TCP accepted, then closed before the version reply (forwarder up, Gateway not)"
-                    return state
-                pending = frames.feed(data)
-            state.server_version, _ = parse_server_hello(pending.pop(0))
+            try:
+                reply = await exchange_versions(reader, writer, min_version, max_version)
+            except ClosedBeforeVersion:
+                state.failure = "closed_before_version"
+                state.detail = "TCP accepted, then closed before the version reply (forwarder up, Gateway not)"
+                return state
+            state.server_version, frames, pending = reply.server_version, reply.frames, reply.pending
             mark("server_version")
             if required_version and state.server_version < required_version:
                 state.failure = "version_too_old"
@@ -156,7 +152,7 @@ async def check_api_ready(host: str, port: int, *, timeout: float = 5.0, client_
                                 "minimum: upgrade the Gateway (a restart will not help)")
                 return state
             state.phase = "next_valid_id"
-            writer.write(encode_start_api(client_id, state.server_version))
+            writer.write(start_api_frame(client_id, state.server_version))
             next_id = False
             while True:
                 for payload in pending:

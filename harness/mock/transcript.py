@@ -32,8 +32,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..protocol.frame import FrameRecord
 from ..protocol.messages import message_name
 from ..protocol.wire import decode_client_frame
+from ..protocol.wire_id import split_binary_id
 
 MAX_ENTRIES = 5000  # the first HEAD_ENTRIES frames and the last MAX_ENTRIES - HEAD_ENTRIES
 HEAD_ENTRIES = MAX_ENTRIES // 2
@@ -72,17 +74,6 @@ K_NAMED = 6  # a name, \x01, then NUL-joined fields (add(): any caller's own fie
 K_SERVER_HELLO = 7  # the version reply: framed text, named serverVersion
 _FORMS = ("text", "text-binary-id", "protobuf")
 _FORM_SHIFT = 3  # kind bits 0-2, form bits 3-4
-
-
-@dataclass
-class Entry:
-    t: float  # seconds since the connection was accepted
-    direction: str  # "recv" (client -> mock) or "send" (mock -> client)
-    name: str
-    fields: list[str]
-    # "text" (<= 200), "text-binary-id" or "protobuf" (>= 201; protocol/era.py).
-    # Protobuf fields are `name=value` strings, so both eras read alike.
-    form: str = "text"
 
 
 class TranscriptBudget:
@@ -256,19 +247,19 @@ class ConnectionRecord:
     # ------------------------------------------------------------ reading (evidence)
 
     @property
-    def head(self) -> list[Entry]:
+    def head(self) -> list[FrameRecord]:
         return [self._entry(b) for b in self._head]
 
     @property
-    def tail(self) -> list[Entry]:
+    def tail(self) -> list[FrameRecord]:
         return [self._entry(b) for b in self._tail]
 
     @property
-    def entries(self) -> list[Entry]:
+    def entries(self) -> list[FrameRecord]:
         """Every kept frame in order: the head, then the tail (dropped_entries lie between)."""
         return [self._entry(b) for b in (*self._head, *self._tail)]
 
-    def _entry(self, blob: bytes) -> Entry:
+    def _entry(self, blob: bytes) -> FrameRecord:
         t, code, msg_id = _HEADER.unpack_from(blob)
         data = blob[_HDR:]
         sent = bool(code & SENT)
@@ -278,7 +269,7 @@ class ConnectionRecord:
         kept = [_cut(f) for f in fields[:MAX_FIELDS]]
         if len(fields) > MAX_FIELDS:
             kept.append(f"...(+{len(fields) - MAX_FIELDS} fields)")
-        return Entry(round(t, 6), "send" if sent else "recv", name, kept, form)
+        return FrameRecord(self.conn_id, round(t, 6), "send" if sent else "recv", name, form=form, fields=kept)
 
     def to_dict(self) -> dict[str, Any]:
         entries = self.entries
@@ -342,17 +333,14 @@ def _decode(kind: int, data: bytes, msg_id: int, sent: bool, server_version: int
         fields = _split(data[4:])
         return (message_name(msg_id, from_client=False) if msg_id else _name_of(fields, from_client=False)), fields, None
     if kind == K_BINARY_ID:
-        wire_id = _MSG_ID.unpack_from(data, 4)[0] if len(data) >= 8 else 0
-        return message_name(wire_id, from_client=False), [str(wire_id), *_split(data[8:])], None
+        wire_id, body = split_binary_id(data[4:]) if len(data) >= 8 else (0, b"")
+        return message_name(wire_id, from_client=False), [str(wire_id), *_split(body)], None
     if kind == K_SHOWN:
         return message_name(msg_id, from_client=False), _joined(data), None
     if kind == K_NAMED:
         name, _, rest = data.partition(b"\x01")
         return name.decode("utf-8", "replace"), _joined(rest), None
     return "?", [data.decode("ascii", "replace")], None
-
-
-_MSG_ID = struct.Struct(">I")
 
 
 def _split(payload: bytes) -> list[str]:
@@ -366,7 +354,7 @@ def _joined(data: bytes) -> list[str]:
     return data.decode("utf-8", "replace").split("\0") if data else []
 
 
-def _line(e: Entry) -> str:
+def _line(e: FrameRecord) -> str:
     arrow = "->" if e.direction == "recv" else "<-"
     form = {"text": "", "protobuf": "[pb] ", "text-binary-id": "[bin] "}.get(e.form, f"[{e.form}] ")
     return f"{e.t:10.6f} {arrow} {e.name:<24} {form}{'|'.join(e.fields)}"

@@ -1,17 +1,24 @@
 """The connection preamble: `API\\0`, the client's version range, the
 server's version/connection-time reply, and startApi.
+
+Also the one hand-written client side of it (exchange_versions,
+start_api_frame): the raw client, the stdlib health check, the version
+probe and the harness's own tests all open a connection this way, so a
+fix to how the version reply is read is made once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ProtocolError
-from .framing import encode_frame, encode_message, split_fields
-from .versions import OPTIONAL_CAPABILITIES
+from .framing import FrameReader, encode_frame, encode_message, split_fields
+from .versions import OPTIONAL_CAPABILITIES, PROTOBUF
 
 API_PREFIX = b"API\0"
 START_API = 71
@@ -98,3 +105,55 @@ def encode_start_api(client_id: int, server_version: int, capabilities: str = ""
     if server_version >= OPTIONAL_CAPABILITIES:
         fields.append(capabilities)
     return encode_message(fields)  # type: ignore[arg-type]
+
+
+def start_api_frame(client_id: int, server_version: int, capabilities: str = "") -> bytes:
+    """startApi in the form the official client sends at this version: text
+    below 201, a binary id from 201 and protobuf from 213 (era.py)."""
+    if server_version < PROTOBUF:
+        return encode_start_api(client_id, server_version, capabilities)
+    from .wire import encode_request  # the era table sits above this module
+
+    return encode_request(server_version, [START_API, START_API_VERSION, client_id, capabilities])[0]
+
+
+class ClosedBeforeVersion(ConnectionError):
+    """The peer closed the connection before its version reply."""
+
+    def __init__(self, text: str = "the Gateway closed the connection before the version reply") -> None:
+        super().__init__(text)
+
+
+@dataclass
+class VersionReply:
+    """The server hello, and the stream after it: the reader that framed it
+    and any frames that arrived in the same reads (the start-up may follow
+    at once)."""
+
+    server_version: int
+    connection_time: str
+    frames: FrameReader
+    pending: list[bytes] = field(default_factory=list)
+
+
+async def exchange_versions(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, min_version: int,
+                            max_version: int, options: str = "", *,
+                            sniff: Callable[[bytes], None] | None = None) -> VersionReply:
+    """Send `API\\0` and the version range, read up to the server hello.
+
+    sniff: called with every chunk read before the reply (an empty one at
+    EOF), so a caller can name a non-TWS peer from its first bytes. Raises
+    ClosedBeforeVersion at EOF and ProtocolError for bytes that are not a
+    version reply; bounded by the caller's timeout."""
+    writer.write(encode_hello(min_version, max_version, options))
+    frames = FrameReader()
+    pending: list[bytes] = []
+    while not pending:
+        data = await reader.read(65536)
+        if sniff is not None:
+            sniff(data)
+        if not data:
+            raise ClosedBeforeVersion()
+        pending = frames.feed(data)
+    version, when = parse_server_hello(pending.pop(0))
+    return VersionReply(version, when, frames, pending)

@@ -111,7 +111,10 @@ _OUT_NAMES: dict[int, str] = {
 
 @dataclass(frozen=True)
 class Contract:
-    """The contract fields the account messages carry."""
+    """A contract: the fields the account and market messages carry, and
+    what an app asks the Gateway for (Contract.request). The harness's one
+    contract record: the mock's instruments, the codec and the clients'
+    start-up steps (clients/startup.py) all use it."""
 
     con_id: int
     symbol: str
@@ -125,6 +128,15 @@ class Contract:
     strike: float = 0.0
     right: str = ""
     multiplier: str = ""
+
+    @classmethod
+    def request(cls, symbol: str, sec_type: str = "STK", exchange: str = "SMART", currency: str = "USD",
+                primary_exchange: str = "", last_trade_date: str = "", strike: float = 0.0, right: str = "",
+                multiplier: str = "", con_id: int = 0) -> Contract:
+        """What an app asks for, in the order an app writes it:
+        Contract.request("AAPL") is a SMART-routed US stock (con_id 0: not yet resolved)."""
+        return cls(con_id, symbol, sec_type, currency, exchange, primary_exchange, "", "", last_trade_date, strike,
+                   right, multiplier)
 
 
 @dataclass(frozen=True)

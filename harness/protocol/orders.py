@@ -22,8 +22,8 @@ from __future__ import annotations
 from .errors import ProtocolError
 from .framing import split_fields
 from .messages import Out
-from .proto_messages import PROTOBUF_MSG_ID
 from .protobuf import decode_varint
+from .wire_id import MSG_ID, is_binary_id, split_binary_id, unwire
 
 NO_ID = -1
 ORDER_CONTAINER = 145  # placeOrder drops its VERSION field
@@ -48,14 +48,14 @@ def order_id_of(server_version: int, payload: bytes) -> int:
     its three forms; NO_ID when the message carries none or is malformed
     (a refusal must still go out)."""
     try:
-        if payload[:1] == b"\0" and len(payload) >= 4:  # binary id: text fields, or protobuf
-            wire_id = int.from_bytes(payload[:4], "big")
-            body = payload[4:]
-            if wire_id > PROTOBUF_MSG_ID:
-                if wire_id - PROTOBUF_MSG_ID == Out.REQ_GLOBAL_CANCEL or body[:1] != bytes([_FIELD_1_VARINT]):
+        if is_binary_id(payload) and len(payload) >= MSG_ID.size:  # binary id: text fields, or protobuf
+            wire_id, body = split_binary_id(payload)
+            msg_id, is_protobuf = unwire(wire_id)
+            if is_protobuf:
+                if msg_id == Out.REQ_GLOBAL_CANCEL or body[:1] != bytes([_FIELD_1_VARINT]):
                     return NO_ID
                 return _int32(decode_varint(body, 1)[0])
-            msg_id, rest = wire_id, split_fields(body) if body else []
+            rest = split_fields(body) if body else []
         else:
             fields = split_fields(payload)
             msg_id, rest = int(fields[0]), fields[1:]

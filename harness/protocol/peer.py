@@ -20,7 +20,7 @@ is "an unknown protocol". Standard library only, like the rest of the codec.
 
 from __future__ import annotations
 
-import struct
+from .framing import HEADER
 
 SNIFF_BYTES = 64  # how many first bytes a client keeps for this
 _MAX_VERSION_REPLY = 256  # a version reply is ~30 bytes; a larger first frame is not one
@@ -42,7 +42,7 @@ def identify_peer(first: bytes) -> str | None:
         return "TLS"
     if len(first) < 4:
         return None  # too few bytes to judge a length prefix
-    (length,) = struct.unpack_from(">I", first)
+    (length,) = HEADER.unpack_from(first)  # the length prefix framing.py reads
     if length == 0 or length > _MAX_VERSION_REPLY:
         return "an unknown protocol"
     body = first[4:4 + length]

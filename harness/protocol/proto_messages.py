@@ -16,7 +16,6 @@ id + PROTOBUF_MSG_ID (200).
 
 from __future__ import annotations
 
-from ..core.constants import PROTOBUF_MSG_ID  # noqa: F401  (re-exported: defined once, in core)
 from .messages import In, Out
 from .protobuf import MessageType, ProtoField
 

@@ -13,8 +13,6 @@ fields (id first) for text forms, `name=value` strings for protobuf.
 
 from __future__ import annotations
 
-import struct
-
 from . import protobuf
 from .era import Form, request_form
 from .errors import ProtocolError
@@ -22,15 +20,14 @@ from .framing import Field, encode_fields, encode_frame, encode_message, field_t
 from .market import PROTO_REPLIES, PROTO_REQUESTS
 from .messages import Message, decode_reply, decode_request
 from .proto_bridge import proto_message, reply_to_proto, request_to_proto
-from .proto_messages import PROTOBUF_MSG_ID, REPLIES, REQUESTS
+from .proto_messages import REPLIES, REQUESTS
 from .versions import PROTOBUF
-
-MSG_ID = struct.Struct(">I")
+from .wire_id import binary_id, split_binary_id, unwire
 
 
 def _binary_id_text(fields: list[Field]) -> bytes:
     msg_id = int(field_text(fields[0]))
-    return encode_frame(MSG_ID.pack(msg_id) + encode_fields(fields[1:]))
+    return encode_frame(binary_id(msg_id) + encode_fields(fields[1:]))
 
 
 def encode_in_form(form: Form, server_version: int, fields: list[Field], *,
@@ -43,7 +40,7 @@ def encode_in_form(form: Form, server_version: int, fields: list[Field], *,
         return _binary_id_text(fields), [field_text(f) for f in fields]
     msg_id, mtype, values = request_to_proto(fields) if from_client else reply_to_proto(server_version, fields)
     body = protobuf.encode(mtype, values)
-    return encode_frame(MSG_ID.pack(msg_id + PROTOBUF_MSG_ID) + body), protobuf.describe(values)
+    return encode_frame(binary_id(msg_id, protobuf=True) + body), protobuf.describe(values)
 
 
 def encode_request(server_version: int, fields: list[Field]) -> tuple[bytes, list[str], Form]:
@@ -53,27 +50,20 @@ def encode_request(server_version: int, fields: list[Field]) -> tuple[bytes, lis
     return data, shown, form
 
 
-def _split_binary(payload: bytes) -> tuple[int, bytes]:
-    if len(payload) < MSG_ID.size:
-        raise ProtocolError(f"frame of {len(payload)} bytes has no 4-byte message id",
-                            "from server version 201 every frame starts with a binary id")
-    return MSG_ID.unpack_from(payload)[0], payload[MSG_ID.size:]
-
-
 def _decode(server_version: int, payload: bytes, *, from_client: bool) -> tuple[Message, Form, list[str]]:
     if server_version < PROTOBUF:
         fields = split_fields(payload)
         msg = decode_request(fields) if from_client else decode_reply(server_version, fields)
         return msg, Form.TEXT, fields
-    wire_id, body = _split_binary(payload)
+    wire_id, body = split_binary_id(payload)
     if wire_id > 0xFFFF:
         # A pre-201 decimal id ("15\0...") read as 4 binary bytes: the peer
         # did not switch framing at 201 (the official client would answer
         # error 505 and never fire nextValidId).
         raise ProtocolError(f"message id {wire_id} at server version {server_version}",
                             "a text-era frame after negotiating >= 201 (the peer ignored the binary id rule)")
-    if wire_id > PROTOBUF_MSG_ID:
-        msg_id = wire_id - PROTOBUF_MSG_ID
+    msg_id, is_protobuf = unwire(wire_id)
+    if is_protobuf:
         mtype = (REQUESTS if from_client else REPLIES).get(msg_id)
         if mtype is None:  # partial schemas beyond the account flow (market.py)
             mtype = (PROTO_REQUESTS if from_client else PROTO_REPLIES).get(msg_id)

@@ -14,9 +14,8 @@ from typing import Any
 
 from ..core.errors import HarnessError
 from ..mock.sources import NO_GATEWAY_CLAIM
+from ..protocol.frame import DOWN, UP
 
-UP = "up"
-DOWN = "down"
 BOTH = "both"
 DIRECTIONS = (UP, DOWN, BOTH)
 

@@ -41,10 +41,11 @@ from typing import IO, Any
 
 from ..core.errors import HarnessError
 from ..core.redact import redact_text, redact_tree
+from ..protocol.frame import FrameRecord
 from ..safety.order_guard import BlockedOrder
 from ..safety.stream_guard import ClientStreamGuard, RequestPolicy, ServerStreamTracker, refusal_frame
 from .faults import BOTH, ProxyFault, ProxyFaultSet
-from .wire import DOWN, UP, Frame, RequestGuard, WireDecoder, WireEntry, entry_for
+from .wire import DOWN, UP, Frame, RequestGuard, WireDecoder, entry_dict, entry_for, entry_text, note_entry
 
 log = logging.getLogger("harness.proxy")
 
@@ -65,7 +66,7 @@ class _Close:
 
 
 # An observer of the decoded stream (see FaultProxy.add_observer).
-FrameObserver = Callable[[WireEntry, "Frame | None"], None]
+FrameObserver = Callable[[FrameRecord, "Frame | None"], None]
 
 
 class ProxyAddressError(HarnessError, ValueError):
@@ -461,7 +462,7 @@ class FaultProxy:
         self.reply_guards: list[RequestGuard] = []  # on Gateway->client frames (the live paper-account guard)
         self.links: dict[int, Link] = {}
         self.history: deque[dict[str, Any]] = deque(maxlen=LINK_HISTORY)
-        self.entries: deque[WireEntry] = deque(maxlen=ENTRY_HISTORY)
+        self.entries: deque[FrameRecord] = deque(maxlen=ENTRY_HISTORY)
         self.denied: list[dict[str, Any]] = []
         self.accounts: set[str] = set()
         # Why the newest link could not reach the upstream (None once one does): a client
@@ -636,8 +637,7 @@ class FaultProxy:
         self._observe(entry, frame)
 
     def note(self, conn_id: int, direction: str, text: str) -> None:
-        entry = WireEntry(round(time.monotonic() - self.origin, 6), time.time(), conn_id, direction,
-                          "(proxy)", 0, [], text)
+        entry = note_entry(self.origin, conn_id, direction, text)
         self._keep(entry)
         self._observe(entry, None)
 
@@ -647,7 +647,7 @@ class FaultProxy:
         order. Observers must not raise; one that does is logged and dropped."""
         self.observers.append(observer)
 
-    def _observe(self, entry: WireEntry, frame: Frame | None) -> None:
+    def _observe(self, entry: FrameRecord, frame: Frame | None) -> None:
         for observer in list(self.observers):
             try:
                 observer(entry, frame)
@@ -655,15 +655,15 @@ class FaultProxy:
                 log.exception("proxy frame observer %r failed; removed", observer)
                 self.observers.remove(observer)
 
-    def _keep(self, entry: WireEntry) -> None:
+    def _keep(self, entry: FrameRecord) -> None:
         self.entries.append(entry)
         if self._transcript is not None:
-            self._transcript.write(json.dumps(redact_tree(entry.to_dict(), self.accounts), ensure_ascii=False) + "\n")
+            self._transcript.write(json.dumps(redact_tree(entry_dict(entry), self.accounts), ensure_ascii=False) + "\n")
             self._transcript.flush()
 
     def transcript_text(self, conn_id: int | None = None) -> str:
         """The recorded frames as text, account ids redacted."""
-        lines = [e.to_text() for e in self.entries if conn_id is None or e.conn_id == conn_id]
+        lines = [entry_text(e) for e in self.entries if conn_id is None or e.conn_id == conn_id]
         return redact_text("\n".join(lines), self.accounts)
 
     def state(self) -> dict[str, Any]:

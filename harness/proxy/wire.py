@@ -10,15 +10,13 @@ request before it reaches the Gateway.
 
 from __future__ import annotations
 
-import struct
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..core.constants import PROTOBUF_MSG_ID
 from ..core.redact import remember_accounts
 from ..protocol.errors import ProtocolError
+from ..protocol.frame import DOWN, UP, Frame, FrameRecord
 from ..protocol.framing import FrameReader, split_fields
 from ..protocol.handshake import (
     API_PREFIX,
@@ -35,33 +33,12 @@ from ..protocol.messages import (
 )
 from ..protocol.versions import PROTOBUF
 from ..protocol.wire import decode_server_frame
+from ..protocol.wire_id import MSG_ID, split_binary_id, unwire
 from ..safety.order_guard import classify_order
-
-UP = "up"  # client -> Gateway
-DOWN = "down"  # Gateway -> client
-
-
-@dataclass
-class Frame:
-    """One complete frame as a guard or the transcript sees it."""
-
-    conn_id: int
-    direction: str
-    kind: str  # "hello" | "message"
-    name: str
-    payload: bytes
-    fields: list[str] | None  # None when the frame is not text (protobuf era, or undecodable)
-    msg_id: int | None
-    server_version: int | None
-    # managedAccounts from the Gateway: the ids it lists; None for other
-    # frames, and for a managedAccounts frame that could not be read.
-    accounts: list[str] | None = None
-
 
 # A guard (on client->Gateway requests, or on Gateway->client replies):
 # returns None to let the frame through, or the reason it is refused.
 RequestGuard = Callable[[Frame], "str | None"]
-MANAGED_ACCOUNTS_IDS = (int(In.MANAGED_ACCTS), int(In.MANAGED_ACCTS) + PROTOBUF_MSG_ID)  # text/binary id, protobuf
 
 
 def order_guard(frame: Frame) -> str | None:
@@ -76,25 +53,30 @@ def order_guard(frame: Frame) -> str | None:
     return order.reason if order is not None else None
 
 
-@dataclass
-class WireEntry:
-    t: float  # seconds since the proxy started
-    wall: float  # epoch seconds
-    conn_id: int
-    direction: str
-    name: str
-    size: int
-    fields: list[str] = field(default_factory=list)
-    note: str = ""
+# The proxy's transcript entry is the one transcript record (protocol/frame.py
+# FrameRecord): t is seconds since the proxy started, wall and size are always
+# set. Its JSON line and text line are the proxy's own formats, written from
+# those fields.
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
-    def to_text(self) -> str:
-        arrow = {UP: "->", DOWN: "<-"}.get(self.direction, "--")
-        body = "|".join(self.fields[:12]) + ("|..." if len(self.fields) > 12 else "")
-        note = f"  # {self.note}" if self.note else ""
-        return f"{self.t:10.3f} conn {self.conn_id:<4} {arrow} {self.name:<28} {body}{note}"
+def entry_dict(entry: FrameRecord) -> dict[str, Any]:
+    """One line of the proxy's JSON Lines transcript (its keys, in its order)."""
+    return {"t": entry.t, "wall": entry.wall, "conn_id": entry.conn_id, "direction": entry.direction,
+            "name": entry.name, "size": entry.size, "fields": list(entry.fields), "note": entry.note}
+
+
+def entry_text(entry: FrameRecord) -> str:
+    """One line of the proxy's readable transcript."""
+    arrow = {UP: "->", DOWN: "<-"}.get(entry.direction, "--")
+    body = "|".join(entry.fields[:12]) + ("|..." if len(entry.fields) > 12 else "")
+    note = f"  # {entry.note}" if entry.note else ""
+    return f"{entry.t:10.3f} conn {entry.conn_id:<4} {arrow} {entry.name:<28} {body}{note}"
+
+
+def note_entry(origin: float, conn_id: int, direction: str, text: str) -> FrameRecord:
+    """A proxy event (accept, FIN, close, a fault) as a transcript entry."""
+    return FrameRecord(conn_id, round(time.monotonic() - origin, 6), direction, "(proxy)", note=text,
+                       wall=time.time(), size=0)
 
 
 class WireDecoder:
@@ -177,13 +159,13 @@ class WireDecoder:
 
     def _binary(self, payload: bytes, version: int) -> Frame:
         """Protobuf era: a 4-byte binary message id, then text or protobuf bytes."""
-        msg_id = struct.unpack(">I", payload[:4])[0] if len(payload) >= 4 else None
-        name = "?" if msg_id is None else message_name(msg_id - PROTOBUF_MSG_ID if msg_id > PROTOBUF_MSG_ID else msg_id,
-                                                        from_client=self.direction == UP)
-        if msg_id is not None and msg_id > PROTOBUF_MSG_ID:
+        msg_id = split_binary_id(payload)[0] if len(payload) >= MSG_ID.size else None
+        base, is_protobuf = unwire(msg_id) if msg_id is not None else (None, False)
+        name = "?" if base is None else message_name(base, from_client=self.direction == UP)
+        if is_protobuf:
             name += " (protobuf)"
         accounts = None
-        if self.direction == DOWN and msg_id in MANAGED_ACCOUNTS_IDS:
+        if self.direction == DOWN and base == In.MANAGED_ACCTS:
             # Read in full: redaction and the paper-account guard need the ids in both eras.
             try:
                 accounts = self._accounts(decode_server_frame(version, payload)[0])
@@ -192,7 +174,7 @@ class WireDecoder:
         return Frame(self.conn_id, self.direction, "message", name, payload, None, msg_id, version, accounts)
 
 
-def entry_for(frame: Frame, origin: float, note: str = "") -> WireEntry:
+def entry_for(frame: Frame, origin: float, note: str = "") -> FrameRecord:
     now = time.monotonic()
-    return WireEntry(round(now - origin, 6), time.time(), frame.conn_id, frame.direction, frame.name,
-                     len(frame.payload) + 4, list(frame.fields or []), note)
+    return FrameRecord(frame.conn_id, round(now - origin, 6), frame.direction, frame.name,
+                       fields=list(frame.fields or []), note=note, wall=time.time(), size=len(frame.payload) + 4)

@@ -11,18 +11,18 @@ here, or their body (`body`, base64) when it is not.
 from __future__ import annotations
 
 import base64
-import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ..core.errors import HarnessError
 from ..core.redact import Pseudonymizer
 from ..protocol import protobuf
 from ..protocol.era import Form
+from ..protocol.frame import DOWN, UP, FrameRecord
 from ..protocol.framing import encode_frame, split_fields
 from ..protocol.messages import In, Message, decode_reply, decode_request, message_name
 from ..protocol.proto_bridge import proto_message
-from ..protocol.proto_messages import PROTOBUF_MSG_ID, REPLIES, REQUESTS
+from ..protocol.proto_messages import REPLIES, REQUESTS
 from ..protocol.versions import (
     ADVANCED_ORDER_REJECT,
     ERROR_TIME,
@@ -31,12 +31,10 @@ from ..protocol.versions import (
     SUBMITTER,
 )
 from ..protocol.wire import decode_client_frame, decode_server_frame, encode_in_form
+from ..protocol.wire_id import binary_id, split_binary_id
 
-UP = "up"  # client -> Gateway
-DOWN = "down"  # Gateway -> client
 HELLO = "hello"
 UNDECODABLE = "undecodable"
-MSG_ID = struct.Struct(">I")
 
 # Where a named value sits inside a protobuf message (first path present wins).
 PB_PATHS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -56,23 +54,18 @@ _EXEC_PERM_ID = 21
 
 
 @dataclass
-class FrameLine:
-    """One frame of a recording (a `"type": "frame"` line)."""
+class FrameLine(FrameRecord):
+    """One frame of a recording (a `"type": "frame"` line): the one
+    transcript record (protocol/frame.py; conn_id, t, direction, name,
+    msg_id, form, fields, note), plus the protobuf values it replays from.
+    The file keeps its own keys (conn, dir, id; FORMAT.md)."""
 
-    conn: int
-    t: float  # seconds since the connection was accepted
-    dir: str  # UP | DOWN
-    name: str
-    id: int | None
-    form: str  # hello | text | text-binary-id | protobuf | undecodable
-    fields: list[str] = field(default_factory=list)  # text fields (id first); name=value for protobuf
     pb: dict[str, Any] | None = None  # protobuf values (a type this codec knows)
     body: str | None = None  # base64 protobuf body (a type it does not know)
-    note: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"type": "frame", "conn": self.conn, "t": self.t, "dir": self.dir,
-                               "name": self.name, "id": self.id, "form": self.form, "fields": self.fields}
+        out: dict[str, Any] = {"type": "frame", "conn": self.conn_id, "t": self.t, "dir": self.direction,
+                               "name": self.name, "id": self.msg_id, "form": self.form, "fields": self.fields}
         if self.pb is not None:
             out["pb"] = self.pb
         if self.body is not None:
@@ -85,8 +78,8 @@ class FrameLine:
     def from_dict(cls, data: dict[str, Any]) -> FrameLine:
         return cls(int(data["conn"]), float(data["t"]), str(data["dir"]), str(data["name"]),
                    None if data.get("id") is None else int(data["id"]), str(data["form"]),
-                   [str(f) for f in data.get("fields", [])], data.get("pb"), data.get("body"),
-                   str(data.get("note", "")))
+                   [str(f) for f in data.get("fields", [])], str(data.get("note", "")), pb=data.get("pb"),
+                   body=data.get("body"))
 
     @property
     def is_message(self) -> bool:
@@ -107,7 +100,7 @@ def decode(conn: int, t: float, direction: str, server_version: int | None, payl
     msg, form, shown = (decode_client_frame if from_client else decode_server_frame)(version, payload)
     line = FrameLine(conn, t, direction, msg.name, msg.msg_id, form.value, list(shown))
     if form is Form.PROTOBUF:
-        body = payload[MSG_ID.size:]
+        body = split_binary_id(payload)[1]
         mtype = (REQUESTS if from_client else REPLIES).get(msg.msg_id)
         if mtype is not None:
             line.pb = protobuf.decode(mtype, body)
@@ -118,18 +111,18 @@ def decode(conn: int, t: float, direction: str, server_version: int | None, payl
 
 def named(line: FrameLine, server_version: int) -> Message:
     """The frame's named fields (messages.py names, both eras)."""
-    from_client = line.dir == UP
+    from_client = line.direction == UP
     if line.form == Form.PROTOBUF.value:
-        if line.pb is None or line.id is None:
-            return Message(line.id or 0, line.name, {}, list(line.fields))
-        return proto_message(line.id, line.pb, from_client=from_client)
+        if line.pb is None or line.msg_id is None:
+            return Message(line.msg_id or 0, line.name, {}, list(line.fields))
+        return proto_message(line.msg_id, line.pb, from_client=from_client)
     if not line.fields:
-        return Message(line.id or 0, line.name, {}, [])
+        return Message(line.msg_id or 0, line.name, {}, [])
     return decode_request(line.fields) if from_client else decode_reply(server_version, line.fields)
 
 
 def _text_index(line: FrameLine, name: str, server_version: int) -> int | None:
-    if line.id == In.EXECUTION_DATA and line.dir == DOWN and name == "perm_id":
+    if line.msg_id == In.EXECUTION_DATA and line.direction == DOWN and name == "perm_id":
         return _EXEC_PERM_ID if len(line.fields) > _EXEC_PERM_ID else None
     keys = [k for k in named(line, server_version).fields if k != "extra"]
     return keys.index(name) + 1 if name in keys else None
@@ -180,10 +173,10 @@ def set_value(line: FrameLine, name: str, value: str, server_version: int) -> bo
 def pseudonymise(line: FrameLine, pseudo: Pseudonymizer, server_version: int) -> None:
     """Replace identifying values in place: accounts (managedAccounts first
     teaches the table), order/perm/execution ids, named texts, credentials."""
-    if line.dir == DOWN and line.id == In.MANAGED_ACCTS and line.is_message:
+    if line.direction == DOWN and line.msg_id == In.MANAGED_ACCTS and line.is_message:
         pseudo.learn_accounts(str(named(line, server_version).fields.get("accounts", "")).split(","))
-    if line.is_message and line.dir == DOWN:
-        for key in _ID_FIELDS.get(line.id or 0, ()):
+    if line.is_message and line.direction == DOWN:
+        for key in _ID_FIELDS.get(line.msg_id or 0, ()):
             value = get_value(line, key, server_version)
             positional = value is None
             if positional:
@@ -215,12 +208,12 @@ _POSITIONS: dict[tuple[int, str], int] = {(In.ORDER_STATUS, "order_id"): 1, (In.
 
 
 def _positional(line: FrameLine, key: str) -> str | None:
-    index = _POSITIONS.get((line.id or 0, key))
+    index = _POSITIONS.get((line.msg_id or 0, key))
     return line.fields[index] if index is not None and index < len(line.fields) else None
 
 
 def _set_positional(line: FrameLine, key: str, value: str) -> None:
-    index = _POSITIONS.get((line.id or 0, key))
+    index = _POSITIONS.get((line.msg_id or 0, key))
     if index is not None and index < len(line.fields):
         line.fields[index] = value
 
@@ -248,16 +241,16 @@ def encode(line: FrameLine, server_version: int) -> tuple[bytes, list[str], str]
     if line.form == Form.PROTOBUF.value:
         if server_version < PROTOBUF:
             raise NotReplayable(f"{line.name} was recorded as protobuf; the client negotiated {server_version}")
-        if line.id is None:
+        if line.msg_id is None:
             raise NotReplayable(f"{line.name}: no message id")
         if line.pb is not None:
-            mtype = (REQUESTS if line.dir == UP else REPLIES)[line.id]
+            mtype = (REQUESTS if line.direction == UP else REPLIES)[line.msg_id]
             body = protobuf.encode(mtype, line.pb)
             shown = protobuf.describe(line.pb)
         else:
             body = base64.b64decode(line.body or "")
             shown = list(line.fields)
-        return encode_frame(MSG_ID.pack(line.id + PROTOBUF_MSG_ID) + body), shown, Form.PROTOBUF.value
+        return encode_frame(binary_id(line.msg_id, protobuf=True) + body), shown, Form.PROTOBUF.value
     if not line.is_message or not line.fields:
         raise NotReplayable(f"{line.name}: not a message frame")
     form = Form(line.form)
@@ -265,7 +258,7 @@ def encode(line: FrameLine, server_version: int) -> tuple[bytes, list[str], str]
         form = Form.TEXT
     elif form is Form.TEXT:
         form = Form.TEXT_BINARY_ID
-    data, shown = encode_in_form(form, server_version, list(line.fields), from_client=line.dir == UP)
+    data, shown = encode_in_form(form, server_version, list(line.fields), from_client=line.direction == UP)
     return data, shown, form.value
 
 
@@ -273,16 +266,16 @@ def downgrade(line: FrameLine, recorded: int, live: int) -> None:
     """Text layouts that changed between the recorded and a lower live
     version, adjusted in place: the error message (166, 194) and execDetails'
     trailing fields (178, 198). Other layouts the harness speaks are equal."""
-    if live >= recorded or line.form == Form.PROTOBUF.value or line.dir != DOWN:
+    if live >= recorded or line.form == Form.PROTOBUF.value or line.direction != DOWN:
         return
     f = line.fields
-    if line.id == In.ERR_MSG and recorded >= ERROR_TIME > live and len(f) >= 4:
+    if line.msg_id == In.ERR_MSG and recorded >= ERROR_TIME > live and len(f) >= 4:
         req_id, code, text = f[1], f[2], f[3]
         reject = f[4] if len(f) > 4 else ""
         line.fields = ["4", "2", req_id, code, text] + ([reject] if live >= ADVANCED_ORDER_REJECT else [])
-    elif line.id == In.ERR_MSG and recorded >= ADVANCED_ORDER_REJECT > live and len(f) == 6:
+    elif line.msg_id == In.ERR_MSG and recorded >= ADVANCED_ORDER_REJECT > live and len(f) == 6:
         line.fields = f[:5]
-    elif line.id == In.EXECUTION_DATA:
+    elif line.msg_id == In.EXECUTION_DATA:
         drop = (recorded >= SUBMITTER > live) + (recorded >= PENDING_PRICE_REVISION > live)
         if drop:
             line.fields = f[:-drop]
@@ -290,7 +283,7 @@ def downgrade(line: FrameLine, recorded: int, live: int) -> None:
 
 def message_label(line: FrameLine) -> str:
     """The name a diff shows: direction arrow + message name."""
-    return ("-> " if line.dir == UP else "<- ") + line.name
+    return ("-> " if line.direction == UP else "<- ") + line.name
 
 
 __all__ = [

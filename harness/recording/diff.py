@@ -54,8 +54,8 @@ class Change:
 
 def label(frame: FrameLine, version: int) -> str:
     """Direction arrow and name; errors carry their code."""
-    text = ("-> " if frame.dir == UP else "<- ") + frame.name
-    if frame.dir == DOWN and frame.id == In.ERR_MSG:
+    text = ("-> " if frame.direction == UP else "<- ") + frame.name
+    if frame.direction == DOWN and frame.msg_id == In.ERR_MSG:
         code = get_value(frame, "code", version)
         if code:
             text += f" {code}"
@@ -65,7 +65,7 @@ def label(frame: FrameLine, version: int) -> str:
 def _after_start(conn: Connection) -> list[FrameLine]:
     msgs = conn.messages()
     for i, f in enumerate(msgs):
-        if f.dir == UP and f.id == Out.START_API:
+        if f.direction == UP and f.msg_id == Out.START_API:
             return msgs[i:]
     return []
 
@@ -166,7 +166,7 @@ def _startup(conn: Connection) -> list[FrameLine]:
     frames = _after_start(conn)[1:]
     out = []
     for f in frames:
-        if f.dir == UP:
+        if f.direction == UP:
             break
         out.append(f)
     return out

@@ -25,7 +25,8 @@ from .codec import DOWN, HELLO, UNDECODABLE, UP, FrameLine, decode, named, pseud
 from .format import Connection, Header, Recording
 
 if TYPE_CHECKING:
-    from ..proxy import FaultProxy, Frame, WireEntry
+    from ..protocol.frame import Frame, FrameRecord
+    from ..proxy import FaultProxy
 
 # A recording is made by a person driving a client for minutes; beyond this
 # many frames the rest are counted, not kept, so memory stays bounded.
@@ -52,17 +53,17 @@ class Recorder:
 
     # ------------------------------------------------------------ observing
 
-    def _conn(self, entry: WireEntry) -> Connection:
+    def _conn(self, entry: FrameRecord) -> Connection:
         conn = self.connections.get(entry.conn_id)
         if conn is None:
             if self.started_t is None:
                 self.started_t = entry.t
-            conn = Connection(entry.conn_id, round(entry.t - self.started_t, 6), round(entry.wall, 6))
+            conn = Connection(entry.conn_id, round(entry.t - self.started_t, 6), round(entry.wall or 0.0, 6))  # always set by the proxy
             self.connections[entry.conn_id] = conn
             self._origin[entry.conn_id] = entry.t
         return conn
 
-    def observe(self, entry: WireEntry, frame: Frame | None) -> None:
+    def observe(self, entry: FrameRecord, frame: Frame | None) -> None:
         conn = self._conn(entry)
         t = round(entry.t - self._origin[conn.conn], 6)
         if frame is None:
@@ -86,7 +87,7 @@ class Recorder:
         if entry.note:
             line.note = entry.note
         pseudonymise(line, self.pseudo, conn.server_version or 0)
-        if line.dir == UP and line.id == Out.START_API:
+        if line.direction == UP and line.msg_id == Out.START_API:
             conn.started_api = True
             try:
                 conn.client_id = named(line, conn.server_version or 0).int("client_id")

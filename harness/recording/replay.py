@@ -227,14 +227,14 @@ def build_script(conn: Connection) -> Script:
     last: Exchange | None = None
     start_t = 0.0
     for frame in conn.messages():
-        if frame.dir == UP:
+        if frame.direction == UP:
             try:
                 msg = named(frame, version)
             except ProtocolError:
                 continue
             req_id = get_value(frame, "req_id", version)
             exchange = Exchange(len(script.exchanges) + 1, frame, match_fields(msg), req_id)
-            if frame.id == Out.START_API and script.start is None:
+            if frame.msg_id == Out.START_API and script.start is None:
                 script.start, start_t = exchange, frame.t
             else:
                 script.exchanges.append(exchange)
@@ -242,30 +242,30 @@ def build_script(conn: Connection) -> Script:
                 by_req_id[req_id] = exchange
             if _answers(msg):
                 answering.append(exchange)
-                waiting[id(exchange)] = set(CLOSES.get(frame.id or 0, ()))
+                waiting[id(exchange)] = set(CLOSES.get(frame.msg_id or 0, ()))
                 last = exchange
             continue
         owner: Exchange | None = None
-        req_id = get_value(frame, "req_id", version) if frame.id != In.NEXT_VALID_ID else None
+        req_id = get_value(frame, "req_id", version) if frame.msg_id != In.NEXT_VALID_ID else None
         if req_id not in (None, "", "-1") and req_id in by_req_id:
             owner = by_req_id[req_id]
-        elif frame.id in FAMILY:
-            family = [e for e in answering if e.request.id in FAMILY[frame.id]]
+        elif frame.msg_id in FAMILY:
+            family = [e for e in answering if e.request.msg_id in FAMILY[frame.msg_id]]
             still_open = [e for e in family if waiting[id(e)]]
             owner = still_open[0] if still_open else (family[-1] if family else None)
-        elif frame.id == In.ERR_MSG and last is not None and script.start is not None:
+        elif frame.msg_id == In.ERR_MSG and last is not None and script.start is not None:
             code = get_value(frame, "code", version) or ""
             owner = None if is_notice(code) else last
             if owner is not None and READ_ONLY_TEXT in (get_value(frame, "message", version) or ""):
                 # A Read-Only API refusal (reqId -1) answers the oldest order query still open, not
                 # the newest request: ib_async sends reqCompletedOrders before the refusal arrives.
-                refused = [e for e in answering if e.request.id in READ_ONLY_REFUSED and waiting[id(e)]]
+                refused = [e for e in answering if e.request.msg_id in READ_ONLY_REFUSED and waiting[id(e)]]
                 if refused:
                     owner = refused[0]
                     waiting[id(owner)].clear()  # refused: no end message follows
         if owner is not None:
             owner.responses.append((max(0.0, frame.t - owner.request.t), frame))
-            waiting.get(id(owner), set()).discard(frame.id or 0)
+            waiting.get(id(owner), set()).discard(frame.msg_id or 0)
         else:
             script.unsolicited.append((max(0.0, frame.t - start_t), frame))
     if conn.closed_by == "gateway" and conn.closed_t is not None and script.start is not None:
@@ -311,7 +311,7 @@ class Replayer:
         return 0.0 if self.speed == 0 else seconds / self.speed
 
     def candidates(self, msg_id: int) -> list[tuple[Script, Exchange]]:
-        return [(s, e) for s in self.scripts for e in s.exchanges if e.request.id == msg_id]
+        return [(s, e) for s in self.scripts for e in s.exchanges if e.request.msg_id == msg_id]
 
     @property
     def versions(self) -> list[int]:
@@ -333,8 +333,8 @@ class Replayer:
     def read_only_api(self) -> bool:
         """True when the recorded Gateway refused an order query as a
         Read-Only API Gateway does (error 321 '... Read-Only mode.')."""
-        return any(f.id == In.ERR_MSG and READ_ONLY_TEXT in "|".join(map(str, f.fields))
-                   for s in self.scripts for e in s.exchanges if e.request.id in ORDER_QUERIES
+        return any(f.msg_id == In.ERR_MSG and READ_ONLY_TEXT in "|".join(map(str, f.fields))
+                   for s in self.scripts for e in s.exchanges if e.request.msg_id in ORDER_QUERIES
                    for _, f in e.responses)
 
     def describe(self) -> str:
@@ -426,7 +426,7 @@ class ReplaySession:
         if script.start is None or script.server_version == live:
             return ""
         for _, recorded in script.start.responses:
-            if recorded.id not in (In.NEXT_VALID_ID, In.MANAGED_ACCTS):
+            if recorded.msg_id not in (In.NEXT_VALID_ID, In.MANAGED_ACCTS):
                 continue
             frame = copy.deepcopy(recorded)
             downgrade(frame, script.server_version, live)
@@ -489,7 +489,7 @@ class ReplaySession:
     def _schedule(self, now: float, exchange: Exchange, live_req_id: str | None, startup: bool = False) -> None:
         faults = self.session.gw.faults
         for delay, frame in exchange.responses:
-            extra = faults.startup_delay(frame.id) if startup and frame.id is not None else 0.0  # delayed-accounts, delayed-next-id
+            extra = faults.startup_delay(frame.msg_id) if startup and frame.msg_id is not None else 0.0  # delayed-accounts, delayed-next-id
             due = now + self.replayer.scale(delay) + extra
             self._at(due, functools.partial(self._send, frame, exchange, live_req_id))
 
@@ -498,7 +498,7 @@ class ReplaySession:
         if self.refused:
             return
         faults = self.session.gw.faults
-        if recorded.id is not None and faults.withholds(recorded.id):  # no-next-valid-id, missing-end
+        if recorded.msg_id is not None and faults.withholds(recorded.msg_id):  # no-next-valid-id, missing-end
             return
         frame = copy.deepcopy(recorded)
         recorded_version, live_version = self.script.server_version, self.session.server_version
@@ -509,13 +509,13 @@ class ReplaySession:
             set_value(frame, "req_id", live_req_id, live_version)
         self._remap_times(frame, live_version)
         recorded_client, live_client = self.script.conn.client_id, self.session.client_id
-        if (frame.id == In.EXECUTION_DATA and recorded_client is not None and live_client is not None
+        if (frame.msg_id == In.EXECUTION_DATA and recorded_client is not None and live_client is not None
                 and get_value(frame, "client_id", live_version) == str(recorded_client)):
             set_value(frame, "client_id", str(live_client), live_version)
         try:
             data, shown, form = encode(frame, live_version)
         except (NotReplayable, ProtocolError, KeyError) as exc:
-            if frame.id in (In.NEXT_VALID_ID, In.MANAGED_ACCTS):  # the client would wait for API-ready in vain
+            if frame.msg_id in (In.NEXT_VALID_ID, In.MANAGED_ACCTS):  # the client would wait for API-ready in vain
                 self._cannot_serve("not-replayable", f"the recording holds no session at server version "
                                    f"{live_version} for this client (recorded: {self.replayer.versions_text()}; "
                                    f"its {frame.name} cannot be converted: {exc})", frame.name, frame.fields)
@@ -529,7 +529,7 @@ class ReplaySession:
         assert self.script is not None
         shift = time.time() - (self.script.conn.wall + frame.t)
         for name, per_second in TIMESTAMPS.items():
-            if name == "time" and frame.id != In.CURRENT_TIME:
+            if name == "time" and frame.msg_id != In.CURRENT_TIME:
                 continue  # "time" is a clock value only in currentTime
             value = get_value(frame, name, version)
             if value and value.lstrip("-").isdigit() and int(value) > 0:

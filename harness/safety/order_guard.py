@@ -16,8 +16,9 @@ PROTOBUF_MSG_ID = 200 and getServerVersionForMessage):
 
 Why it ignores the negotiated version: a text payload always starts with an
 ASCII digit and a binary id with a zero byte, so the shape alone tells the
-forms apart, and a client that sends a form its version does not allow
-(buggy or hostile) is still caught. The guard fails closed.
+forms apart (harness/protocol/wire_id.py, the one reader of a frame's id),
+and a client that sends a form its version does not allow (buggy or
+hostile) is still caught. The guard fails closed.
 
 The proxies do not call this on raw chunks: their request guard
 (stream_guard.py) frames the stream itself and adds the configuration
@@ -29,8 +30,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..core.constants import PROTOBUF_MSG_ID
 from ..protocol.messages import ORDER_MESSAGES, message_name
+from ..protocol.wire_id import MSG_ID, is_binary_id, split_binary_id, unwire
 
 ORDER_MESSAGE_IDS: dict[int, str] = {int(i): message_name(i, from_client=True) for i in ORDER_MESSAGES}
 
@@ -72,14 +73,13 @@ def classify_order(payload: bytes) -> BlockedOrder | None:
     prefix) carries, or None for anything else (including the handshake)."""
     if not payload:
         return None
-    if payload[0] == 0:  # binary 4-byte id: text payload (>= 201) or protobuf
-        if len(payload) < 4:
+    if is_binary_id(payload):  # binary 4-byte id: text payload (>= 201) or protobuf
+        if len(payload) < MSG_ID.size:
             return None
-        wire_id = int.from_bytes(payload[:4], "big")
-        if wire_id in ORDER_MESSAGE_IDS:
-            return BlockedOrder(ORDER_MESSAGE_IDS[wire_id], FORM_BINARY, wire_id)
-        if wire_id - PROTOBUF_MSG_ID in ORDER_MESSAGE_IDS:
-            return BlockedOrder(ORDER_MESSAGE_IDS[wire_id - PROTOBUF_MSG_ID], FORM_PROTOBUF, wire_id)
+        wire_id = split_binary_id(payload)[0]
+        msg_id, is_protobuf = unwire(wire_id)
+        if msg_id in ORDER_MESSAGE_IDS:
+            return BlockedOrder(ORDER_MESSAGE_IDS[msg_id], FORM_PROTOBUF if is_protobuf else FORM_BINARY, wire_id)
         return None
     head, sep, _ = payload[: _MAX_TEXT_ID_DIGITS + 1].partition(b"\0")
     if sep and head.isdigit() and int(head) in ORDER_MESSAGE_IDS:

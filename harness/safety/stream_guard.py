@@ -62,6 +62,7 @@ from ..protocol.messages import error as error_fields
 from ..protocol.orders import NO_ID, order_id_of
 from ..protocol.versions import PROTOBUF
 from ..protocol.wire import encode_in_form
+from ..protocol.wire_id import MSG_ID, is_binary_id, split_binary_id, unwire
 from .order_guard import (
     FORM_BINARY,
     FORM_PROTOBUF,
@@ -70,7 +71,6 @@ from .order_guard import (
     KIND_CONFIG,
     KIND_ORDER,
     ORDER_MESSAGE_IDS,
-    PROTOBUF_MSG_ID,
     BlockedOrder,
 )
 
@@ -122,8 +122,8 @@ class RequestPolicy:
         return ", ".join([f"orders {'ALLOWED' if self.allow_orders else 'refused'}",
                           f"config changes {'ALLOWED' if self.allow_config_changes else 'refused'}"])
 
-    def _named(self, msg_id: int | None, form: str, wire_id: int, detail: str = "") -> BlockedOrder | None:
-        base = msg_id - PROTOBUF_MSG_ID if form == FORM_PROTOBUF and msg_id is not None else msg_id
+    def _named(self, base: int | None, form: str, wire_id: int, detail: str = "") -> BlockedOrder | None:
+        """The refusal for message `base` (the id the wire id stands for), or None."""
         if base in ORDER_MESSAGE_IDS:
             return None if self.allow_orders else BlockedOrder(ORDER_MESSAGE_IDS[base], form, wire_id, KIND_ORDER,
                                                                detail)
@@ -135,13 +135,12 @@ class RequestPolicy:
     def classify(self, payload: bytes) -> BlockedOrder | None:
         """The refusal for one client->Gateway frame payload (after the
         length prefix and the hello), or None to forward it."""
-        if payload[:1] == b"\0":  # a 4-byte binary id: text fields (>= 201) or protobuf
-            if len(payload) < 4:
+        if is_binary_id(payload):  # a 4-byte binary id: text fields (>= 201) or protobuf
+            if len(payload) < MSG_ID.size:
                 return BlockedOrder("?", FORM_BINARY, -1, KIND_AMBIGUOUS, f"binary id of {len(payload)} bytes")
-            wire_id = int.from_bytes(payload[:4], "big")
-            if wire_id > PROTOBUF_MSG_ID:
-                return self._named(wire_id, FORM_PROTOBUF, wire_id)
-            return self._named(wire_id, FORM_BINARY, wire_id)
+            wire_id = split_binary_id(payload)[0]
+            msg_id, is_protobuf = unwire(wire_id)
+            return self._named(msg_id, FORM_PROTOBUF if is_protobuf else FORM_BINARY, wire_id)
         raw, sep, _ = payload.partition(b"\0")
         if sep and _CANONICAL_ID.fullmatch(raw):
             return self._named(int(raw), FORM_TEXT, int(raw))

@@ -18,8 +18,9 @@ import time
 from dataclasses import asdict, dataclass, field
 
 from ..clients.base import ClientAdapter
-from ..clients.startup import STEPS, ContractSpec, StartupError, supports
+from ..clients.startup import STEPS, StartupError, supports
 from ..core.record import FAILED, PASSED, Evidence
+from ..protocol.messages import Contract
 from ..targets.base import Endpoint
 from .common import TranscriptSource, attach_transcript, connect_with_evidence, new_evidence
 
@@ -44,7 +45,7 @@ class StartupPlan:
     """What the app does after connecting; the defaults are the field reports' start-up
     (qualify AAPL, a day of 5-minute bars, a delayed snapshot, the account's PnL)."""
 
-    contract: ContractSpec = field(default_factory=lambda: ContractSpec("AAPL"))
+    contract: Contract = field(default_factory=lambda: Contract.request("AAPL"))
     steps: tuple[str, ...] = STEPS
     bar_duration: str = "1 D"
     bar_size: str = "5 mins"
@@ -104,7 +105,7 @@ async def run_app_startup(endpoint: Endpoint, client: ClientAdapter, client_id: 
     return evidence
 
 
-async def _run_step(client: ClientAdapter, step: str, spec: ContractSpec, plan: StartupPlan,
+async def _run_step(client: ClientAdapter, step: str, spec: Contract, plan: StartupPlan,
                     timeout: float) -> dict[str, object]:
     c = client  # the optional start-up methods (clients/startup.py), checked by supports()
     if step == "qualify":

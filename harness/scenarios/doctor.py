@@ -54,10 +54,10 @@ from ..core.constants import LIVE_CLIENT_ID_RANGE as PROBE_ID_RANGE
 from ..core.redact import redact_accounts, redact_text
 from ..protocol import messages as m
 from ..protocol.messages import In, Message
+from ..targets.sockets import SocketRow, SocketTableUnavailable, port_sockets
 from .causes import CAUSES, cause_for_text
 from .judge import closed_after_accept, connectivity_detail, connectivity_lost, is_non_tws, version_range
 from .listener import port_queues
-from .sockets import SocketRow, SocketTableUnavailable, port_sockets
 from .zombie import settled_close_wait
 
 # ---------------------------------------------------------------- vocabulary

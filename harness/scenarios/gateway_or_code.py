@@ -97,7 +97,7 @@ def wire_from_mock(mock: Any) -> WireSource:
         if record is None or record.accepted_at < since:
             return None
         closed = None if record.closed_at is None else round(record.closed_at - record.accepted_at, 6)
-        frames = [(e.t, "c2g" if e.direction == "recv" else "g2c", e.name) for e in record.entries]
+        frames = [(e.t, "c2g" if e.from_client else "g2c", e.name) for e in record.entries]
         return WireView(frames, closed, record.close_cause, record.to_text(), record.accepted_at)
 
     return lookup

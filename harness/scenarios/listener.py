@@ -19,14 +19,13 @@ when it is still there after a short settle.
 
 from __future__ import annotations
 
-import ipaddress
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
-PROC_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
-STATES = {"01": "ESTABLISHED", "08": "CLOSE_WAIT", "0A": "LISTEN"}
+from ..targets.proc_net import PROC_TABLES, address, parse_proc_net_tcp, read_tables
+
+STATES = ("ESTABLISHED", "CLOSE_WAIT", "LISTEN")
 SETTLE_S = 0.3  # a reading, accepting server drains its queues far faster than this
 
 
@@ -75,44 +74,24 @@ class PortQueues:
         return data
 
 
-def _address(hex_addr: str) -> tuple[str, int]:
-    host, _, port = hex_addr.partition(":")
-    raw = bytes.fromhex(host)
-    # The kernel prints each 32-bit word in host (little-endian) order.
-    words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-    ip = ipaddress.ip_address(words)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return str(ip), int(port, 16)
-
-
 def _read(port: int) -> PortQueues | None:
     """One reading of the tables; None when no table exists here."""
-    found = False
+    text = read_tables(PROC_TABLES)
+    if text is None:
+        return None
     view = PortQueues(port, True)
-    for table in PROC_TABLES:
-        try:
-            lines = table.read_text().splitlines()[1:]
-        except OSError:
+    for row in parse_proc_net_tcp(text):
+        if row.state not in STATES or row.local_port != port:
             continue
-        found = True
-        for line in lines:
-            parts = line.split()
-            if len(parts) < 5 or parts[3] not in STATES:
-                continue
-            local_ip, local_port = _address(parts[1])
-            if local_port != port:
-                continue
-            remote_ip, remote_port = _address(parts[2])
-            queued = int(parts[4].partition(":")[2], 16)
-            state = STATES[parts[3]]
-            if state == "LISTEN":
-                view.listening = True
-                view.accept_backlog += queued
-            elif queued > 0:
-                view.unread.append(QueuedSocket(f"{local_ip}:{local_port}", f"{remote_ip}:{remote_port}", state,
-                                                queued))
-    return view if found else None
+        if row.state == "LISTEN":
+            view.listening = True
+            view.accept_backlog += row.rx_queue
+        elif row.rx_queue > 0:
+            local_ip, local_port = address(row.local_hex)
+            remote_ip, remote_port = address(row.remote_hex)
+            view.unread.append(QueuedSocket(f"{local_ip}:{local_port}", f"{remote_ip}:{remote_port}", row.state,
+                                            row.rx_queue))
+    return view
 
 
 def port_queues(port: int, settle: float = SETTLE_S) -> PortQueues:

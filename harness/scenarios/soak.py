@@ -42,8 +42,8 @@ from ..clients.reconnecting import Backoff, LinkEvent, NotConnected, Reconnectin
 from ..core.record import FAILED, PASSED, Evidence
 from ..core.redact import redact_tree
 from ..targets.base import Endpoint
+from ..targets.sockets import SocketTableUnavailable, close_wait_count
 from .soak_schedule import KINDS, FaultStep, check_schedule, inject
-from .sockets import SocketTableUnavailable, close_wait_count
 
 log = logging.getLogger("harness.scenarios.soak")
 

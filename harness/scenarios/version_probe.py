@@ -17,10 +17,9 @@ from dataclasses import asdict
 from .. import __version__
 from ..clients.base import ClientInfo
 from ..core.record import FAILED, PASSED, Evidence
-from ..protocol.framing import FrameReader
-from ..protocol.handshake import encode_hello, parse_server_hello
+from ..protocol.handshake import ClosedBeforeVersion, exchange_versions
 from ..targets.base import Endpoint
-from .sockets import close_wait_count
+from ..targets.sockets import close_wait_count
 from .zombie import settled_close_wait
 
 SCENARIO = "version_probe"
@@ -42,19 +41,12 @@ async def run_version_probe(endpoint: Endpoint, *, timeout: float = 5.0, settle_
     try:
         async with asyncio.timeout(timeout):
             reader, writer = await asyncio.open_connection(endpoint.host, endpoint.port)
-            writer.write(encode_hello(low, high))
-            frames = FrameReader()
-            pending: list[bytes] = []
-            while not pending:
-                data = await reader.read(65536)
-                if not data:
-                    raise ConnectionError("closed before the version reply")
-                pending = frames.feed(data)
-            evidence.server_version, _ = parse_server_hello(pending[0])
+            evidence.server_version = (await exchange_versions(reader, writer, low, high)).server_version
             evidence.measurements["version_reply_ms"] = round((time.monotonic() - started) * 1000, 3)
     except (TimeoutError, OSError, ValueError) as exc:
         evidence.outcome, evidence.failed_phase = FAILED, "server_version"
-        evidence.cause = f"no version reply: {str(exc) or type(exc).__name__}"
+        said = "closed before the version reply" if isinstance(exc, ClosedBeforeVersion) else str(exc)
+        evidence.cause = f"no version reply: {said or type(exc).__name__}"
         evidence.hint = "the API layer is not answering; the build's maximum is unknown"
     finally:
         if writer is not None:

@@ -27,9 +27,9 @@ from ..clients.readiness import connect_until_ready
 from ..core.record import FAILED, PASSED, Evidence
 from ..core.wait import poll_until
 from ..targets.base import Endpoint
+from ..targets.sockets import close_wait_count, port_sockets
 from .common import new_evidence
 from .listener import port_queues
-from .sockets import close_wait_count, port_sockets
 
 SCENARIO = "zombie"
 MODES = ("disconnect", "abort", "process-exit")

@@ -7,7 +7,7 @@ its evidence, not as a set-up error.
 from __future__ import annotations
 
 from .base import TARGET_EXTERNAL, BaseTarget, Endpoint
-from .proc_net import local_close_wait
+from .sockets import local_close_wait
 
 
 class ExternalTarget(BaseTarget):

@@ -11,7 +11,7 @@ from ..core.redact import remember_accounts
 from ..mock import MockGateway
 from ..mock.profiles import get_profile
 from .base import TARGET_MOCK, BaseTarget, Endpoint
-from .proc_net import local_close_wait
+from .sockets import local_close_wait
 
 
 class MockTarget(BaseTarget):
@@ -58,7 +58,7 @@ class MockTarget(BaseTarget):
         await self.gateway.restart()
 
     def close_wait_count(self, port: int | None = None) -> int | None:
-        """CLOSE_WAIT on the mock's port, from this host's /proc/net/tcp."""
+        """CLOSE_WAIT on the mock's port, from this host's socket table (sockets.py)."""
         return local_close_wait(port or (self.gateway.port if self.gateway is not None else self.port))
 
 

@@ -7,12 +7,11 @@ an untrusted address are silent too); a listener that stops accept()ing
 CLOSE_WAIT (gnzsnz/ib-gateway-docker#336, erdewit/ib_insync#386) do. Read
 from /proc/net/tcp{,6} of this network namespace: a sidecar sharing the
 Gateway's namespace (compose `network_mode: service:...`, a k8s pod) sees
-the Gateway's sockets without privileges.
-
-Interim: harness/scenarios/listener.py (port_queues) is the project's reader
-of the same tables once it lands; this module keeps the watch's needs
-(one function, no settle sleep: the watch samples every probe) until the
-coordinator points `port_evidence` at it.
+the Gateway's sockets without privileges. The table is parsed by
+harness/targets/proc_net.py, the project's one reader of it (the wedge
+detector, scenarios/listener.py, reads the same rows); this module keeps
+the watch's view (one reading, no settle sleep: the watch samples every
+probe).
 """
 
 from __future__ import annotations
@@ -20,13 +19,11 @@ from __future__ import annotations
 import ipaddress
 import socket
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import psutil
 
-PROC_TABLES = (Path("/proc/net/tcp"), Path("/proc/net/tcp6"))
-LISTEN, CLOSE_WAIT = "0A", "08"
+from ..targets.proc_net import PROC_TABLES, parse_proc_net_tcp, read_tables
 
 
 @dataclass(frozen=True)
@@ -54,23 +51,14 @@ class SocketEvidence:
 def parse_tables(text: str, ports: set[int]) -> SocketEvidence:
     """Pure: the evidence for the local `ports` in /proc/net/tcp{,6} text."""
     close_wait = backlog = unread = 0
-    for line in text.splitlines():
-        parts = line.split()
-        if len(parts) < 5 or not parts[0].rstrip(":").isdigit() or ":" not in parts[1]:
+    for row in parse_proc_net_tcp(text):
+        if row.local_port not in ports:
             continue
-        try:
-            port = int(parts[1].rpartition(":")[2], 16)
-            queued = int(parts[4].partition(":")[2], 16)
-        except ValueError:
-            continue
-        if port not in ports:
-            continue
-        state = parts[3].upper()
-        if state == LISTEN:
-            backlog += queued
+        if row.state == "LISTEN":
+            backlog += row.rx_queue
         else:
-            close_wait += state == CLOSE_WAIT
-            unread += queued > 0
+            close_wait += row.state == "CLOSE_WAIT"
+            unread += row.rx_queue > 0
     return SocketEvidence(True, close_wait, backlog, unread)
 
 
@@ -89,15 +77,8 @@ def is_local(host: str) -> bool:
 
 def port_evidence(ports: set[int]) -> SocketEvidence:
     """Read this namespace's tables now (blocking but fast: a file read)."""
-    texts = []
-    for table in PROC_TABLES:
-        try:
-            texts.append(table.read_text())
-        except OSError:
-            continue
-    if not texts:
-        return SocketEvidence(False)
-    return parse_tables("\n".join(texts), ports)
+    text = read_tables(PROC_TABLES)
+    return SocketEvidence(False) if text is None else parse_tables(text, ports)
 
 
 __all__ = ["SocketEvidence", "is_local", "parse_tables", "port_evidence"]

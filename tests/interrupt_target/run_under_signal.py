@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from harness.core.config import env as config_env
-from harness.evidence.record import PASSED, Evidence
+from harness.core.record import PASSED, Evidence
 
 MARKER = Path(config_env("IBGW_INTERRUPT_MARKER"))
 HOLD = 120.0  # far longer than the parent waits before signalling

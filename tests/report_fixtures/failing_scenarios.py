@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from harness.evidence.categories import (
+from harness.core.categories import (
     API_NOT_READY,
     BUILD_TOO_OLD,
     CLIENT_ID_STUCK,

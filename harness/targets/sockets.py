@@ -3,14 +3,19 @@
 CLOSE_WAIT sockets on the Gateway's port are the zombie signature: the
 client closed, the Gateway never did. Counting them is the only evidence
 that separates a saturated Gateway from one that is merely not logged in,
-so scenarios and `ibgw doctor` share this one implementation.
-psutil first; `lsof` where psutil lacks the privilege (macOS).
+so every caller (scenarios, `ibgw doctor`, the targets' close_wait_count(),
+the harness's own tests) counts through this one module: psutil first;
+`lsof` where psutil lacks the privilege (macOS). The one stdlib reader of
+the kernel's table (proc_net.py) is for where psutil cannot look: inside a
+container's namespace (read through exec) and the listener queues psutil
+does not report.
 """
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -35,24 +40,39 @@ class SocketTableUnavailable(HarnessError, RuntimeError):
     """Neither psutil nor lsof could read the socket table."""
 
 
-def close_wait_sockets(port: int) -> list[SocketRow]:
-    """Server-side CLOSE_WAIT sockets on `port` (IPv4 and IPv6-mapped)."""
-    return [row for row in port_sockets(port) if row.status == psutil.CONN_CLOSE_WAIT]
+def close_wait_sockets(port: int | Collection[int], *, either_end: bool = False) -> list[SocketRow]:
+    """Server-side CLOSE_WAIT sockets on `port` (IPv4 and IPv6-mapped);
+    either_end: also the sockets whose remote port it is (a client's side)."""
+    return [row for row in port_sockets(port, either_end=either_end) if row.status == psutil.CONN_CLOSE_WAIT]
 
 
-def close_wait_count(port: int) -> int:
-    return len(close_wait_sockets(port))
+def close_wait_count(port: int | Collection[int], *, either_end: bool = False) -> int:
+    """How many CLOSE_WAIT sockets close_wait_sockets() finds."""
+    return len(close_wait_sockets(port, either_end=either_end))
 
 
-def port_sockets(port: int) -> list[SocketRow]:
-    """Every TCP socket whose local port is `port` (the Gateway's side)."""
+def local_close_wait(port: int) -> int | None:
+    """close_wait_count() for a target's close_wait_count(): None where this
+    host's socket table cannot be read (the count is then unknown, not 0)."""
+    try:
+        return close_wait_count(port)
+    except SocketTableUnavailable:
+        return None
+
+
+def port_sockets(port: int | Collection[int], *, either_end: bool = False) -> list[SocketRow]:
+    """Every TCP socket whose local port is `port` (the Gateway's side);
+    either_end: or whose remote port it is."""
+    ports = {port} if isinstance(port, int) else set(port)
     try:
         conns = psutil.net_connections(kind="tcp")
     except psutil.AccessDenied:
-        return _lsof_rows(port)
+        return [row for p in sorted(ports) for row in _lsof_rows(p, either_end)]
     rows = []
     for conn in conns:
-        if not conn.laddr or conn.laddr.port != port:
+        local = bool(conn.laddr) and conn.laddr.port in ports
+        remote = either_end and bool(conn.raddr) and conn.raddr.port in ports
+        if not (local or remote):
             continue
         rows.append(SocketRow(_addr(conn.laddr), _addr(conn.raddr) if conn.raddr else "", conn.status,
                               conn.pid, _process_name(conn.pid)))
@@ -73,7 +93,7 @@ def _process_name(pid: int | None) -> str | None:
         return None
 
 
-def _lsof_rows(port: int) -> list[SocketRow]:
+def _lsof_rows(port: int, either_end: bool = False) -> list[SocketRow]:
     lsof = shutil.which("lsof")
     if lsof is None:
         raise SocketTableUnavailable("psutil may not read the socket table here and lsof is not installed; "
@@ -86,7 +106,7 @@ def _lsof_rows(port: int) -> list[SocketRow]:
             continue
         name, state = parts[8], parts[9].strip("()") if len(parts) > 9 else ""
         local, _, remote = name.partition("->")
-        if not local.endswith(f":{port}"):
+        if not local.endswith(f":{port}") and not (either_end and remote.endswith(f":{port}")):
             continue
         status = {"CLOSE_WAIT": psutil.CONN_CLOSE_WAIT, "ESTABLISHED": psutil.CONN_ESTABLISHED,
                   "LISTEN": psutil.CONN_LISTEN}.get(state, state)
