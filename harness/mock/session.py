@@ -168,9 +168,14 @@ class Session:
         if left_open:  # a fault keeps our side open (close-wait-leak)
             self.record.close_cause = f"{self.record.close_cause}; {left_open}"
             return
+        transport = self.writer.transport
+        unsent = transport.get_write_buffer_size()
         self.writer.close()
         try:
-            await asyncio.wait_for(self.writer.wait_closed(), timeout=1.0)
+            if unsent:  # the close waits for the client to read: bounded
+                await asyncio.wait_for(self.writer.wait_closed(), timeout=1.0)
+            else:  # nothing to flush: the transport closes on the next loop turn (no task, no timer)
+                await self.writer.wait_closed()
         except (OSError, asyncio.TimeoutError, ConnectionError):
             pass
 
@@ -225,7 +230,8 @@ class Session:
     async def _read_prefix(self) -> None:
         got = b""
         while len(got) < len(API_PREFIX):
-            chunk = await self._idle(self.reader.read(len(API_PREFIX) - len(got)), "no bytes from the client")
+            read = self.reader.read(len(API_PREFIX) - len(got))
+            chunk = await (self._idle(read, "no bytes from the client") if self.gw.idle_timeout else read)
             if not chunk:
                 raise ConnectionClosed("client closed before sending API\\0" if not got
                                        else "client closed inside the API\\0 prefix")
