@@ -25,7 +25,7 @@ from ..protocol.messages import In, Message, Out
 from ..protocol.orders import order_id_of
 from ..protocol.versions import CURRENT_TIME_IN_MILLIS, ERROR_TIME, PROTOBUF
 from ..protocol.wire import decode_client_frame, encode_in_form
-from . import requests_market
+from . import lean, requests_market
 from .faults.startup import END_MESSAGES
 from .transcript import ConnectionRecord
 
@@ -387,33 +387,42 @@ class Session:
 
     async def _serve_requests(self) -> None:
         while True:
+            if lean.ready(self):
+                await lean.serve(self)  # until a fault, backpressure or the end needs this loop
+                await self._drain()  # as after every answer: a client that stopped reading holds us here
+                continue
             payload = await self._next_frame()
             request, form, fields = self._decode(payload)
             self.record.add_request(payload)
-            handler = self._handlers.get(request.msg_id)
-            if handler is None and self.desk is None and self.responder is None:
-                requests_market.install(self)
-                handler = self._handlers.get(request.msg_id)
             faults = self.gw.faults
             latency = faults.reply_delay(self.gw.jitter) if faults.objects else None
             if latency is not None:
                 await asyncio.sleep(latency)  # injected latency
-            if request.msg_id in m.ORDER_MESSAGES:
-                self._on_order_message(request, order_id_of(self.server_version, payload))
-            elif self.responder is not None:
-                self.responder.answer(request, fields)
-            elif handler is None:
-                if log.isEnabledFor(logging.INFO):
-                    log.info("conn %d: unhandled %s (%s) ignored", self.record.conn_id, request.name,
-                             "|".join(fields[:6]))
-            else:
-                self._origin = request.msg_id  # replies take the form of this request's family
-                self._out = []  # a multi-message answer leaves in one write
-                try:
-                    handler(request)
-                finally:
-                    self._origin = None
+            self._answer(request, fields, payload)
             await self._drain()
+
+    def _answer(self, request: Message, fields: list[str], payload: bytes) -> None:
+        """One decoded request's answer, into the open burst: the same code
+        whether the request came through the coroutine or lean.py."""
+        handler = self._handlers.get(request.msg_id)
+        if handler is None and self.desk is None and self.responder is None:
+            requests_market.install(self)
+            handler = self._handlers.get(request.msg_id)
+        if request.msg_id in m.ORDER_MESSAGES:
+            self._on_order_message(request, order_id_of(self.server_version, payload))
+        elif self.responder is not None:
+            self.responder.answer(request, fields)
+        elif handler is None:
+            if log.isEnabledFor(logging.INFO):
+                log.info("conn %d: unhandled %s (%s) ignored", self.record.conn_id, request.name,
+                         "|".join(fields[:6]))
+        else:
+            self._origin = request.msg_id  # replies take the form of this request's family
+            self._out = []  # a multi-message answer leaves in one write
+            try:
+                handler(request)
+            finally:
+                self._origin = None
 
     def _decode(self, payload: bytes) -> tuple[Message, Form, list[str]]:
         """decode_client_frame, remembered for the requests that carry no
