@@ -3,8 +3,9 @@ session's API has started and nothing needs the session's coroutine.
 
 Why: through asyncio streams every request costs a StreamReader copy, a
 future, a task wake-up and a drain coroutine around a few microseconds of
-actual answering (reqCurrentTime: ~40% of the mock's CPU per ping, measured
-against benchmarks/bare_server.py). While no fault is set, no idle timeout
+actual answering: the mock's server CPU per ping (reqCurrentTime) went from
+about 1.5x to 1.2-1.3x benchmarks/bare_server.py's with this path
+(benchmarks/run_all.py, interleaved runs). While no fault is set, no idle timeout
 or replay applies and the client reads what it is sent, the session's
 transport is handed to LeanReader, which splits frames and answers each one
 with the session's own code (Session._answer: the same handlers, transcript
