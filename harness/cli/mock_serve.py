@@ -39,6 +39,7 @@ from ..mock import (
     get_profile,
     parse_fault,
 )
+from ..mock.gctune import tune_for_serving
 
 log = logging.getLogger("harness.mock")
 
@@ -186,9 +187,10 @@ def serve(host: str, port: int, accounts: list[str] | None, profile: GatewayProf
 
     \b
     Prints "mock Gateway listening on HOST:PORT (...)" on stdout once it
-    accepts connections, logs one line per connection event on stderr, and
-    exits 0 when stopped by SIGINT or SIGTERM. Exit 1: it could not listen
-    (port in use, address not available).
+    accepts connections, logs one line per connection event on stderr (beyond
+    20 routine lines a second, a summary every 10 s instead; errors and
+    faults always get their own line), and exits 0 when stopped by SIGINT or
+    SIGTERM. Exit 1: it could not listen (port in use, address not available).
     """
     _check_replay_options(click.get_current_context(), replay_file is not None)
     _configure_logging(log_level)
@@ -276,6 +278,7 @@ async def _serve(gw: MockGateway, control_port: int | None) -> int:
                 await gw.stop()
                 click.echo(_listen_error(gw.host, control_port, exc).replace("--port", "--control-port"), err=True)
                 return EXIT_CANNOT_LISTEN
+        tune_for_serving()  # a long-running server's GC settings (harness/mock/gctune.py says why)
         click.echo(f"mock Gateway listening on {gw.host}:{gw.port} "
                    f"(profile {gw.profile.name}, server version <= {gw.effective_max_server_version})"
                    + (f"; faults: {' '.join(gw.faults.describe())}" if gw.faults.active else ""))

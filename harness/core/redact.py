@@ -189,11 +189,26 @@ SECRET_MASK = "***"
 _MIN_SECRET_LEN = 4  # shorter values ("1", "yes") would mask ordinary text
 
 
+# The process environment's answer, kept with a copy of the environment it
+# came from: every emitted log line asks, and scanning ~150 variables costs
+# ~150 us a line; comparing the copy (mostly identical objects) costs ~2 us.
+_secrets_cache: tuple[dict[Any, Any], list[str]] | None = None
+
+
 def secret_values(environ: Mapping[str, str] | None = None) -> list[str]:
     """Values of credential-named environment variables, longest first."""
+    global _secrets_cache
+    data = getattr(os.environ, "_data", None) if environ is None else None
+    if isinstance(data, dict):
+        cached = _secrets_cache
+        if cached is not None and cached[0] == data:
+            return list(cached[1])
     env = os.environ if environ is None else environ
     values = {v for k, v in env.items() if SECRET_ENV_RE.search(k) and len(v.strip()) >= _MIN_SECRET_LEN}
-    return sorted(values, key=len, reverse=True)
+    result = sorted(values, key=len, reverse=True)
+    if isinstance(data, dict):
+        _secrets_cache = (dict(data), result)
+    return list(result)
 
 
 def redact_secrets(text: str, environ: Mapping[str, str] | None = None) -> str:

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from ..protocol.framing import MAX_FRAME
+from .connlog import ConnectionLog
 from .faults import UNTIL_RESTART, FaultSet
 from .faults.connection import RED_CAUSE
 from .instruments import InstrumentBook
@@ -95,6 +96,8 @@ class MockGateway:
         self.max_pending = max(1, max_pending)
         self.records: deque[ConnectionRecord] = deque(maxlen=RECORD_HISTORY)
         self.transcripts = TranscriptBudget()  # the bytes all records' frames may hold together
+        # Routine per-connection lines: each at INFO at a human pace, a summary beyond (connlog.py).
+        self.connlog = ConnectionLog(log, lambda: len(self._tasks))
         self._server: asyncio.base_events.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._client_ids: dict[int, Session] = {}
@@ -150,6 +153,7 @@ class MockGateway:
             timer.cancel()
         self._timers.clear()
         await self._close_listener()
+        self.connlog.flush()
 
     async def _close_listener(self, cause: str = "mock shutting down") -> None:
         """Stop accepting and drop every connection. Connections go before

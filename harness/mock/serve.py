@@ -27,6 +27,7 @@ from ..core.signals import on_stop_signals
 from .control import ControlServer
 from .faults import FaultError
 from .gateway import DEFAULT_HANDSHAKE_TIMEOUT, MockGateway
+from .gctune import tune_for_serving
 from .profiles import UnknownProfileError, get_profile
 
 log = logging.getLogger("harness.mock")
@@ -59,6 +60,7 @@ async def serve(args: argparse.Namespace) -> int:
     control = None
     if args.control_port:
         control = await ControlServer(gateway, args.host, args.control_port).start()
+    tune_for_serving()  # a long-running server's GC settings (gctune.py says why)
     profile = gateway.profile
     faults = ", ".join(gateway.faults.describe()) or "none"
     print(f"mock Gateway listening on {args.host}:{gateway.port} (profile {profile.name}, build {profile.build}, "

@@ -13,6 +13,7 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from ..protocol import messages as m
@@ -22,9 +23,9 @@ from ..protocol.framing import Field, FrameReader, encode_message
 from ..protocol.handshake import API_PREFIX, check_prefix, encode_server_hello, format_connection_time, parse_hello
 from ..protocol.messages import In, Message, Out
 from ..protocol.orders import order_id_of
-from ..protocol.versions import CURRENT_TIME_IN_MILLIS
+from ..protocol.versions import CURRENT_TIME_IN_MILLIS, ERROR_TIME, PROTOBUF
 from ..protocol.wire import decode_client_frame, encode_in_form
-from . import requests_market
+from . import lean, requests_market
 from .faults.startup import END_MESSAGES
 from .transcript import ConnectionRecord
 
@@ -57,6 +58,8 @@ UNKNOWN_ACCOUNT = (321, "Error validating request.-'bB' : cause - Invalid accoun
 # client ids and reqIds counts into (Integer.parseInt: optional sign, ASCII digits).
 JAVA_INT_MIN, JAVA_INT_MAX = -(1 << 31), (1 << 31) - 1
 _JAVA_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+# Close causes that are routine, not a fault or an error: their line is rate-bounded.
+_ROUTINE_CLOSES = frozenset({"client closed the connection", "mock shutting down"})
 
 
 class ConnectionClosed(Exception):
@@ -141,7 +144,11 @@ class Session:
             log.exception("conn %d: internal error", self.record.conn_id)
         finally:
             self.record.close(cause)
-            log.info("conn %d closed: %s", self.record.conn_id, cause)
+            # A routine close (the client's, the mock's own stop) is rate-bounded
+            # (connlog.py); any other cause gets its line.
+            level = self.gw.connlog.level(started=False) if cause in _ROUTINE_CLOSES else logging.INFO
+            if level and log.isEnabledFor(level):
+                log.log(level, "conn %d closed: %s", self.record.conn_id, cause)
             await self._close()
 
     async def _close(self) -> None:
@@ -161,9 +168,14 @@ class Session:
         if left_open:  # a fault keeps our side open (close-wait-leak)
             self.record.close_cause = f"{self.record.close_cause}; {left_open}"
             return
+        transport = self.writer.transport
+        unsent = transport.get_write_buffer_size()
         self.writer.close()
         try:
-            await asyncio.wait_for(self.writer.wait_closed(), timeout=1.0)
+            if unsent:  # the close waits for the client to read: bounded
+                await asyncio.wait_for(self.writer.wait_closed(), timeout=1.0)
+            else:  # nothing to flush: the transport closes on the next loop turn (no task, no timer)
+                await self.writer.wait_closed()
         except (OSError, asyncio.TimeoutError, ConnectionError):
             pass
 
@@ -218,7 +230,8 @@ class Session:
     async def _read_prefix(self) -> None:
         got = b""
         while len(got) < len(API_PREFIX):
-            chunk = await self._idle(self.reader.read(len(API_PREFIX) - len(got)), "no bytes from the client")
+            read = self.reader.read(len(API_PREFIX) - len(got))
+            chunk = await (self._idle(read, "no bytes from the client") if self.gw.idle_timeout else read)
             if not chunk:
                 raise ConnectionClosed("client closed before sending API\\0" if not got
                                        else "client closed inside the API\\0 prefix")
@@ -269,8 +282,7 @@ class Session:
                 named(hello.min_version, hello.max_version, version)
         self.server_version = version
         self.record.server_version = version
-        conn_time = format_connection_time(zone_name=profile.time_zone, iana_zone=profile.iana_zone)
-        self._write(encode_server_hello(version, conn_time), server_hello=True)
+        self._write(_server_hello(version, profile.time_zone, profile.iana_zone), server_hello=True)
         await self._drain()
         # Nothing more until startApi: the official client drops anything
         # that shares a segment with the version reply.
@@ -281,7 +293,7 @@ class Session:
                 if out_of_range:
                     raise ConnectionClosed(f"{out_of_range}: replied with {version}, the client closed") from None
                 raise
-            request, form, fields = decode_client_frame(self.server_version, frame)
+            request, form, fields = self._decode(frame)
             self.record.add_request(frame)
             if request.msg_id == Out.START_API:
                 break
@@ -301,8 +313,10 @@ class Session:
             raise ConnectionClosed(f"client id {self.client_id} already in use (326)")
         self.holds_client_id = True
         self.record.started_api = True
-        log.info("conn %d from %s: client id %d started the API at server version %d", self.record.conn_id,
-                 self.record.peer, self.client_id, version)
+        level = self.gw.connlog.level(started=True)
+        if level:
+            log.log(level, "conn %d from %s: client id %d started the API at server version %d", self.record.conn_id,
+                    self.record.peer, self.client_id, version)
         if self.responder is not None:
             self.responder.start()
         else:
@@ -329,12 +343,15 @@ class Session:
             if delay:
                 self._send_later(delay, fields, Out.START_API)
             else:
-                self._send(fields, Out.START_API)
+                self._send_cached(fields, Out.START_API)
         for code, text in profile.farm_notices:
             if self.gw.in_outage and code in (2104, 2106):
                 code, text = FARMS_BROKEN[0] if code == 2104 else FARMS_BROKEN[1]
             code, text = faults.farm_notice(code, text)
-            self._send(m.error(self.server_version, -1, code, text, error_time_ms=_now_ms()))
+            if self.server_version < ERROR_TIME:  # no time field: the same bytes every time
+                self._send_cached(m.error(self.server_version, -1, code, text))
+            else:
+                self._send(m.error(self.server_version, -1, code, text, error_time_ms=_now_ms()))
         if self.gw.in_outage:
             self._send(m.error(self.server_version, -1, *CONNECTIVITY_LOST, error_time_ms=_now_ms()))
 
@@ -373,32 +390,56 @@ class Session:
 
     async def _serve_requests(self) -> None:
         while True:
+            if lean.ready(self):
+                await lean.serve(self)  # until a fault, backpressure or the end needs this loop
+                await self._drain()  # as after every answer: a client that stopped reading holds us here
+                continue
             payload = await self._next_frame()
-            request, form, fields = decode_client_frame(self.server_version, payload)
+            request, form, fields = self._decode(payload)
             self.record.add_request(payload)
-            handler = self._handlers.get(request.msg_id)
-            if handler is None and self.desk is None and self.responder is None:
-                requests_market.install(self)
-                handler = self._handlers.get(request.msg_id)
-            latency = self.gw.faults.reply_delay(self.gw.jitter)
+            faults = self.gw.faults
+            latency = faults.reply_delay(self.gw.jitter) if faults.objects else None
             if latency is not None:
                 await asyncio.sleep(latency)  # injected latency
-            if request.msg_id in m.ORDER_MESSAGES:
-                self._on_order_message(request, order_id_of(self.server_version, payload))
-            elif self.responder is not None:
-                self.responder.answer(request, fields)
-            elif handler is None:
-                if log.isEnabledFor(logging.INFO):
-                    log.info("conn %d: unhandled %s (%s) ignored", self.record.conn_id, request.name,
-                             "|".join(fields[:6]))
-            else:
-                self._origin = request.msg_id  # replies take the form of this request's family
-                self._out = []  # a multi-message answer leaves in one write
-                try:
-                    handler(request)
-                finally:
-                    self._origin = None
+            self._answer(request, fields, payload)
             await self._drain()
+
+    def _answer(self, request: Message, fields: list[str], payload: bytes) -> None:
+        """One decoded request's answer, into the open burst: the same code
+        whether the request came through the coroutine or lean.py."""
+        handler = self._handlers.get(request.msg_id)
+        if handler is None and self.desk is None and self.responder is None:
+            requests_market.install(self)
+            handler = self._handlers.get(request.msg_id)
+        if request.msg_id in m.ORDER_MESSAGES:
+            self._on_order_message(request, order_id_of(self.server_version, payload))
+        elif self.responder is not None:
+            self.responder.answer(request, fields)
+        elif handler is None:
+            if log.isEnabledFor(logging.INFO):
+                log.info("conn %d: unhandled %s (%s) ignored", self.record.conn_id, request.name,
+                         "|".join(fields[:6]))
+        else:
+            self._origin = request.msg_id  # replies take the form of this request's family
+            self._out = []  # a multi-message answer leaves in one write
+            try:
+                handler(request)
+            finally:
+                self._origin = None
+
+    def _decode(self, payload: bytes) -> tuple[Message, Form, list[str]]:
+        """decode_client_frame, remembered for the requests that carry no
+        field of their own (reqCurrentTime, reqManagedAccts, ...): a client
+        sends the same bytes every time, so their decode is made once per
+        server version. Everything else (and every malformed frame, which
+        raises) is decoded afresh."""
+        decoded = _DECODED.get((self.server_version, payload))
+        if decoded is not None:
+            return decoded
+        decoded = decode_client_frame(self.server_version, payload)
+        if decoded[0].msg_id in _FIELDLESS and len(_DECODED) < _DECODED_MAX:
+            _DECODED[(self.server_version, payload)] = decoded
+        return decoded
 
     def _ignore(self, request: Message) -> None:
         """Requests with no reply on a real Gateway (cancels, settings)."""
@@ -431,7 +472,14 @@ class Session:
         self._send(m.managed_accounts(self.gw.model.account_ids))
 
     def _on_req_current_time(self, request: Message) -> None:
-        self._send(m.current_time(int(time.time())))
+        now = int(time.time())
+        if self.server_version >= PROTOBUF:  # binary id or protobuf: the reply model decides
+            self._send(m.current_time(now))
+            return
+        reply = _CURRENT_TIME.get(self.server_version)
+        if reply is None or reply[0] != now:  # the text era's bytes, made once a second
+            reply = _CURRENT_TIME[self.server_version] = (now, encode_message(m.current_time(now)))
+        self._write(reply[1], msg_id=In.CURRENT_TIME)
 
     def _on_req_current_time_millis(self, request: Message) -> None:
         if self.server_version >= CURRENT_TIME_IN_MILLIS:
@@ -548,6 +596,26 @@ class Session:
         payload, shown = encode_in_form(form, self.server_version, fields, from_client=False)
         self._write(payload, form.value, msg_id, shown if form is Form.PROTOBUF else None)
 
+    def _send_cached(self, fields: list[Field], origin: int | None = None) -> None:
+        """_send for a message whose bytes repeat from connection to
+        connection (the start-up burst: nextValidId, managedAccounts, the
+        farm notices): encoded once per server version, reply model and
+        request, then the same bytes (and transcript entry) every time."""
+        origin = self._origin if origin is None else origin
+        key = (self.reply_model.name, self.server_version, origin, *fields)
+        hit = _ENCODED.get(key)
+        if hit is None:
+            msg_id = int(fields[0])  # type: ignore[arg-type]
+            form = self.reply_model.reply_form(self.server_version, msg_id, origin)
+            if form is Form.TEXT:
+                hit = (encode_message(fields), form.value, msg_id, None)
+            else:
+                payload, shown = encode_in_form(form, self.server_version, fields, from_client=False)
+                hit = (payload, form.value, msg_id, shown if form is Form.PROTOBUF else None)
+            if len(_ENCODED) < _ENCODED_MAX:
+                _ENCODED[key] = hit
+        self._write(*hit)
+
     def _send_raw(self, data: bytes, fields: list[str], name: str | None = None, form: str = "text") -> None:
         """Bytes someone else encoded (a replay), recorded with their shown fields."""
         if self.gw.wedged is not None:
@@ -577,3 +645,36 @@ class Session:
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
+
+
+# ---------------------------------------------------------------- what repeats from connection to connection
+
+# Client requests with no field of their own, whose decode is remembered per
+# (server version, payload) (Session._decode); bounded, so a client varying
+# the bytes cannot grow it.
+_FIELDLESS = frozenset({Out.REQ_CURRENT_TIME, Out.REQ_CURRENT_TIME_IN_MILLIS, Out.REQ_MANAGED_ACCTS,
+                        Out.REQ_POSITIONS, Out.CANCEL_POSITIONS, Out.REQ_OPEN_ORDERS, Out.REQ_ALL_OPEN_ORDERS})
+_DECODED_MAX = 256
+_DECODED: dict[tuple[int, bytes], tuple[Message, Form, list[str]]] = {}
+# Encoded start-up messages (Session._send_cached), bounded the same way.
+_ENCODED_MAX = 1024
+_ENCODED: dict[tuple[object, ...], tuple[bytes, str, int, list[str] | None]] = {}
+# The text-era currentTime reply of the current second, per server version.
+_CURRENT_TIME: dict[int, tuple[int, bytes]] = {}
+_HELLO: dict[tuple[int, str, str], tuple[int, bytes]] = {}
+
+
+def _server_hello(version: int, zone_name: str, iana_zone: str) -> bytes:
+    """The version reply (version, connection time): the same bytes for
+    every connection within one second, so formatted once a second."""
+    now = int(time.time())
+    key = (version, zone_name, iana_zone)
+    hit = _HELLO.get(key)
+    if hit is None or hit[0] != now:
+        when = datetime.fromtimestamp(now, timezone.utc)
+        hit = (now, encode_server_hello(version, format_connection_time(when, zone_name=zone_name,
+                                                                         iana_zone=iana_zone)))
+        if len(_HELLO) > 64:
+            _HELLO.clear()
+        _HELLO[key] = hit
+    return hit[1]

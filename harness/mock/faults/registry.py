@@ -88,6 +88,8 @@ class FaultSet:
         return [self.raw[name] for name in self.active]
 
     def _ordered(self) -> list[Fault]:
+        if not self.objects:  # the common case, asked on every request: no fault set
+            return []
         return [self.objects[name] for name in FAULT_TYPES if name in self.objects]
 
     # ---------------------------------------------------------- the hooks
