@@ -15,18 +15,10 @@ from harness.core.log_setup import FORMAT, setup_logging
 
 ROOT = Path(__file__).resolve().parents[1]
 HARNESS = ROOT / "harness"
-# print() still in library code, each with why it is not a log record yet: a notice the user must
-# see inside a pytest run, where pytest's log capture would swallow a record outside a test (the sweep
-# of a dead run's containers, a container's login progress, the plots that could not be drawn), a
-# progress printer writing to the stream it was given, and the mock's "listening" line its container
-# entry point prints. A new print() in library code fails this test: log instead.
-KNOWN_PRINTS = {
-    "harness/targets/docker_engine.py": 2,
-    "harness/targets/container_target.py": 1,
-    "harness/evidence/session_report.py": 1,
-    "harness/evidence/soak_outputs.py": 1,
-    "harness/mock/serve.py": 1,
-}
+# Library code prints nothing: what a user must see even inside a pytest run (a dead run's containers
+# removed, a container still logging in, plots not drawn, a served mock's listening line) goes through
+# harness/core/notices.py. A new print() in library code fails this test: log, or say it as a notice.
+KNOWN_PRINTS: dict[str, int] = {}
 
 
 @pytest.fixture
@@ -97,3 +89,19 @@ def test_no_entry_point_configures_logging_its_own_way() -> None:
         if "basicConfig(" in text or "logging.Formatter(" in text or "StreamHandler(" in text:
             own.append(path.relative_to(ROOT).as_posix())
     assert not own, f"use harness.core.log_setup.setup_logging in: {own}"
+
+
+def test_notices_reach_stderr_by_default_and_a_host_s_sink_when_set(capsys: pytest.CaptureFixture[str]) -> None:
+    from harness.core import notices
+
+    notices.notice("ibgw: one line for the user")
+    assert capsys.readouterr().err == "ibgw: one line for the user\n"
+    seen: list[str] = []
+    previous = notices.set_sink(seen.append)
+    try:
+        notices.notice("ibgw: to the host's terminal")
+    finally:
+        assert notices.set_sink(previous) == seen.append
+    assert seen == ["ibgw: to the host's terminal"] and capsys.readouterr().err == ""
+    notices.banner("mock Gateway listening on 127.0.0.1:4002")
+    assert capsys.readouterr().out == "mock Gateway listening on 127.0.0.1:4002\n"

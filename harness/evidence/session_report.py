@@ -9,12 +9,12 @@ pytest_sessionfinish, after environment.properties.
 
 from __future__ import annotations
 
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ..core.config import env as config_env
 from ..core.config import foreign_env
+from ..core.notices import notice
 from .allure_io import write_allure_categories, write_allure_executor
 from .plots import load_tree, plot_run
 
@@ -72,7 +72,7 @@ def finish_allure_results(alluredir: Path, evidence_dir: Path) -> list[Path]:
     try:
         plots = plot_run(load_tree(evidence_dir), plots_dir_for(evidence_dir)) if evidence_dir.is_dir() else []
     except Exception as exc:  # noqa: BLE001 - a broken plot must not turn a green run red
-        print(f"ibgw-harness: plots not drawn: {type(exc).__name__}: {exc}", file=sys.stderr)
+        notice(f"ibgw-harness: plots not drawn: {type(exc).__name__}: {exc}")
         return []
     _attach_globally(plots)
     return plots

@@ -60,7 +60,8 @@ class SoakProgress:
         if self._progress is not None:
             self._progress.update(self._task, completed=figures["t"], figures=text)
         else:
-            print(f"[soak {figures['t']:7.1f}/{figures['duration']:g} s] {text}", file=self.stream, flush=True)
+            self.stream.write(f"[soak {figures['t']:7.1f}/{figures['duration']:g} s] {text}\n")
+            self.stream.flush()
 
 
 def write_outputs(evidence: Evidence, out_dir: Path) -> list[Path]:

@@ -23,6 +23,7 @@ import sys
 
 from ..core.config import env
 from ..core.log_setup import setup_logging
+from ..core.notices import banner
 from ..core.signals import on_stop_signals
 from .control import ControlServer
 from .faults import FaultError
@@ -63,8 +64,8 @@ async def serve(args: argparse.Namespace) -> int:
     tune_for_serving()  # a long-running server's GC settings (gctune.py says why)
     profile = gateway.profile
     faults = ", ".join(gateway.faults.describe()) or "none"
-    print(f"mock Gateway listening on {args.host}:{gateway.port} (profile {profile.name}, build {profile.build}, "
-          f"server version <= {profile.max_server_version}, faults: {faults})", flush=True)
+    banner(f"mock Gateway listening on {args.host}:{gateway.port} (profile {profile.name}, build {profile.build}, "
+           f"server version <= {profile.max_server_version}, faults: {faults})")
     await stop.wait()
     log.info("stopping")
     if control is not None:

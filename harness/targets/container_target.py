@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import re
-import sys
 import time
 from typing import Any
 
 from ..core.config import env as config_env
 from ..core.errors import HarnessError
 from ..core.net import free_port  # a port the engine binds a moment later
+from ..core.notices import notice
 from ..core.redact import redact_text
 from ..core.wait import poll_until
 from ..mock.healthcheck import Readiness, check_api_ready
@@ -216,8 +216,8 @@ class ContainerTarget(BaseTarget):
                                         f"({READY_TIMEOUT_ENV}=SECONDS), a failed one shows in the log tail",
                                         await asyncio.to_thread(self.logs))
             if self.progress and now >= next_progress:
-                print(f"ibgw: waiting for {self.image} to be API-ready: {now - started:.0f} s of {timeout:g} s "
-                      f"({last.detail})", file=sys.stderr, flush=True)
+                notice(f"ibgw: waiting for {self.image} to be API-ready: {now - started:.0f} s of {timeout:g} s "
+                       f"({last.detail})")
                 next_progress = now + PROGRESS_EVERY_S
             await asyncio.sleep(POLL_S)  # bounded polling: a login has no event we could await
 

@@ -14,7 +14,6 @@ import atexit
 import os
 import signal
 import socket
-import sys
 import threading
 import uuid
 from typing import Any
@@ -24,6 +23,7 @@ import psutil
 from ..core.config import env as config_env
 from ..core.config import foreign_env
 from ..core.errors import HarnessError
+from ..core.notices import notice
 from ..extras import MissingExtra
 
 LABEL = "ibgw.harness"
@@ -194,8 +194,7 @@ def sweep_orphans(client: Any = None) -> list[str]:
         remove_container(container)
         removed.append(container.name)
     if removed:
-        print(f"ibgw: removed {len(removed)} container(s) left by dead runs: {', '.join(removed)}",
-              file=sys.stderr, flush=True)
+        notice(f"ibgw: removed {len(removed)} container(s) left by dead runs: {', '.join(removed)}")
     return removed
 
 
@@ -211,8 +210,7 @@ def remove_run_containers(run_id: str = RUN_ID) -> int:
                 remove_container(container)
                 count += 1
         except Exception as exc:  # noqa: BLE001 - clean-up must not mask the original failure
-            print(f"ibgw: could not remove this run's containers on {engine_url(url)}: {_why(exc)}",
-                  file=sys.stderr)
+            notice(f"ibgw: could not remove this run's containers on {engine_url(url)}: {_why(exc)}")
     return count
 
 
