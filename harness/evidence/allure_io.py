@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -300,3 +300,17 @@ def _escape(value: str) -> str:
 __all__ = ["attach_evidence", "gateway_group", "run_kind", "runs_table", "set_label", "set_readable_parameter",
            "write_allure_categories", "write_allure_environment",
            "write_allure_executor"]
+
+
+def read_results(alluredir: Path) -> Iterator[tuple[Path, dict[str, Any], dict[str, Any]]]:
+    """Each allure result file of a run: its path, its JSON and its labels by name.
+
+    Why one reader: the run's outcome, the first screen's regression list and its evidence links all
+    read the same files; an unreadable file (a run killed while writing) is skipped the same way."""
+    for path in sorted(alluredir.glob("*-result.json")):
+        try:
+            result = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(result, dict):
+            yield path, result, {lb.get("name"): lb.get("value") for lb in result.get("labels") or []}

@@ -25,6 +25,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .allure_io import read_results
 from .text import shorten
 
 MARKER = "ibgw-first-screen"
@@ -110,12 +111,7 @@ def _test_ids(output: Path) -> dict[str, str]:
 def _regression_tests(results: Path) -> dict[str, list[str]]:
     """Gateway version -> names of the tests that caught its regression."""
     found: dict[str, list[str]] = {}
-    for path in sorted(results.glob("*-result.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        labels = {lb.get("name"): lb.get("value") for lb in data.get("labels") or []}
+    for _path, data, labels in read_results(results):
         if labels.get("gateway_regression") and data.get("status") in ("failed", "broken"):
             found.setdefault(str(labels["gateway_regression"]), []).append(str(data.get("name")))
     return {v: sorted(names) for v, names in found.items()}
@@ -125,12 +121,7 @@ def _cell_attachments(results: Path) -> dict[tuple[str, str], tuple[str, list[st
     """(Gateway version, client) of each matrix cell -> its test name and the
     names of the attachments the report embeds for it."""
     found: dict[tuple[str, str], tuple[str, list[str]]] = {}
-    for path in sorted(results.glob("*-result.json")):
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        labels = {lb.get("name"): lb.get("value") for lb in data.get("labels") or []}
+    for _path, data, labels in read_results(results):
         if labels.get("feature") != "version matrix" or not labels.get("gateway_version") or not labels.get("client"):
             continue
         names: list[str] = []

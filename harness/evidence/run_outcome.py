@@ -28,6 +28,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .allure_io import read_results
+
 FAILED = ("failed", "broken")
 
 
@@ -35,14 +37,9 @@ def failures(alluredir: Path) -> tuple[dict[str, list[str]], list[str]]:
     """(regressions by Gateway version -> test names, other failed test names)."""
     regressions: dict[str, list[str]] = {}
     other: list[str] = []
-    for path in sorted(alluredir.glob("*-result.json")):
-        try:
-            result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
+    for path, result, labels in read_results(alluredir):
         if result.get("status") not in FAILED:
             continue
-        labels = {lb.get("name"): lb.get("value") for lb in result.get("labels") or []}
         name = str(result.get("name") or result.get("fullName") or path.name)
         version = labels.get("gateway_regression")
         if version and result.get("status") == "failed":
