@@ -29,8 +29,7 @@ from test_pinning import full_grid
 from test_pinning import write as write_results
 
 from harness.recording import load
-
-from cli_process import CLI, ROOT, MockServe, cli_env, run_cli
+from tests.support.processes import CLI, ROOT, MockServe, cli_env, run_cli
 
 HOST = "127.0.0.1"
 BANNER_TIMEOUT = 15.0

@@ -9,7 +9,7 @@ harness/scenarios/doctor.py diagnose_host).
 
 Names use the .invalid TLD, which never resolves (RFC 6761): the local
 resolver answers NXDOMAIN without any traffic to a Gateway. Every CLI run
-is a real subprocess with a hard cap (cli_process.RUN_TIMEOUT), so a
+is a real subprocess with a hard cap (tests/support/processes.py RUN_TIMEOUT), so a
 resolver that hangs fails the test instead of holding it.
 """
 
@@ -24,8 +24,7 @@ import time
 import pytest
 
 from harness.scenarios.doctor import RESOLVE_TIMEOUT_S, diagnose_host, host_port_in_host
-
-from cli_process import run_cli
+from tests.support.processes import run_cli
 
 BAD_NAME = "nosuchhost.invalid"
 CAUSE = f"cannot resolve host {BAD_NAME}"

@@ -19,8 +19,7 @@ import psutil
 import pytest
 
 from harness.mock import PROFILES
-
-from cli_process import MockServe, run_cli
+from tests.support.processes import MockServe, run_cli
 
 
 @pytest.fixture

@@ -23,8 +23,7 @@ import pytest
 from harness.clients.raw import RawClient
 from harness.core.net import free_port
 from harness.evidence.redact import redact_account, redact_text
-
-from cli_process import CLI, ROOT, RUN_TIMEOUT, MockServe, cli_env, run_cli
+from tests.support.processes import CLI, ROOT, RUN_TIMEOUT, MockServe, cli_env, run_cli
 
 ACCOUNTS = ("DU1234567", "DF7654321")
 

@@ -18,8 +18,7 @@ import pytest
 from test_cli_bad_paths import HOST, Recorder, usage_error
 
 from harness.core.net import free_port
-
-from cli_process import run_cli
+from tests.support.processes import run_cli
 
 NOTHING = 3
 

@@ -434,7 +434,7 @@ def test_ctrl_c_in_a_container_test_ends_the_session_with_exit_2(docker_engine, 
 def test_an_ibgw_command_that_starts_a_container_sweeps_a_dead_runs_first(docker_engine, tmp_path):
     """`ibgw soak --gateway docker:IMAGE` after a SIGKILLed run: the dead run's
     container is removed before the soak's own container starts."""
-    from cli_process import run_cli
+    from tests.support.processes import run_cli
 
     proc, container_id, run_id = _victim(hold=60)
     os.killpg(proc.pid, signal.SIGKILL)

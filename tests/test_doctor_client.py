@@ -9,8 +9,7 @@ import sys
 from pathlib import Path
 
 from harness.mock import MockGateway
-
-from pytest_subprocess import REPO, child_env
+from tests.support.processes import REPO, child_env
 
 IBGW = str(Path(sys.executable).with_name("ibgw"))
 

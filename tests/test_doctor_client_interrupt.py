@@ -31,8 +31,7 @@ import psutil
 import pytest
 
 from harness.mock import MockGateway
-
-from pytest_subprocess import REPO, child_env
+from tests.support.processes import REPO, child_env
 
 IBGW = str(Path(sys.executable).with_name("ibgw"))
 ADAPTER = "examples.isolated_worker.adapter:factory"

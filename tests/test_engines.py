@@ -28,8 +28,7 @@ from engine_rig import Dockerd, Sshd, make_tls_certs, missing_tools
 from harness.evidence.pinning import INCONCLUSIVE, MISSING, PASS, RECOMMENDED, build_report, to_markdown
 from harness.targets.base import TargetSpecError
 from harness.targets.engines import choose_hosts, parse_hosts, spread
-
-from pytest_subprocess import child_env, run_pytest
+from tests.support.processes import child_env, run_pytest
 
 THREE = ["10.37", "10.40", "10.50"]  # no regression fixture, not the stand-in's version: every cell must pass
 TWO = ["10.40", "10.50"]  # 10.50, the newest, lands on the engine that is stopped

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_subprocess import run_pytest
+from tests.support.processes import run_pytest
 
 SUITES = ("suites/test_handshake.py", "suites/test_account_sync.py", "suites/test_zombie.py",
           "suites/test_gateway_or_code.py")

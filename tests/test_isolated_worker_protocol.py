@@ -10,8 +10,7 @@ import json
 import sys
 
 from harness.mock import MockGateway
-
-from pytest_subprocess import REPO
+from tests.support.processes import REPO
 
 WORKER = REPO / "examples" / "isolated_worker" / "worker.py"
 TIMEOUT = 15.0

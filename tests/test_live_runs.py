@@ -27,8 +27,7 @@ from harness.live.policy import (
 )
 from harness.mock import MockGateway
 from harness.safety.accounts import live_port_warning, non_paper_accounts
-
-from pytest_subprocess import REPO, child_env, run_pytest
+from tests.support.processes import REPO, child_env, run_pytest
 
 SUITE = "suites/test_account_sync.py"
 

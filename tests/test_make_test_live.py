@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from harness.mock import MockGateway
-
-from pytest_subprocess import REPO, child_env
+from tests.support.processes import REPO, child_env
 
 MAKE_TIMEOUT = 150.0
 

@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 
 from harness.targets.container_target import free_port
-
-from pytest_subprocess import REPO, child_env, run_pytest
+from tests.support.processes import REPO, child_env, run_pytest
 
 COMPOSE_FILE = REPO / "gateway-docker" / "mock" / "compose.yml"
 IMAGE = "ibgw-mock:10.45"

@@ -204,7 +204,7 @@ async def test_mock_serve_strict_flag_reports_the_failure(tmp_path) -> None:  # 
     """`ibgw mock serve --strict`: the client's error and stderr name the failure."""
     import signal
 
-    from cli_process import MockServe
+    from tests.support.processes import MockServe
 
     server = MockServe(tmp_path / "strict.err", "--strict", "--log-level", "info")
     try:

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_process import MockServe
+from tests.support.processes import MockServe
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = {"ib_async": "2.0.1", "ibapi": "9.81.1.post1"}

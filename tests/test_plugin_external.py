@@ -10,7 +10,7 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from pytest_subprocess import REPO, child_env, run_pytest
+from tests.support.processes import REPO, child_env, run_pytest
 
 EXAMPLE = REPO / "examples" / "plugin_usage" / "test_example.py"
 

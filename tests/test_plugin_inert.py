@@ -18,7 +18,7 @@ import json
 import sys
 from pathlib import Path
 
-from pytest_subprocess import REPO, child_env, run_pytest
+from tests.support.processes import REPO, child_env, run_pytest
 
 CONFTEST = '''
 import json, os, signal

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_subprocess import REPO, child_env
+from tests.support.processes import REPO, child_env
 
 ANY_TEST = f"{REPO}/tests/test_pinning.py::test_version_order"  # absolute: the run's directory is tmp_path
 

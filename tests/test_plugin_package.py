@@ -5,7 +5,7 @@ the `pytest_ibgw_open_gateway` hook; the old fixture names still work;
 `ibgw_client_name` gives one test per chosen client.
 
 Each case is a temporary project outside this repository, run by the Python
-that has the harness installed (tests/pytest_subprocess.py's runner).
+that has the harness installed (tests/support/processes.py's runner).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sys
 from importlib.metadata import entry_points
 from pathlib import Path
 
-from pytest_subprocess import REPO, child_env, run_pytest
+from tests.support.processes import REPO, child_env, run_pytest
 
 CONFTEST = '''
 import contextlib, json, os

@@ -24,8 +24,7 @@ from harness.evidence.redact import (
     unredacted_message,
 )
 from harness.evidence.report_redaction import redact_warning
-
-from cli_process import run_cli
+from tests.support.processes import run_cli
 
 
 @pytest.fixture

@@ -28,8 +28,7 @@ import pytest
 from harness.evidence.html_report import generate, tooling_installed
 from harness.evidence.redact import redact_account
 from harness.mock import MockGateway
-
-from pytest_subprocess import child_env, run_pytest
+from tests.support.processes import child_env, run_pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "report_fixtures" / "leaky_failing.py"

@@ -25,9 +25,9 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ from harness.evidence.html_report import TOOLS_DIR, generate, tooling_installed
 from harness.evidence.redact import redact_account
 from harness.mock.profiles import get_profile
 from harness.targets import MockTarget
+from tests.support.processes import Started, pytest_cmd, run, run_cli
 
 ROOT = Path(__file__).resolve().parents[1]
 FAILING = ROOT / "tests" / "report_fixtures" / "failing_scenarios.py"
@@ -62,24 +63,46 @@ def _expected_categories() -> dict[str, str]:
     return dict(module.EXPECTED_CATEGORY)
 
 
-def _run_suites(out: Path, tests: list[str]) -> subprocess.CompletedProcess[str]:
+def _suites_cmd(out: Path, tests: list[str]) -> tuple[list[str], dict[str, str]]:
     env = {**os.environ, "TWS_PASSWORD": PLANTED_PASSWORD, "TWS_USERID": PLANTED_USER,
            "IBGW_MOCK_ACCOUNTS": f"{PLANTED_ACCOUNT},DU1111111"}
     env.pop("IBGW_GATEWAY", None)
-    cmd = [sys.executable, "-m", "pytest", *tests, "-p", "no:cacheprovider", "-q", "--gateway", "mock",
-           f"--alluredir={out / 'allure-results'}", "--clean-alluredir", f"--junitxml={out / 'junit.xml'}",
-           "--evidence-dir", str(out / "evidence")]
-    return subprocess.run(cmd, cwd=ROOT, env=env, check=False, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT_S)
+    cmd = pytest_cmd(*tests, "-q", "--gateway", "mock", f"--alluredir={out / 'allure-results'}", "--clean-alluredir",
+                     f"--junitxml={out / 'junit.xml'}", evidence_dir=out / "evidence")
+    return cmd, env
+
+
+def _run_suites(out: Path, tests: list[str]) -> subprocess.CompletedProcess[str]:
+    cmd, env = _suites_cmd(out, tests)
+    return run(cmd, env=env, timeout=RUN_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
-def run_a(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("report-run-a")
-    proc = _run_suites(out, [*PASSING, str(FAILING)])
-    (out / "pytest.out").write_text(proc.stdout + proc.stderr, encoding="utf-8")
+def nested_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Path, Started]]]:
+    """Both of this module's nested runs (run_a: suites with a failing scenario per fault; run_m: a
+    matrix slice) start together: each mostly waits, so side by side they take about as long as one.
+    The fixtures below each collect their own."""
+    runs: dict[str, tuple[Path, Started]] = {}
+    try:
+        out = tmp_path_factory.mktemp("report-run-a")
+        cmd, env = _suites_cmd(out, [*PASSING, str(FAILING)])
+        runs["a"] = (out, Started(cmd, env=env, timeout=RUN_TIMEOUT_S))
+        out = tmp_path_factory.mktemp("report-run-matrix")
+        cmd, env = _matrix_cmd(out)
+        runs["m"] = (out, Started(cmd, env=env, timeout=RUN_TIMEOUT_S))
+        yield runs
+    finally:
+        for _, step in runs.values():
+            step.kill()
+
+
+@pytest.fixture(scope="module")
+def run_a(nested_runs: dict[str, tuple[Path, Started]]) -> Path:
+    out, step = nested_runs["a"]
+    proc = step.result()
+    (out / "pytest.out").write_text(proc.stdout, encoding="utf-8")
     # Exit 1: tests failed, as they must; anything else is the harness breaking.
-    assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
+    assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-5000:]}"
     return out
 
 
@@ -297,21 +320,24 @@ MATRIX_SLICE = "10.30,10.41,10.50"  # two regression fixtures and the build to p
 FAULT_TESTS = ["suites/test_faults.py::test_client_id_stuck_blocks_the_id_not_others"]
 
 
-@pytest.fixture(scope="module")
-def run_m(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A slice of the version matrix and one fault test, then `ibgw pin`:
-    what `make report` does, small."""
-    out = tmp_path_factory.mktemp("report-run-matrix")
+def _matrix_cmd(out: Path) -> tuple[list[str], dict[str, str]]:
     env = {**os.environ, "IBGW_MATRIX_VERSIONS": MATRIX_SLICE, "IBGW_MATRIX_RUNS": "2", "IBGW_MATRIX_TARGET": "mock"}
     env.pop("IBGW_GATEWAY", None)
-    cmd = [sys.executable, "-m", "pytest", "suites/test_version_matrix.py", *FAULT_TESTS, "-p", "no:cacheprovider",
-           "-q", "--gateway", "mock", f"--alluredir={out / 'allure-results'}", "--clean-alluredir",
-           f"--junitxml={out / 'junit.xml'}", "--evidence-dir", str(out / "evidence")]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, check=False, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    cmd = pytest_cmd("suites/test_version_matrix.py", *FAULT_TESTS, "-q", "--gateway", "mock",
+                     f"--alluredir={out / 'allure-results'}", "--clean-alluredir", f"--junitxml={out / 'junit.xml'}",
+                     evidence_dir=out / "evidence")
+    return cmd, env
+
+
+@pytest.fixture(scope="module")
+def run_m(nested_runs: dict[str, tuple[Path, Started]]) -> Path:
+    """A slice of the version matrix and one fault test, then `ibgw pin`:
+    what `make report` does, small."""
+    out, step = nested_runs["m"]
+    proc = step.result()
     # Exit 1: the regressed builds' cells fail, as the convention says.
-    assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
-    pin = subprocess.run([sys.executable, "-m", "harness.cli", "pin", str(out / "evidence" / "matrix"), "--out",
-                          str(out)], cwd=ROOT, check=False, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-5000:]}"
+    pin = run_cli("pin", str(out / "evidence" / "matrix"), "--out", str(out))
     assert pin.returncode == 0, pin.stdout[-2000:] + pin.stderr[-2000:]
     return out
 

@@ -181,7 +181,7 @@ def test_backoff_grows_to_its_cap_and_rejects_nonsense() -> None:
 def test_soak_command_runs_a_teams_own_client_through_a_restart(tmp_path: Path) -> None:
     """`ibgw soak --client module:factory`: the example isolated-worker adapter
     (a worker process per connection) is kept alive across a mock restart."""
-    from cli_process import run_cli
+    from tests.support.processes import run_cli
 
     spec = "examples.isolated_worker.adapter:factory"
     # A 20 s restart played at the time scale (1 s down, ending at 3 s); the run goes on for the 7 s
@@ -200,7 +200,7 @@ def test_soak_command_runs_a_teams_own_client_through_a_restart(tmp_path: Path) 
 
 
 def test_soak_command_refuses_an_unloadable_client_in_one_line() -> None:
-    from cli_process import run_cli
+    from tests.support.processes import run_cli
 
     proc = run_cli("soak", "--client", "no_such_team_module:factory", "--duration", "5")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr

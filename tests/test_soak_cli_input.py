@@ -25,8 +25,7 @@ from harness.mock import MockGateway
 from harness.scenarios.soak import CONFIG_PHASE, SoakConfig, run_soak
 from harness.scenarios.soak_schedule import LEAD_IN, RECOVERY_MARGIN, default_schedule, parse_schedule
 from harness.targets.base import Endpoint
-
-from cli_process import CLI, ROOT, MockServe, cli_env, run_cli
+from tests.support.processes import CLI, ROOT, MockServe, cli_env, run_cli
 
 HOST = "127.0.0.1"
 FAST = ("--interval", "2", "--ping-interval", "0.5", "--probe-interval", "4", "--probe-timeout", "3")

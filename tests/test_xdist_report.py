@@ -19,17 +19,19 @@ import re
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from harness.pytest_plugin.workers import split_range
+from tests.support.processes import Started, pytest_cmd
 
 ROOT = Path(__file__).resolve().parents[1]
 SLICE = ["suites/test_version_matrix.py", "suites/test_handshake.py"]
 RUN_TIMEOUT_S = 600
-# Each nested run is minutes on a loaded 2-core machine; the first test waits for both.
+# Each nested run is minutes on a loaded 2-core machine (they run side by side); the first test waits for both.
 pytestmark = pytest.mark.timeout(2 * RUN_TIMEOUT_S + 120)
 
 
@@ -41,31 +43,48 @@ def _dist_mode() -> str:
     return match.group(1)
 
 
-def _report_step(out: Path, workers: int) -> Path:
-    """The pytest step of `make report` (its options and matrix knobs), on a slice."""
+def _report_step(out: Path, workers: int) -> Started:
+    """The pytest step of `make report` (its options and matrix knobs), on a slice, started now."""
     env = {**os.environ, "IBGW_MATRIX_TARGET": "mock", "IBGW_MATRIX_RUNS": "2", "IBGW_MATRIX_VERSIONS": "10.41,10.45"}
     for name in ("IBGW_GATEWAY", "IBGW_RUN_OWNER", "IBGW_RUN_DIR", "PYTEST_XDIST_WORKER"):
         env.pop(name, None)
     xdist = ["-n", str(workers), "--dist", _dist_mode()] if workers else ["-p", "no:xdist"]
-    cmd = [sys.executable, "-m", "pytest", *SLICE, *xdist, "-p", "no:cacheprovider", "-q",
-           f"--alluredir={out / 'allure-results'}", "--clean-alluredir", f"--junitxml={out / 'junit.xml'}",
-           "--evidence-dir", str(out / "evidence")]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, check=False, capture_output=True, text=True,
-                          timeout=RUN_TIMEOUT_S)
-    (out / "pytest.out").write_text(proc.stdout + proc.stderr, encoding="utf-8")
+    cmd = pytest_cmd(*SLICE, *xdist, "-q", f"--alluredir={out / 'allure-results'}", "--clean-alluredir",
+                     f"--junitxml={out / 'junit.xml'}", evidence_dir=out / "evidence")
+    return Started(cmd, env=env, timeout=RUN_TIMEOUT_S)
+
+
+def _finished(out: Path, step: Started) -> Path:
+    proc = step.result()
+    (out / "pytest.out").write_text(proc.stdout, encoding="utf-8")
     # 1: the matrix caught 10.41's regression fixture, as it must; anything else is the harness breaking.
-    assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
+    assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-5000:]}"
     return out
 
 
 @pytest.fixture(scope="module")
-def serial(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _report_step(tmp_path_factory.mktemp("report-serial"), 0)
+def both_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Path, Started]]]:
+    """Both nested runs start together: each mostly waits (the wedged build's timeouts, sockets),
+    so side by side they take about as long as one; each fixture below collects its own."""
+    runs: dict[str, tuple[Path, Started]] = {}
+    try:
+        for name, workers in (("serial", 0), ("xdist", 2)):
+            out = tmp_path_factory.mktemp(f"report-{name}")
+            runs[name] = (out, _report_step(out, workers))
+        yield runs
+    finally:
+        for _, step in runs.values():
+            step.kill()
 
 
 @pytest.fixture(scope="module")
-def parallel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _report_step(tmp_path_factory.mktemp("report-xdist"), 2)
+def serial(both_runs: dict[str, tuple[Path, Started]]) -> Path:
+    return _finished(*both_runs["serial"])
+
+
+@pytest.fixture(scope="module")
+def parallel(both_runs: dict[str, tuple[Path, Started]]) -> Path:
+    return _finished(*both_runs["xdist"])
 
 
 def _summary(out: Path) -> str:

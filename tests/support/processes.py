@@ -1,0 +1,183 @@
+"""The one way the harness's own tests run a child process: `ibgw`, a nested
+pytest, a module of the harness, or a tool, bounded by a hard timeout and
+with its output collected.
+
+Why one module: seven helpers had grown up for the same job (issue 19),
+each with its own environment rules. The rules, once:
+
+* cli_env(): the repository on PYTHONPATH, so `python -m harness...` works
+  from any cwd the way an installed `ibgw` does;
+* child_env(): no IBGW_/PYTEST_ variable of the outer run leaks into a
+  nested pytest (an outer --gateway or an xdist worker id would change it);
+* every nested pytest gets its own --evidence-dir: a child writing to the
+  default reports/evidence would wipe the outer run's evidence at its
+  session start;
+* started(): a child started now and collected later, so two nested runs
+  that only wait (timeouts, sockets) overlap instead of queueing.
+
+`ibgw mock serve` as a child is MockServe: its port is read from the
+"listening on" line it prints (a blocking queue read, not a sleep).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import queue
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+REPO = ROOT  # the name the pytest-runner helpers used
+PY = sys.executable
+CLI = [PY, "-m", "harness.cli"]
+RUN_TIMEOUT = 60  # a hard cap per CLI run: the child is killed after it
+CHILD_TIMEOUT = 150.0  # a nested pytest run
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    """The outer environment with the repository on PYTHONPATH."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    env.update(extra)
+    return env
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The outer environment without the outer run's IBGW_/PYTEST_ variables."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IBGW_", "PYTEST_"))}
+    env.update(extra)
+    return env
+
+
+def run(cmd: Sequence[str], *, cwd: Path | str = ROOT, env: dict[str, str] | None = None,
+        timeout: float = RUN_TIMEOUT, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run cmd to completion with text output captured; killed after `timeout` seconds."""
+    return subprocess.run(list(cmd), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout,
+                          check=False, input=input)
+
+
+def run_cli(*args: str, timeout: float = RUN_TIMEOUT, env: dict[str, str] | None = None,
+            cwd: Path | str = ROOT) -> subprocess.CompletedProcess[str]:
+    """`ibgw ARGS` (as `python -m harness.cli`), repository on PYTHONPATH."""
+    return run([*CLI, *args], cwd=cwd, env=env if env is not None else cli_env(), timeout=timeout)
+
+
+def pytest_cmd(*args: str, evidence_dir: Path | None = None, python: str = PY) -> list[str]:
+    """`python -m pytest ARGS` without the cache (a child must not write the outer run's cache),
+    with its own --evidence-dir when given."""
+    own = ["--evidence-dir", str(evidence_dir)] if evidence_dir is not None else []
+    return [python, "-m", "pytest", *args, "-p", "no:cacheprovider", *own]
+
+
+class Started:
+    """A child started now and collected later (`result()`): output goes to a
+    file, so a chatty child can never block on a full pipe while nobody reads."""
+
+    def __init__(self, cmd: Sequence[str], *, cwd: Path | str = ROOT, env: dict[str, str] | None = None,
+                 timeout: float = CHILD_TIMEOUT) -> None:
+        self.cmd = list(cmd)
+        self.timeout = timeout
+        self._out = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.cmd, cwd=cwd, env=env, stdout=self._out, stderr=subprocess.STDOUT)
+        self._result: subprocess.CompletedProcess[str] | None = None
+
+    def result(self) -> subprocess.CompletedProcess[str]:
+        """Wait (bounded by the timeout given at start) and return exit code and combined output."""
+        if self._result is None:
+            try:
+                self.proc.wait(self.timeout)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                raise
+            self._out.seek(0)
+            text = self._out.read().decode(errors="replace")
+            self._out.close()
+            self._result = subprocess.CompletedProcess(self.cmd, self.proc.returncode, text, "")
+        return self._result
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+async def run_pytest(*args: str, evidence_dir: Path, cwd: Path = ROOT, env: dict[str, str] | None = None,
+                     timeout: float = CHILD_TIMEOUT, python: str = PY,
+                     ibgw_options: bool = True) -> tuple[int, str]:
+    """(exit code, combined output) of `python -m pytest ARGS` in cwd, from an async test (so a mock
+    Gateway on the test's own event loop keeps serving while the child runs).
+    ibgw_options=False: no --evidence-dir either (a run naming no ibgw option)."""
+    cmd = pytest_cmd(*args, evidence_dir=evidence_dir if ibgw_options else None, python=python)
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, cwd=cwd, env=env if env is not None else child_env(), stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
+    return proc.returncode or 0, out.decode(errors="replace")
+
+
+class MockServe:
+    """`ibgw mock serve` as a subprocess; its port is read from the
+    "listening on" line it prints (a blocking queue read, not a sleep)."""
+
+    def __init__(self, stderr_path: Path, *args: str, port: int = 0) -> None:
+        self.stderr_path = stderr_path
+        self._stderr = stderr_path.open("wb")  # a file, so a chatty log can never block the child
+        self.proc = subprocess.Popen(
+            [*CLI, "mock", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+            cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=self._stderr, text=True)
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.listening_line = ""
+        self.port = self._wait_listening(timeout=30)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def _wait_listening(self, timeout: float) -> int:
+        while True:
+            try:
+                line = self._lines.get(timeout=timeout)
+            except queue.Empty:
+                self.close()
+                raise AssertionError(f"mock serve did not report listening within {timeout} s") from None
+            if line is None:
+                code = self.proc.wait(10)
+                self.close()
+                raise AssertionError(f"mock serve exited {code}: {self.stderr_path.read_text()}")
+            match = re.search(r"listening on 127\.0\.0\.1:(\d+) ", line)
+            if match:
+                self.listening_line = line.rstrip("\n")
+                return int(match.group(1))
+
+    @property
+    def stderr(self) -> str:
+        self._stderr.flush()
+        return self.stderr_path.read_text()
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self._reader.join(5)
+        self._stderr.close()
