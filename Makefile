@@ -12,7 +12,9 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for `make test` and `make report` (auto: one per core; WORKERS=0: serial).
 # --dist loadfile keeps each test file on one worker: module fixtures (the version matrix's
 # targets and its matrix directory, test_report's nested pytest run) and module-level state
-# (the matrix's pinning check reads what its own cells wrote) assume one process per file.
+# (the matrix's pinning check reads what its own cells wrote) assume one process per file. The
+# repository's conftest.py refines it (tests/support/balance.py): files of independent long tests
+# (the zombie suite, the soak and interrupt tests) are shared by both workers, heaviest files first.
 WORKERS ?= auto
 XDIST_ARGS = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 
