@@ -184,9 +184,11 @@ def test_soak_command_runs_a_teams_own_client_through_a_restart(tmp_path: Path) 
     from tests.support.processes import run_cli
 
     spec = "examples.isolated_worker.adapter:factory"
-    # A 20 s restart played at the time scale (1 s down, ending at 3 s); the run goes on for the 7 s
+    # A 20 s restart played at the time scale (1 s down, ending at 6 s); the run goes on for the 7 s
     # recovery bound after it (a worker process per connection reconnects slowly on a loaded machine).
-    proc = run_cli("soak", "--client", spec, "--duration", "10", "--schedule", "restart@2:20",
+    # It starts after the default plans' lead-in (5 s): at 2 s a loaded machine had not yet connected
+    # the worker, so the restart passed before its connection and there was nothing to recover.
+    proc = run_cli("soak", "--client", spec, "--duration", "13", "--schedule", "restart@5:20",
                    "--time-scale", str(TIME_SCALE), "--interval", "1",
                    "--ping-interval", "0.2", "--probe-interval", "1", "--probe-timeout", "2", "--connect-timeout", "2",
                    "--backoff-cap", "0.5", "--gap-margin", "7", "--recovery-bound", "7", "--out", str(tmp_path),
