@@ -43,8 +43,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.targets.container_target import free_port
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 BASE_IMAGE = os.environ.get("IBGW_BASE_IMAGE", "ibgw-base:py3")
 POLL_S = 0.2  # a daemon's start and stop send no event a test could await
 

@@ -5,22 +5,19 @@ a person, not assertions (the machine may be loaded)."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
 import psutil
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support.processes import run
 
 
 def test_make_bench_entry_point_prints_every_row_at_tiny_sizes(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run_all", "--sizes", "20", "--seconds", "3", "--handshakes", "10",
-         "--rounds", "2", "--ping-sessions", "3", "--pings", "3", "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    proc = run([sys.executable, "-m", "benchmarks.run_all", "--sizes", "20", "--seconds", "3", "--handshakes", "10",
+                "--rounds", "2", "--ping-sessions", "3", "--pings", "3", "--json", str(out)], timeout=240)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     table = proc.stdout
     for row in ("server CPU per handshake, ibgw mock serve (INFO) vs bare",

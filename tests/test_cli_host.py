@@ -131,7 +131,8 @@ async def test_a_hanging_resolver_is_bounded(monkeypatch: pytest.MonkeyPatch) ->
     finally:
         release.set()
     assert problem is not None and problem.cause == CAUSE and "did not answer within 0.3 s" in problem.meaning
-    assert took < 0.3 + 1.0
+    # Bounded by the 0.3 s, not by the 30 s the resolver hangs: a generous margin for a loaded machine.
+    assert took < 0.3 + 5.0
     assert RESOLVE_TIMEOUT_S <= 10  # --timeout 3600 must not mean an hour of waiting for DNS
 
 

@@ -119,7 +119,9 @@ def test_silent_port_fails_at_server_version_with_exit_3(silent_server: SilentSe
     assert silent_server.accepted.is_set()
     assert proc.returncode == 3, proc.stderr
     line = failed_line(proc.stderr)
-    assert re.match(r"FAILED at server_version after 2\.\d s: no answer within 2 s: ", line), line
+    match = re.match(r"FAILED at server_version after (\d+\.\d) s: no answer within 2 s: ", line)
+    # It waited the timeout out (a lower bound that holds on a loaded machine, where it may take longer).
+    assert match and float(match.group(1)) >= 2.0, line
     # Silence after accept is not a login or 2FA (the listener is not up then): the candidates say so.
     assert "not answering" in line and "incoming-connection dialog" in line and "2FA" not in line
     # tcp_connect was reached and printed with its time before the failure

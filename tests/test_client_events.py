@@ -5,13 +5,13 @@ loop reads no library object or private field."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import pytest
 
 from harness.clients.base import AdapterEvents, GatewayMessage, events_of
 from harness.clients.raw import RawClient
 from harness.mock.gateway import MockGateway
+from tests.support import ROOT
 
 HOST = "127.0.0.1"
 READY = 5.0
@@ -56,7 +56,7 @@ async def test_the_raw_client_announces_messages_and_its_close() -> None:
 
 
 def test_the_reconnect_loop_reads_no_private_adapter_state() -> None:
-    source = (Path(__file__).resolve().parents[1] / "harness/clients/reconnecting.py").read_text()
+    source = (ROOT / "harness/clients/reconnecting.py").read_text()
     for private in ("adapter.ib", "getattr(adapter", "adapter._", "_close_cause"):
         assert private not in source, private
 

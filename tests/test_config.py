@@ -5,14 +5,13 @@ from it, and no variable read anywhere in harness/ that it does not list."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from harness import config
 from harness.targets.mock_target import _accounts_from_env
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 # Quoted names that are not environment variables (an evidence category).
 NOT_SETTINGS = {"HARNESS_ERROR"}
 

@@ -14,7 +14,6 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -29,8 +28,9 @@ from harness.targets.container_target import (
 )
 from harness.targets.docker_engine import LABEL_PID, LABEL_RUN, RUN_ID, remove_container, run_labels
 from harness.targets.proc_net import count_state, parse_proc_net_tcp
+from tests.support import ROOT
+from tests.support.processes import pytest_cmd, run
 
-ROOT = Path(__file__).resolve().parents[1]
 VICTIM = ROOT / "tests" / "docker_victims" / "victim_container.py"
 MOCK_IMAGE = "ibgw-mock:10.45"
 LEAKY_IMAGE = "ibgw-mock:10.41"  # regression fixture: api-wedge=no-read,2 (gnzsnz/ib-gateway-docker#336)
@@ -104,9 +104,7 @@ def test_labels_name_the_run_and_its_owner():
 
 
 def _pytest(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs", *args],
-                          check=False, capture_output=True, text=True, timeout=timeout, cwd=ROOT,
-                          env={**os.environ, **(env or {})})
+    return run(pytest_cmd("-q", "-rs", *args), env={**os.environ, **(env or {})}, timeout=timeout)
 
 
 def test_no_engine_is_a_one_line_error_with_the_fix():

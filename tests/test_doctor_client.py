@@ -3,27 +3,19 @@ from the command line, through a recording proxy, against the mock."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sys
 from pathlib import Path
 
 from harness.mock import MockGateway
-from tests.support.processes import REPO, child_env
+from tests.support.processes import arun, child_env
 
 IBGW = str(Path(sys.executable).with_name("ibgw"))
 
 
 async def doctor(*args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(IBGW, "doctor", *args, cwd=REPO, env=child_env(),
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-    try:
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-    except BaseException:
-        proc.kill()
-        await proc.wait()
-        raise
-    return proc.returncode or 0, out.decode(), err.decode()
+    done = await arun([IBGW, "doctor", *args], env=child_env(), timeout=60)
+    return done.returncode, done.stdout, done.stderr
 
 
 async def test_verdicts_name_the_client_and_the_phase():

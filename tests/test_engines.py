@@ -15,8 +15,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,7 +26,7 @@ from engine_rig import Dockerd, Sshd, make_tls_certs, missing_tools
 from harness.evidence.pinning import INCONCLUSIVE, MISSING, PASS, RECOMMENDED, build_report, to_markdown
 from harness.targets.base import TargetSpecError
 from harness.targets.engines import choose_hosts, parse_hosts, spread
-from tests.support.processes import child_env, run_pytest
+from tests.support.processes import child_env, pytest_cmd, run, run_pytest
 
 THREE = ["10.37", "10.40", "10.50"]  # no regression fixture, not the stand-in's version: every cell must pass
 TWO = ["10.40", "10.50"]  # 10.50, the newest, lands on the engine that is stopped
@@ -49,10 +47,8 @@ def test_engine_urls_are_checked_and_spread_round_robin(monkeypatch: pytest.Monk
 
 
 def test_bad_docker_host_is_a_usage_error(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "pytest", "suites/test_version_matrix.py", "--co", "-q",
-                           "--docker-host", "docker.sock", "-p", "no:cacheprovider",
-                           "--evidence-dir", str(tmp_path)], capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).resolve().parents[1], env=child_env())
+    proc = run(pytest_cmd("suites/test_version_matrix.py", "--co", "-q", "--docker-host", "docker.sock",
+                          evidence_dir=tmp_path), env=child_env(), timeout=120)
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert "'docker.sock' is not a Docker engine URL" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -60,11 +56,9 @@ def test_bad_docker_host_is_a_usage_error(tmp_path: Path) -> None:
 def test_unreachable_engine_is_one_line(tmp_path: Path) -> None:
     """A --docker-host nobody answers on: every matrix test fails with the
     one line naming it, no traceback, no container started anywhere."""
-    proc = subprocess.run([sys.executable, "-m", "pytest", "suites/test_version_matrix.py", "-q", "--client", "raw",
-                           "--docker-host", f"unix://{tmp_path}/nobody.sock", "-p", "no:cacheprovider",
-                           "--evidence-dir", str(tmp_path / "ev")], capture_output=True, text=True, timeout=120,
-                          cwd=Path(__file__).resolve().parents[1],
-                          env=child_env(IBGW_MATRIX_TARGET="docker", IBGW_MATRIX_VERSIONS="10.50"))
+    proc = run(pytest_cmd("suites/test_version_matrix.py", "-q", "--client", "raw",
+                          "--docker-host", f"unix://{tmp_path}/nobody.sock", evidence_dir=tmp_path / "ev"),
+               env=child_env(IBGW_MATRIX_TARGET="docker", IBGW_MATRIX_VERSIONS="10.50"), timeout=120)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out[-2000:]
     assert f"no Docker engine at unix://{tmp_path}/nobody.sock (no engine socket there)" in out, out[-2000:]

@@ -22,6 +22,7 @@ from harness.mock.faults import (
     valid_faults_text,
 )
 from harness.protocol.versions import PROTOCOL_MAX
+from tests.support import ROOT
 
 ALL_FAULTS = [
     "silent-handshake", "close-after-accept", "delayed-accounts", "delayed-next-id", "no-next-valid-id",
@@ -255,7 +256,7 @@ def test_the_mock_asks_hooks_instead_of_checking_fault_names() -> None:
     fault by name: a fault's behaviour lives in its own module."""
     import re
 
-    root = Path(__file__).resolve().parents[1] / "harness"
+    root = ROOT / "harness"
     names = "|".join(re.escape(n) for n in SPECS)
     check = re.compile(rf"[\"']({names})[\"']\s+(not\s+)?in\b|\.get\([\"']({names})[\"']")
     for path in ("mock/session.py", "mock/gateway.py", "mock/requests_market.py", "recording/replay.py"):

@@ -19,25 +19,22 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from harness.protocol import ProtocolError, message_id, parse_hello, parse_server_hello
+from tests.support.processes import run
 
-ROOT = Path(__file__).resolve().parent.parent
 INPUTS = int(os.environ.get("IBGW_FUZZ_INPUTS", "4000"))
 SEED = int(os.environ.get("IBGW_FUZZ_SEED", "8"))
 
 
 def test_fuzzed_mock_stays_up_serves_others_and_closes_every_bad_connection(tmp_path: Path) -> None:
     out = tmp_path / "fuzz.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks.fuzz_mock", "--inputs", str(INPUTS), "--seed", str(SEED),
-         "--json", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=60 + INPUTS * 0.05, check=False)
+    proc = run([sys.executable, "-m", "benchmarks.fuzz_mock", "--inputs", str(INPUTS), "--seed", str(SEED),
+                "--json", str(out)], timeout=60 + INPUTS * 0.05)
     print(proc.stdout)  # the report: shown with -s or on failure
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     report = json.loads(out.read_text())

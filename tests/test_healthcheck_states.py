@@ -10,7 +10,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import psutil
 import pytest
@@ -18,8 +17,8 @@ import pytest
 from harness.mock.gateway import MockGateway
 from harness.mock.healthcheck import EXIT_CODES, check_api_ready
 from harness.targets.container_target import free_port
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 STDLIB_ONLY = [sys.executable, "-S"]
 
 

@@ -29,7 +29,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT
+
 TARGET = ROOT / "tests" / "interrupt_target" / "run_under_signal.py"
 SOAK = ROOT / "suites" / "test_soak.py"
 START_DEADLINE = 90.0  # child pytest start-up (imports) plus reaching the held test

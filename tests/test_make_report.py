@@ -13,12 +13,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.support.processes import run
+
 SLICE = "test_handshake_completes and raw-id1-readonly or test_matrix_cell or test_version_probe or pin_never"
 
 
@@ -46,9 +46,8 @@ def test_make_report_without_npm_names_npm_once_and_makes_every_other_artifact(
            "IBGW_MATRIX_RUNS": "1"}
     env.pop("IBGW_GATEWAY", None)
     env.pop("MAKEFLAGS", None)
-    proc = subprocess.run(["make", "--no-print-directory", "report", f"REPORTS={reports}",
-                           f"PYTEST_ARGS=-k '{SLICE}' -p no:cacheprovider -q"],
-                          cwd=ROOT, env=env, check=False, capture_output=True, text=True, timeout=600)
+    proc = run(["make", "--no-print-directory", "report", f"REPORTS={reports}",
+                f"PYTEST_ARGS=-k '{SLICE}' -p no:cacheprovider -q"], env=env, timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
     npm_lines = [line for line in out.splitlines() if re.search(r"\bnpm\b", line)]

@@ -9,7 +9,6 @@ Gateway" is a mock presenting a non-paper account, addressed as HOST:PORT.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from harness.mock import MockGateway
-from tests.support.processes import REPO, child_env
+from tests.support.processes import arun, child_env
 
 MAKE_TIMEOUT = 150.0
 
@@ -28,21 +27,14 @@ async def test_make_test_live_keeps_pytests_exit_3(tmp_path: Path) -> None:
     stamp.touch()  # newer than pyproject.toml: make does not reinstall the venv
     reports = tmp_path / "reports"
     async with MockGateway(port=0, accounts=["U1234567"]) as gw:
-        proc = await asyncio.create_subprocess_exec(
-            "make", "-s", "test-live", f"GATEWAY=127.0.0.1:{gw.port}", "CLIENT=raw", f"PY={sys.executable}",
-            f"STAMP={stamp}", f"REPORTS={reports}",
-            f"PYTEST_ARGS=-p no:cacheprovider --evidence-dir {tmp_path / 'evidence'} -k account_sync",
-            cwd=REPO, env={**child_env(), "MAKEFLAGS": ""}, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT)
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), MAKE_TIMEOUT)
-        except BaseException:
-            proc.kill()
-            await proc.wait()
-            raise
-    text = out.decode(errors="replace")
+        done = await arun(
+            ["make", "-s", "test-live", f"GATEWAY=127.0.0.1:{gw.port}", "CLIENT=raw", f"PY={sys.executable}",
+             f"STAMP={stamp}", f"REPORTS={reports}",
+             f"PYTEST_ARGS=-p no:cacheprovider --evidence-dir {tmp_path / 'evidence'} -k account_sync"],
+            env={**child_env(), "MAKEFLAGS": ""}, timeout=MAKE_TIMEOUT, merge_stderr=True)
+    text = done.stdout
     assert "STOPPED before the first scenario" in text, text[-3000:]
     assert (reports / "test-live.status").read_text().strip() == "3", text[-3000:]
     assert "ibgw: pytest exited 3" in text, text[-3000:]
-    assert proc.returncode == 2  # make's own status for any failure: why the code is kept apart
+    assert done.returncode == 2  # make's own status for any failure: why the code is kept apart
     assert "U1234567" not in text

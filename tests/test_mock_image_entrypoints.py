@@ -9,14 +9,13 @@ import os
 import signal
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from harness.mock.healthcheck import check_api_ready
 from harness.targets.container_target import free_port
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 STDLIB_ONLY = [sys.executable, "-S"]  # no site-packages: click, docker, ib_async... are not importable
 
 

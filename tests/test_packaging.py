@@ -21,17 +21,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.processes import MockServe
+from tests.support import ROOT
+from tests.support.processes import MockServe, run
 
-ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = {"ib_async": "2.0.1", "ibapi": "9.81.1.post1"}
 PIP_TIMEOUT = 300  # a cold cache downloads; a warm one takes seconds
 RUN_TIMEOUT = 60
 
 
 def _run(*args: str, timeout: float = RUN_TIMEOUT, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "LANG": "C.UTF-8"})
+    return run(args, timeout=timeout, cwd=cwd or Path.cwd(),
+               env={"PATH": "/usr/bin:/bin", "HOME": str(Path.home()), "LANG": "C.UTF-8"})
 
 
 def _pip(venv: Path, *args: str) -> subprocess.CompletedProcess[str]:

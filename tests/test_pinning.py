@@ -5,8 +5,6 @@ a 1-in-10 flaky cell, missing cells, a build too old for a client)."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from harness.evidence.pinning import (
     build_report,
     version_order,
 )
+from tests.support.processes import pytest_cmd, run, run_cli
 
 CLIENTS = {"raw": 100, "ib_async": 157}  # name -> the minimum server version it offers
 SCENARIOS = ("handshake", "account_sync", "zombie")
@@ -174,8 +173,7 @@ def test_version_order():
 def test_cli_writes_markdown_and_json(tmp_path):
     results = write(tmp_path, full_grid())
     out = tmp_path / "out"
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "pin", str(results), "--out", str(out)],
-                          check=False, capture_output=True, text=True, timeout=60)
+    proc = run_cli("pin", str(results), "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     assert "**Overall: 10.45**" in proc.stdout
     assert json.loads((out / "pinning.json").read_text())["recommended"] == "10.45"
@@ -183,8 +181,7 @@ def test_cli_writes_markdown_and_json(tmp_path):
 
 
 def test_cli_bad_input_is_one_line(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "pin", str(tmp_path / "nope")],
-                          check=False, capture_output=True, text=True, timeout=60)
+    proc = run_cli("pin", str(tmp_path / "nope"))
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "no such results path" in proc.stderr
     assert "Traceback" not in proc.stderr
@@ -194,10 +191,8 @@ def test_a_declared_desktop_build_reaches_the_pin(tmp_path):
     """--gateway-version: a Gateway that cannot report its build (a desktop
     install) still lands in the right row of the decision."""
     evidence = tmp_path / "desk"
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "suites/test_handshake.py",
-                           "-k", "raw and id1 and readonly and not readwrite", "--client", "raw",
-                           "--gateway-version", "10.45.1j", "--evidence-dir", str(evidence)],
-                          check=False, capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[1])
+    proc = run(pytest_cmd("-q", "suites/test_handshake.py", "-k", "raw and id1 and readonly and not readwrite",
+                          "--client", "raw", "--gateway-version", "10.45.1j", evidence_dir=evidence), timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:]
     report = build_report([evidence])
     assert [v["version"] for v in report["versions"]] == ["10.45"]

@@ -7,21 +7,18 @@ evidence into the repository root)."""
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support.processes import REPO, child_env
+from tests.support.processes import REPO, child_env, pytest_cmd, run
 
 ANY_TEST = f"{REPO}/tests/test_pinning.py::test_version_order"  # absolute: the run's directory is tmp_path
 
 
 def _pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", ANY_TEST, "-p", "no:cacheprovider", "--rootdir", str(REPO),
-                           "-c", str(REPO / "pyproject.toml"), *args],
-                          cwd=tmp_path, env={**child_env(), "PYTHONPATH": str(REPO)}, check=False,
-                          capture_output=True, text=True, timeout=120)
+    return run(pytest_cmd(ANY_TEST, "--rootdir", str(REPO), "-c", str(REPO / "pyproject.toml"), *args),
+               cwd=tmp_path, env={**child_env(), "PYTHONPATH": str(REPO)}, timeout=120)
 
 
 @pytest.mark.parametrize(("args", "says"), [

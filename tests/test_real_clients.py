@@ -229,7 +229,7 @@ async def test_closed_port_fails_fast_in_tcp_phase(adapter: ClientAdapter, close
     result = caught.value.result
     assert result is not None and not result.ok and result.failed_phase == PHASE_TCP
     assert PHASE_TCP not in result.phases
-    assert elapsed < 1.0
+    assert elapsed < 5.0 / 2  # refused at once: the 5 s connect timeout was not waited out
     assert threading.active_count() == threads_before
     assert client_sockets_to(closed_port) == []
     await adapter.disconnect()  # after a failed connect: must not raise
@@ -254,7 +254,8 @@ async def test_silent_gateway_fails_in_server_version_phase(
     assert f"v{adapter.info.min_version}..{adapter.info.max_version}".encode() in silent_server.received
     # Bounded: ib_async by its own timeout; ibapi (which would wait forever)
     # by the adapter's deadline plus its 1 s recv timeout to notice the close.
-    slack = 0.5 + (IBAPI_RECV_TIMEOUT if lib == "ibapi" else 0.0)
+    # The slack is generous (a loaded machine): what it rules out is waiting forever, not milliseconds.
+    slack = 2.0 + (IBAPI_RECV_TIMEOUT if lib == "ibapi" else 0.0)
     assert timeout - 0.05 <= elapsed < timeout + slack
     # Nothing leaks: the peer saw EOF, no socket of ours points at it any
     # more, and ibapi's connect / reader threads are gone.

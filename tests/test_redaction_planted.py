@@ -19,8 +19,6 @@ import base64
 import json
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,9 +26,9 @@ import pytest
 from harness.evidence.html_report import generate, tooling_installed
 from harness.evidence.redact import redact_account
 from harness.mock import MockGateway
-from tests.support.processes import child_env, run_pytest
+from tests.support import ROOT
+from tests.support.processes import child_env, pytest_cmd, run, run_pytest
 
-ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "report_fixtures" / "leaky_failing.py"
 # Planted ids; each is searched for by its digits, so no prefix or case hides a leak.
 PLANTED = ("DU9753124", "DF8642097")
@@ -47,11 +45,11 @@ def planted_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     env = {**os.environ, "IBGW_MOCK_ACCOUNTS": ",".join(PLANTED), "IBGW_MATRIX_TARGET": "mock",
            "IBGW_MATRIX_VERSIONS": "10.50", "IBGW_MATRIX_RUNS": "1"}
     env.pop("IBGW_GATEWAY", None)
-    cmd = [sys.executable, "-m", "pytest", "suites/test_account_sync.py", "suites/test_version_matrix.py", str(FIXTURE),
-           "-p", "no:cacheprovider", "-rA", "--gateway", "mock:10.50", "--client", "ibapi", "--log-level=DEBUG",
-           f"--alluredir={out / 'allure-results'}", "--clean-alluredir", f"--junitxml={out / 'junit.xml'}",
-           "--evidence-dir", str(out / "evidence")]
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, check=False, capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    cmd = pytest_cmd("suites/test_account_sync.py", "suites/test_version_matrix.py", str(FIXTURE),
+                     "-rA", "--gateway", "mock:10.50", "--client", "ibapi", "--log-level=DEBUG",
+                     f"--alluredir={out / 'allure-results'}", "--clean-alluredir", f"--junitxml={out / 'junit.xml'}",
+                     evidence_dir=out / "evidence")
+    proc = run(cmd, env=env, timeout=RUN_TIMEOUT_S)
     terminal = proc.stdout + proc.stderr
     # Exit 1: the deliberate failure; anything else is the harness breaking.
     assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"

@@ -38,9 +38,9 @@ from harness.evidence.html_report import TOOLS_DIR, generate, tooling_installed
 from harness.evidence.redact import redact_account
 from harness.mock.profiles import get_profile
 from harness.targets import MockTarget
+from tests.support import ROOT
 from tests.support.processes import Started, pytest_cmd, run, run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 FAILING = ROOT / "tests" / "report_fixtures" / "failing_scenarios.py"
 PASSING = [f"suites/test_handshake.py::test_handshake_completes[{c}-id1-readonly]" for c in ("raw", "ib_async", "ibapi")]
 PASSING += [f"suites/test_account_sync.py::test_account_sync_complete[{c}]" for c in ("raw", "ib_async", "ibapi")]

@@ -21,6 +21,8 @@ from harness.mock import MockGateway
 from harness.scenarios.soak import SoakConfig, run_soak
 from harness.scenarios.soak_schedule import ScheduleError, default_schedule, parse_schedule
 from harness.targets.base import Endpoint
+from tests.support import ROOT
+from tests.support.processes import pytest_cmd, run
 
 HOST = "127.0.0.1"
 # The CI soak plays realistic fault lengths (a 60 s restart, an 80 s connectivity loss, a 40 s
@@ -218,10 +220,9 @@ def test_the_soak_suite_plays_a_realistic_auto_restart_at_a_time_scale(tmp_path:
            "IBGW_SOAK_TIME_SCALE": str(TIME_SCALE), "IBGW_SOAK_CLIENTS": "raw"}
     for name in ("IBGW_GATEWAY", "IBGW_RUN_OWNER", "IBGW_RUN_DIR", "PYTEST_XDIST_WORKER"):
         env.pop(name, None)
-    suite = Path(__file__).resolve().parents[1] / "suites" / "test_soak.py"
-    proc = subprocess.run([sys.executable, "-m", "pytest", str(suite), "-m", "soak", "-q", "-p", "no:cacheprovider",
-                           "--gateway", "mock", "--evidence-dir", str(tmp_path / "evidence")],
-                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=140, check=False)
+    suite = ROOT / "suites" / "test_soak.py"
+    proc = run(pytest_cmd(str(suite), "-m", "soak", "-q", "--gateway", "mock", evidence_dir=tmp_path / "evidence"),
+               cwd=tmp_path, env=env, timeout=140)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     evidence = json.loads(next(tmp_path.glob("reports/soak/*/evidence.json")).read_text())
     assert evidence["outcome"] == "passed"

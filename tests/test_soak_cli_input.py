@@ -25,7 +25,7 @@ from harness.mock import MockGateway
 from harness.scenarios.soak import CONFIG_PHASE, SoakConfig, run_soak
 from harness.scenarios.soak_schedule import LEAD_IN, RECOVERY_MARGIN, default_schedule, parse_schedule
 from harness.targets.base import Endpoint
-from tests.support.processes import CLI, ROOT, MockServe, cli_env, run_cli
+from tests.support.processes import MockServe, cli_env, run, run_cli
 
 HOST = "127.0.0.1"
 FAST = ("--interval", "2", "--ping-interval", "0.5", "--probe-interval", "4", "--probe-timeout", "3")
@@ -195,8 +195,7 @@ def test_an_out_dir_that_cannot_be_created_is_a_usage_error(tmp_path: Path) -> N
 
 def test_no_docker_engine_is_one_line_not_a_traceback(tmp_path: Path) -> None:
     env = {**cli_env(), "DOCKER_HOST": f"unix://{tmp_path}/no-engine.sock"}
-    proc = subprocess.run([*CLI, "soak", "--duration", "10", "--gateway", "docker:foo", "--out", str(tmp_path / "o")],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False)
+    proc = run_cli("soak", "--duration", "10", "--gateway", "docker:foo", "--out", str(tmp_path / "o"), env=env)
     assert proc.returncode == 1, proc.stderr
     _no_traceback(proc)
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
@@ -209,8 +208,7 @@ def test_no_docker_engine_is_one_line_not_a_traceback(tmp_path: Path) -> None:
 def test_plotting_a_file_that_is_not_a_soak_record_fails_and_writes_nothing(tmp_path: Path) -> None:
     notrec = tmp_path / "notrec.jsonl"
     notrec.write_text('hello\n{"type": "interval"}\n[1, 2]\n')
-    proc = subprocess.run([sys.executable, "-m", "harness.evidence.soak_plot", str(notrec)], cwd=ROOT,
-                          env=cli_env(), capture_output=True, text=True, timeout=60, check=False)
+    proc = run([sys.executable, "-m", "harness.evidence.soak_plot", str(notrec)], env=cli_env())
     assert proc.returncode == 2, proc.stderr
     _no_traceback(proc)
     lines = proc.stderr.splitlines()

@@ -18,7 +18,6 @@ import sys
 import urllib.request
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -34,8 +33,8 @@ from harness.watch.ibc import send_command
 from harness.watch.policy import PolicyError, RestartPolicy, TradingWindow
 from harness.watch.sockets import SocketEvidence, parse_tables
 from harness.watch.watchdog import WatchConfig, Watchdog
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 # A wedge the stand-in can take at start: after N sessions its API stops answering until a restart.
 # When the api-wedge fault lands this becomes "api-wedge=no-read,2" (one line).
 WEDGE_FAULT = "api-wedge=no-read,2"

@@ -14,7 +14,6 @@ import asyncio
 import io
 import json
 import time
-from pathlib import Path
 
 import psutil
 import pytest
@@ -23,8 +22,8 @@ from harness.targets.container_target import free_port
 from harness.targets.docker_engine import run_labels
 from harness.watch.policy import RestartPolicy
 from harness.watch.watchdog import WatchConfig, Watchdog
+from tests.support import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 STANDIN_IMAGE = "ibgw-standin:10.45"
 # The wedge the stand-in takes at start (IBGW_FAULTS). One line to change when the api-wedge fault lands:
 # "api-wedge=no-read,2" (or no-accept).

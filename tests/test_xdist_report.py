@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -26,9 +25,9 @@ from typing import Any
 import pytest
 
 from harness.pytest_plugin.workers import split_range
-from tests.support.processes import Started, pytest_cmd
+from tests.support import ROOT
+from tests.support.processes import Started, pytest_cmd, run, run_cli
 
-ROOT = Path(__file__).resolve().parents[1]
 SLICE = ["suites/test_version_matrix.py", "suites/test_handshake.py"]
 RUN_TIMEOUT_S = 600
 # Each nested run is minutes on a loaded 2-core machine (they run side by side); the first test waits for both.
@@ -88,16 +87,13 @@ def parallel(both_runs: dict[str, tuple[Path, Started]]) -> Path:
 
 
 def _summary(out: Path) -> str:
-    proc = subprocess.run([sys.executable, "-m", "harness.evidence.summary", str(out / "evidence")], cwd=ROOT,
-                          check=False, capture_output=True, text=True, timeout=60)
+    proc = run([sys.executable, "-m", "harness.evidence.summary", str(out / "evidence")])
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
 
 def _pin(out: Path) -> dict[str, Any]:
-    proc = subprocess.run([sys.executable, "-m", "harness.cli", "pin", str(out / "evidence" / "matrix"),
-                           "--out", str(out / "pin")], cwd=ROOT, check=False, capture_output=True, text=True,
-                          timeout=60)
+    proc = run_cli("pin", str(out / "evidence" / "matrix"), "--out", str(out / "pin"))
     assert proc.returncode in (0, 3, 4), proc.stdout + proc.stderr
     data = json.loads((out / "pin" / "pinning.json").read_text(encoding="utf-8"))
     data["_exit"] = proc.returncode

@@ -32,7 +32,8 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support import ROOT
+
 REPO = ROOT  # the name the pytest-runner helpers used
 PY = sys.executable
 CLI = [PY, "-m", "harness.cli"]
@@ -107,6 +108,23 @@ class Started:
             self.proc.wait(10)
 
 
+async def arun(cmd: Sequence[str], *, cwd: Path | str = ROOT, env: dict[str, str] | None = None,
+               timeout: float = RUN_TIMEOUT, merge_stderr: bool = False) -> subprocess.CompletedProcess[str]:
+    """run() from an async test: the test's event loop (and a mock Gateway on it) keeps serving
+    while the child runs; killed and reaped on timeout or cancellation. merge_stderr: one stream."""
+    proc = await asyncio.create_subprocess_exec(
+        *cmd, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT if merge_stderr else asyncio.subprocess.PIPE)
+    try:
+        out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    except BaseException:
+        proc.kill()
+        await proc.wait()
+        raise
+    return subprocess.CompletedProcess(list(cmd), proc.returncode or 0, out.decode(errors="replace"),
+                                       (err or b"").decode(errors="replace"))
+
+
 async def run_pytest(*args: str, evidence_dir: Path, cwd: Path = ROOT, env: dict[str, str] | None = None,
                      timeout: float = CHILD_TIMEOUT, python: str = PY,
                      ibgw_options: bool = True) -> tuple[int, str]:
@@ -114,16 +132,8 @@ async def run_pytest(*args: str, evidence_dir: Path, cwd: Path = ROOT, env: dict
     Gateway on the test's own event loop keeps serving while the child runs).
     ibgw_options=False: no --evidence-dir either (a run naming no ibgw option)."""
     cmd = pytest_cmd(*args, evidence_dir=evidence_dir if ibgw_options else None, python=python)
-    proc = await asyncio.create_subprocess_exec(
-        *cmd, cwd=cwd, env=env if env is not None else child_env(), stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT)
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), timeout)
-    except BaseException:
-        proc.kill()
-        await proc.wait()
-        raise
-    return proc.returncode or 0, out.decode(errors="replace")
+    done = await arun(cmd, cwd=cwd, env=env if env is not None else child_env(), timeout=timeout, merge_stderr=True)
+    return done.returncode, done.stdout
 
 
 class MockServe:
