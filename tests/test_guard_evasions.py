@@ -17,10 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
-import signal
-import subprocess
-import sys
 import tempfile
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -49,6 +45,7 @@ from harness.safety.stream_guard import (
     java_parse_int,
 )
 from harness.targets.base import TARGET_EXTERNAL, Endpoint
+from tests.support.processes import CLI, Spawned
 
 HOST = "127.0.0.1"
 TIMEOUT = 10.0  # generous: a loaded 2-core machine
@@ -138,25 +135,9 @@ async def _free_port() -> int:
     return port
 
 
-async def _stop(proc: subprocess.Popen[str]) -> int:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        await asyncio.to_thread(proc.wait, 15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        await asyncio.to_thread(proc.wait, 10)
-    if proc.stderr is not None:
-        proc.stderr.close()
-    return proc.returncode
-
-
-async def _banner_port(proc: subprocess.Popen[str], pattern: str) -> int:
-    """The port in the first stderr line (printed once the command listens)."""
-    assert proc.stderr is not None
-    banner = await asyncio.wait_for(asyncio.to_thread(proc.stderr.readline), 30)
-    match = re.search(pattern, banner)
-    assert match, banner
-    return int(match.group(1))
+async def _banner_port(proc: Spawned, pattern: str) -> int:
+    """The port in the stderr line the command prints once it listens."""
+    return int((await asyncio.to_thread(proc.wait_for, pattern, 30)).group(1))
 
 
 @contextlib.asynccontextmanager
@@ -165,14 +146,13 @@ async def cli_proxy(upstream_port: int, allow_orders: bool = False, allow_config
     """`ibgw proxy` as a subprocess."""
     port = await _free_port()
     options = (["--allow-orders"] if allow_orders else []) + (["--allow-config-changes"] if allow_config else [])
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "proxy", "--listen", f"{HOST}:{port}",
-                             "--upstream", f"{HOST}:{upstream_port}", *options],
-                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proc = Spawned([*CLI, "proxy", "--listen", f"{HOST}:{port}", "--upstream", f"{HOST}:{upstream_port}", *options],
+                   stream="stderr", env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         assert await _banner_port(proc, rf"proxy {HOST}:(\d+)") == port
         yield port
     finally:
-        code = await _stop(proc)
+        code = await proc.astop(timeout=15)
     assert code == 0
 
 
@@ -181,13 +161,12 @@ async def cli_record(upstream_port: int, allow_orders: bool = False) -> AsyncIte
     """`ibgw record` as a subprocess (it has no option to allow anything)."""
     assert not allow_orders
     with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "record", "--listen", f"{HOST}:0",
-                                 "--upstream", f"{HOST}:{upstream_port}", "--out", str(Path(tmp) / "rec.jsonl")],
-                                stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = Spawned([*CLI, "record", "--listen", f"{HOST}:0", "--upstream", f"{HOST}:{upstream_port}",
+                        "--out", str(Path(tmp) / "rec.jsonl")], stream="stderr", env={**os.environ, "PYTHONUNBUFFERED": "1"})
         try:
             yield await _banner_port(proc, rf"recording {HOST}:(\d+)")
         finally:
-            code = await _stop(proc)
+            code = await proc.astop(timeout=15)
         # 0, or 3 when it recorded no API session: what `ibgw record` says when the guard closed every
         # stream before its handshake (it never records an empty capture as a success).
         assert code in (0, 3)

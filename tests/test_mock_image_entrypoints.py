@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
+import re
 import subprocess
 import sys
 
@@ -15,31 +15,22 @@ import pytest
 from harness.mock.healthcheck import check_api_ready
 from harness.targets.container_target import free_port
 from tests.support import ROOT
+from tests.support.processes import Spawned
 
 STDLIB_ONLY = [sys.executable, "-S"]  # no site-packages: click, docker, ib_async... are not importable
 
 
-def _spawn(module: str, env: dict[str, str]) -> subprocess.Popen[str]:
-    return subprocess.Popen([*STDLIB_ONLY, "-m", module], cwd=ROOT, text=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT),
-                                                           **env})
+def _spawn(module: str, env: dict[str, str]) -> Spawned:
+    return Spawned([*STDLIB_ONLY, "-m", module], stream="both",
+                   env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), **env})
 
 
-def _wait_line(proc: subprocess.Popen[str], marker: str) -> str:
-    assert proc.stdout is not None
-    for line in proc.stdout:  # bounded by the process: it exits or prints the marker
-        if marker in line:
-            return line
-    raise AssertionError(f"process ended without {marker!r}")
+def _wait_line(proc: Spawned, marker: str) -> str:
+    return proc.wait_for(re.escape(marker), timeout=60).string  # or the process exits without it
 
 
-def _stop(proc: subprocess.Popen[str]) -> int:
-    proc.send_signal(signal.SIGTERM)
-    try:
-        return proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+def _stop(proc: Spawned) -> int:
+    return proc.stop()
 
 
 def test_serve_and_healthcheck_need_only_the_standard_library():
@@ -104,7 +95,6 @@ async def test_standin_command_server_answers(command, reply):
         assert (await asyncio.wait_for(reader.readline(), 5)).startswith(reply)
         writer.close()
         if command == b"STOP\n":
-            assert await asyncio.to_thread(proc.wait, 10) == 0
+            assert await asyncio.to_thread(proc.proc.wait, 10) == 0
     finally:
-        if proc.poll() is None:
-            _stop(proc)
+        _stop(proc)

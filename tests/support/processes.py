@@ -25,6 +25,7 @@ import asyncio
 import os
 import queue
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -136,58 +137,98 @@ async def run_pytest(*args: str, evidence_dir: Path, cwd: Path = ROOT, env: dict
     return done.returncode, done.stdout
 
 
-class MockServe:
+class Spawned:
+    """A long-running child (a server, a proxy, a stand-in) whose output is read line by line on a
+    thread into a queue, so a test waits for a line it prints (a blocking queue read with a
+    timeout, not a sleep) and a chatty child never blocks on a full pipe. stream: "stdout",
+    "stderr" or "both" (stderr merged into stdout); the other stream, unless merged, goes to
+    `other` (a path) or nowhere."""
+
+    def __init__(self, cmd: Sequence[str], *, cwd: Path | str = ROOT, env: dict[str, str] | None = None,
+                 stream: str = "stdout", other: Path | None = None) -> None:
+        self.cmd = list(cmd)
+        self._other = other.open("wb") if other is not None else None
+        sink = self._other if self._other is not None else subprocess.DEVNULL
+        out, err = {"stdout": (subprocess.PIPE, sink), "stderr": (sink, subprocess.PIPE),
+                    "both": (subprocess.PIPE, subprocess.STDOUT)}[stream]
+        self.proc = subprocess.Popen(self.cmd, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
+        self._pipe = self.proc.stderr if stream == "stderr" else self.proc.stdout
+        self.lines: list[str] = []  # every line read so far
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self._pipe is not None
+        for line in self._pipe:
+            self._queue.put(line)
+        self._queue.put(None)
+
+    def wait_for(self, pattern: str, timeout: float = 30) -> re.Match[str]:
+        """The first line (from here on) matching the regex `pattern`; AssertionError when the child
+        ends or `timeout` seconds pass without one."""
+        while True:
+            try:
+                line = self._queue.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"{self.cmd[:4]} printed no {pattern!r} within {timeout} s") from None
+            if line is None:
+                self._queue.put(None)  # stays at the end for any later wait
+                raise AssertionError(f"{self.cmd[:4]} exited ({self.proc.wait(10)}) without {pattern!r}: "
+                                     f"{''.join(self.lines)[-2000:]}")
+            self.lines.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        """Signal the child (SIGTERM: it cleans up), kill it after `timeout`; its exit code."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._reader.join(5)
+        if self._pipe is not None:
+            self._pipe.close()
+        if self._other is not None:
+            self._other.close()
+        return self.proc.returncode
+
+    async def astop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
+        """stop() from an async test: the event loop keeps serving while the child exits."""
+        return await asyncio.to_thread(self.stop, sig, timeout)
+
+    def __enter__(self) -> Spawned:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class MockServe(Spawned):
     """`ibgw mock serve` as a subprocess; its port is read from the
     "listening on" line it prints (a blocking queue read, not a sleep)."""
 
     def __init__(self, stderr_path: Path, *args: str, port: int = 0) -> None:
         self.stderr_path = stderr_path
-        self._stderr = stderr_path.open("wb")  # a file, so a chatty log can never block the child
-        self.proc = subprocess.Popen(
-            [*CLI, "mock", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-            cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=self._stderr, text=True)
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.listening_line = ""
-        self.port = self._wait_listening(timeout=30)
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def _wait_listening(self, timeout: float) -> int:
-        while True:
-            try:
-                line = self._lines.get(timeout=timeout)
-            except queue.Empty:
-                self.close()
-                raise AssertionError(f"mock serve did not report listening within {timeout} s") from None
-            if line is None:
-                code = self.proc.wait(10)
-                self.close()
-                raise AssertionError(f"mock serve exited {code}: {self.stderr_path.read_text()}")
-            match = re.search(r"listening on 127\.0\.0\.1:(\d+) ", line)
-            if match:
-                self.listening_line = line.rstrip("\n")
-                return int(match.group(1))
+        super().__init__([*CLI, "mock", "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+                         env=cli_env(), other=stderr_path)  # the log to a file: it can never block the child
+        try:
+            match = self.wait_for(r"listening on 127\.0\.0\.1:(\d+) ", timeout=30)
+        except AssertionError as exc:
+            self.close()
+            raise AssertionError(f"mock serve: {exc}; log: {stderr_path.read_text()[-2000:]}") from None
+        self.listening_line = match.string.rstrip("\n")
+        self.port = int(match.group(1))
 
     @property
     def stderr(self) -> str:
-        self._stderr.flush()
+        if self._other is not None and not self._other.closed:
+            self._other.flush()
         return self.stderr_path.read_text()
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        if self.proc.stdout is not None:
-            self.proc.stdout.close()
-        self._reader.join(5)
-        self._stderr.close()
+        self.stop()
