@@ -18,6 +18,7 @@ from harness.mock.gateway import MockGateway
 from harness.mock.healthcheck import EXIT_CODES, check_api_ready
 from harness.targets.container_target import free_port
 from tests.support import ROOT
+from tests.support.processes import Spawned, run
 
 STDLIB_ONLY = [sys.executable, "-S"]
 
@@ -80,9 +81,8 @@ async def test_a_refused_port_is_starting_and_other_protocols_or_old_builds_are_
 
 
 def _check(port: int, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*STDLIB_ONLY, "-m", "harness.mock.healthcheck", "--port", str(port), "--states",
-                           "--timeout", "2", *extra], cwd=ROOT, check=False, capture_output=True, text=True,
-                          timeout=60, env={"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "")})
+    return run([*STDLIB_ONLY, "-m", "harness.mock.healthcheck", "--port", str(port), "--states", "--timeout", "2",
+                *extra], env={"PYTHONPATH": str(ROOT), "PATH": os.environ.get("PATH", "")})
 
 
 async def test_states_cli_runs_on_the_standard_library_with_an_exit_code_per_state():
@@ -99,22 +99,19 @@ async def test_states_cli_runs_on_the_standard_library_with_an_exit_code_per_sta
 
 async def test_standin_login_delay_is_starting_then_healthy():
     published, api, command = free_port(), free_port(), free_port()
-    proc = subprocess.Popen([*STDLIB_ONLY, "-m", "harness.mock.standin"], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "TWS_USERID": "u",
-                                 "TWS_PASSWORD": "p", "IBGW_LOGIN_DELAY": "3", "IBGW_STANDIN_PORT": str(published),
-                                 "IBGW_STANDIN_API_PORT": str(api), "IBGW_STANDIN_COMMAND_PORT": str(command)})
+    proc = Spawned([*STDLIB_ONLY, "-m", "harness.mock.standin"], stream="both",
+                   env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "TWS_USERID": "u",
+                        "TWS_PASSWORD": "p", "IBGW_LOGIN_DELAY": "3", "IBGW_STANDIN_PORT": str(published),
+                        "IBGW_STANDIN_API_PORT": str(api), "IBGW_STANDIN_COMMAND_PORT": str(command)})
     try:
-        assert proc.stdout is not None
-        await asyncio.to_thread(lambda: next(line for line in proc.stdout if "Login dialog" in line))
+        await asyncio.to_thread(proc.wait_for, "Login dialog")
         early = await check_api_ready("127.0.0.1", published, timeout=2, clean_close=True)
         assert early.state == "starting" and early.failure == "closed_before_version"  # socat, no Gateway yet
-        await asyncio.to_thread(lambda: next(line for line in proc.stdout if "Login has completed" in line))
+        await asyncio.to_thread(proc.wait_for, "Login has completed")
         late = await check_api_ready("127.0.0.1", published, timeout=5, clean_close=True)
         assert late.state == "healthy", late.detail
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        await proc.astop()
 
 
 @pytest.mark.timeout(300)  # bounded inside at 240 s, with the count reached in the failure
