@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 # targets and its matrix directory, test_report's nested pytest run) and module-level state
 # (the matrix's pinning check reads what its own cells wrote) assume one process per file. The
 # repository's conftest.py refines it (tests/support/balance.py): files of independent long tests
-# (the zombie suite, the soak and interrupt tests) are shared by both workers, heaviest files first.
+# (the zombie suite, the soak and interrupt tests) are shared by both workers.
 WORKERS ?= auto
 XDIST_ARGS = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 

@@ -30,17 +30,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 # pytest-xdist under --dist loadfile (make test, make report): each file stays on one worker, except
-# the files of independent long tests, which both workers share; the heaviest files go first
-# (tests/support/balance.py says why). Without xdist (-p no:xdist) the hooks below are never called.
+# the files of independent long tests, which both workers share (tests/support/balance.py says why).
+# Without xdist (-p no:xdist) the hook is never called.
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
     from tests.support import balance
 
     return balance.scheduler(config, log) if balance.uses_loadfile(config) else None
 
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    from tests.support import balance
-
-    if hasattr(config, "workerinput") and balance.uses_loadfile(config):
-        balance.heaviest_first(items)

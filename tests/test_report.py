@@ -27,7 +27,6 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ from harness.evidence.redact import redact_account
 from harness.mock.profiles import get_profile
 from harness.targets import MockTarget
 from tests.support import ROOT
-from tests.support.processes import Started, pytest_cmd, run, run_cli
+from tests.support.processes import pytest_cmd, run, run_cli
 
 FAILING = ROOT / "tests" / "report_fixtures" / "failing_scenarios.py"
 PASSING = [f"suites/test_handshake.py::test_handshake_completes[{c}-id1-readonly]" for c in ("raw", "ib_async", "ibapi")]
@@ -78,31 +77,12 @@ def _run_suites(out: Path, tests: list[str]) -> subprocess.CompletedProcess[str]
 
 
 @pytest.fixture(scope="module")
-def nested_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Path, Started]]]:
-    """Both of this module's nested runs (run_a: suites with a failing scenario per fault; run_m: a
-    matrix slice) start together: each mostly waits, so side by side they take about as long as one.
-    The fixtures below each collect their own."""
-    runs: dict[str, tuple[Path, Started]] = {}
-    try:
-        out = tmp_path_factory.mktemp("report-run-a")
-        cmd, env = _suites_cmd(out, [*PASSING, str(FAILING)])
-        runs["a"] = (out, Started(cmd, env=env, timeout=RUN_TIMEOUT_S))
-        out = tmp_path_factory.mktemp("report-run-matrix")
-        cmd, env = _matrix_cmd(out)
-        runs["m"] = (out, Started(cmd, env=env, timeout=RUN_TIMEOUT_S))
-        yield runs
-    finally:
-        for _, step in runs.values():
-            step.kill()
-
-
-@pytest.fixture(scope="module")
-def run_a(nested_runs: dict[str, tuple[Path, Started]]) -> Path:
-    out, step = nested_runs["a"]
-    proc = step.result()
-    (out / "pytest.out").write_text(proc.stdout, encoding="utf-8")
+def run_a(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("report-run-a")
+    proc = _run_suites(out, [*PASSING, str(FAILING)])
+    (out / "pytest.out").write_text(proc.stdout + proc.stderr, encoding="utf-8")
     # Exit 1: tests failed, as they must; anything else is the harness breaking.
-    assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-5000:]}"
+    assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
     return out
 
 
@@ -330,13 +310,14 @@ def _matrix_cmd(out: Path) -> tuple[list[str], dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def run_m(nested_runs: dict[str, tuple[Path, Started]]) -> Path:
+def run_m(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A slice of the version matrix and one fault test, then `ibgw pin`:
     what `make report` does, small."""
-    out, step = nested_runs["m"]
-    proc = step.result()
+    out = tmp_path_factory.mktemp("report-run-matrix")
+    cmd, env = _matrix_cmd(out)
+    proc = run(cmd, env=env, timeout=RUN_TIMEOUT_S)
     # Exit 1: the regressed builds' cells fail, as the convention says.
-    assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-5000:]}"
+    assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
     pin = run_cli("pin", str(out / "evidence" / "matrix"), "--out", str(out))
     assert pin.returncode == 0, pin.stdout[-2000:] + pin.stderr[-2000:]
     return out

@@ -6,14 +6,15 @@ module-level state (the matrix's pinning check reads what its own cells
 wrote) stay in one process. But a few files are long runs of independent
 tests (the zombie suite, the soak and interrupt tests: minutes each), and
 as one unit each they left a worker busy alone at the end of the run while
-the other sat idle. Two changes, both only for `--dist loadfile`:
+the other sat idle. So, only for `--dist loadfile`: SPREAD files have no
+module fixture and no module state, and each of their tests is its own unit
+of work, shared by both workers.
 
-* SPREAD files have no module fixture and no module state: each of their
-  tests is its own unit, so both workers share them;
-* the heaviest files are handed out first (longest-first), so the run does
-  not end on one long file. The weights are measured seconds under load
-  (2 workers, 2 cores, 2026-12-06); a stale weight costs balance only,
-  never correctness.
+Tried and dropped: handing the heaviest files out first. It started every
+nested report run (test_report, test_xdist_report, test_redaction_planted,
+test_make_report: each a matrix in a child pytest) at once, and on a loaded
+machine their healthy cells timed out. The order stays xdist's own (files
+with the most tests first), as it was.
 
 The rest is xdist's own LoadFileScheduling, unchanged.
 """
@@ -35,24 +36,9 @@ SPREAD = frozenset({
     "tests/test_verdicts.py",
 })
 
-# Seconds per file measured in one loaded run (the order is what matters); unlisted files weigh 0.
-WEIGHT: dict[str, float] = {
-    "suites/test_zombie.py": 200, "tests/test_soak_ci.py": 115, "tests/test_fuzz_mock.py": 107,
-    "tests/test_isolated_worker.py": 100, "tests/test_soak_cli_input.py": 100, "suites/test_version_matrix.py": 80,
-    "tests/test_interrupt_cleanup.py": 70, "tests/test_xdist_report.py": 60, "tests/test_report.py": 50,
-    "tests/test_redaction_planted.py": 50, "tests/test_make_report.py": 43, "tests/test_verdicts.py": 40,
-    "tests/test_engines.py": 35, "tests/test_packaging.py": 30, "tests/test_nightly_reset.py": 30,
-}
-
 
 def file_of(nodeid: str) -> str:
     return nodeid.split("::", 1)[0]
-
-
-def heaviest_first(items: list[Any]) -> None:
-    """Reorder collected items in place, heaviest file first; a stable sort, so each file's
-    tests keep their order and stay together."""
-    items.sort(key=lambda item: -WEIGHT.get(file_of(item.nodeid), 0.0))
 
 
 def scheduler(config: Any, log: Any) -> Any:
@@ -64,9 +50,6 @@ def scheduler(config: Any, log: Any) -> Any:
             path = file_of(nodeid)
             return nodeid if path in SPREAD else path
 
-    # The workers collected heaviest-first (heaviest_first): keep that order instead of
-    # xdist's by-number-of-tests one.
-    config.option.loadscopereorder = False
     return SpreadLoadFileScheduling(config, log)
 
 
@@ -74,4 +57,4 @@ def uses_loadfile(config: Any) -> bool:
     return getattr(config.option, "dist", "no") == "loadfile"
 
 
-__all__: Sequence[str] = ("SPREAD", "WEIGHT", "heaviest_first", "scheduler", "uses_loadfile")
+__all__: Sequence[str] = ("SPREAD", "scheduler", "uses_loadfile")
