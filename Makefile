@@ -128,7 +128,7 @@ mock: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all $(BENCH_ARGS)
 
-# The mock under structure-aware fuzzing; CI runs a 4000-input share in tests/test_fuzz_mock.py.
+# The mock under structure-aware fuzzing; CI runs a 4000-input share in tests/mock/test_fuzz_mock.py.
 .PHONY: fuzz
 FUZZ_INPUTS ?= 100000
 fuzz: $(STAMP)

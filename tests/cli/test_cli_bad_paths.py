@@ -25,10 +25,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_pinning import full_grid
-from test_pinning import write as write_results
 
 from harness.recording import load
+from tests.evidence.test_pinning import full_grid
+from tests.evidence.test_pinning import write as write_results
 from tests.support.processes import CLI, ROOT, MockServe, cli_env, run_cli
 
 HOST = "127.0.0.1"

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_cli_bad_paths import HOST, Recorder, usage_error
 
 from harness.core.net import free_port
+from tests.cli.test_cli_bad_paths import HOST, Recorder, usage_error
 from tests.support.processes import run_cli
 
 NOTHING = 3

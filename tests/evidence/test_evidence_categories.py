@@ -1,6 +1,6 @@
 """Unit tests of the evidence -> category mapping, the categories.json
 rules, credential redaction and the pieces `make report` prints, without
-a subprocess (tests/test_report.py runs the whole chain)."""
+a subprocess (tests/evidence/test_report.py runs the whole chain)."""
 
 from __future__ import annotations
 

@@ -25,9 +25,8 @@ from harness.mock import MockGateway
 from harness.mock.session import JAVA_INT_MAX
 from harness.protocol import API_PREFIX, encode_hello
 from harness.protocol.messages import In, Out
+from tests.support.mockclient import MockClient, is_msg, until
 from tests.support.processes import MockServe, run_cli
-
-from mockclient import MockClient, is_msg, until
 
 HUGE = "9" * 4300  # int() accepts it; the next id after it has 4,301 digits
 READY_WITHIN = 5.0  # the bound for a fresh real client

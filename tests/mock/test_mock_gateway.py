@@ -23,8 +23,7 @@ from harness.mock.model import AccountModel
 from harness.protocol import decode_reply, encode_fields, encode_hello
 from harness.protocol import messages as m
 from harness.protocol.messages import In, Out
-
-from mockclient import QUIET, MockClient, is_error, is_msg, until
+from tests.support.mockclient import QUIET, MockClient, is_error, is_msg, until
 
 ACCOUNT = "DU1234567"
 FARM_CODES = [2104, 2106, 2158]

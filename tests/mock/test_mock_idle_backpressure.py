@@ -23,8 +23,7 @@ from harness.mock.gateway import WRITE_HIGH_WATER
 from harness.mock.session import Session
 from harness.protocol import encode_frame, encode_message
 from harness.protocol import messages as m
-
-from mockclient import MockClient, until
+from tests.support.mockclient import MockClient, until
 
 HEALTHY_ID = 100
 QUIET_ID = 300

@@ -20,8 +20,7 @@ from harness.mock import MockGateway
 from harness.mock.transcript import HEAD_ENTRIES, MAX_ENTRIES
 from harness.protocol import API_PREFIX, encode_frame, encode_hello
 from harness.protocol.messages import Out
-
-from mockclient import MockClient, until
+from tests.support.mockclient import MockClient, until
 
 HEALTHY_ID = 100
 BAD_ID = 200

@@ -8,7 +8,7 @@ ibapi 10.50 uses at 226 (protobuf wherever it has one), and awaits for each
 either its modelled reply or an error carrying its request id. Requests a
 real Gateway never answers (cancels, settings) are checked by a ping that
 must be answered after them on the same connection. Orders are refused by
-the session (tests/test_order_guard.py) and not walked here.
+the session (tests/proxy/test_order_guard.py) and not walked here.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import pytest
 
 from tests.support.processes import REPO, child_env, pytest_cmd, run
 
-ANY_TEST = f"{REPO}/tests/test_pinning.py::test_version_order"  # absolute: the run's directory is tmp_path
+ANY_TEST = f"{REPO}/tests/evidence/test_pinning.py::test_version_order"  # absolute: the run's directory is tmp_path
 
 
 def _pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -521,9 +521,9 @@ async def test_request_ids_and_timestamps_are_remapped(tmp_path: Path) -> None:
 async def test_pin_cites_the_wire_diff_as_a_rejection_reason(default_recording: Any, tmp_path: Path) -> None:
     """A regressed build with a recording is rejected with what changed on the wire
     against the recommended build; a build rejected only for being older is not."""
-    from test_pinning import full_grid
-    from test_pinning import record as pin_record
-    from test_pinning import write as write_results
+    from tests.evidence.test_pinning import full_grid
+    from tests.evidence.test_pinning import record as pin_record
+    from tests.evidence.test_pinning import write as write_results
 
     recommended_rec, _, _ = default_recording
     regressed_rec = tmp_path / "10.45.jsonl"

@@ -6,8 +6,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from test_recording import HOST, wait_closed
-
 from harness.clients import make_client
 from harness.clients.base import HandshakeError
 from harness.mock import MockGateway
@@ -15,6 +13,7 @@ from harness.proxy import FaultProxy
 from harness.recording import load
 from harness.recording.recorder import Recorder
 from harness.recording.replay import replay_gateway
+from tests.proxy.test_recording import HOST, wait_closed
 
 TIMEOUT = 8.0
 

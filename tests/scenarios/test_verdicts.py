@@ -21,9 +21,8 @@ import pytest
 from harness.clients.raw import RawClient
 from harness.scenarios.causes import CAUSES
 from harness.scenarios.sockets import close_wait_count
+from tests.support.mockclient import until
 from tests.support.processes import MockServe, run_cli
-
-from mockclient import until
 
 HOST = "127.0.0.1"
 

@@ -28,12 +28,12 @@ from typing import Any
 # fixture defined in the file, no module-level mutable state). A file added here must stay so.
 SPREAD = frozenset({
     "suites/test_zombie.py",
-    "tests/test_interrupt_cleanup.py",
-    "tests/test_isolated_worker.py",
-    "tests/test_nightly_reset.py",
-    "tests/test_soak_ci.py",
-    "tests/test_soak_cli_input.py",
-    "tests/test_verdicts.py",
+    "tests/plugin/test_interrupt_cleanup.py",
+    "tests/clients/test_isolated_worker.py",
+    "tests/mock/faults/test_nightly_reset.py",
+    "tests/scenarios/test_soak_ci.py",
+    "tests/cli/test_soak_cli_input.py",
+    "tests/scenarios/test_verdicts.py",
 })
 
 

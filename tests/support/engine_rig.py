@@ -1,5 +1,5 @@
 """Extra Docker engines on this machine, for the several-engines tests
-(tests/test_engines.py): a second dockerd on its own socket, and an sshd on
+(tests/targets/test_engines.py): a second dockerd on its own socket, and an sshd on
 a loopback port through which docker-py reaches the local engine over ssh://.
 
 Why a test rig and not .ci/run: the engine-lost test stops an engine in the

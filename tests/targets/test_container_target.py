@@ -92,7 +92,7 @@ def test_ready_timeout_comes_from_the_environment_or_the_images_kind(monkeypatch
         monkeypatch.setenv("IBGW_READY_TIMEOUT", bad)
         with pytest.raises(TargetSpecError, match="IBGW_READY_TIMEOUT=.* is not a number of seconds in 1..3600"):
             ContainerTarget("gnzsnz/ib-gateway:stable")
-    proc = _pytest("--gateway", "docker:ibgw-mock:10.45", "tests/test_pinning.py::test_version_order",
+    proc = _pytest("--gateway", "docker:ibgw-mock:10.45", "tests/evidence/test_pinning.py::test_version_order",
                    env={"IBGW_READY_TIMEOUT": "soon"})
     assert proc.returncode == 4 and "Traceback" not in proc.stderr, proc.stderr
     assert "IBGW_READY_TIMEOUT='soon'" in proc.stderr
@@ -108,7 +108,7 @@ def _pytest(*args: str, env: dict[str, str] | None = None, timeout: float = 120)
 
 
 def test_no_engine_is_a_one_line_error_with_the_fix():
-    proc = _pytest("--gateway", "docker:ibgw-mock:10.45", "tests/test_pinning.py::test_version_order",
+    proc = _pytest("--gateway", "docker:ibgw-mock:10.45", "tests/evidence/test_pinning.py::test_version_order",
                    env={**NO_ENGINE, "HARNESS_REQUIRE_DOCKER": ""})
     assert proc.returncode == 4, proc.stdout + proc.stderr  # pytest's usage error
     line = proc.stderr.strip()
@@ -132,7 +132,7 @@ def test_docker_tests_skip_without_an_engine_and_fail_when_required():
 def test_a_missing_image_is_a_one_line_error_before_any_test(docker_engine):
     """A typo in the image is configuration: one line with the fix, before
     any test runs, not a set-up traceback repeated for every test."""
-    proc = _pytest("--gateway", "docker:ibgw-no-such-image:0.0", "tests/test_pinning.py::test_version_order")
+    proc = _pytest("--gateway", "docker:ibgw-no-such-image:0.0", "tests/evidence/test_pinning.py::test_version_order")
     assert proc.returncode == 4, proc.stdout + proc.stderr  # pytest's usage error
     line = proc.stderr.strip()
     assert "\n" not in line and "Traceback" not in line, line

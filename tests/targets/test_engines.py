@@ -4,7 +4,7 @@ engine reached over ssh:// through an sshd on a loopback port), and an
 engine stopped in the middle of a run, whose cells `ibgw pin` reports as
 missing (inconclusive), never as passed.
 
-The engines come from tests/engine_rig.py (a module fixture starts the second
+The engines come from tests/support/engine_rig.py (a module fixture starts the second
 dockerd and sshd, and stops both at the end). A small slice keeps this within
 CI's budget: raw client, one zombie run per cell, three versions on three
 engines, then two on two.
@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine_rig import Dockerd, Sshd, make_tls_certs, missing_tools
 
 from harness.evidence.pinning import INCONCLUSIVE, MISSING, PASS, RECOMMENDED, build_report, to_markdown
 from harness.targets.base import TargetSpecError
 from harness.targets.engines import choose_hosts, parse_hosts, spread
+from tests.support.engine_rig import Dockerd, Sshd, make_tls_certs, missing_tools
 from tests.support.processes import child_env, pytest_cmd, run, run_pytest
 
 THREE = ["10.37", "10.40", "10.50"]  # no regression fixture, not the stand-in's version: every cell must pass

@@ -4,7 +4,7 @@ for what a restart cannot fix, and exposes Prometheus metrics.
 
 Targets are real processes: the in-process mock Gateway, the gnzsnz-shaped
 stand-in (harness/mock/standin.py: socat-style forwarder, IBC command
-server) as a subprocess; the container form is tests/test_watch_container.py.
+server) as a subprocess; the container form is tests/watch/test_watch_container.py.
 """
 
 from __future__ import annotations

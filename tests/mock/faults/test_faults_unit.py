@@ -36,7 +36,7 @@ FLAGS = ["silent-handshake", "close-after-accept", "no-next-valid-id", "red-afte
 def test_the_named_faults() -> None:
     assert set(ALL_FAULTS) <= set(SPECS)
     # A fault added later is one module of harness/mock/faults plus its own
-    # test, tests/test_<module>.py (the registry finds the module by itself).
+    # test, tests/mock/faults/test_<module>.py beside this file (the registry finds the module by itself).
     for name in set(SPECS) - set(ALL_FAULTS):
         module = FAULT_TYPES[name].__module__.rsplit(".", 1)[-1]
         assert (Path(__file__).parent / f"test_{module}.py").is_file(), f"fault {name} has no test_{module}.py"

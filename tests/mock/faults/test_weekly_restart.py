@@ -16,7 +16,7 @@ from harness.clients.raw import RawClient
 from harness.mock.faults import SPECS, FaultError, parse_fault
 from harness.mock.gateway import MockGateway
 from harness.mock.sources import is_sourced, public_citations
-from tests.mockclient import until
+from tests.support.mockclient import until
 
 HOST = "127.0.0.1"
 READY = 5.0
