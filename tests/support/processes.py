@@ -50,9 +50,13 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
+CI_POLICY = ("IBGW_REQUIRE_DOCKER", "IBGW_REQUIRE_BROWSER")
+
+
 def child_env(**extra: str) -> dict[str, str]:
     """The outer environment without the outer run's IBGW_/PYTEST_ variables."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("IBGW_", "PYTEST_"))}
+    # CI's policy (IBGW_REQUIRE_DOCKER/BROWSER: fail, never skip) reaches the children; the run's own settings do not
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IBGW_", "PYTEST_")) or k in CI_POLICY}
     env.update(extra)
     return env
 
