@@ -12,7 +12,9 @@ PYTEST_ARGS ?=
 # pytest-xdist workers for `make test` and `make report` (auto: one per core; WORKERS=0: serial).
 # --dist loadfile keeps each test file on one worker: module fixtures (the version matrix's
 # targets and its matrix directory, test_report's nested pytest run) and module-level state
-# (the matrix's pinning check reads what its own cells wrote) assume one process per file.
+# (the matrix's pinning check reads what its own cells wrote) assume one process per file. The
+# repository's conftest.py refines it (tests/support/balance.py): files of independent long tests
+# (the zombie suite, the soak and interrupt tests) are shared by both workers.
 WORKERS ?= auto
 XDIST_ARGS = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 
@@ -126,7 +128,7 @@ mock: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.run_all $(BENCH_ARGS)
 
-# The mock under structure-aware fuzzing; CI runs a 4000-input share in tests/test_fuzz_mock.py.
+# The mock under structure-aware fuzzing; CI runs a 4000-input share in tests/mock/test_fuzz_mock.py.
 .PHONY: fuzz
 FUZZ_INPUTS ?= 100000
 fuzz: $(STAMP)

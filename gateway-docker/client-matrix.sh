@@ -19,7 +19,7 @@ declare -A REQUIREMENT=( [ib_async-2.0.1]="ib_async==2.0.1" [ib_async-2.1.0]="ib
                          [ibapi-10.50]="ibapi-stable==10.50.2" [ibapi-9.81]="ibapi==9.81.1.post1" )
 CLIENTS="${CLIENTS:-ib_async-2.0.1 ib_async-2.1.0 ibapi-10.50 ibapi-9.81}"
 # The harness's extras a matrix run needs; none of them brings a client library (the base
-# install pins none), so the client version installed first stays (tests/test_packaging.py).
+# install pins none), so the client version installed first stays (tests/packaging/test_packaging.py).
 EXTRAS="docker,report,test"
 OUT=reports/client-matrix
 PY=${PYTHON:-python3}

@@ -1,5 +1,5 @@
 """DELIBERATELY BROKEN copies of the isolated worker's adapter, kept so the
-harness proves it catches them (tests/test_isolated_worker.py runs the
+harness proves it catches them (tests/clients/test_isolated_worker.py runs the
 suites against each and expects them to fail; `ibgw doctor --client` names
 the client and the phase).
 

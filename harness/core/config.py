@@ -52,7 +52,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("IBGW_REQUIRE_DOCKER", "", "1: a container test without a Docker engine fails instead of skipping "
             "(CI)", "pytest plugin", old_names=("HARNESS_REQUIRE_DOCKER",)),
     Setting("IBGW_REQUIRE_BROWSER", "", "1: the HTML report's browser test fails instead of skipping without "
-            "its tooling (CI)", "tests/test_report.py", old_names=("HARNESS_REQUIRE_BROWSER",)),
+            "its tooling (CI)", "tests/evidence/test_report.py", old_names=("HARNESS_REQUIRE_BROWSER",)),
     Setting("IBGW_RUN_DIR", "", "the run directory (set by the plugin for its child processes)", "runstate"),
     Setting("IBGW_RUN_OWNER", "", "the process owning the run directory (set by the plugin)", "runstate"),
     # targets
@@ -133,11 +133,11 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("IBGW_DOCKER_RUN", "/run/ibgw-docker", "the provisioned Docker engine's run directory",
             "gateway-docker/provision-engine.sh"),
     Setting("IBGW_BASE_IMAGE", "ibgw-base:py3", "the local python3 base image the images build on",
-            "gateway-docker/provision-engine.sh, tests/engine_rig.py"),
+            "gateway-docker/provision-engine.sh, tests/support/engine_rig.py"),
     # the harness's own tests and benchmarks
     Setting("IBGW_FUZZ_INPUTS", "4000", "inputs the mock fuzz test sends (the long fuzz is make fuzz FUZZ_INPUTS=N)",
-            "tests/test_fuzz_mock.py"),
-    Setting("IBGW_FUZZ_SEED", "8", "the fuzz test's random seed", "tests/test_fuzz_mock.py"),
+            "tests/mock/test_fuzz_mock.py"),
+    Setting("IBGW_FUZZ_SEED", "8", "the fuzz test's random seed", "tests/mock/test_fuzz_mock.py"),
     Setting("IBGW_INTERRUPT_MARKER", "interrupt-marker.json", "file the interruption test's child pytest writes "
             "when it holds what a test holds (set by the test)", "tests/interrupt_target/run_under_signal.py"),
     Setting("IBGW_SUITE_TIMING", "", "file the suite-timing plugin writes its per-test timings to",

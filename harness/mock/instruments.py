@@ -25,7 +25,7 @@ are deterministic and synthetic, drawn from SYNTHETIC_CON_IDS (2.0e9 ..
 2.1e9): inside a Java int / protobuf int32, as a conId must be, and far
 above every conId in the public captures and client code consulted (all
 below 1e9, ESU5's 637533641 among the highest), so they collide neither with the stable ids above nor with a
-real expiry a team may have recorded. Test: tests/test_instrument_calendar.py.
+real expiry a team may have recorded. Test: tests/mock/test_instrument_calendar.py.
 
 Exchanges, trading-hour format, min ticks, size rules and market-rule ids
 are representative of what a US paper account sees, not copied from one

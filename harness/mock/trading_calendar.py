@@ -23,7 +23,7 @@ Time zone: zoneinfo's America/New_York when the system has the tz database;
 the python3 image may lack it (no tzdata package), so the fallback is the
 US daylight-saving rule in code (since 2007: from the second Sunday of
 March 02:00 EST to the first Sunday of November 02:00 EDT, Energy Policy
-Act of 2005). tests/test_instrument_calendar.py checks both agree.
+Act of 2005). tests/mock/test_instrument_calendar.py checks both agree.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ Three forms exist (shared/reference/protobuf-era.md section 1):
 
 Client -> server the official client decides per request family, by the
 gates of ibapi 10.50's `common.getServerVersionForMessage` (REQUEST_GATES
-below, verified by tests/test_proto_schema.py against the installed client).
+below, verified by tests/protocol/test_proto_schema.py against the installed client).
 
 Server -> client a Gateway decides per message, and the official client
 accepts either form at any version >= 201. What a real Gateway sends in

@@ -12,7 +12,7 @@ constant in ibapi's `server_versions.py`.
 Text request layouts are installed into messages.py's table (decode by
 name in both eras); protobuf request schemas here are partial on purpose:
 they name the request id and the fields the mock reads, the decoder skips
-the rest (tests/test_market_messages.py checks each declared field against
+the rest (tests/protocol/test_market_messages.py checks each declared field against
 the official descriptors).
 """
 
@@ -242,7 +242,7 @@ PROTO_REQUEST_SPECS: dict[int, tuple] = {
 }
 
 # ibapi 10.50 common.getServerVersionForMessage for these requests
-# (tests/test_market_messages.py checks every entry). 106..109 are absent
+# (tests/protocol/test_market_messages.py checks every entry). 106..109 are absent
 # there (the client gates them by their own constants and sends protobuf only).
 PROTO_GATES: dict[int, int] = {
     1: PROTOBUF_MARKET_DATA, 2: PROTOBUF_MARKET_DATA, 10: PROTOBUF_MARKET_DATA, 11: PROTOBUF_MARKET_DATA,

@@ -3,7 +3,7 @@
 Generated from the installed official client's message descriptors
 (ibapi-stable 10.50.2, `ibapi/protobuf/*_pb2.py`, proto3, `package
 protobuf`) and checked against them field by field by
-tests/test_proto_schema.py, so a client upgrade that renumbers or retypes
+tests/protocol/test_proto_schema.py, so a client upgrade that renumbers or retypes
 a field fails a test instead of a handshake. Every non-repeated field is
 declared `optional` upstream (explicit presence). Only the ~45 types the
 mock and the raw client speak are here; orders (Order has 145 fields) are

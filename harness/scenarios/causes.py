@@ -6,7 +6,7 @@ phase texts each used to carry their own wording, and they drifted apart
 (probe said "2FA" where doctor said "zombie" for the same bytes). A verdict
 that names a cause now names a row here, and every row carries its source:
 a public `repo#issue` (or document) it reproduces, or the plain words
-"field reports only" when no public report backs it. tests/test_causes.py
+"field reports only" when no public report backs it. tests/scenarios/test_causes.py
 fails if a row lacks one.
 
 `restart_fixes` says whether restarting the Gateway is a known cure, so a

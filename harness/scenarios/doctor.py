@@ -1015,7 +1015,7 @@ def _owner(row: SocketRow) -> str:
 
 def _cause_row(text: str) -> dict[str, Any]:
     """The table row a diagnosis line names; a line no row names is a bug
-    (tests/test_doctor.py checks every line maps to a sourced row)."""
+    (tests/scenarios/test_doctor.py checks every line maps to a sourced row)."""
     row = cause_for_text(text)
     if row is None:
         return {"text": text, "key": None, "source": "", "fix": "", "meaning": ""}

@@ -1,4 +1,4 @@
-"""A container test run only as a subprocess by tests/test_container_target.py
+"""A container test run only as a subprocess by tests/targets/test_container_target.py
 (its name does not match test_*.py, so `pytest tests` never collects it).
 
 It starts a container through the container target, prints its id, and,

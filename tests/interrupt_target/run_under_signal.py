@@ -1,4 +1,4 @@
-"""A pytest run for tests/test_interrupt_cleanup.py to interrupt.
+"""A pytest run for tests/plugin/test_interrupt_cleanup.py to interrupt.
 
 Not collected by `pytest tests` (the name does not match test_*.py): the
 interruption test runs this file in a child pytest, waits for the marker

@@ -1,5 +1,5 @@
 """Scenario tests that FAIL on purpose, one per injected mock fault: the
-input of tests/test_report.py, which runs this file in a subprocess with
+input of tests/evidence/test_report.py, which runs this file in a subprocess with
 allure output and checks that each failure lands in the category that
 names its cause.
 

@@ -1,6 +1,6 @@
 """A test that FAILS on purpose while the session's account id flows through
 every channel pytest and allure capture: the input of
-tests/test_redaction_planted.py, which runs it in a subprocess beside the
+tests/evidence/test_redaction_planted.py, which runs it in a subprocess beside the
 account-sync and matrix suites and searches everything produced for the id.
 
 Not collected by `make test` (the name does not match test_*.py); run it

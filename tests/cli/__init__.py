@@ -1,0 +1,1 @@
+"""Tests of the `ibgw` commands as subprocesses (harness/cli): bad paths, probe, doctor, soak input."""

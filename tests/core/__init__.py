@@ -1,0 +1,1 @@
+"""Tests of the leaf layer (harness/core) and configuration (harness/config.py)."""

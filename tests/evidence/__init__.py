@@ -1,0 +1,1 @@
+"""Tests of evidence and reports (harness/evidence): categories, plots, pinning, the report chain, redaction."""

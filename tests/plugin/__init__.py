@@ -1,0 +1,1 @@
+"""Tests of the pytest plugin (harness/pytest_plugin): inert until used, options, live runs, interrupts."""

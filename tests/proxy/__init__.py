@@ -1,0 +1,1 @@
+"""Tests of the fault proxy, the safety guards and record/replay (harness/proxy, safety, recording)."""

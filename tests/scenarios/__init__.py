@@ -1,0 +1,1 @@
+"""Tests of scenarios and their verdicts (harness/scenarios): doctor, causes, judge, soak."""

@@ -1,0 +1,1 @@
+"""Tests of Gateway targets (harness/targets): containers, engines, the base target."""

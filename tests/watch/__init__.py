@@ -1,0 +1,1 @@
+"""Tests of `ibgw watch` (harness/watch), in process and against a container."""
