@@ -27,7 +27,7 @@ from ..clients.readiness import connect_until_ready
 from ..core.record import FAILED, PASSED, Evidence
 from ..core.wait import poll_until
 from ..targets.base import Endpoint
-from ..targets.sockets import close_wait_count, port_sockets
+from ..targets.sockets import close_wait_count, port_states
 from .common import new_evidence
 from .listener import port_queues
 
@@ -66,7 +66,7 @@ async def settled_close_wait(port: int, baseline: int, timeout: float) -> int:
 def _established_peers(port: int) -> set[str]:
     """Remote addresses of the Gateway-side ESTABLISHED sockets on `port` (empty when the table is unreadable)."""
     try:
-        return {row.remote for row in port_sockets(port) if row.status == "ESTABLISHED"}
+        return {row.remote for row in port_states(port) if row.status == "ESTABLISHED"}
     except Exception:  # noqa: BLE001 - no table: no linger measurement, the run itself goes on
         return set()
 

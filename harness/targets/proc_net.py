@@ -8,7 +8,7 @@ The listener queues (rx_queue: a LISTEN socket's accept backlog, another
 socket's unread bytes) are not in psutil either, so the wedge detector
 (scenarios/listener.py) and `ibgw watch` (watch/sockets.py) read them with
 this same parser. Counting this host's CLOSE_WAIT sockets is sockets.py's
-(psutil) job, not this module's.
+job; it reads this host's table through this parser where one exists.
 """
 
 from __future__ import annotations
