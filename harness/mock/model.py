@@ -3,8 +3,10 @@
 Why deterministic: evidence from two runs (or two Gateway profiles) is only
 comparable when the account behind them is the same. Values are derived
 from the holdings with fixed prices, never from a clock or a random source.
-Keys and formats follow what real paper accounts send (shared/reference/
-real-captures.md section 4).
+Keys and formats follow what real paper accounts send in public captures:
+erdewit/ib_insync#93 (a paper Gateway's reqAccountUpdates, server version 118)
+and #655 (TWS 10.25), nautilus_trader's Interactive Brokers adapter test
+resources (`account_values.json`), and letianzj/quanttrader#1.
 """
 
 from __future__ import annotations

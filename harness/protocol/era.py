@@ -1,6 +1,7 @@
 """Which wire form a message takes at a negotiated server version.
 
-Three forms exist (shared/reference/protobuf-era.md section 1):
+Three forms exist (the official client's `comm.make_msg`/`make_msg_proto`,
+`EClient.useProtoBuf` and `common.getServerVersionForMessage`, ibapi 10.50):
 
 - TEXT: `"<id>\\0" fields...`, the whole protocol up to server version 200;
 - TEXT_BINARY_ID: from 201 on, a text message keeps its NUL fields but its

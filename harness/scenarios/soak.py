@@ -4,8 +4,11 @@ fault schedule, recovery timing and resource trends.
 Why: the failures that cost the most only show after hours: new handshakes
 stop completing while old connections live on, the daily restart, socket
 forwarders timing out idle connections, CLOSE_WAIT sockets piling up, a
-client that leaks memory on every reconnect (shared/reference/
-gateway-failure-modes.md items 2, 8, 9 and 20). For DURATION this keeps one
+client that leaks memory on every reconnect (public reports: UnusualAlpha/
+ib-gateway-docker#52 and gnzsnz/ib-gateway-docker#77 for forwarders timing out,
+ml4t/live PR#87 for new handshakes stopping mid-soak, gnzsnz/ib-gateway-docker#15
+and rust-ibapi#356 for the nightly reset, gnzsnz/ib-gateway-docker#37 for the
+sporadic disconnect after hours). For DURATION this keeps one
 connection per chosen client alive through the harness's reconnecting
 client, pings it (reqCurrentTime) at a fixed rate, keeps its account-update
 stream open (every adapter subscribes on connect), opens a fresh probe

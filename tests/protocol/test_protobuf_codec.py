@@ -3,7 +3,7 @@
 Three kinds of evidence: every schema's encoding is byte-identical to the
 official `protobuf` serializer and decodes what it writes (cross-check,
 tests only); the frames the official client sent at 213 and 226
-(shared/reference/protobuf-era.md section 4) round-trip byte for byte and
+(captured from ibapi-stable 10.50.2's own encoder) round-trip byte for byte and
 are exactly what the raw client sends; and the text era is untouched.
 """
 
