@@ -47,7 +47,7 @@ class Attempt:
                 "gateway_codes": self.codes}
 
 
-async def _attempt(host: str, port: int, client_id: int, timeout: float,
+async def try_handshake(host: str, port: int, client_id: int, timeout: float,
                    client_range: tuple[int, int] | None = None) -> Attempt:
     low, high = client_range or (DEFAULT_MIN_VERSION, DEFAULT_MAX_VERSION)
     client = RawClient(low, high, await_account_value=False)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from ...clients.base import PHASE_MANAGED_ACCOUNTS
 from .attempt import Attempt
-from .evidence import _accounts_ev, _accounts_text, _next_id_ev, _next_id_summary, _outcome_text
-from .rungs import _account_kind_rung, _ready_rungs
-from .state import _Ladder
+from .evidence import accounts_ev, accounts_text, next_id_ev, next_id_summary, outcome_text
+from .rungs import account_kind_rung, ready_rungs
+from .state import Ladder
 from .vocabulary import (
     CAUSE_API_NOT_READY,
     CAUSE_CLOSED_AFTER_START,
@@ -28,11 +28,11 @@ from .vocabulary import (
     RUNG_SYNC,
     WARN,
     Rung,
-    _skip_after,
+    skip_after,
 )
 
 
-async def _client_id_refused(first: Attempt, ladder: _Ladder) -> Attempt | None:
+async def client_id_refused(first: Attempt, ladder: Ladder) -> Attempt | None:
     """nextValidId / client id: 326, or a bare close after startApi; a
     fresh client id tells a stuck id from an API that takes no client."""
     rungs, diagnosis, timeout = ladder.rungs, ladder.diagnosis, ladder.timeout
@@ -50,21 +50,21 @@ async def _client_id_refused(first: Attempt, ladder: _Ladder) -> Attempt | None:
         if not refused_326:
             diagnosis.append(CAUSE_CLOSED_AFTER_START)
         diagnosis.append(CAUSE_ID_STUCK)
-        return await _ready_rungs(second, rungs, diagnosis, first_id_refused=True, first=first)
+        return await ready_rungs(second, rungs, diagnosis, first_id_refused=True, first=first)
     ev = {"first_attempt": first.brief(), **fresh_ev}
     rungs[RUNG_NEXT_ID] = Rung(RUNG_NEXT_ID, FAIL, ev, FIX_API_NOT_READY,
                                f"{what}; a fresh client id {second.client_id} failed too "
-                               f"({_outcome_text(second, timeout)})")
+                               f"({outcome_text(second, timeout)})")
     rungs[RUNG_CLIENT_ID] = Rung(
         RUNG_CLIENT_ID, FAIL if refused_326 else WARN,
         {"client_id": first.client_id, "error_326": refused_326, **fresh_ev}, FIX_API_NOT_READY,
         f"{what}; a fresh id did not help: the Gateway's API is not taking clients")
     diagnosis.append(CAUSE_API_NOT_READY if refused_326 else CAUSE_CLOSED_AFTER_START)
-    _skip_after(rungs, "nextValidId never came", RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
+    skip_after(rungs, "nextValidId never came", RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
     return None
 
 
-async def _no_next_valid_id(first: Attempt, ladder: _Ladder) -> Attempt | None:
+async def no_next_valid_id(first: Attempt, ladder: Ladder) -> Attempt | None:
     """nextValidId: startApi sent, it never came."""
     rungs, diagnosis, timeout = ladder.rungs, ladder.diagnosis, ladder.timeout
     accounts_seen = PHASE_MANAGED_ACCOUNTS in (first.result.phases if first.result else {})
@@ -74,21 +74,21 @@ async def _no_next_valid_id(first: Attempt, ladder: _Ladder) -> Attempt | None:
         f"startApi sent, nextValidId never came within {timeout:g} s"
         + (" (managedAccounts did)" if accounts_seen else ""))
     if accounts_seen:
-        rungs[RUNG_ACCOUNTS] = Rung(RUNG_ACCOUNTS, OK, _accounts_ev(first),
-                                    summary=f"accounts {_accounts_text(first)}")
+        rungs[RUNG_ACCOUNTS] = Rung(RUNG_ACCOUNTS, OK, accounts_ev(first),
+                                    summary=f"accounts {accounts_text(first)}")
     rungs[RUNG_CLIENT_ID] = Rung(RUNG_CLIENT_ID, OK, {"client_id": first.client_id, "error_326": False},
                                  summary=f"client id {first.client_id} accepted (no error 326)")
     diagnosis.append(CAUSE_API_NOT_READY)
     if accounts_seen:  # the account kind is known even though the API is not ready
-        _account_kind_rung(first, ladder.port, rungs, diagnosis)
-    _skip_after(rungs, "the API is not ready", RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
+        account_kind_rung(first, ladder.port, rungs, diagnosis)
+    skip_after(rungs, "the API is not ready", RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
     return None
 
 
-async def _no_managed_accounts(first: Attempt, ladder: _Ladder) -> Attempt | None:
+async def no_managed_accounts(first: Attempt, ladder: Ladder) -> Attempt | None:
     """managedAccounts: nextValidId came, no account listed (login incomplete)."""
     rungs, timeout = ladder.rungs, ladder.timeout
-    rungs[RUNG_NEXT_ID] = Rung(RUNG_NEXT_ID, OK, _next_id_ev(first), summary=_next_id_summary(first))
+    rungs[RUNG_NEXT_ID] = Rung(RUNG_NEXT_ID, OK, next_id_ev(first), summary=next_id_summary(first))
     rungs[RUNG_ACCOUNTS] = Rung(
         RUNG_ACCOUNTS, FAIL, {"outcome": f"no non-empty managedAccounts within {timeout:g} s",
                               "attempt": first.brief()}, FIX_LOGIN,
@@ -96,5 +96,5 @@ async def _no_managed_accounts(first: Attempt, ladder: _Ladder) -> Attempt | Non
     rungs[RUNG_CLIENT_ID] = Rung(RUNG_CLIENT_ID, OK, {"client_id": first.client_id, "error_326": False},
                                  summary=f"client id {first.client_id} accepted")
     ladder.diagnosis.append(CAUSE_LOGIN_INCOMPLETE)
-    _skip_after(rungs, "no managed accounts", RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
+    skip_after(rungs, "no managed accounts", RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_ACCOUNT_KIND)
     return None

@@ -15,11 +15,11 @@ from .vocabulary import CAUSE_NOT_LOGGED_IN, CAUSE_RED, CAUSE_ZOMBIE
 def silent_family(survey: SocketSurvey, threshold: int) -> list[str]:
     """Table keys (causes.py) of what remains possible when TCP is accepted
     and nothing answers: probe asks this so it agrees with doctor."""
-    rows = [cause_for_text(title) for title in _silent_family(survey, threshold)]
+    rows = [cause_for_text(title) for title in silent_family_titles(survey, threshold)]
     return [row.key for row in rows if row is not None]
 
 
-def _silent_family(survey: SocketSurvey, threshold: int) -> list[str]:
+def silent_family_titles(survey: SocketSurvey, threshold: int) -> list[str]:
     """What remains possible when TCP is accepted and nothing answers."""
     if survey.visible and survey.count >= threshold:
         return [CAUSE_ZOMBIE, CAUSE_NOT_LOGGED_IN, CAUSE_RED]
@@ -28,7 +28,7 @@ def _silent_family(survey: SocketSurvey, threshold: int) -> list[str]:
     return [CAUSE_NOT_LOGGED_IN, CAUSE_RED, CAUSE_ZOMBIE]  # few or unknown CLOSE_WAIT: not excluded
 
 
-def _cause_row(text: str) -> dict[str, Any]:
+def diagnosis_row(text: str) -> dict[str, Any]:
     """The table row a diagnosis line names; a line no row names is a bug
     (tests/scenarios/test_doctor.py checks every line maps to a sourced row)."""
     row = cause_for_text(text)
@@ -37,7 +37,7 @@ def _cause_row(text: str) -> dict[str, Any]:
     return {"text": text, **row.to_dict()}
 
 
-def _dedupe(items: list[str]) -> list[str]:
+def dedupe(items: list[str]) -> list[str]:
     seen: list[str] = []
     for item in items:
         if item not in seen:

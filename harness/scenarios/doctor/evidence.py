@@ -12,7 +12,7 @@ from ...core.redact import redact_accounts, redact_text
 from .attempt import Attempt
 
 
-def _version_ev(attempt: Attempt) -> dict[str, Any]:
+def version_ev(attempt: Attempt) -> dict[str, Any]:
     r = attempt.result
     assert r is not None
     ev: dict[str, Any] = {"server_version": r.server_version, "connection_time": r.connection_time,
@@ -27,7 +27,7 @@ def _version_ev(attempt: Attempt) -> dict[str, Any]:
     return ev
 
 
-def _version_summary(attempt: Attempt) -> str:
+def version_summary(attempt: Attempt) -> str:
     r = attempt.result
     assert r is not None
     text = f"server version {r.server_version} in {attempt.phases_ms.get(PHASE_SERVER_VERSION)} ms"
@@ -36,7 +36,7 @@ def _version_summary(attempt: Attempt) -> str:
     return text
 
 
-def _next_id_ev(attempt: Attempt) -> dict[str, Any]:
+def next_id_ev(attempt: Attempt) -> dict[str, Any]:
     r = attempt.result
     assert r is not None
     return {"client_id": attempt.client_id, "next_valid_id": r.next_valid_id,
@@ -44,25 +44,25 @@ def _next_id_ev(attempt: Attempt) -> dict[str, Any]:
             "gateway_messages": [f"{msg.code} {redact_text(msg.message, r.accounts)}" for msg in r.messages]}
 
 
-def _next_id_summary(attempt: Attempt) -> str:
+def next_id_summary(attempt: Attempt) -> str:
     r = attempt.result
     assert r is not None
     return f"nextValidId {r.next_valid_id} in {attempt.phases_ms.get(PHASE_NEXT_VALID_ID)} ms"
 
 
-def _accounts_ev(attempt: Attempt) -> dict[str, Any]:
+def accounts_ev(attempt: Attempt) -> dict[str, Any]:
     r = attempt.result
     assert r is not None
     return {"accounts": redact_accounts(r.accounts), "count": len(r.accounts),
             "managed_accounts_ms": attempt.phases_ms.get(PHASE_MANAGED_ACCOUNTS)}
 
 
-def _accounts_text(attempt: Attempt) -> str:
+def accounts_text(attempt: Attempt) -> str:
     accounts = attempt.result.accounts if attempt.result is not None else []
     return ", ".join(redact_accounts(accounts)) or "(none)"
 
 
-def _outcome_text(attempt: Attempt, timeout: float) -> str:
+def outcome_text(attempt: Attempt, timeout: float) -> str:
     return {"ok": "answered", "silent": f"no version reply within {timeout:g} s either",
             "refused": "connection refused", "closed": "closed before the version reply",
             "id_in_use": "error 326 too", "no_next_id": f"no nextValidId within {timeout:g} s",

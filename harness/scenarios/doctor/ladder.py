@@ -10,15 +10,15 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .attempt import Attempt, _attempt, fresh_client_id
-from .diagnosis import _cause_row, _dedupe
-from .handshake import _handshake_rungs
+from .attempt import Attempt, fresh_client_id, try_handshake
+from .diagnosis import dedupe, diagnosis_row
+from .handshake import handshake_rungs
 from .host import HostProblem, diagnose_host
-from .rungs import _account_kind_rung, _close_wait_rung, _connectivity_rung, _sync_rung
+from .rungs import account_kind_rung, close_wait_rung, connectivity_rung, sync_rung
 from .sockets import survey_sockets
-from .state import _Ladder
-from .sync import _safe_sync
-from .vocabulary import CLOSE_WAIT_THRESHOLD, FAIL, OK, RUNG_PORT, RUNGS, SKIP, Rung, _skip_after
+from .state import Ladder
+from .sync import safe_sync
+from .vocabulary import CLOSE_WAIT_THRESHOLD, FAIL, OK, RUNG_PORT, RUNGS, SKIP, Rung, skip_after
 
 
 @dataclass
@@ -70,16 +70,16 @@ async def run_doctor(host: str = "127.0.0.1", port: int = 4002, *, client_id: in
             _unresolved_rungs(unresolved, host, port, rungs, diagnosis)
             return _finish(result, rungs, diagnosis, started)
         survey = await survey_sockets(host, port, settle)
-        first = await _attempt(host, port, client_id, timeout, client_range)
+        first = await try_handshake(host, port, client_id, timeout, client_range)
         attempts.append(first)
-        active = await _handshake_rungs(first, _Ladder(rungs, diagnosis, attempts, survey, host, port, timeout,
+        active = await handshake_rungs(first, Ladder(rungs, diagnosis, attempts, survey, host, port, timeout,
                                                        close_wait_threshold, client_range))
         if active is not None:
             budget = max(0.5, min(timeout, started + 2.75 * timeout - time.monotonic()))
-            _sync_rung(await _safe_sync(active.client, budget), rungs, diagnosis, budget)
-            _connectivity_rung(active, rungs, diagnosis)  # after the sync: notices that came meanwhile count
-            _account_kind_rung(active, port, rungs, diagnosis)
-        _close_wait_rung(survey, port, close_wait_threshold, rungs, diagnosis, healthy_handshake=active is not None)
+            sync_rung(await safe_sync(active.client, budget), rungs, diagnosis, budget)
+            connectivity_rung(active, rungs, diagnosis)  # after the sync: notices that came meanwhile count
+            account_kind_rung(active, port, rungs, diagnosis)
+        close_wait_rung(survey, port, close_wait_threshold, rungs, diagnosis, healthy_handshake=active is not None)
     finally:
         for attempt in attempts:
             try:
@@ -92,8 +92,8 @@ async def run_doctor(host: str = "127.0.0.1", port: int = 4002, *, client_id: in
 def _finish(result: DoctorResult, rungs: dict[str, Rung], diagnosis: list[str], started: float) -> DoctorResult:
     for name in RUNGS:
         result.rungs.append(rungs.get(name) or Rung(name, SKIP, {}, "", "not reached"))
-    result.diagnosis = _dedupe(diagnosis)
-    result.causes = [_cause_row(text) for text in result.diagnosis]
+    result.diagnosis = dedupe(diagnosis)
+    result.causes = [diagnosis_row(text) for text in result.diagnosis]
     result.healthy = all(r.verdict in (OK, SKIP) for r in result.rungs) and not result.diagnosis
     result.elapsed_s = time.monotonic() - started
     return result
@@ -106,4 +106,4 @@ def _unresolved_rungs(problem: HostProblem, host: str, port: int, rungs: dict[st
                                               "cause": problem.cause, "resolver": problem.meaning},
                             problem.hint, f"{problem.cause}: {problem.meaning}")
     diagnosis.append(problem.cause)
-    _skip_after(rungs, problem.cause, *RUNGS[1:])
+    skip_after(rungs, problem.cause, *RUNGS[1:])

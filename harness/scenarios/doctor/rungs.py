@@ -14,8 +14,8 @@ from ...core.redact import redact_accounts
 from ..causes import CAUSES
 from ..judge import connectivity_detail, connectivity_lost
 from .attempt import Attempt
-from .evidence import _accounts_ev, _accounts_text, _next_id_ev, _next_id_summary, _version_ev, _version_summary
-from .sockets import SocketSurvey, _owner, _row
+from .evidence import accounts_ev, accounts_text, next_id_ev, next_id_summary, version_ev, version_summary
+from .sockets import SocketSurvey, socket_owner, socket_row
 from .vocabulary import (
     CAUSE_CONNECTIVITY_LOST,
     CAUSE_LIVE,
@@ -47,39 +47,39 @@ from .vocabulary import (
 )
 
 
-async def _ready_rungs(attempt: Attempt, rungs: dict[str, Rung], diagnosis: list[str], *, first_id_refused: bool,
+async def ready_rungs(attempt: Attempt, rungs: dict[str, Rung], diagnosis: list[str], *, first_id_refused: bool,
                        first: Attempt | None = None) -> Attempt:
     """nextValidId, managedAccounts and client id for a ready connection."""
-    ev = _next_id_ev(attempt)
+    ev = next_id_ev(attempt)
     if first_id_refused and first is not None:
         ev["note"] = f"via fresh client id {attempt.client_id}; id {first.client_id} was refused"
         rungs[RUNG_NEXT_ID] = Rung(RUNG_NEXT_ID, WARN, ev, FIX_ID,
-                                   f"{_next_id_summary(attempt)}, but only with a fresh client id")
+                                   f"{next_id_summary(attempt)}, but only with a fresh client id")
     else:
-        rungs[RUNG_NEXT_ID] = Rung(RUNG_NEXT_ID, OK, ev, summary=_next_id_summary(attempt))
-    rungs[RUNG_ACCOUNTS] = Rung(RUNG_ACCOUNTS, OK, _accounts_ev(attempt),
-                                summary=f"accounts {_accounts_text(attempt)}")
+        rungs[RUNG_NEXT_ID] = Rung(RUNG_NEXT_ID, OK, ev, summary=next_id_summary(attempt))
+    rungs[RUNG_ACCOUNTS] = Rung(RUNG_ACCOUNTS, OK, accounts_ev(attempt),
+                                summary=f"accounts {accounts_text(attempt)}")
     rungs.setdefault(RUNG_CLIENT_ID, Rung(RUNG_CLIENT_ID, OK, {"client_id": attempt.client_id, "error_326": False},
                                           summary=f"client id {attempt.client_id} accepted (no error 326)"))
     return attempt
 
 
-def _version_rung(attempt: Attempt, diagnosis: list[str]) -> Rung:
+def version_rung(attempt: Attempt, diagnosis: list[str]) -> Rung:
     """OK, or WARN when the build's maximum is below the minimum of a client
     library installed here: that client cannot connect to this Gateway
     although doctor's own (wider) range can."""
-    ev = _version_ev(attempt)
+    ev = version_ev(attempt)
     build_max = ev.get("build_max_server_version")
     too_new = [(name, low) for name, low in installed_client_floors().items()
                if build_max is not None and build_max < low]
     if not too_new:
-        return Rung(RUNG_VERSION, OK, ev, summary=_version_summary(attempt))
+        return Rung(RUNG_VERSION, OK, ev, summary=version_summary(attempt))
     lines = [f"the Gateway's maximum ({build_max}) is below {name}'s minimum ({low})" for name, low in too_new]
     ev["clients_out_of_range"] = {name: low for name, low in too_new}
     for line in lines:
         diagnosis.append(f"{CAUSE_VERSION_RANGE}: {line}: upgrade the Gateway or use an older client")
     return Rung(RUNG_VERSION, WARN, ev, CAUSES["version_range"].fix,
-                f"{_version_summary(attempt)}; {'; '.join(lines)}")
+                f"{version_summary(attempt)}; {'; '.join(lines)}")
 
 
 def installed_client_floors() -> dict[str, int]:
@@ -99,7 +99,7 @@ def installed_client_floors() -> dict[str, int]:
     return floors
 
 
-def _connectivity_rung(attempt: Attempt, rungs: dict[str, Rung], diagnosis: list[str]) -> None:
+def connectivity_rung(attempt: Attempt, rungs: dict[str, Rung], diagnosis: list[str]) -> None:
     """1100 without a later 1101/1102: the API answers, but the Gateway has
     no connection to IB, so orders and data do not flow: not ready."""
     messages = list(attempt.client.messages)
@@ -118,7 +118,7 @@ def _connectivity_rung(attempt: Attempt, rungs: dict[str, Rung], diagnosis: list
     diagnosis.append(f"{CAUSE_CONNECTIVITY_LOST}: {detail}")
 
 
-def _sync_rung(sync: dict[str, Any], rungs: dict[str, Rung], diagnosis: list[str], timeout: float) -> None:
+def sync_rung(sync: dict[str, Any], rungs: dict[str, Rung], diagnosis: list[str], timeout: float) -> None:
     missing = []
     if not sync.get("positions_end"):
         missing.append("positions (positionEnd)")
@@ -139,7 +139,7 @@ def _sync_rung(sync: dict[str, Any], rungs: dict[str, Rung], diagnosis: list[str
             "executions: all ended"))
 
 
-def _account_kind_rung(attempt: Attempt, port: int, rungs: dict[str, Rung], diagnosis: list[str]) -> None:
+def account_kind_rung(attempt: Attempt, port: int, rungs: dict[str, Rung], diagnosis: list[str]) -> None:
     accounts = attempt.result.accounts if attempt.result is not None else []
     live = [a for a in accounts if not a.upper().startswith(PAPER_PREFIXES)]
     ev = {"accounts": redact_accounts(accounts), "paper": redact_accounts([a for a in accounts if a not in live]),
@@ -159,7 +159,7 @@ def _account_kind_rung(attempt: Attempt, port: int, rungs: dict[str, Rung], diag
                                         summary=f"paper: {', '.join(redact_accounts(accounts))}")
 
 
-def _close_wait_rung(survey: SocketSurvey, port: int, threshold: int, rungs: dict[str, Rung], diagnosis: list[str],
+def close_wait_rung(survey: SocketSurvey, port: int, threshold: int, rungs: dict[str, Rung], diagnosis: list[str],
                      *, healthy_handshake: bool) -> None:
     if not survey.visible:
         rungs[RUNG_CLOSE_WAIT] = Rung(RUNG_CLOSE_WAIT, SKIP, {"visible": False, "reason": survey.reason},
@@ -169,9 +169,9 @@ def _close_wait_rung(survey: SocketSurvey, port: int, threshold: int, rungs: dic
     count = survey.count
     ev: dict[str, Any] = {
         "visible": True, "close_wait": count, "threshold": threshold, "transient_closed": survey.transient,
-        "sockets": [_row(r) for r in survey.close_wait[:MAX_SOCKET_ROWS]],
-        "owners": sorted({_owner(r) for r in survey.close_wait}),
-        "listener": [_row(r) for r in survey.listeners], "established": survey.established,
+        "sockets": [socket_row(r) for r in survey.close_wait[:MAX_SOCKET_ROWS]],
+        "owners": sorted({socket_owner(r) for r in survey.close_wait}),
+        "listener": [socket_row(r) for r in survey.listeners], "established": survey.established,
         "conclusive": survey.conclusive_zero if count == 0 else True,
     }
     owners = f" owned by {', '.join(ev['owners'])}" if count else ""

@@ -86,11 +86,11 @@ async def survey_sockets(host: str, port: int, settle: float) -> SocketSurvey:
                         sum(1 for row in rows if row.status == psutil.CONN_ESTABLISHED))
 
 
-def _row(row: SocketRow) -> dict[str, Any]:
+def socket_row(row: SocketRow) -> dict[str, Any]:
     return {"local": row.local, "remote": row.remote, "status": row.status, "pid": row.pid, "process": row.process}
 
 
-def _owner(row: SocketRow) -> str:
+def socket_owner(row: SocketRow) -> str:
     if row.pid is None:
         return "pid not visible"
     return f"{row.process or '?'} (pid {row.pid})"

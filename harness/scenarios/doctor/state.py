@@ -7,16 +7,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .attempt import Attempt, _attempt, fresh_client_id
+from .attempt import Attempt, fresh_client_id, try_handshake
 from .sockets import SocketSurvey
 from .vocabulary import Rung
 
 
 @dataclass
-class _Ladder:
+class Ladder:
     """The handshake rungs' shared state: what one doctor run found so far
     (its rungs, its causes, its attempts) and where it looks. Each rung
-    function below fills it for one outcome of the first handshake."""
+    function in version.py and client_id.py fills it for one outcome of the first handshake."""
 
     rungs: dict[str, Rung]
     diagnosis: list[str]
@@ -34,7 +34,7 @@ class _Ladder:
 
     async def fresh_attempt(self, first: Attempt) -> Attempt:
         """A second handshake with a fresh client id: does the id matter?"""
-        second = await _attempt(self.host, self.port, fresh_client_id(first.client_id), self.timeout,
+        second = await try_handshake(self.host, self.port, fresh_client_id(first.client_id), self.timeout,
                                 self.client_range)
         self.attempts.append(second)
         return second

@@ -80,7 +80,7 @@ def _why(exc: BaseException, timeout: float) -> str:
     return str(exc) or type(exc).__name__
 
 
-async def _safe_sync(client: RawClient, timeout: float) -> dict[str, Any]:
+async def safe_sync(client: RawClient, timeout: float) -> dict[str, Any]:
     try:
         return await check_sync(client, timeout)
     except (TimeoutError, ConnectionError, OSError) as exc:

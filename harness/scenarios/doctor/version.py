@@ -11,11 +11,11 @@ from ..causes import CAUSES
 from ..judge import closed_after_accept, version_range
 from ..listener import port_queues
 from .attempt import Attempt
-from .diagnosis import _silent_family
-from .evidence import _outcome_text, _version_ev
-from .rungs import _ready_rungs
-from .sockets import _row
-from .state import _Ladder
+from .diagnosis import silent_family_titles
+from .evidence import outcome_text, version_ev
+from .rungs import ready_rungs
+from .sockets import socket_row
+from .state import Ladder
 from .vocabulary import (
     CAUSE_DOWN,
     CAUSE_NON_TWS,
@@ -37,41 +37,41 @@ from .vocabulary import (
     SKIP,
     WARN,
     Rung,
-    _skip_after,
+    skip_after,
 )
 
 
-async def _version_not_tws(first: Attempt, ladder: _Ladder) -> Attempt | None:
+async def version_not_tws(first: Attempt, ladder: Ladder) -> Attempt | None:
     """Version reply: the port answers, but not as a TWS API."""
     rungs = ladder.rungs
     rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, {"outcome": "not a TWS reply", "cause": first.cause,
                                                     "phases_ms": first.phases_ms}, CAUSES["non_tws"].fix,
                                f"{first.cause}: wrong port")
     ladder.diagnosis.append(f"{CAUSE_NON_TWS}: {first.cause}")
-    _skip_after(rungs, "the port does not speak the TWS API", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY,
+    skip_after(rungs, "the port does not speak the TWS API", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY,
                 RUNG_SYNC, RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
     return None
 
 
-async def _version_out_of_range(first: Attempt, ladder: _Ladder) -> Attempt | None:
+async def version_out_of_range(first: Attempt, ladder: Ladder) -> Attempt | None:
     """Version reply: outside the client's range, which refused it."""
     rungs = ladder.rungs
     server, who, bound = version_range(first.cause) or (0, "", 0)
-    ev = {**_version_ev(first), "outcome": "version reply outside the client's range", "cause": first.cause,
+    ev = {**version_ev(first), "outcome": "version reply outside the client's range", "cause": first.cause,
           "client_bound": bound}
     rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, ev, CAUSES["version_range"].fix, first.cause)
     ladder.diagnosis.append(f"{CAUSE_VERSION_RANGE}: {first.cause}")
-    _skip_after(rungs, "the client refused the Gateway's server version", RUNG_NEXT_ID, RUNG_ACCOUNTS,
+    skip_after(rungs, "the client refused the Gateway's server version", RUNG_NEXT_ID, RUNG_ACCOUNTS,
                 RUNG_CONNECTIVITY, RUNG_SYNC, RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
     return None
 
 
-async def _version_closed(first: Attempt, ladder: _Ladder) -> Attempt | None:
+async def version_closed(first: Attempt, ladder: Ladder) -> Attempt | None:
     """Version reply: the connection closed right after accept."""
     rungs, survey = ladder.rungs, ladder.survey
     judged = closed_after_accept(survey.established if survey.visible else None, ladder.port)
     ev = {"outcome": "closed before the version reply", "cause": first.cause,
-          "phases_ms": first.phases_ms, "listener": [_row(r) for r in survey.listeners],
+          "phases_ms": first.phases_ms, "listener": [socket_row(r) for r in survey.listeners],
           "established_on_port": survey.established if survey.visible else None}
     fix = "; or ".join(row.fix for row in judged.causes)
     rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, ev, fix,
@@ -79,12 +79,12 @@ async def _version_closed(first: Attempt, ladder: _Ladder) -> Attempt | None:
                                f"({judged.detail})")
     for row in judged.causes:
         ladder.diagnosis.append(f"{row.title}: {judged.detail}" if row.key == "client_cap" else row.title)
-    _skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC,
+    skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC,
                 RUNG_CLIENT_ID, RUNG_ACCOUNT_KIND)
     return None
 
 
-async def _version_silent(first: Attempt, ladder: _Ladder) -> Attempt | None:
+async def version_silent(first: Attempt, ladder: Ladder) -> Attempt | None:
     """Version reply: TCP accepted, nothing said; a fresh client id tells
     a transient stall from a silent (wedged, zombie, dialog) Gateway."""
     rungs, diagnosis, survey, timeout = ladder.rungs, ladder.diagnosis, ladder.survey, ladder.timeout
@@ -93,15 +93,15 @@ async def _version_silent(first: Attempt, ladder: _Ladder) -> Attempt | None:
                 "fresh_id_helps": second.kind == "ok"}
     if second.kind == "ok":
         rungs[RUNG_VERSION] = Rung(
-            RUNG_VERSION, WARN, {**_version_ev(second), "first_attempt": first.brief(), **fresh_ev},
+            RUNG_VERSION, WARN, {**version_ev(second), "first_attempt": first.brief(), **fresh_ev},
             "if this repeats, the Gateway is overloaded or restarting: check its log",
             f"the first handshake got no version reply within {timeout:g} s; a second one did "
             f"(server version {second.result.server_version if second.result else '?'})")
         diagnosis.append(CAUSE_TRANSIENT)
-        return await _ready_rungs(second, rungs, diagnosis, first_id_refused=False)
+        return await ready_rungs(second, rungs, diagnosis, first_id_refused=False)
     ev = {"outcome": f"TCP accepted, no version reply within {timeout:g} s", "first_attempt": first.brief(),
           **fresh_ev, "close_wait": survey.count if survey.visible else None}
-    remaining = _silent_family(survey, ladder.threshold)
+    remaining = silent_family_titles(survey, ladder.threshold)
     if survey.visible:  # the listener's queues, read after our own unanswered attempts (listener.py)
         queues = await asyncio.to_thread(port_queues, ladder.port)
         ev["listener_queues"] = queues.to_dict()
@@ -115,10 +115,10 @@ async def _version_silent(first: Attempt, ladder: _Ladder) -> Attempt | None:
         FIX_DOWN if remaining == [CAUSE_DOWN] else FIX_SILENT)
     rungs[RUNG_VERSION] = Rung(RUNG_VERSION, FAIL, ev, remediation,
                                f"TCP accepted, but no version reply within {timeout:g} s "
-                               f"(fresh client id {second.client_id}: {_outcome_text(second, timeout)})"
+                               f"(fresh client id {second.client_id}: {outcome_text(second, timeout)})"
                                + (f"; {ev['wedge']}" if ev.get("wedge") else ""))
     diagnosis.extend(remaining)
-    _skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC,
+    skip_after(rungs, "no version reply", RUNG_NEXT_ID, RUNG_ACCOUNTS, RUNG_CONNECTIVITY, RUNG_SYNC,
                 RUNG_ACCOUNT_KIND)
     rungs[RUNG_CLIENT_ID] = Rung(
         RUNG_CLIENT_ID, SKIP, {"client_id": first.client_id, **fresh_ev}, "",

@@ -96,6 +96,6 @@ class Rung:
 # ---------------------------------------------------------------- small helpers
 
 
-def _skip_after(rungs: dict[str, Rung], reason: str, *names: str) -> None:
+def skip_after(rungs: dict[str, Rung], reason: str, *names: str) -> None:
     for name in names:
         rungs.setdefault(name, Rung(name, SKIP, {}, "", f"not reached: {reason}"))
