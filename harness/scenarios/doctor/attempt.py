@@ -16,7 +16,7 @@ from ...core.constants import CLIENT_ID_IN_USE
 from ...core.constants import LIVE_CLIENT_ID_RANGE as PROBE_ID_RANGE
 from ..judge import is_non_tws, version_range
 
-# ---------------------------------------------------------------- evidence gathering
+# ---------------------------------------------------------------- the attempt
 
 
 @dataclass
@@ -90,7 +90,7 @@ def _classify(exc: HandshakeError, result: ConnectResult | None) -> str:
     return "no_next_id" if timed_out else "closed_after_start"
 
 
-# ---------------------------------------------------------------- the ladder
+# ---------------------------------------------------------------- a fresh client id (the second attempt)
 
 
 def fresh_client_id(*avoid: int) -> int:
