@@ -5,7 +5,7 @@ known" and be explained as "nothing is listening ... 'Enable ActiveX and
 Socket Clients' is off", sending the on-call engineer to the Gateway. Now
 HOST:PORT is a usage error naming --host H --port P, and an unresolvable
 name has its own cause and hint, the same in probe and doctor (one helper,
-harness/scenarios/doctor.py diagnose_host).
+harness/scenarios/doctor/host.py diagnose_host).
 
 Names use the .invalid TLD, which never resolves (RFC 6761): the local
 resolver answers NXDOMAIN without any traffic to a Gateway. Every CLI run
