@@ -22,17 +22,15 @@ import pytest
 from harness.clients.base import PHASE_MANAGED_ACCOUNTS, PHASE_NEXT_VALID_ID, PHASE_SERVER_VERSION, PHASE_TCP
 from harness.clients.naive import NAIVE_CAUSE, NaiveClient
 from harness.clients.raw import OrderRefused
-from harness.scenarios import run_account_sync, run_handshake
+from harness.scenarios import run_account_sync
 from harness.scenarios.fault_checks import (
-    HOST,
     PLACE_ORDER,
     MessageWatch,
     clean_disconnect,
     describe,
     error_codes,
     in_order,
-    place_order_through,
-    timed,
+    order_refusal_through,
     wait_close_wait,
     wait_port_state,
     wire_order_reply,
@@ -54,17 +52,13 @@ RATIO = 0.95  # an injected delay is measured as at least this share of itself
     ("close-after-accept", PHASE_SERVER_VERSION, False),
     ("no-next-valid-id", PHASE_NEXT_VALID_ID, True),
 ], ids=["silent-handshake", "close-after-accept", "no-next-valid-id"])
-async def test_handshake_fault_fails_in_its_phase(mock_gateway, gateway, client_factory, client_name, fault, phase,
-                                                   waits_for_timeout, fault_matrix, record_evidence):
+async def test_handshake_fault_fails_in_its_phase(fault_bench, client_name, fault, phase, waits_for_timeout):
     """A stalled or closed handshake is a bounded failure naming the phase:
     ib_async raises its TimeoutError, the official client's endless connect
     loop is cut at the timeout, the raw client names the phase."""
-    mock_gateway.set_fault(fault)
-    with fault_matrix.case(fault, client_name, f"fails at {phase} within {FAIL_TIMEOUT:g}s") as row:
-        evidence, elapsed = await timed(run_handshake(gateway.endpoint, client_factory(client_name), 201,
-                                                       timeout=FAIL_TIMEOUT, transcript=gateway.transcript))
+    with fault_bench.case(fault, client_name, f"fails at {phase} within {FAIL_TIMEOUT:g}s") as row:
+        evidence, elapsed = await fault_bench.handshake(client_name, 201, FAIL_TIMEOUT)
         row.observed = describe(evidence, elapsed)
-        record_evidence(evidence)
         assert not evidence.ok and evidence.failed_phase == phase, evidence.summary_line()
         assert elapsed <= FAIL_TIMEOUT + SLACK, f"not bounded by the harness timeout: {elapsed:.2f}s"
         if waits_for_timeout:
@@ -78,16 +72,11 @@ async def test_handshake_fault_fails_in_its_phase(mock_gateway, gateway, client_
     ("delayed-accounts", PHASE_MANAGED_ACCOUNTS),
     ("delayed-next-id", PHASE_NEXT_VALID_ID),
 ], ids=["delayed-accounts", "delayed-next-id"])
-async def test_delay_below_timeout_succeeds_late(mock_gateway, gateway, client_factory, client_name, fault, phase,
-                                                  fault_matrix, record_evidence):
+async def test_delay_below_timeout_succeeds_late(fault_bench, client_name, fault, phase):
     delay_ms = 500
-    text = f"{fault}={delay_ms}"
-    mock_gateway.set_fault(text)
-    with fault_matrix.case(text, client_name, f"ok, {phase} >= {delay_ms} ms") as row:
-        evidence = await run_handshake(gateway.endpoint, client_factory(client_name), 205, timeout=OK_TIMEOUT,
-                                       transcript=gateway.transcript)
+    with fault_bench.case(f"{fault}={delay_ms}", client_name, f"ok, {phase} >= {delay_ms} ms") as row:
+        evidence, _ = await fault_bench.handshake(client_name, 205, OK_TIMEOUT)
         row.observed = describe(evidence)
-        record_evidence(evidence)
         assert evidence.ok, evidence.summary_line()
         measured = evidence.measurements[f"{phase}_ms"]
         row.observed += f", {phase} {measured:.0f} ms"
@@ -102,20 +91,17 @@ IB_ASYNC_SYNC_LOG = {"positions": "positions request timed out", "account": "acc
 
 
 @pytest.mark.parametrize("kind", list(MISSING_CHECK))
-async def test_missing_end_fails_account_sync_naming_the_piece(mock_gateway, gateway, client_factory, client_name,
-                                                                kind, fault_matrix, record_evidence):
+async def test_missing_end_fails_account_sync_naming_the_piece(fault_bench, client_name, kind):
     """The connect itself may pass (ib_async logs "... request timed out" and
     carries on); the account-sync scenario must fail and say which end
     message never came."""
-    text = f"missing-end={kind}"
     check = MISSING_CHECK[kind]
-    mock_gateway.set_fault(text)
-    client = client_factory(client_name)
-    with fault_matrix.case(text, client_name, f"account_sync fails naming {check}") as row:
-        evidence = await run_account_sync(gateway.endpoint, client, 210, timeout=SYNC_TIMEOUT,
-                                          expect_positions=True, transcript=gateway.transcript)
+    client = fault_bench.client_factory(client_name)
+    with fault_bench.case(f"missing-end={kind}", client_name, f"account_sync fails naming {check}") as row:
+        evidence = await run_account_sync(fault_bench.gateway.endpoint, client, 210, timeout=SYNC_TIMEOUT,
+                                          expect_positions=True, transcript=fault_bench.gateway.transcript)
         row.observed = describe(evidence)
-        record_evidence(evidence)
+        fault_bench.record_evidence(evidence)
         if client_name == "ib_async":
             # What an ib_async user sees: connectAsync returned, after logging this.
             row.observed += f"; ib_async logged {client.sync_timeouts}"
@@ -130,67 +116,49 @@ async def test_missing_end_fails_account_sync_naming_the_piece(mock_gateway, gat
 # ---------------------------------------------------------------- zombie faults
 
 
-async def test_client_id_stuck_blocks_the_id_not_others(mock_gateway, gateway, client_factory, client_name,
-                                                        fault_matrix, record_evidence):
-    text = "client-id-stuck=30"
-    mock_gateway.set_fault(text)
-    with fault_matrix.case(text, client_name, "same id: 326 at next_valid_id; other id: ok") as row:
-        first = client_factory(client_name)
-        await first.connect(HOST, gateway.endpoint.port, 220, timeout=OK_TIMEOUT)
+async def test_client_id_stuck_blocks_the_id_not_others(fault_bench, client_name):
+    with fault_bench.case("client-id-stuck=30", client_name, "same id: 326 at next_valid_id; other id: ok") as row:
+        first, _ = await fault_bench.connect(client_name, 220, OK_TIMEOUT)
         await first.disconnect()
-        assert await mock_gateway.wait_client_id_free(220), "the mock never saw the disconnect"
-        same = await run_handshake(gateway.endpoint, client_factory(client_name), 220, timeout=FAIL_TIMEOUT,
-                                   transcript=gateway.transcript)
-        other = await run_handshake(gateway.endpoint, client_factory(client_name), 221, timeout=OK_TIMEOUT)
+        assert await fault_bench.mock.wait_client_id_free(220), "the mock never saw the disconnect"
+        same, _ = await fault_bench.handshake(client_name, 220, FAIL_TIMEOUT)
+        other, _ = await fault_bench.handshake(client_name, 221, OK_TIMEOUT, record=False)
         row.observed = f"same id {describe(same)}; other id {describe(other)}"
-        record_evidence(same)
         assert not same.ok and same.failed_phase == PHASE_NEXT_VALID_ID, same.summary_line()
         assert 326 in error_codes(same) or "326" in (same.cause or ""), same.cause
         assert other.ok, other.summary_line()
 
 
-async def test_close_wait_leak_visible_to_ss_then_handshakes_stall(mock_gateway, gateway, client_factory,
-                                                                   client_name, fault_matrix, record_evidence):
+async def test_close_wait_leak_visible_to_ss_then_handshakes_stall(fault_bench, client_name):
     """The leaked sockets are counted in the host's socket table (the id keeps
     its `ss` name; the count is read as harness/targets/sockets.py reads it)."""
-    leak = 3
-    text = f"close-wait-leak={leak}"
-    port = gateway.endpoint.port
-    mock_gateway.set_fault(text)
-    with fault_matrix.case(text, client_name, f"{leak} CLOSE_WAIT in the socket table; "
-                           "next fails at server_version") as row:
+    leak, port = 3, fault_bench.port
+    expected = f"{leak} CLOSE_WAIT in the socket table; next fails at server_version"
+    with fault_bench.case(f"close-wait-leak={leak}", client_name, expected) as row:
         for i in range(leak):
-            client = client_factory(client_name)
-            await client.connect(HOST, port, 230 + i, timeout=OK_TIMEOUT)
+            client, _ = await fault_bench.connect(client_name, 230 + i, OK_TIMEOUT)
             await clean_disconnect(client, OK_TIMEOUT)
-            assert await mock_gateway.wait_client_id_free(230 + i), "the mock never saw the disconnect"
+            assert await fault_bench.mock.wait_client_id_free(230 + i), "the mock never saw the disconnect"
         try:
             rows = await wait_close_wait(port, leak, within=3.0)
         except SocketTableUnavailable as exc:
             pytest.skip(f"the host's socket table cannot be read: {exc}")
         row.observed = f"socket table: {len(rows)} CLOSE_WAIT on :{port}"
         assert len(rows) == leak, f"expected {leak} CLOSE_WAIT sockets on :{port}, the socket table shows {rows}"
-        evidence = await run_handshake(gateway.endpoint, client_factory(client_name), 240, timeout=FAIL_TIMEOUT,
-                                       transcript=gateway.transcript)
+        evidence, _ = await fault_bench.handshake(client_name, 240, FAIL_TIMEOUT)
         row.observed += f"; next {describe(evidence)}"
-        record_evidence(evidence)
         assert not evidence.ok and evidence.failed_phase == PHASE_SERVER_VERSION, evidence.summary_line()
 
 
-async def test_red_after_disconnect_until_restart(mock_gateway, gateway, client_factory, client_name, fault_matrix,
-                                                  record_evidence):
-    text = "red-after-disconnect"
-    mock_gateway.set_fault(text)
-    with fault_matrix.case(text, client_name, "after a disconnect fails at server_version; ok after restart") as row:
-        client = client_factory(client_name)
-        await client.connect(HOST, gateway.endpoint.port, 245, timeout=OK_TIMEOUT)
+async def test_red_after_disconnect_until_restart(fault_bench, client_name):
+    expected = "after a disconnect fails at server_version; ok after restart"
+    with fault_bench.case("red-after-disconnect", client_name, expected) as row:
+        client, _ = await fault_bench.connect(client_name, 245, OK_TIMEOUT)
         await clean_disconnect(client, OK_TIMEOUT)
-        assert await mock_gateway.wait_client_id_free(245), "the mock never saw the disconnect"
-        red = await run_handshake(gateway.endpoint, client_factory(client_name), 246, timeout=FAIL_TIMEOUT,
-                                  transcript=gateway.transcript)
-        record_evidence(red)
-        await mock_gateway.restart()
-        after = await run_handshake(gateway.endpoint, client_factory(client_name), 247, timeout=OK_TIMEOUT)
+        assert await fault_bench.mock.wait_client_id_free(245), "the mock never saw the disconnect"
+        red, _ = await fault_bench.handshake(client_name, 246, FAIL_TIMEOUT)
+        await fault_bench.mock.restart()
+        after, _ = await fault_bench.handshake(client_name, 247, OK_TIMEOUT, record=False)
         row.observed = f"red {describe(red)}; after restart {describe(after)}"
         assert not red.ok and red.failed_phase == PHASE_SERVER_VERSION, red.summary_line()
         assert after.ok, after.summary_line()
@@ -199,17 +167,14 @@ async def test_red_after_disconnect_until_restart(mock_gateway, gateway, client_
 # ---------------------------------------------------------------- faults on a live connection
 
 
-async def test_connectivity_loss_reaches_a_connected_client(mock_gateway, gateway, client_factory, client_name,
-                                                             fault_matrix):
+async def test_connectivity_loss_reaches_a_connected_client(fault_bench, client_name):
     at, duration = 0.2, 0.4
-    text = f"connectivity-loss={at:g},{duration:g}"
     expected = [1100, 2103, 2105, 1102, 2104, 2106]
-    client = client_factory(client_name)
-    result = await client.connect(HOST, gateway.endpoint.port, 250, timeout=OK_TIMEOUT)
+    client, result = await fault_bench.connect(client_name, 250, OK_TIMEOUT)
     watch = MessageWatch(client, result)
     startup = len(watch)
-    mock_gateway.set_fault(text)
-    with fault_matrix.case(text, client_name, "1100, 2103, 2105 then 1102, 2104, 2106") as row:
+    with fault_bench.case(f"connectivity-loss={at:g},{duration:g}", client_name,
+                          "1100, 2103, 2105 then 1102, 2104, 2106") as row:
         codes = await watch.wait_for(lambda c: in_order(expected)(c[startup:]), within=at + duration + SLACK)
         outage = codes[codes.index(1100, startup):]
         row.observed = f"received {outage}"
@@ -217,25 +182,21 @@ async def test_connectivity_loss_reaches_a_connected_client(mock_gateway, gatewa
         row.observed += f"; ping after restore {await client.ping(OK_TIMEOUT) * 1000:.1f} ms"
 
 
-async def test_restart_drops_refuses_then_accepts(mock_gateway, gateway, client_factory, client_name, fault_matrix,
-                                                  record_evidence):
+async def test_restart_drops_refuses_then_accepts(fault_bench, client_name):
     at, down = 0.2, 1.0
-    text = f"restart-at={at:g},{down:g}"
-    port = gateway.endpoint.port
-    client = client_factory(client_name)
-    await client.connect(HOST, port, 255, timeout=OK_TIMEOUT)
-    mock_gateway.set_fault(text)
+    port = fault_bench.port
+    client, _ = await fault_bench.connect(client_name, 255, OK_TIMEOUT)
     try:
-        with fault_matrix.case(text, client_name, "drop; tcp_connect refused while down; ok after") as row:
+        with fault_bench.case(f"restart-at={at:g},{down:g}", client_name,
+                              "drop; tcp_connect refused while down; ok after") as row:
             await wait_port_state(port, accepting=False, within=at + SLACK)
             # The listener closes in the same step that drops every connection:
             # from here on the old connection can only fail (EOF or not connected).
             with pytest.raises((ConnectionError, TimeoutError)) as dropped:
                 await client.ping(2.0)
-            during = await run_handshake(gateway.endpoint, client_factory(client_name), 256, timeout=FAIL_TIMEOUT)
-            record_evidence(during)
+            during, _ = await fault_bench.handshake(client_name, 256, FAIL_TIMEOUT)
             waited = await wait_port_state(port, accepting=True, within=down + SLACK)
-            after = await run_handshake(gateway.endpoint, client_factory(client_name), 257, timeout=OK_TIMEOUT)
+            after, _ = await fault_bench.handshake(client_name, 257, OK_TIMEOUT, record=False)
             row.observed = (f"old connection: {type(dropped.value).__name__}; during down {describe(during)}; "
                             f"port back after {waited:.2f}s; then {describe(after)}")
             assert not during.ok and during.failed_phase == PHASE_TCP, during.summary_line()
@@ -248,59 +209,46 @@ async def test_restart_drops_refuses_then_accepts(mock_gateway, gateway, client_
 # ---------------------------------------------------------------- capacity and version faults
 
 
-async def test_max_server_version_below_a_clients_minimum(mock_gateway, gateway, client_factory, client_name,
-                                                          fault_matrix, record_evidence):
+async def test_max_server_version_below_a_clients_minimum(fault_bench, client_name):
     version = 150
     text = f"max-server-version={version}"
-    mock_gateway.set_fault(text)
-    client = client_factory(client_name)
+    client = fault_bench.client_factory(client_name)
     minimum = client.info.min_version or 100
     fits = minimum <= version
     expected = f"ok at v{version}" if fits else "fails at server_version"
-    with fault_matrix.case(text, f"{client_name} (min {minimum})", expected) as row:
-        evidence = await run_handshake(gateway.endpoint, client, 260,
-                                       timeout=OK_TIMEOUT if fits else FAIL_TIMEOUT, transcript=gateway.transcript)
+    with fault_bench.case(text, f"{client_name} (min {minimum})", expected) as row:
+        evidence, _ = await fault_bench.handshake(client, 260, OK_TIMEOUT if fits else FAIL_TIMEOUT)
         row.observed = describe(evidence) + (f" at v{evidence.server_version}" if evidence.ok else "")
-        record_evidence(evidence)
         if fits:
             assert evidence.ok and evidence.server_version == version, evidence.summary_line()
         else:
             assert not evidence.ok and evidence.failed_phase == PHASE_SERVER_VERSION, evidence.summary_line()
     if client_name == "raw":
         # The same Gateway seen by a raw client that offers ib_async's range.
-        with fault_matrix.case(text, "raw (min 157)", "fails at server_version") as row:
-            evidence = await run_handshake(gateway.endpoint, client_factory("raw", min_version=157), 261,
-                                           timeout=FAIL_TIMEOUT)
+        with fault_bench.case(text, "raw (min 157)", "fails at server_version", set_fault=False) as row:
+            evidence, _ = await fault_bench.handshake(fault_bench.client_factory("raw", min_version=157), 261,
+                                                      FAIL_TIMEOUT, record=False)
             row.observed = describe(evidence)
             assert not evidence.ok and evidence.failed_phase == PHASE_SERVER_VERSION, evidence.summary_line()
 
 
-async def test_max_clients_refuses_one_more(mock_gateway, gateway, client_factory, client_name, fault_matrix,
-                                            record_evidence):
-    await mock_gateway.restart()  # start from an empty connection table: the cap counts every connection
+async def test_max_clients_refuses_one_more(fault_bench, client_name):
+    await fault_bench.mock.restart()  # start from an empty connection table: the cap counts every connection
     cap = 2
-    text = f"max-clients={cap}"
-    mock_gateway.set_fault(text)
-    with fault_matrix.case(text, client_name, f"{cap} connect; connection {cap + 1} fails at server_version") as row:
+    expected = f"{cap} connect; connection {cap + 1} fails at server_version"
+    with fault_bench.case(f"max-clients={cap}", client_name, expected) as row:
         for i in range(cap):
-            await client_factory(client_name).connect(HOST, gateway.endpoint.port, 265 + i, timeout=OK_TIMEOUT)
-        evidence = await run_handshake(gateway.endpoint, client_factory(client_name), 265 + cap,
-                                       timeout=FAIL_TIMEOUT, transcript=gateway.transcript)
+            await fault_bench.connect(client_name, 265 + i, OK_TIMEOUT)
+        evidence, _ = await fault_bench.handshake(client_name, 265 + cap, FAIL_TIMEOUT)
         row.observed = f"{cap} ok; next {describe(evidence)}"
-        record_evidence(evidence)
         assert not evidence.ok and evidence.failed_phase == PHASE_SERVER_VERSION, evidence.summary_line()
 
 
-async def test_latency_slows_every_reply(mock_gateway, gateway, client_factory, client_name, fault_matrix,
-                                         record_evidence):
+async def test_latency_slows_every_reply(fault_bench, client_name):
     latency_ms = 200
-    text = f"latency={latency_ms}"
-    mock_gateway.set_fault(text)
-    with fault_matrix.case(text, client_name, f"ok, ping >= {latency_ms} ms") as row:
-        evidence = await run_handshake(gateway.endpoint, client_factory(client_name), 270, timeout=OK_TIMEOUT,
-                                       transcript=gateway.transcript)
+    with fault_bench.case(f"latency={latency_ms}", client_name, f"ok, ping >= {latency_ms} ms") as row:
+        evidence, _ = await fault_bench.handshake(client_name, 270, OK_TIMEOUT)
         row.observed = describe(evidence)
-        record_evidence(evidence)
         assert evidence.ok, evidence.summary_line()
         ping_ms = evidence.measurements["ping_ms"]
         row.observed += f", ping {ping_ms:.0f} ms"
@@ -310,38 +258,28 @@ async def test_latency_slows_every_reply(mock_gateway, gateway, client_factory, 
 # ---------------------------------------------------------------- read-only API
 
 
-async def test_read_only_api_rejects_orders_connection_stays(mock_gateway, gateway, client_factory, client_name,
-                                                             fault_matrix):
-    text = "read-only-api"
-    mock_gateway.set_fault(text)
-    port = gateway.endpoint.port
-    with fault_matrix.case(text, client_name, "order gets error 321, connection stays up") as row:
-        client = client_factory(client_name)
-        result = await client.connect(HOST, port, 275, timeout=OK_TIMEOUT)
+async def test_read_only_api_rejects_orders_connection_stays(fault_bench, client_name):
+    with fault_bench.case("read-only-api", client_name, "order gets error 321, connection stays up") as row:
+        client, result = await fault_bench.connect(client_name, 275, OK_TIMEOUT)
         if client_name == "raw":
             with pytest.raises(OrderRefused):
                 client.send(PLACE_ORDER)  # the harness's own client never sends an order
-            code, message = await wire_order_reply(mock_gateway, 276, OK_TIMEOUT)
+            code, message = await wire_order_reply(fault_bench.mock, 276, OK_TIMEOUT)
             row.observed = f"raw client refuses to send; codec-level placeOrder got {code}"
         else:
-            watch = MessageWatch(client, result)
-            order_id = await place_order_through(mock_gateway, client_name, client, result)
-            codes = await watch.wait_for(lambda c: 321 in c or 201 in c, within=OK_TIMEOUT)
-            code = 321 if 321 in codes else 201
-            refusal = next(msg for msg in watch if msg.code == code)
-            message = refusal.message
-            assert refusal.req_id == order_id, "the refusal names the order, as a Gateway's does"
-            via = "errorEvent" if client_name == "ib_async" else "EWrapper.error"
-            row.observed = f"{client_name} {via} got {code}"
+            refusal = await order_refusal_through(fault_bench.mock, client_name, client, result, OK_TIMEOUT)
+            code, message = refusal.code, refusal.message
+            assert refusal.req_id == refusal.order_id, "the refusal names the order, as a Gateway's does"
+            row.observed = f"{client_name} {refusal.via} got {code}"
         assert code == 321 and "Read-Only" in message, (code, message)
         ping_ms = await client.ping(OK_TIMEOUT) * 1000
         row.observed += f"; ping after {ping_ms:.1f} ms"
 
 
-async def test_without_read_only_orders_get_201(mock_gateway, gateway, fault_matrix):
+async def test_without_read_only_orders_get_201(fault_bench):
     """The control: the same order frame without the fault is refused as an order (201), not as read-only."""
-    with fault_matrix.case("(none)", "codec", "order gets error 201, connection stays up") as row:
-        code, message = await wire_order_reply(mock_gateway, 277, OK_TIMEOUT)
+    with fault_bench.case("(none)", "codec", "order gets error 201, connection stays up", set_fault=False) as row:
+        code, message = await wire_order_reply(fault_bench.mock, 277, OK_TIMEOUT)
         row.observed = f"placeOrder got {code}"
         assert code == 201, (code, message)
 
@@ -350,8 +288,7 @@ async def test_without_read_only_orders_get_201(mock_gateway, gateway, fault_mat
 
 
 @pytest.mark.parametrize("name", ["naive", "raw", "ib_async"])
-async def test_naive_account_check_fails_where_event_wait_succeeds(mock_gateway, gateway, client_factory, name,
-                                                                   harness_config, fault_matrix, record_evidence):
+async def test_naive_account_check_fails_where_event_wait_succeeds(fault_bench, name, harness_config):
     """managedAccounts 2 s after startApi: the naive worker (read once, sleep
     1 s, read again) gives up; waiting for the event (RawClient through
     connect_until_ready, which run_handshake uses) and unmodified ib_async
@@ -359,15 +296,11 @@ async def test_naive_account_check_fails_where_event_wait_succeeds(mock_gateway,
     if name == "ib_async" and name not in harness_config.clients:
         pytest.skip("ib_async not selected with --client")
     delay = 2.0
-    text = f"delayed-accounts={delay * 1000:g}"
-    mock_gateway.set_fault(text)
-    client = NaiveClient() if name == "naive" else client_factory(name)
+    client = NaiveClient() if name == "naive" else fault_bench.client_factory(name)
     expected = "fails at managed_accounts (gave up)" if name == "naive" else f"ok, managed_accounts >= {delay:g}s"
-    with fault_matrix.case(text, name, expected) as row:
-        evidence, elapsed = await timed(run_handshake(gateway.endpoint, client, 280, timeout=OK_TIMEOUT,
-                                                       transcript=gateway.transcript))
+    with fault_bench.case(f"delayed-accounts={delay * 1000:g}", name, expected) as row:
+        evidence, elapsed = await fault_bench.handshake(client, 280, OK_TIMEOUT)
         row.observed = describe(evidence, elapsed)
-        record_evidence(evidence)
         if name == "naive":
             assert not evidence.ok and evidence.failed_phase == PHASE_MANAGED_ACCOUNTS, evidence.summary_line()
             assert evidence.cause == NAIVE_CAUSE

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from ..clients.base import ConnectResult, GatewayMessage, events_of
@@ -263,3 +264,31 @@ async def place_order_through(mock: MockGateway, client_name: str, client: Any, 
         return int(result.next_valid_id or 0)
     raise NoOrderPath(f"no order path for {client_name}", hint="valid clients: ib_async, ibapi (the raw client "
                       "never sends an order: use wire_order_reply)")
+
+
+@dataclass(frozen=True)
+class OrderRefusal:
+    """How a real client heard its order refused: the code, text and request
+    id of the refusal, the order's id, and the client API it came through."""
+
+    code: int
+    message: str
+    req_id: int
+    order_id: int
+    via: str
+
+
+async def order_refusal_through(mock: MockGateway, client_name: str, client: Any, result: ConnectResult,
+                                timeout: float) -> OrderRefusal:
+    """Place one order through the client's own API (place_order_through) and
+    wait, by its events, for the refusal (321 read-only, else 201)."""
+    watch = MessageWatch(client, result)
+    try:
+        order_id = await place_order_through(mock, client_name, client, result)
+        codes = await watch.wait_for(lambda c: any(code in c for code in ORDER_REFUSALS), within=timeout)
+    finally:
+        watch.stop()
+    code = 321 if 321 in codes else 201
+    refusal = next(msg for msg in watch if msg.code == code)
+    via = "errorEvent" if client_name == "ib_async" else "EWrapper.error"
+    return OrderRefusal(code, refusal.message, refusal.req_id, order_id, via)
