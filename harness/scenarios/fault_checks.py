@@ -179,8 +179,9 @@ def in_order(expected: list[int]) -> Callable[[list[int]], bool]:
 # ---------------------------------------------------------------- orders against the mock's read-only fault
 
 
-def _require_mock(mock: object, port: int) -> None:
-    if not isinstance(mock, MockGateway) or mock.port != port:
+def _require_mock(mock: object, port: int | None = None) -> None:
+    """NotTheMock unless `mock` is a MockGateway (and `port`, when given, is its port)."""
+    if not isinstance(mock, MockGateway) or (port is not None and mock.port != port):
         raise NotTheMock(f"an order frame may go only to the mock it names (port {port})",
                          hint="these helpers test the mock's read-only fault; never point them at a Gateway")
 
@@ -227,7 +228,7 @@ class _Wire:
 async def wire_order_reply(mock: MockGateway, client_id: int, timeout: float) -> tuple[int, str]:
     """placeOrder on a codec-level connection to the mock: the error code and
     text it gets, after checking the connection still answers a request."""
-    _require_mock(mock, mock.port)
+    _require_mock(mock)
     async with asyncio.timeout(timeout):
         wire = await _Wire.connect(mock.host, mock.port, client_id)
         try:
