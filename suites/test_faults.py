@@ -13,6 +13,10 @@ teardown alone may take a second), and injected delays are checked as
 ratios, never tightly. Every wait for data is an awaited event or future
 with a timeout; the only polling loops are for kernel state (the socket
 table, whether a port accepts), each with a deadline.
+
+Only the tests and their assertions live here: the steps they drive a fault
+and observe it with are harness/scenarios/fault_checks.py (pytest-free), the
+`fault_bench` and `fault_matrix` fixtures are suites/conftest.py.
 """
 
 from __future__ import annotations
