@@ -13,178 +13,39 @@ teardown alone may take a second), and injected delays are checked as
 ratios, never tightly. Every wait for data is an awaited event or future
 with a timeout; the only polling loops are for kernel state (the socket
 table, whether a port accepts), each with a deadline.
+
+Only the tests and their assertions live here: the steps they drive a fault
+and observe it with are harness/scenarios/fault_checks.py (pytest-free), the
+`fault_bench` and `fault_matrix` fixtures are suites/conftest.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import subprocess
-import time
-from collections.abc import Callable, Iterable
-from typing import Any
-
 import pytest
 
-from harness.clients.base import (
-    PHASE_MANAGED_ACCOUNTS,
-    PHASE_NEXT_VALID_ID,
-    PHASE_SERVER_VERSION,
-    PHASE_TCP,
-    ConnectResult,
-    GatewayMessage,
-)
+from harness.clients.base import PHASE_MANAGED_ACCOUNTS, PHASE_NEXT_VALID_ID, PHASE_SERVER_VERSION, PHASE_TCP
 from harness.clients.naive import NAIVE_CAUSE, NaiveClient
 from harness.clients.raw import OrderRefused
-from harness.core.record import Evidence
-from harness.protocol import FrameReader, decode_reply, encode_message, split_fields
-from harness.protocol import messages as m
-from harness.protocol.handshake import exchange_versions, start_api_frame
-from harness.protocol.messages import In, Out
-from harness.scenarios import run_account_sync, run_handshake
+from harness.scenarios import run_account_sync
+from harness.scenarios.fault_checks import (
+    PLACE_ORDER,
+    MessageWatch,
+    clean_disconnect,
+    describe,
+    error_codes,
+    in_order,
+    order_refusal_through,
+    wait_close_wait,
+    wait_port_state,
+    wire_order_reply,
+)
+from harness.targets.sockets import SocketTableUnavailable
 
 FAIL_TIMEOUT = 1.5  # connect timeout where the fault must make the connect fail
 SYNC_TIMEOUT = 1.0  # account-sync timeout where an end message never comes
 OK_TIMEOUT = 5.0  # connect timeout where the connect must succeed
 SLACK = 3.0  # generous upper bound on top of a timeout (ibapi's thread teardown, a loaded CI box)
 RATIO = 0.95  # an injected delay is measured as at least this share of itself
-HOST = "127.0.0.1"
-
-
-def _describe(evidence: Evidence, elapsed: float | None = None) -> str:
-    took = f" in {elapsed:.2f}s" if elapsed is not None else ""
-    if evidence.ok:
-        return f"ok{took}"
-    return f"failed at {evidence.failed_phase}{took}: {evidence.cause}"
-
-
-def _codes(evidence: Evidence) -> list[int]:
-    return [msg["code"] for msg in evidence.connect.get("messages") or []]
-
-
-async def _timed(coro: Any) -> tuple[Any, float]:
-    t0 = time.monotonic()
-    value = await coro
-    return value, time.monotonic() - t0
-
-
-# ---------------------------------------------------------------- kernel-state helpers (bounded polls)
-
-POLL_INTERVAL = 0.02
-
-
-async def _wait_port(port: int, *, accepting: bool, within: float) -> float:
-    """Wait until the port accepts (or refuses) TCP connects; returns the wait.
-
-    A bounded poll, not an event wait: whether a listener exists is kernel
-    state with no notification, so a TCP connect is tried every 20 ms until
-    the port is in the wanted state or the deadline passes. An accepted
-    probe is closed at once (the mock logs it as a client that never sent
-    API\\0).
-    """
-    t0 = time.monotonic()
-    deadline = t0 + within
-    while True:
-        try:
-            _, writer = await asyncio.wait_for(asyncio.open_connection(HOST, port),
-                                               max(0.1, deadline - time.monotonic()))
-        except ConnectionRefusedError:
-            if not accepting:
-                return time.monotonic() - t0
-        except ConnectionResetError:
-            pass  # the listener closed while this connect was in its queue: going down, not yet refusing
-        else:
-            writer.close()
-            if accepting:
-                return time.monotonic() - t0
-        if time.monotonic() > deadline:
-            raise AssertionError(f"port {port} did not {'accept' if accepting else 'refuse'} "
-                                 f"connections within {within:g}s")
-        await asyncio.sleep(POLL_INTERVAL)  # kernel state: nothing to await
-
-
-def _close_wait_rows(port: int) -> list[str]:
-    """`ss -tan state close-wait` lines whose local port is the mock's."""
-    out = subprocess.run(["ss", "-tan", "state", "close-wait"], capture_output=True, text=True,
-                         timeout=10, check=True).stdout
-    rows = []
-    for line in out.splitlines():
-        parts = line.split()
-        # With a state filter ss drops the State column: Recv-Q Send-Q Local Peer [Process]
-        if len(parts) >= 4 and parts[0].isdigit() and parts[2].rsplit(":", 1)[-1] == str(port):
-            rows.append(line.strip())
-    return rows
-
-
-async def _wait_close_wait(port: int, count: int, within: float) -> list[str]:
-    """Bounded poll of the socket table (kernel state has no event) until at
-    least `count` CLOSE_WAIT sockets sit on the port."""
-    deadline = time.monotonic() + within
-    while True:
-        rows = await asyncio.to_thread(_close_wait_rows, port)
-        if len(rows) >= count or time.monotonic() > deadline:
-            return rows
-        await asyncio.sleep(POLL_INTERVAL)  # kernel state: nothing to await
-
-
-async def _clean_disconnect(client: Any) -> None:
-    """Disconnect with nothing left unread, so the close is a FIN.
-
-    A socket closed while received data is still unread goes out as a RST
-    (the kernel's rule, not the Gateway's): the mock then sees "connection
-    lost", not an explicit disconnect, and faults that act on an explicit
-    disconnect (close-wait-leak, red-after-disconnect) rightly ignore it.
-    ibapi's reader thread may still be behind on the start-up burst when
-    disconnect() closes the socket; a ping round trip first proves every
-    earlier byte has been read.
-    """
-    await client.ping(OK_TIMEOUT)
-    await client.disconnect()
-
-
-# ---------------------------------------------------------------- message watching (event wait)
-
-
-class MessageWatch(list[GatewayMessage]):
-    """Stands in for a ConnectResult.messages list and wakes a waiter on every
-    append. Every adapter appends on the event loop thread (raw and ib_async
-    dispatch there; ibapi posts with call_soon_threadsafe), so an
-    asyncio.Event is safe."""
-
-    def __init__(self, items: Iterable[GatewayMessage]) -> None:
-        super().__init__(items)
-        self._changed = asyncio.Event()
-
-    @classmethod
-    def install(cls, client: Any, result: ConnectResult) -> MessageWatch:
-        watch = cls(result.messages)
-        if getattr(client, "messages", None) is result.messages:  # the raw client appends to its own list
-            client.messages = watch
-        result.messages = watch
-        return watch
-
-    def append(self, item: GatewayMessage) -> None:
-        super().append(item)
-        self._changed.set()
-
-    @property
-    def codes(self) -> list[int]:
-        return [msg.code for msg in self]
-
-    async def wait_for(self, done: Callable[[list[int]], bool], within: float) -> list[int]:
-        async with asyncio.timeout(within):
-            while not done(self.codes):
-                self._changed.clear()
-                await self._changed.wait()
-        return self.codes
-
-
-def _in_order(expected: list[int]) -> Callable[[list[int]], bool]:
-    """True once `expected` occurs in the codes as a subsequence (in that order)."""
-    def check(codes: list[int]) -> bool:
-        it = iter(codes)
-        return all(code in it for code in expected)
-    return check
 
 
 # ---------------------------------------------------------------- handshake faults
@@ -195,17 +56,13 @@ def _in_order(expected: list[int]) -> Callable[[list[int]], bool]:
     ("close-after-accept", PHASE_SERVER_VERSION, False),
     ("no-next-valid-id", PHASE_NEXT_VALID_ID, True),
 ], ids=["silent-handshake", "close-after-accept", "no-next-valid-id"])
-async def test_handshake_fault_fails_in_its_phase(mock_gateway, gateway, client_factory, client_name, fault, phase,
-                                                   waits_for_timeout, fault_matrix, record_evidence):
+async def test_handshake_fault_fails_in_its_phase(fault_bench, client_name, fault, phase, waits_for_timeout):
     """A stalled or closed handshake is a bounded failure naming the phase:
     ib_async raises its TimeoutError, the official client's endless connect
     loop is cut at the timeout, the raw client names the phase."""
-    mock_gateway.set_fault(fault)
-    with fault_matrix.case(fault, client_name, f"fails at {phase} within {FAIL_TIMEOUT:g}s") as row:
-        evidence, elapsed = await _timed(run_handshake(gateway.endpoint, client_factory(client_name), 201,
-                                                       timeout=FAIL_TIMEOUT, transcript=gateway.transcript))
-        row.observed = _describe(evidence, elapsed)
-        record_evidence(evidence)
+    with fault_bench.case(fault, client_name, f"fails at {phase} within {FAIL_TIMEOUT:g}s") as row:
+        evidence, elapsed = await fault_bench.handshake(client_name, 201, FAIL_TIMEOUT)
+        row.observed = describe(evidence, elapsed)
         assert not evidence.ok and evidence.failed_phase == phase, evidence.summary_line()
         assert elapsed <= FAIL_TIMEOUT + SLACK, f"not bounded by the harness timeout: {elapsed:.2f}s"
         if waits_for_timeout:
@@ -219,16 +76,11 @@ async def test_handshake_fault_fails_in_its_phase(mock_gateway, gateway, client_
     ("delayed-accounts", PHASE_MANAGED_ACCOUNTS),
     ("delayed-next-id", PHASE_NEXT_VALID_ID),
 ], ids=["delayed-accounts", "delayed-next-id"])
-async def test_delay_below_timeout_succeeds_late(mock_gateway, gateway, client_factory, client_name, fault, phase,
-                                                  fault_matrix, record_evidence):
+async def test_delay_below_timeout_succeeds_late(fault_bench, client_name, fault, phase):
     delay_ms = 500
-    text = f"{fault}={delay_ms}"
-    mock_gateway.set_fault(text)
-    with fault_matrix.case(text, client_name, f"ok, {phase} >= {delay_ms} ms") as row:
-        evidence = await run_handshake(gateway.endpoint, client_factory(client_name), 205, timeout=OK_TIMEOUT,
-                                       transcript=gateway.transcript)
-        row.observed = _describe(evidence)
-        record_evidence(evidence)
+    with fault_bench.case(f"{fault}={delay_ms}", client_name, f"ok, {phase} >= {delay_ms} ms") as row:
+        evidence, _ = await fault_bench.handshake(client_name, 205, OK_TIMEOUT)
+        row.observed = describe(evidence)
         assert evidence.ok, evidence.summary_line()
         measured = evidence.measurements[f"{phase}_ms"]
         row.observed += f", {phase} {measured:.0f} ms"
@@ -243,20 +95,17 @@ IB_ASYNC_SYNC_LOG = {"positions": "positions request timed out", "account": "acc
 
 
 @pytest.mark.parametrize("kind", list(MISSING_CHECK))
-async def test_missing_end_fails_account_sync_naming_the_piece(mock_gateway, gateway, client_factory, client_name,
-                                                                kind, fault_matrix, record_evidence):
+async def test_missing_end_fails_account_sync_naming_the_piece(fault_bench, client_name, kind):
     """The connect itself may pass (ib_async logs "... request timed out" and
     carries on); the account-sync scenario must fail and say which end
     message never came."""
-    text = f"missing-end={kind}"
     check = MISSING_CHECK[kind]
-    mock_gateway.set_fault(text)
-    client = client_factory(client_name)
-    with fault_matrix.case(text, client_name, f"account_sync fails naming {check}") as row:
-        evidence = await run_account_sync(gateway.endpoint, client, 210, timeout=SYNC_TIMEOUT,
-                                          expect_positions=True, transcript=gateway.transcript)
-        row.observed = _describe(evidence)
-        record_evidence(evidence)
+    client = fault_bench.client_factory(client_name)
+    with fault_bench.case(f"missing-end={kind}", client_name, f"account_sync fails naming {check}") as row:
+        evidence = await run_account_sync(fault_bench.gateway.endpoint, client, 210, timeout=SYNC_TIMEOUT,
+                                          expect_positions=True, transcript=fault_bench.gateway.transcript)
+        row.observed = describe(evidence)
+        fault_bench.record_evidence(evidence)
         if client_name == "ib_async":
             # What an ib_async user sees: connectAsync returned, after logging this.
             row.observed += f"; ib_async logged {client.sync_timeouts}"
@@ -271,64 +120,50 @@ async def test_missing_end_fails_account_sync_naming_the_piece(mock_gateway, gat
 # ---------------------------------------------------------------- zombie faults
 
 
-async def test_client_id_stuck_blocks_the_id_not_others(mock_gateway, gateway, client_factory, client_name,
-                                                        fault_matrix, record_evidence):
-    text = "client-id-stuck=30"
-    mock_gateway.set_fault(text)
-    with fault_matrix.case(text, client_name, "same id: 326 at next_valid_id; other id: ok") as row:
-        first = client_factory(client_name)
-        await first.connect(HOST, gateway.endpoint.port, 220, timeout=OK_TIMEOUT)
+async def test_client_id_stuck_blocks_the_id_not_others(fault_bench, client_name):
+    with fault_bench.case("client-id-stuck=30", client_name, "same id: 326 at next_valid_id; other id: ok") as row:
+        first, _ = await fault_bench.connect(client_name, 220, OK_TIMEOUT)
         await first.disconnect()
-        assert await mock_gateway.wait_client_id_free(220), "the mock never saw the disconnect"
-        same = await run_handshake(gateway.endpoint, client_factory(client_name), 220, timeout=FAIL_TIMEOUT,
-                                   transcript=gateway.transcript)
-        other = await run_handshake(gateway.endpoint, client_factory(client_name), 221, timeout=OK_TIMEOUT)
-        row.observed = f"same id {_describe(same)}; other id {_describe(other)}"
-        record_evidence(same)
+        assert await fault_bench.mock.wait_client_id_free(220), "the mock never saw the disconnect"
+        same, _ = await fault_bench.handshake(client_name, 220, FAIL_TIMEOUT)
+        other, _ = await fault_bench.handshake(client_name, 221, OK_TIMEOUT, record=False)
+        row.observed = f"same id {describe(same)}; other id {describe(other)}"
         assert not same.ok and same.failed_phase == PHASE_NEXT_VALID_ID, same.summary_line()
-        assert 326 in _codes(same) or "326" in (same.cause or ""), same.cause
+        assert 326 in error_codes(same) or "326" in (same.cause or ""), same.cause
         assert other.ok, other.summary_line()
 
 
-async def test_close_wait_leak_visible_to_ss_then_handshakes_stall(mock_gateway, gateway, client_factory,
-                                                                   client_name, fault_matrix, record_evidence):
-    if shutil.which("ss") is None:
-        pytest.skip("`ss` (iproute2) is not installed")
-    leak = 3
-    text = f"close-wait-leak={leak}"
-    port = gateway.endpoint.port
-    mock_gateway.set_fault(text)
-    with fault_matrix.case(text, client_name, f"{leak} CLOSE_WAIT in ss; next fails at server_version") as row:
+async def test_close_wait_leak_visible_to_ss_then_handshakes_stall(fault_bench, client_name):
+    """The leaked sockets are counted in the host's socket table (the id keeps
+    its `ss` name; the count is read as harness/targets/sockets.py reads it)."""
+    leak, port = 3, fault_bench.port
+    expected = f"{leak} CLOSE_WAIT in the socket table; next fails at server_version"
+    with fault_bench.case(f"close-wait-leak={leak}", client_name, expected) as row:
         for i in range(leak):
-            client = client_factory(client_name)
-            await client.connect(HOST, port, 230 + i, timeout=OK_TIMEOUT)
-            await _clean_disconnect(client)
-            assert await mock_gateway.wait_client_id_free(230 + i), "the mock never saw the disconnect"
-        rows = await _wait_close_wait(port, leak, within=3.0)
-        row.observed = f"ss: {len(rows)} CLOSE_WAIT on :{port}"
-        assert len(rows) == leak, f"expected {leak} CLOSE_WAIT sockets on :{port}, ss shows {rows}"
-        evidence = await run_handshake(gateway.endpoint, client_factory(client_name), 240, timeout=FAIL_TIMEOUT,
-                                       transcript=gateway.transcript)
-        row.observed += f"; next {_describe(evidence)}"
-        record_evidence(evidence)
+            client, _ = await fault_bench.connect(client_name, 230 + i, OK_TIMEOUT)
+            await clean_disconnect(client, OK_TIMEOUT)
+            assert await fault_bench.mock.wait_client_id_free(230 + i), "the mock never saw the disconnect"
+        try:
+            rows = await wait_close_wait(port, leak, within=3.0)
+        except SocketTableUnavailable as exc:
+            pytest.skip(f"the host's socket table cannot be read: {exc}")
+        row.observed = f"socket table: {len(rows)} CLOSE_WAIT on :{port}"
+        assert len(rows) == leak, f"expected {leak} CLOSE_WAIT sockets on :{port}, the socket table shows {rows}"
+        evidence, _ = await fault_bench.handshake(client_name, 240, FAIL_TIMEOUT)
+        row.observed += f"; next {describe(evidence)}"
         assert not evidence.ok and evidence.failed_phase == PHASE_SERVER_VERSION, evidence.summary_line()
 
 
-async def test_red_after_disconnect_until_restart(mock_gateway, gateway, client_factory, client_name, fault_matrix,
-                                                  record_evidence):
-    text = "red-after-disconnect"
-    mock_gateway.set_fault(text)
-    with fault_matrix.case(text, client_name, "after a disconnect fails at server_version; ok after restart") as row:
-        client = client_factory(client_name)
-        await client.connect(HOST, gateway.endpoint.port, 245, timeout=OK_TIMEOUT)
-        await _clean_disconnect(client)
-        assert await mock_gateway.wait_client_id_free(245), "the mock never saw the disconnect"
-        red = await run_handshake(gateway.endpoint, client_factory(client_name), 246, timeout=FAIL_TIMEOUT,
-                                  transcript=gateway.transcript)
-        record_evidence(red)
-        await mock_gateway.restart()
-        after = await run_handshake(gateway.endpoint, client_factory(client_name), 247, timeout=OK_TIMEOUT)
-        row.observed = f"red {_describe(red)}; after restart {_describe(after)}"
+async def test_red_after_disconnect_until_restart(fault_bench, client_name):
+    expected = "after a disconnect fails at server_version; ok after restart"
+    with fault_bench.case("red-after-disconnect", client_name, expected) as row:
+        client, _ = await fault_bench.connect(client_name, 245, OK_TIMEOUT)
+        await clean_disconnect(client, OK_TIMEOUT)
+        assert await fault_bench.mock.wait_client_id_free(245), "the mock never saw the disconnect"
+        red, _ = await fault_bench.handshake(client_name, 246, FAIL_TIMEOUT)
+        await fault_bench.mock.restart()
+        after, _ = await fault_bench.handshake(client_name, 247, OK_TIMEOUT, record=False)
+        row.observed = f"red {describe(red)}; after restart {describe(after)}"
         assert not red.ok and red.failed_phase == PHASE_SERVER_VERSION, red.summary_line()
         assert after.ok, after.summary_line()
 
@@ -336,108 +171,88 @@ async def test_red_after_disconnect_until_restart(mock_gateway, gateway, client_
 # ---------------------------------------------------------------- faults on a live connection
 
 
-async def test_connectivity_loss_reaches_a_connected_client(mock_gateway, gateway, client_factory, client_name,
-                                                             fault_matrix):
+async def test_connectivity_loss_reaches_a_connected_client(fault_bench, client_name):
     at, duration = 0.2, 0.4
-    text = f"connectivity-loss={at:g},{duration:g}"
     expected = [1100, 2103, 2105, 1102, 2104, 2106]
-    client = client_factory(client_name)
-    result = await client.connect(HOST, gateway.endpoint.port, 250, timeout=OK_TIMEOUT)
-    watch = MessageWatch.install(client, result)
+    client, result = await fault_bench.connect(client_name, 250, OK_TIMEOUT)
+    watch = MessageWatch(client, result)
     startup = len(watch)
-    mock_gateway.set_fault(text)
-    with fault_matrix.case(text, client_name, "1100, 2103, 2105 then 1102, 2104, 2106") as row:
-        codes = await watch.wait_for(lambda c: _in_order(expected)(c[startup:]), within=at + duration + SLACK)
+    with fault_bench.case(f"connectivity-loss={at:g},{duration:g}", client_name,
+                          "1100, 2103, 2105 then 1102, 2104, 2106") as row:
+        codes = await watch.wait_for(lambda c: in_order(expected)(c[startup:]), within=at + duration + SLACK)
         outage = codes[codes.index(1100, startup):]
         row.observed = f"received {outage}"
         assert outage == expected
         row.observed += f"; ping after restore {await client.ping(OK_TIMEOUT) * 1000:.1f} ms"
 
 
-async def test_restart_drops_refuses_then_accepts(mock_gateway, gateway, client_factory, client_name, fault_matrix,
-                                                  record_evidence):
+async def test_restart_drops_refuses_then_accepts(fault_bench, client_name):
     at, down = 0.2, 1.0
-    text = f"restart-at={at:g},{down:g}"
-    port = gateway.endpoint.port
-    client = client_factory(client_name)
-    await client.connect(HOST, port, 255, timeout=OK_TIMEOUT)
-    mock_gateway.set_fault(text)
+    port = fault_bench.port
+    client, _ = await fault_bench.connect(client_name, 255, OK_TIMEOUT)
     try:
-        with fault_matrix.case(text, client_name, "drop; tcp_connect refused while down; ok after") as row:
-            await _wait_port(port, accepting=False, within=at + SLACK)
+        with fault_bench.case(f"restart-at={at:g},{down:g}", client_name,
+                              "drop; tcp_connect refused while down; ok after") as row:
+            await wait_port_state(port, accepting=False, within=at + SLACK)
             # The listener closes in the same step that drops every connection:
             # from here on the old connection can only fail (EOF or not connected).
             with pytest.raises((ConnectionError, TimeoutError)) as dropped:
                 await client.ping(2.0)
-            during = await run_handshake(gateway.endpoint, client_factory(client_name), 256, timeout=FAIL_TIMEOUT)
-            record_evidence(during)
-            waited = await _wait_port(port, accepting=True, within=down + SLACK)
-            after = await run_handshake(gateway.endpoint, client_factory(client_name), 257, timeout=OK_TIMEOUT)
-            row.observed = (f"old connection: {type(dropped.value).__name__}; during down {_describe(during)}; "
-                            f"port back after {waited:.2f}s; then {_describe(after)}")
+            during, _ = await fault_bench.handshake(client_name, 256, FAIL_TIMEOUT)
+            waited = await wait_port_state(port, accepting=True, within=down + SLACK)
+            after, _ = await fault_bench.handshake(client_name, 257, OK_TIMEOUT, record=False)
+            row.observed = (f"old connection: {type(dropped.value).__name__}; during down {describe(during)}; "
+                            f"port back after {waited:.2f}s; then {describe(after)}")
             assert not during.ok and during.failed_phase == PHASE_TCP, during.summary_line()
             assert after.ok, after.summary_line()
     finally:
         # Never leave the restart half done for the fixture's own restart.
-        await _wait_port(port, accepting=True, within=down + SLACK)
+        await wait_port_state(port, accepting=True, within=down + SLACK)
 
 
 # ---------------------------------------------------------------- capacity and version faults
 
 
-async def test_max_server_version_below_a_clients_minimum(mock_gateway, gateway, client_factory, client_name,
-                                                          fault_matrix, record_evidence):
+async def test_max_server_version_below_a_clients_minimum(fault_bench, client_name):
     version = 150
     text = f"max-server-version={version}"
-    mock_gateway.set_fault(text)
-    client = client_factory(client_name)
+    client = fault_bench.client_factory(client_name)
     minimum = client.info.min_version or 100
     fits = minimum <= version
     expected = f"ok at v{version}" if fits else "fails at server_version"
-    with fault_matrix.case(text, f"{client_name} (min {minimum})", expected) as row:
-        evidence = await run_handshake(gateway.endpoint, client, 260,
-                                       timeout=OK_TIMEOUT if fits else FAIL_TIMEOUT, transcript=gateway.transcript)
-        row.observed = _describe(evidence) + (f" at v{evidence.server_version}" if evidence.ok else "")
-        record_evidence(evidence)
+    with fault_bench.case(text, f"{client_name} (min {minimum})", expected) as row:
+        evidence, _ = await fault_bench.handshake(client, 260, OK_TIMEOUT if fits else FAIL_TIMEOUT)
+        row.observed = describe(evidence) + (f" at v{evidence.server_version}" if evidence.ok else "")
         if fits:
             assert evidence.ok and evidence.server_version == version, evidence.summary_line()
         else:
             assert not evidence.ok and evidence.failed_phase == PHASE_SERVER_VERSION, evidence.summary_line()
     if client_name == "raw":
         # The same Gateway seen by a raw client that offers ib_async's range.
-        with fault_matrix.case(text, "raw (min 157)", "fails at server_version") as row:
-            evidence = await run_handshake(gateway.endpoint, client_factory("raw", min_version=157), 261,
-                                           timeout=FAIL_TIMEOUT)
-            row.observed = _describe(evidence)
+        with fault_bench.case(text, "raw (min 157)", "fails at server_version", set_fault=False) as row:
+            evidence, _ = await fault_bench.handshake(fault_bench.client_factory("raw", min_version=157), 261,
+                                                      FAIL_TIMEOUT, record=False)
+            row.observed = describe(evidence)
             assert not evidence.ok and evidence.failed_phase == PHASE_SERVER_VERSION, evidence.summary_line()
 
 
-async def test_max_clients_refuses_one_more(mock_gateway, gateway, client_factory, client_name, fault_matrix,
-                                            record_evidence):
-    await mock_gateway.restart()  # start from an empty connection table: the cap counts every connection
+async def test_max_clients_refuses_one_more(fault_bench, client_name):
+    await fault_bench.mock.restart()  # start from an empty connection table: the cap counts every connection
     cap = 2
-    text = f"max-clients={cap}"
-    mock_gateway.set_fault(text)
-    with fault_matrix.case(text, client_name, f"{cap} connect; connection {cap + 1} fails at server_version") as row:
+    expected = f"{cap} connect; connection {cap + 1} fails at server_version"
+    with fault_bench.case(f"max-clients={cap}", client_name, expected) as row:
         for i in range(cap):
-            await client_factory(client_name).connect(HOST, gateway.endpoint.port, 265 + i, timeout=OK_TIMEOUT)
-        evidence = await run_handshake(gateway.endpoint, client_factory(client_name), 265 + cap,
-                                       timeout=FAIL_TIMEOUT, transcript=gateway.transcript)
-        row.observed = f"{cap} ok; next {_describe(evidence)}"
-        record_evidence(evidence)
+            await fault_bench.connect(client_name, 265 + i, OK_TIMEOUT)
+        evidence, _ = await fault_bench.handshake(client_name, 265 + cap, FAIL_TIMEOUT)
+        row.observed = f"{cap} ok; next {describe(evidence)}"
         assert not evidence.ok and evidence.failed_phase == PHASE_SERVER_VERSION, evidence.summary_line()
 
 
-async def test_latency_slows_every_reply(mock_gateway, gateway, client_factory, client_name, fault_matrix,
-                                         record_evidence):
+async def test_latency_slows_every_reply(fault_bench, client_name):
     latency_ms = 200
-    text = f"latency={latency_ms}"
-    mock_gateway.set_fault(text)
-    with fault_matrix.case(text, client_name, f"ok, ping >= {latency_ms} ms") as row:
-        evidence = await run_handshake(gateway.endpoint, client_factory(client_name), 270, timeout=OK_TIMEOUT,
-                                       transcript=gateway.transcript)
-        row.observed = _describe(evidence)
-        record_evidence(evidence)
+    with fault_bench.case(f"latency={latency_ms}", client_name, f"ok, ping >= {latency_ms} ms") as row:
+        evidence, _ = await fault_bench.handshake(client_name, 270, OK_TIMEOUT)
+        row.observed = describe(evidence)
         assert evidence.ok, evidence.summary_line()
         ping_ms = evidence.measurements["ping_ms"]
         row.observed += f", ping {ping_ms:.0f} ms"
@@ -447,120 +262,28 @@ async def test_latency_slows_every_reply(mock_gateway, gateway, client_factory, 
 # ---------------------------------------------------------------- read-only API
 
 
-class _Wire:
-    """One connection on the codec alone: the raw client refuses to send
-    order messages, so an order frame needs a socket of its own."""
-
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader, self.writer = reader, writer
-        self.frames = FrameReader()
-        self.inbox: list[bytes] = []
-        self.server_version = 0
-
-    @classmethod
-    async def connect(cls, port: int, client_id: int) -> _Wire:
-        wire = cls(*await asyncio.open_connection(HOST, port))
-        reply = await exchange_versions(wire.reader, wire.writer, 157, 178)
-        wire.frames, wire.inbox, wire.server_version = reply.frames, reply.pending, reply.server_version
-        wire.writer.write(start_api_frame(client_id, wire.server_version))
-        return wire
-
-    async def payload(self) -> bytes:
-        while not self.inbox:
-            data = await self.reader.read(65536)
-            if not data:
-                raise ConnectionError("the mock closed the connection")
-            self.inbox.extend(self.frames.feed(data))
-        return self.inbox.pop(0)
-
-    async def until(self, done: Callable[[m.Message], bool]) -> m.Message:
-        while True:
-            msg = decode_reply(self.server_version, split_fields(await self.payload()))
-            if done(msg):
-                return msg
-
-    def send(self, fields: list[Any]) -> None:
-        self.writer.write(encode_message(fields))
-
-    def close(self) -> None:
-        self.writer.close()
-
-
-# A truncated placeOrder: the mock refuses order messages by id alone.
-PLACE_ORDER = [Out.PLACE_ORDER, 45, 3, 0, "AAPL", "STK"]
-
-
-async def _wire_order_reply(port: int, client_id: int) -> tuple[int, str]:
-    """placeOrder on a codec-level connection: the error code and text it
-    gets, after checking the connection still answers a request."""
-    async with asyncio.timeout(OK_TIMEOUT):
-        wire = await _Wire.connect(port, client_id)
-        try:
-            await wire.until(lambda msg: msg.msg_id == In.NEXT_VALID_ID)
-            wire.send(PLACE_ORDER)
-            reply = await wire.until(lambda msg: msg.msg_id == In.ERR_MSG and msg.int("code") in (201, 321))
-            wire.send(m.req_current_time())
-            await wire.until(lambda msg: msg.msg_id == In.CURRENT_TIME)  # the connection stays up
-        finally:
-            wire.close()
-    return reply.int("code"), reply.fields.get("message", "")
-
-
-async def _place_order_through(client_name: str, client: Any, result: ConnectResult) -> int:
-    """Send one order through a real client's own API (mock only: the
-    mock_gateway fixture skips against a real Gateway); its order id."""
-    if client_name == "ib_async":
-        from ib_async import LimitOrder, Stock
-
-        trade = client.ib.placeOrder(Stock("AAPL", "SMART", "USD"), LimitOrder("BUY", 1, 1.0))
-        return int(trade.order.orderId)
-    elif client_name == "ibapi":
-        from ibapi.contract import Contract
-        from ibapi.order import Order
-
-        contract = Contract()
-        contract.symbol, contract.secType, contract.exchange, contract.currency = "AAPL", "STK", "SMART", "USD"
-        order = Order()
-        order.action, order.totalQuantity, order.orderType, order.lmtPrice = "BUY", 1, "LMT", 1.0
-        # The adapter offers no order call (it is read-only by design); its
-        # EClient is driven on its own call thread, as every ibapi call is.
-        await client._call(client._app.placeOrder, result.next_valid_id, contract, order)
-        return int(result.next_valid_id or 0)
-    raise AssertionError(f"no order path for {client_name}")
-
-
-async def test_read_only_api_rejects_orders_connection_stays(mock_gateway, gateway, client_factory, client_name,
-                                                             fault_matrix):
-    text = "read-only-api"
-    mock_gateway.set_fault(text)
-    port = gateway.endpoint.port
-    with fault_matrix.case(text, client_name, "order gets error 321, connection stays up") as row:
-        client = client_factory(client_name)
-        result = await client.connect(HOST, port, 275, timeout=OK_TIMEOUT)
+async def test_read_only_api_rejects_orders_connection_stays(fault_bench, client_name):
+    with fault_bench.case("read-only-api", client_name, "order gets error 321, connection stays up") as row:
+        client, result = await fault_bench.connect(client_name, 275, OK_TIMEOUT)
         if client_name == "raw":
             with pytest.raises(OrderRefused):
                 client.send(PLACE_ORDER)  # the harness's own client never sends an order
-            code, message = await _wire_order_reply(port, 276)
+            code, message = await wire_order_reply(fault_bench.mock, 276, OK_TIMEOUT)
             row.observed = f"raw client refuses to send; codec-level placeOrder got {code}"
         else:
-            watch = MessageWatch.install(client, result)
-            order_id = await _place_order_through(client_name, client, result)
-            codes = await watch.wait_for(lambda c: 321 in c or 201 in c, within=OK_TIMEOUT)
-            code = 321 if 321 in codes else 201
-            refusal = next(msg for msg in watch if msg.code == code)
-            message = refusal.message
-            assert refusal.req_id == order_id, "the refusal names the order, as a Gateway's does"
-            via = "errorEvent" if client_name == "ib_async" else "EWrapper.error"
-            row.observed = f"{client_name} {via} got {code}"
+            refusal = await order_refusal_through(fault_bench.mock, client_name, client, result, OK_TIMEOUT)
+            code, message = refusal.code, refusal.message
+            assert refusal.req_id == refusal.order_id, "the refusal names the order, as a Gateway's does"
+            row.observed = f"{client_name} {refusal.via} got {code}"
         assert code == 321 and "Read-Only" in message, (code, message)
         ping_ms = await client.ping(OK_TIMEOUT) * 1000
         row.observed += f"; ping after {ping_ms:.1f} ms"
 
 
-async def test_without_read_only_orders_get_201(mock_gateway, gateway, fault_matrix):
+async def test_without_read_only_orders_get_201(fault_bench):
     """The control: the same order frame without the fault is refused as an order (201), not as read-only."""
-    with fault_matrix.case("(none)", "codec", "order gets error 201, connection stays up") as row:
-        code, message = await _wire_order_reply(gateway.endpoint.port, 277)
+    with fault_bench.case("(none)", "codec", "order gets error 201, connection stays up", set_fault=False) as row:
+        code, message = await wire_order_reply(fault_bench.mock, 277, OK_TIMEOUT)
         row.observed = f"placeOrder got {code}"
         assert code == 201, (code, message)
 
@@ -569,8 +292,7 @@ async def test_without_read_only_orders_get_201(mock_gateway, gateway, fault_mat
 
 
 @pytest.mark.parametrize("name", ["naive", "raw", "ib_async"])
-async def test_naive_account_check_fails_where_event_wait_succeeds(mock_gateway, gateway, client_factory, name,
-                                                                   harness_config, fault_matrix, record_evidence):
+async def test_naive_account_check_fails_where_event_wait_succeeds(fault_bench, name, harness_config):
     """managedAccounts 2 s after startApi: the naive worker (read once, sleep
     1 s, read again) gives up; waiting for the event (RawClient through
     connect_until_ready, which run_handshake uses) and unmodified ib_async
@@ -578,15 +300,11 @@ async def test_naive_account_check_fails_where_event_wait_succeeds(mock_gateway,
     if name == "ib_async" and name not in harness_config.clients:
         pytest.skip("ib_async not selected with --client")
     delay = 2.0
-    text = f"delayed-accounts={delay * 1000:g}"
-    mock_gateway.set_fault(text)
-    client = NaiveClient() if name == "naive" else client_factory(name)
+    client = NaiveClient() if name == "naive" else fault_bench.client_factory(name)
     expected = "fails at managed_accounts (gave up)" if name == "naive" else f"ok, managed_accounts >= {delay:g}s"
-    with fault_matrix.case(text, name, expected) as row:
-        evidence, elapsed = await _timed(run_handshake(gateway.endpoint, client, 280, timeout=OK_TIMEOUT,
-                                                       transcript=gateway.transcript))
-        row.observed = _describe(evidence, elapsed)
-        record_evidence(evidence)
+    with fault_bench.case(f"delayed-accounts={delay * 1000:g}", name, expected) as row:
+        evidence, elapsed = await fault_bench.handshake(client, 280, OK_TIMEOUT)
+        row.observed = describe(evidence, elapsed)
         if name == "naive":
             assert not evidence.ok and evidence.failed_phase == PHASE_MANAGED_ACCOUNTS, evidence.summary_line()
             assert evidence.cause == NAIVE_CAUSE
