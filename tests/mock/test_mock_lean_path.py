@@ -144,17 +144,17 @@ async def test_an_in_process_mock_leaves_the_gc_alone(gw: MockGateway) -> None:
 
 def test_secret_values_follow_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """The credential scan is cached per environment snapshot: a change is seen at once."""
-    monkeypatch.delenv("IBGW_TEST_PASSWORD", raising=False)
+    monkeypatch.delenv("PLANTED_TEST_PASSWORD", raising=False)
     assert redact_text("x hunter2222 y") == "x hunter2222 y"
-    monkeypatch.setenv("IBGW_TEST_PASSWORD", "hunter2222")
+    monkeypatch.setenv("PLANTED_TEST_PASSWORD", "hunter2222")
     assert redact_text("x hunter2222 y") == f"x {SECRET_MASK} y"
-    monkeypatch.setenv("IBGW_TEST_PASSWORD", "other3333")
+    monkeypatch.setenv("PLANTED_TEST_PASSWORD", "other3333")
     assert redact_text("x hunter2222 other3333 y") == f"x hunter2222 {SECRET_MASK} y"
     values = secret_values()
     values.append("mutated")  # a caller's copy: the cache is unaffected
     assert "mutated" not in secret_values()
-    monkeypatch.delenv("IBGW_TEST_PASSWORD")
-    assert "other3333" not in secret_values() and os.environ.get("IBGW_TEST_PASSWORD") is None
+    monkeypatch.delenv("PLANTED_TEST_PASSWORD")
+    assert "other3333" not in secret_values() and os.environ.get("PLANTED_TEST_PASSWORD") is None
 
 
 def _live_session(gw: MockGateway, client_id: int):  # type: ignore[no-untyped-def]
