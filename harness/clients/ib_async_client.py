@@ -263,6 +263,8 @@ class _Attempt:
         self.clock.mark(PHASE_MANAGED_ACCOUNTS)
 
     def on_api_error(self, msg: str) -> None:
+        if self.peer_closed.done():
+            return  # ib_async's words for the harness ending the attempt (CancelledError), not the Gateway's
         self.client_errors.append(msg)
         # ib_async words an early close "Peer closed connection[. clientId N already in use?]" and then
         # keeps waiting for apiStart until its own timeout, although the socket is gone: nothing can
