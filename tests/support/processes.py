@@ -32,6 +32,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 from tests.support import ROOT
 
@@ -86,12 +87,24 @@ class Started:
     file, so a chatty child can never block on a full pipe while nobody reads."""
 
     def __init__(self, cmd: Sequence[str], *, cwd: Path | str = ROOT, env: dict[str, str] | None = None,
-                 timeout: float = CHILD_TIMEOUT) -> None:
+                 timeout: float = CHILD_TIMEOUT, merge_stderr: bool = True) -> None:
+        """merge_stderr=False: stderr is collected apart (result().stderr), for a test that parses stdout."""
         self.cmd = list(cmd)
         self.timeout = timeout
         self._out = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(self.cmd, cwd=cwd, env=env, stdout=self._out, stderr=subprocess.STDOUT)
+        self._err: IO[bytes] | None = None if merge_stderr else tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.cmd, cwd=cwd, env=env, stdout=self._out,
+                                     stderr=subprocess.STDOUT if self._err is None else self._err)
         self._result: subprocess.CompletedProcess[str] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def send_signal(self, sig: int) -> None:
+        """Signal the child (a test of how it handles SIGINT/SIGTERM); collect it with result()."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
 
     def result(self) -> subprocess.CompletedProcess[str]:
         """Wait (bounded by the timeout given at start) and return exit code and combined output."""
@@ -101,16 +114,27 @@ class Started:
             except subprocess.TimeoutExpired:
                 self.kill()
                 raise
-            self._out.seek(0)
-            text = self._out.read().decode(errors="replace")
-            self._out.close()
-            self._result = subprocess.CompletedProcess(self.cmd, self.proc.returncode, text, "")
+            self._result = subprocess.CompletedProcess(self.cmd, self.proc.returncode, _drain(self._out),
+                                                       _drain(self._err))
         return self._result
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        for file in (self._out, self._err):
+            if file is not None:
+                file.close()
+
+
+def _drain(file: IO[bytes] | None) -> str:
+    """A child's output file read from the start and closed ("" for none)."""
+    if file is None:
+        return ""
+    file.seek(0)
+    text = file.read().decode(errors="replace")
+    file.close()
+    return text
 
 
 async def arun(cmd: Sequence[str], *, cwd: Path | str = ROOT, env: dict[str, str] | None = None,
