@@ -225,6 +225,22 @@ class Spawned:
             self._other.close()
         return self.proc.returncode
 
+    def rest(self) -> str:
+        """The lines no wait_for() has read, once the child has ended (after stop()): what it
+        printed after the line a test waited for, e.g. its summary on the way out."""
+        rest: list[str] = []
+        while True:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if line is None:
+                self._queue.put(None)
+                break
+            rest.append(line)
+        self.lines.extend(rest)
+        return "".join(rest)
+
     async def astop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
         """stop() from an async test: the event loop keeps serving while the child exits."""
         return await asyncio.to_thread(self.stop, sig, timeout)
