@@ -87,14 +87,21 @@ class Started:
     file, so a chatty child can never block on a full pipe while nobody reads."""
 
     def __init__(self, cmd: Sequence[str], *, cwd: Path | str = ROOT, env: dict[str, str] | None = None,
-                 timeout: float = CHILD_TIMEOUT, merge_stderr: bool = True) -> None:
-        """merge_stderr=False: stderr is collected apart (result().stderr), for a test that parses stdout."""
+                 timeout: float = CHILD_TIMEOUT, merge_stderr: bool = True, log: Path | None = None,
+                 new_session: bool = False) -> None:
+        """merge_stderr=False: stderr is collected apart (result().stderr), for a test that parses stdout.
+        log: the output goes to this file, which a test may read while the child runs.
+        new_session: the child leads its own session (a signal test: no terminal signal reaches it)."""
         self.cmd = list(cmd)
         self.timeout = timeout
-        self._out = tempfile.TemporaryFile()
+        self._log = log
+        out: IO[bytes] = log.open("wb") if log is not None else tempfile.TemporaryFile()
         self._err: IO[bytes] | None = None if merge_stderr else tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(self.cmd, cwd=cwd, env=env, stdout=self._out,
+        self.proc = subprocess.Popen(self.cmd, cwd=cwd, env=env, stdout=out, start_new_session=new_session,
                                      stderr=subprocess.STDOUT if self._err is None else self._err)
+        self._out: IO[bytes] | None = out if log is None else None
+        if log is not None:
+            out.close()  # the child has its own descriptor; the log is read back by path
         self._result: subprocess.CompletedProcess[str] | None = None
 
     @property
@@ -114,8 +121,8 @@ class Started:
             except subprocess.TimeoutExpired:
                 self.kill()
                 raise
-            self._result = subprocess.CompletedProcess(self.cmd, self.proc.returncode, _drain(self._out),
-                                                       _drain(self._err))
+            text = self._log.read_text(errors="replace") if self._log is not None else _drain(self._out)
+            self._result = subprocess.CompletedProcess(self.cmd, self.proc.returncode, text, _drain(self._err))
         return self._result
 
     def kill(self) -> None:
