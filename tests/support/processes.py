@@ -180,13 +180,15 @@ class Spawned:
     `other` (a path) or nowhere."""
 
     def __init__(self, cmd: Sequence[str], *, cwd: Path | str = ROOT, env: dict[str, str] | None = None,
-                 stream: str = "stdout", other: Path | None = None) -> None:
+                 stream: str = "stdout", other: Path | None = None, stdin: bool = False) -> None:
+        """stdin=True: the child reads what send() writes (a worker driven over a line protocol)."""
         self.cmd = list(cmd)
         self._other = other.open("wb") if other is not None else None
         sink = self._other if self._other is not None else subprocess.DEVNULL
         out, err = {"stdout": (subprocess.PIPE, sink), "stderr": (sink, subprocess.PIPE),
                     "both": (subprocess.PIPE, subprocess.STDOUT)}[stream]
-        self.proc = subprocess.Popen(self.cmd, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
+        self.proc = subprocess.Popen(self.cmd, cwd=cwd, env=env, stdout=out, stderr=err, text=True,
+                                     stdin=subprocess.PIPE if stdin else None)
         self._pipe = self.proc.stderr if stream == "stderr" else self.proc.stdout
         self.lines: list[str] = []  # every line read so far
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -231,6 +233,17 @@ class Spawned:
         if self._other is not None:
             self._other.close()
         return self.proc.returncode
+
+    def send(self, text: str) -> None:
+        """Write text to the child's stdin (started with stdin=True) and flush it."""
+        assert self.proc.stdin is not None, "started without stdin=True"
+        self.proc.stdin.write(text)
+        self.proc.stdin.flush()
+
+    def close_stdin(self) -> None:
+        """End the child's input: a worker reading stdin sees its parent go away."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
 
     def rest(self) -> str:
         """The lines no wait_for() has read, once the child has ended (after stop()): what it
