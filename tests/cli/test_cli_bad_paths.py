@@ -29,7 +29,7 @@ import pytest
 from harness.recording import load
 from tests.evidence.test_pinning import full_grid
 from tests.evidence.test_pinning import write as write_results
-from tests.support.processes import CLI, ROOT, MockServe, cli_env, run_cli
+from tests.support.processes import CLI, MockServe, Spawned, cli_env, run_cli
 
 HOST = "127.0.0.1"
 BANNER_TIMEOUT = 15.0
@@ -58,31 +58,30 @@ def afile(tmp_path: Path) -> Path:
 # ---------------------------------------------------------------- a recording made by the real CLI
 
 
-class Recorder:
+class Recorder(Spawned):
     """`ibgw record` as a subprocess; its port read from the banner on stderr."""
 
     def __init__(self, upstream: int, out: Path, *, env: dict[str, str] | None = None) -> None:
-        self.proc = subprocess.Popen([*CLI, "record", "--upstream", f"{HOST}:{upstream}", "--listen", f"{HOST}:0",
-                                      "--out", str(out), "--gateway-build", "10.30.1"],
-                                     cwd=ROOT, env={**cli_env(), "PYTHONUNBUFFERED": "1", **(env or {})},
-                                     stderr=subprocess.PIPE, text=True)
-        assert self.proc.stderr is not None
-        banner = self.proc.stderr.readline()  # bounded: the test timeout, and the process exits on failure
+        super().__init__([*CLI, "record", "--upstream", f"{HOST}:{upstream}", "--listen", f"{HOST}:0",
+                          "--out", str(out), "--gateway-build", "10.30.1"],
+                         env={**cli_env(), "PYTHONUNBUFFERED": "1", **(env or {})}, stream="stderr")
+        try:
+            banner = self.wait_for(r".*", timeout=BANNER_TIMEOUT).string  # the first line it prints
+        except AssertionError:
+            self.close()
+            raise
         match = re.search(r"recording 127\.0\.0\.1:(\d+)", banner)
         if match is None:
-            self.proc.kill()
-            raise AssertionError(f"no banner: {banner}{self.proc.stderr.read()}")
+            self.close()
+            raise AssertionError(f"no banner: {banner}{self.rest()}")
         self.port = int(match.group(1))
 
-    def stop(self, signum: int = signal.SIGINT) -> tuple[int, str]:
-        self.proc.send_signal(signum)
-        _, err = self.proc.communicate(timeout=BANNER_TIMEOUT)
-        return self.proc.returncode, err
+    def stop(self, sig: int = signal.SIGINT, timeout: float = BANNER_TIMEOUT) -> tuple[int, str]:  # type: ignore[override]
+        """(exit code, what it printed on stderr after the banner)."""
+        return super().stop(sig, timeout), self.rest()
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.communicate(timeout=10)
+        super().stop(signal.SIGKILL)
 
 
 def probe_through(port: int) -> None:

@@ -8,13 +8,11 @@ Loopback only.
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import json
 import re
 import signal
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator
 
@@ -23,7 +21,7 @@ import pytest
 from harness.clients.raw import RawClient
 from harness.core.net import free_port
 from harness.core.redact import redact_account, redact_text
-from tests.support.processes import CLI, ROOT, RUN_TIMEOUT, MockServe, cli_env, run_cli
+from tests.support.processes import CLI, RUN_TIMEOUT, MockServe, Started, arun, cli_env, run_cli
 
 ACCOUNTS = ("DU1234567", "DF7654321")
 
@@ -146,32 +144,30 @@ def test_silent_port_json_is_json_only(silent_server: SilentServer) -> None:
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_interrupted_probe_exits_cleanly_and_closes_the_socket(silent_server: SilentServer, signum: int,
                                                                code: int) -> None:
-    proc = subprocess.Popen([*CLI, "probe", "--port", str(silent_server.port), "--timeout", "60"],
-                            cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = Started([*CLI, "probe", "--port", str(silent_server.port), "--timeout", "60"], env=cli_env(), timeout=30,
+                    merge_stderr=False)
     try:
         assert silent_server.accepted.wait(30), "the probe never connected"
-        proc.send_signal(signum)
-        out, err = proc.communicate(timeout=30)
+        child.send_signal(signum)
+        proc = child.result()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        child.kill()
+    out, err = proc.stdout, proc.stderr
     assert proc.returncode == code, err
     assert "INTERRUPTED" in err and "Traceback" not in err + out
     assert silent_server.peer_closed.wait(5)
 
 
 def test_interrupted_probe_json_keeps_the_phases_reached(silent_server: SilentServer) -> None:
-    proc = subprocess.Popen([*CLI, "probe", "--port", str(silent_server.port), "--timeout", "60", "--json"],
-                            cwd=ROOT, env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    child = Started([*CLI, "probe", "--port", str(silent_server.port), "--timeout", "60", "--json"], env=cli_env(),
+                    timeout=30, merge_stderr=False)
     try:
         assert silent_server.got_data.wait(30), "the probe never sent its hello"
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=30)
+        child.send_signal(signal.SIGINT)
+        proc = child.result()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        child.kill()
+    out, err = proc.stdout, proc.stderr
     assert proc.returncode == 130, err
     data = json.loads(out)
     assert data["verdict"] == "interrupted" and data["exit_code"] == 130
@@ -258,18 +254,11 @@ async def test_client_id_in_use_fails_with_exit_4_naming_326(mock_port: int) -> 
     holder = RawClient()
     await holder.connect("127.0.0.1", mock_port, 4242, timeout=10)
     try:
-        proc = await asyncio.create_subprocess_exec(
-            *CLI, "probe", "--port", str(mock_port), "--client-id", "4242", "--timeout", "5",
-            cwd=ROOT, env=cli_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        try:
-            out_b, err_b = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+        proc = await arun([*CLI, "probe", "--port", str(mock_port), "--client-id", "4242", "--timeout", "5"],
+                          env=cli_env(), timeout=RUN_TIMEOUT)
     finally:
         await holder.disconnect()
-    out, err = out_b.decode(), err_b.decode()
+    out, err = proc.stdout, proc.stderr
     assert proc.returncode == 4, out + err
     line = failed_line(err)
     assert line.startswith("FAILED at next_valid_id ") and "326" in line and "client id" in line

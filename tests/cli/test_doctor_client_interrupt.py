@@ -31,7 +31,7 @@ import psutil
 import pytest
 
 from harness.mock import MockGateway
-from tests.support.processes import REPO, child_env
+from tests.support.processes import Started, child_env
 
 IBGW = str(Path(sys.executable).with_name("ibgw"))
 ADAPTER = "examples.isolated_worker.adapter:factory"
@@ -83,28 +83,24 @@ async def test_ctrl_c_stops_doctor_client_and_its_worker(sigint_ignored: bool) -
         args = [IBGW, "doctor", "--port", str(gw.port), "--timeout", TIMEOUT, "--client", ADAPTER]
         if sigint_ignored:
             args = [sys.executable, *IGNORE_SIGINT, *args]
-        proc = await asyncio.create_subprocess_exec(*args, cwd=REPO, env=child_env(),
-                                                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        communicate = asyncio.ensure_future(proc.communicate())
+        child = Started(args, env=child_env(), timeout=EXIT_BOUND + 10, merge_stderr=False)
         try:
             # Started: the account check's connection came and went, the worker
             # is running and its own connection is open on the Gateway.
             def worker_connected() -> bool:
                 records = list(gw.records)
-                return (len(records) >= 2 and records[-1].closed_at is None and bool(_workers(proc.pid))
-                        and not communicate.done())
+                return (len(records) >= 2 and records[-1].closed_at is None and bool(_workers(child.pid))
+                        and child.proc.poll() is None)
 
             assert await _poll(worker_connected, START_DEADLINE), "the worker never connected to the Gateway"
-            workers = _workers(proc.pid)
-            proc.send_signal(signal.SIGINT)
+            workers = _workers(child.pid)
+            child.send_signal(signal.SIGINT)
             sent = time.monotonic()
-            out, err = await asyncio.wait_for(communicate, EXIT_BOUND + 10)
+            proc = await asyncio.to_thread(child.result)  # the Gateway on this loop keeps serving meanwhile
             took = time.monotonic() - sent
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-        stdout, stderr = out.decode(), err.decode()
+            await asyncio.to_thread(child.kill)  # a no-op once it has exited
+        stdout, stderr = proc.stdout, proc.stderr
         assert proc.returncode == 130, (stdout, stderr)
         assert took < EXIT_BOUND, f"exit took {took:.1f} s after SIGINT"
         assert stderr.strip().splitlines()[-1] == "INTERRUPTED: connections closed", stderr

@@ -10,33 +10,32 @@ import json
 import sys
 
 from harness.mock import MockGateway
-from tests.support.processes import REPO
+from tests.support.processes import REPO, Spawned
 
 WORKER = REPO / "examples" / "isolated_worker" / "worker.py"
 TIMEOUT = 15.0
 
 
 class Worker:
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
+    def __init__(self, child: Spawned) -> None:
+        self.child = child
 
     @classmethod
     async def start(cls) -> Worker:
-        return cls(await asyncio.create_subprocess_exec(sys.executable, str(WORKER), stdin=asyncio.subprocess.PIPE,
-                                                        stdout=asyncio.subprocess.PIPE,
-                                                        stderr=asyncio.subprocess.DEVNULL))
+        return cls(Spawned([sys.executable, str(WORKER)], stdin=True))  # stderr: nowhere
 
     async def ask(self, request: dict | bytes) -> dict:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
-        line = request if isinstance(request, bytes) else json.dumps(request).encode() + b"\n"
-        self.proc.stdin.write(line)
-        await self.proc.stdin.drain()
-        return json.loads(await asyncio.wait_for(self.proc.stdout.readline(), TIMEOUT))
+        line = request.decode() if isinstance(request, bytes) else json.dumps(request) + "\n"
+        self.child.send(line)
+        answer = await asyncio.to_thread(self.child.wait_for, r".*", TIMEOUT)  # its next line
+        return json.loads(answer.string)
 
     async def close_stdin_and_wait(self) -> int:
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        return await asyncio.wait_for(self.proc.wait(), TIMEOUT)
+        self.child.close_stdin()
+        try:
+            return await asyncio.to_thread(self.child.proc.wait, TIMEOUT)
+        finally:
+            await self.child.astop()  # a no-op once it has exited; the reader and pipes closed
 
 
 async def test_requests_are_checked_and_parameters_must_be_nested():

@@ -7,7 +7,7 @@ import only harness/core, which the images carry)."""
 from __future__ import annotations
 
 import re
-import subprocess
+import shutil
 import sys
 from pathlib import Path
 
@@ -16,6 +16,7 @@ import pytest
 from harness import config as public_config
 from harness.core import config
 from tests.support import ROOT
+from tests.support.processes import run
 
 READER = ROOT / "harness" / "core" / "config.py"
 # Quoted names that are not environment variables (an evidence category; test_config.py's unknown name).
@@ -89,15 +90,15 @@ def test_the_mock_entry_points_read_the_table_with_only_core_protocol_and_mock(t
     (image / "harness").mkdir(parents=True)
     (image / "harness" / "__init__.py").write_text((ROOT / "harness" / "__init__.py").read_text())
     for package in ("core", "protocol", "mock"):
-        subprocess.run(["cp", "-r", str(ROOT / "harness" / package), str(image / "harness" / package)], check=True)
+        shutil.copytree(ROOT / "harness" / package, image / "harness" / package)
     probe = ("from harness.mock import healthcheck, serve, standin\n"
              "a = serve._parser().parse_args([])\n"
              "print(a.port, a.profile, a.strict, a.fault, a.accounts)\n")
     env = {"PYTHONPATH": str(image), "IBGW_MOCK_PORT": " 4711 ", "IBGW_PROFILE": "10.41", "IBGW_MOCK_STRICT": "1",
            "IBGW_FAULTS": "latency=5;max-clients=2", "IBGW_MOCK_ACCOUNTS": "DU1234567"}
     # -S: no site-packages, so only the standard library and the copied packages can be imported
-    out = subprocess.run([sys.executable, "-S", "-W", "default::DeprecationWarning", "-c", probe], env=env,
-                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    out = run([sys.executable, "-S", "-W", "default::DeprecationWarning", "-c", probe], env=env, timeout=60,
+              cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["4711 10.41 True ['latency=5', 'max-clients=2'] DU1234567"]
     assert "IBGW_MOCK_ACCOUNTS is deprecated; set IBGW_ACCOUNTS" in out.stderr

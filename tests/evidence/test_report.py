@@ -123,8 +123,8 @@ def test_allure_itself_puts_each_failure_in_the_same_category(run_a: Path) -> No
     """Cross-check of the mirror: Allure 3's core-api matcher on the same results."""
     if not tooling_installed() or shutil.which("node") is None:
         _skip_or_fail("node or the npm tooling in tools/allure is missing (make report-tools)")
-    proc = subprocess.run(["node", str(TOOLS_DIR / "match-categories.mjs"), str(run_a / "allure-results")],
-                          check=False, capture_output=True, text=True, timeout=60, cwd=TOOLS_DIR)
+    proc = run(["node", str(TOOLS_DIR / "match-categories.mjs"), str(run_a / "allure-results")], timeout=60,
+               cwd=TOOLS_DIR)
     assert proc.returncode == 0, proc.stderr
     by_allure = json.loads(proc.stdout)
     expected = _expected_categories()
@@ -192,8 +192,8 @@ def _chromium() -> str:
 
 
 def _render(index: Path, screenshot: Path, chromium: str) -> dict[str, Any]:
-    proc = subprocess.run(["node", str(TOOLS_DIR / "render-check.mjs"), str(index), str(screenshot), chromium],
-                          check=False, capture_output=True, text=True, timeout=120, cwd=TOOLS_DIR)
+    proc = run(["node", str(TOOLS_DIR / "render-check.mjs"), str(index), str(screenshot), chromium], timeout=120,
+               cwd=TOOLS_DIR)
     assert proc.returncode == 0, proc.stderr[-2000:]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
@@ -361,8 +361,8 @@ def test_first_screen_shows_the_decision_and_groups_show_the_regressions(run_m: 
     chromium = _chromium()
     index = generate(run_m / "allure-results", run_m / "html", run_m / "history.jsonl",
                      pinning=run_m / "pinning.json", fault_matrix=run_m / "evidence" / "fault_matrix.json")
-    proc = subprocess.run(["node", str(TOOLS_DIR / "first-screen.mjs"), str(index), str(run_m / "first.png"),
-                           chromium], check=False, capture_output=True, text=True, timeout=180, cwd=TOOLS_DIR)
+    proc = run(["node", str(TOOLS_DIR / "first-screen.mjs"), str(index), str(run_m / "first.png"), chromium],
+               timeout=180, cwd=TOOLS_DIR)
     assert proc.returncode == 0, proc.stderr[-2000:]
     page = json.loads(proc.stdout.strip().splitlines()[-1])
     assert page["requests"] == [], f"the offline report tried the network: {page['requests']}"

@@ -21,7 +21,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import psutil
 import pytest
 
 from tests.support import ROOT
+from tests.support.processes import Started, pytest_cmd
 
 TARGET = ROOT / "tests" / "interrupt_target" / "run_under_signal.py"
 SOAK = ROOT / "suites" / "test_soak.py"
@@ -57,12 +57,9 @@ def _env(tmp: Path, **extra: str) -> dict[str, str]:
 
 def _start(tmp: Path, args: list[str], log_name: str, **extra_env: str) -> Child:
     log = tmp / log_name
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "pytest", *args, "-p", "no:cacheprovider", "-q", "-s",
-             "--evidence-dir", str(tmp / "evidence")],
-            cwd=tmp, env=_env(tmp, **extra_env), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    return Child(proc, tmp, log)
+    child = Started(pytest_cmd(*args, "-q", "-s", evidence_dir=tmp / "evidence"), cwd=tmp,
+                    env=_env(tmp, **extra_env), log=log, new_session=True)
+    return Child(child.proc, tmp, log)
 
 
 def _wait_for(condition: object, what: str, child: Child, deadline: float = START_DEADLINE) -> None:

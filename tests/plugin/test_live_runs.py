@@ -10,9 +10,7 @@ mock can present a non-paper account (MockGateway(accounts=[...])).
 
 from __future__ import annotations
 
-import asyncio
 import json
-import subprocess
 import sys
 from pathlib import Path
 
@@ -27,7 +25,7 @@ from harness.live.policy import (
 )
 from harness.mock import MockGateway
 from harness.safety.accounts import live_port_warning, non_paper_accounts
-from tests.support.processes import REPO, child_env, run_pytest
+from tests.support.processes import REPO, arun, child_env, run_pytest
 
 SUITE = "suites/test_account_sync.py"
 
@@ -156,18 +154,11 @@ async def test_live_trading_port_gets_a_warning_in_the_header(tmp_path):
 
 async def _soak(port: int, out: Path, *extra: str) -> tuple[int, str]:
     """`ibgw soak` in its own process against 127.0.0.1:port, a few seconds, no faults."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "harness.cli", "soak", "--gateway", f"127.0.0.1:{port}", "--duration", "5",
-        "--client", "raw", "--client", "ib_async", "--schedule", "none", "--interval", "1", "--ping-interval", "0.2",
-        "--probe-interval", "1", "--probe-timeout", "2", "--out", str(out), *extra,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=child_env())
-    try:
-        output, _ = await asyncio.wait_for(proc.communicate(), 60)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    return int(proc.returncode or 0), output.decode()
+    done = await arun([sys.executable, "-m", "harness.cli", "soak", "--gateway", f"127.0.0.1:{port}", "--duration", "5",
+                       "--client", "raw", "--client", "ib_async", "--schedule", "none", "--interval", "1",
+                       "--ping-interval", "0.2", "--probe-interval", "1", "--probe-timeout", "2", "--out", str(out),
+                       *extra], env=child_env(), timeout=60, merge_stderr=True)
+    return done.returncode, done.stdout
 
 
 async def test_soak_against_a_non_paper_gateway_stops_before_its_first_connection(tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 import urllib.request
@@ -27,6 +26,7 @@ from harness.protocol.framing import encode_message
 from harness.protocol.handshake import encode_server_hello
 from harness.protocol.messages import ORDER_MESSAGES, Out
 from harness.proxy import FaultProxy, Frame, ProxyAddressError, ProxyFaultError, order_guard, parse_fault
+from tests.support.processes import Spawned
 
 HOST = "127.0.0.1"
 ACCOUNT = "DU7654321"
@@ -351,13 +351,13 @@ _free_port = free_port  # the one helper (harness/core/net.py)
 async def test_cli_proxy_steered_from_another_process(gw: MockGateway, tmp_path: Path) -> None:
     listen, control = _free_port(), _free_port()
     transcript = tmp_path / "cli-wire.jsonl"
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "proxy", "--listen", f"{HOST}:{listen}",
-                             "--upstream", f"{HOST}:{gw.port}", "--control-port", str(control),
-                             "--transcript", str(transcript)], stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    proxy = Spawned([sys.executable, "-m", "harness.cli", "proxy", "--listen", f"{HOST}:{listen}",
+                     "--upstream", f"{HOST}:{gw.port}", "--control-port", str(control),
+                     "--transcript", str(transcript)], stream="stderr",
+                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        assert proc.stderr is not None
-        banner = await asyncio.to_thread(proc.stderr.readline)  # printed once both ports listen
+        # printed once both ports listen
+        banner = (await asyncio.to_thread(proxy.wait_for, r".*", 30)).string
         assert f"proxy {HOST}:{listen}" in banner, banner
         client = RawClient()
         await client.connect(HOST, listen, 24, timeout=OK_TIMEOUT)
@@ -377,9 +377,8 @@ async def test_cli_proxy_steered_from_another_process(gw: MockGateway, tmp_path:
         assert status == 200 and body["reset"] == 1
         await client.disconnect()
     finally:
-        proc.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(proc.wait, 10)
-    assert proc.returncode == 0
+        returncode = await proxy.astop(signal.SIGTERM, 10)
+    assert returncode == 0
     lines = [json.loads(line) for line in transcript.read_text().splitlines()]
     assert any(entry["name"] == "managedAccounts" for entry in lines)
     assert ACCOUNT not in transcript.read_text()

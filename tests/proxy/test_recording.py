@@ -26,7 +26,6 @@ import json
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -52,6 +51,7 @@ from harness.recording.recorder import Recorder
 from harness.recording.replay import replay_gateway
 from harness.scenarios.account_sync import run_account_sync
 from harness.targets import parse_target
+from tests.support.processes import Spawned
 
 HOST = "127.0.0.1"
 PLANTED = "DU7654321"
@@ -377,43 +377,34 @@ async def test_record_and_serve_replay_commands_stop_cleanly(tmp_path: Path) -> 
     out = tmp_path / "cli.jsonl"
     ibgw_bin = str(Path(sys.executable).with_name("ibgw"))
     async with MockGateway(HOST, 0, accounts=[PLANTED]) as gw:
-        proc = await asyncio.create_subprocess_exec(ibgw_bin, "record", "--upstream", f"{HOST}:{gw.port}", "--listen",
-                                                    f"{HOST}:0", "--out", str(out), "--gateway-build", "10.30.1",
-                                                    stderr=subprocess.PIPE, env=_env())
+        proc = Spawned([ibgw_bin, "record", "--upstream", f"{HOST}:{gw.port}", "--listen", f"{HOST}:0", "--out",
+                        str(out), "--gateway-build", "10.30.1"], stream="stderr", env=_env())
         try:
-            assert proc.stderr is not None
-            banner = (await asyncio.wait_for(proc.stderr.readline(), 10)).decode()
+            banner = (await asyncio.to_thread(proc.wait_for, r".*", 10)).string  # the first line
             port = int(re.search(r"recording 127\.0\.0\.1:(\d+)", banner).group(1))  # type: ignore[union-attr]
             seen = await see("raw", port, 31, gw)
             assert seen.accounts == [PLANTED]
-            proc.send_signal(signal.SIGINT)
-            rest = (await asyncio.wait_for(proc.stderr.read(), 10)).decode()
-            assert await asyncio.wait_for(proc.wait(), 10) == 0, rest
+            code = await proc.astop(signal.SIGINT, 10)
+            rest = proc.rest()
+            assert code == 0, rest
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            await proc.astop()  # a no-op once it has exited
     assert "SIGINT: recorded 1 connection(s)" in rest and "Traceback" not in rest
     assert PLANTED not in out.read_text() and load(out).header.gateway_build == "10.30.1"
 
-    serve = await asyncio.create_subprocess_exec(ibgw_bin, "mock", "serve", "--port", "0", "--replay", str(out),
-                                                 "--replay-speed", "0", stdout=subprocess.PIPE,
-                                                 stderr=subprocess.DEVNULL, env=_env())
+    serve = Spawned([ibgw_bin, "mock", "serve", "--port", "0", "--replay", str(out), "--replay-speed", "0"],
+                    env=_env())
     try:
-        assert serve.stdout is not None
-        line = (await asyncio.wait_for(serve.stdout.readline(), 10)).decode()
+        line = (await asyncio.to_thread(serve.wait_for, r".*", 10)).string  # the first line
         port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
         assert "profile replay" in line and "<= 178" in line
         client = make_client("raw")
         result = await client.connect(HOST, port, 32, timeout=TIMEOUT)
         await client.disconnect()
         assert result.accounts and result.accounts[0] != PLANTED and result.next_valid_id == seen.next_valid_id
-        serve.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(serve.wait(), 10) == 0
+        assert await serve.astop(signal.SIGTERM, 10) == 0
     finally:
-        if serve.returncode is None:
-            serve.kill()
-            await serve.wait()
+        await serve.astop()  # a no-op once it has exited
 
 
 def test_commands_refuse_bad_input_with_one_line(tmp_path: Path) -> None:
@@ -446,15 +437,11 @@ async def test_recording_of_the_standin_replays_to_every_client(tmp_path: Path,
     env = {**_env(), "TWS_USERID": user, "TWS_PASSWORD": password, "IBGW_LOGIN_DELAY": "0.2",
            "IBGW_STANDIN_PORT": str(published), "IBGW_STANDIN_API_PORT": str(api),
            "IBGW_STANDIN_COMMAND_PORT": str(command), "IB_GATEWAY_VERSION": "10.45.1j"}
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "harness.mock.standin", env=env,
-                                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = Spawned([sys.executable, "-m", "harness.mock.standin"], env=env, stream="both")
     path = tmp_path / "standin.jsonl"
     original: list[Seen] = []
     try:
-        assert proc.stdout is not None
-        async with asyncio.timeout(15):
-            while b"Login has completed" not in await proc.stdout.readline():
-                pass
+        await asyncio.to_thread(proc.wait_for, "Login has completed", 15)
         async with FaultProxy((HOST, published)) as proxy:
             recorder = Recorder(gateway_build="10.45.1j").attach(proxy)
             for i, name in enumerate(ALL_CLIENTS):
@@ -462,12 +449,7 @@ async def test_recording_of_the_standin_replays_to_every_client(tmp_path: Path,
             await wait_closed(proxy)
         recorder.save(path)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), 10)
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
+        await proc.astop(signal.SIGTERM, 10)  # killed after 10 s
     text = path.read_text()
     for leaked in (user, password, "DU1234567"):
         assert leaked not in text
@@ -569,23 +551,18 @@ async def test_recording_of_the_standin_container_replays_to_every_client(tmp_pa
     try:
         assert endpoint.kind == "container" and endpoint.build == "10.45.1j"
         ibgw_bin = str(Path(sys.executable).with_name("ibgw"))
-        proc = await asyncio.create_subprocess_exec(ibgw_bin, "record", "--upstream", f"{HOST}:{endpoint.port}",
-                                                    "--listen", f"{HOST}:0", "--out", str(path),
-                                                    "--gateway-build", endpoint.build, stderr=subprocess.PIPE,
-                                                    env=_env())
+        proc = Spawned([ibgw_bin, "record", "--upstream", f"{HOST}:{endpoint.port}", "--listen", f"{HOST}:0",
+                        "--out", str(path), "--gateway-build", endpoint.build], stream="stderr", env=_env())
         try:
-            assert proc.stderr is not None
-            banner = (await asyncio.wait_for(proc.stderr.readline(), 10)).decode()
+            banner = (await asyncio.to_thread(proc.wait_for, r".*", 10)).string  # the first line
             port = int(re.search(r"recording 127\.0\.0\.1:(\d+)", banner).group(1))  # type: ignore[union-attr]
             for i, name in enumerate(ALL_CLIENTS):
                 original.append(await see(name, port, 850 + i, None, **RAW_SINGLE_DOWNLOAD))
-            proc.send_signal(signal.SIGINT)
-            rest = (await asyncio.wait_for(proc.stderr.read(), 15)).decode()
-            assert await asyncio.wait_for(proc.wait(), 15) == 0, rest
+            code = await proc.astop(signal.SIGINT, 15)
+            rest = proc.rest()
+            assert code == 0, rest
         finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
+            await proc.astop()  # a no-op once it has exited
         logs = target.logs()
     finally:
         await target.stop()

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import re
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,6 +24,7 @@ from harness.recording import load
 from harness.recording.recorder import Recorder
 from harness.recording.replay import replay_gateway
 from tests.proxy.test_recording import ALL_CLIENTS, HOST, RAW_SINGLE_DOWNLOAD, record, wait_closed
+from tests.support.processes import Spawned
 
 TIMEOUT = 8.0
 
@@ -154,26 +154,22 @@ async def test_a_version_the_recording_lacks_reaches_ib_async_at_once(recordings
 
 
 async def test_a_client_range_above_every_recorded_version_is_named_on_the_replay_s_stderr(
-        recordings: dict[str, Path]) -> None:
+        recordings: dict[str, Path], tmp_path: Path) -> None:
     """`ibgw mock serve --replay`: the banner says what the recording holds;
     a client whose range starts above it closes by itself (each client names
     the version) and the replay's log names the recorded versions."""
     ibgw_bin = str(Path(sys.executable).with_name("ibgw"))
-    serve = await asyncio.create_subprocess_exec(ibgw_bin, "mock", "serve", "--port", "0", "--replay",
-                                                 str(recordings["150"]), "--replay-speed", "0",
-                                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    serve = Spawned([ibgw_bin, "mock", "serve", "--port", "0", "--replay", str(recordings["150"]),
+                     "--replay-speed", "0"], other=tmp_path / "serve.err")  # its log: read once it has exited
     try:
-        assert serve.stdout is not None and serve.stderr is not None
-        line = (await asyncio.wait_for(serve.stdout.readline(), 15)).decode()
+        line = (await asyncio.to_thread(serve.wait_for, r".*", 15)).string  # the first line
         port = int(re.search(r"listening on 127\.0\.0\.1:(\d+)", line).group(1))  # type: ignore[union-attr]
         said, elapsed = await _refused("raw", port, 712, min_version=157)  # ib_async's floor
-        serve.send_signal(signal.SIGTERM)
-        stderr = (await asyncio.wait_for(serve.stderr.read(), 15)).decode()
-        assert await asyncio.wait_for(serve.wait(), 15) == 0, stderr
+        code = await serve.astop(signal.SIGTERM, 15)
+        stderr = (tmp_path / "serve.err").read_text()
+        assert code == 0, stderr
     finally:
-        if serve.returncode is None:
-            serve.kill()
-            await serve.wait()
+        await serve.astop()  # a no-op once it has exited
     assert elapsed < TIMEOUT / 2 and "150" in said, said
     assert "replaying 1 recorded API session(s) at server version 150" in stderr, stderr
     assert ("the recording holds no session at server version 157 or above for this client "

@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +21,7 @@ from harness.scenarios.soak import SoakConfig, run_soak
 from harness.scenarios.soak_schedule import ScheduleError, default_schedule, parse_schedule
 from harness.targets.base import Endpoint
 from tests.support import ROOT
-from tests.support.processes import pytest_cmd, run
+from tests.support.processes import Spawned, pytest_cmd, run
 
 HOST = "127.0.0.1"
 # The CI soak plays realistic fault lengths (a 60 s restart, an 80 s connectivity loss, a 40 s
@@ -134,30 +133,25 @@ async def test_ci_soak_without_the_reconnecting_client_fails_for_the_right_cause
 
 @pytest.mark.timeout(60)
 async def test_soak_killed_by_sigterm_leaves_readable_json_lines(tmp_path: Path) -> None:
-    log = (tmp_path / "stderr.txt").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "harness.cli", "soak", "--duration", "60", "--client", "raw",
-                             "--interval", "1", "--ping-interval", "0.2", "--probe-interval", "2",
-                             "--schedule", "restart@1.5:0.5", "--out", str(tmp_path)],
-                            stdout=subprocess.DEVNULL, stderr=log, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    soak = Spawned([sys.executable, "-m", "harness.cli", "soak", "--duration", "60", "--client", "raw",
+                    "--interval", "1", "--ping-interval", "0.2", "--probe-interval", "2",
+                    "--schedule", "restart@1.5:0.5", "--out", str(tmp_path)],
+                   other=tmp_path / "stderr.txt", env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         # Until the file shows 4 intervals and the recovery from the restart (on a loaded machine
         # the recovery may come after the 4th interval): the events the test needs, not a fixed wait.
         deadline = time.monotonic() + 50
         intervals, recovered = 0, False
-        while not (intervals >= 4 and recovered) and time.monotonic() < deadline and proc.poll() is None:
+        while not (intervals >= 4 and recovered) and time.monotonic() < deadline and soak.proc.poll() is None:
             await asyncio.sleep(0.2)  # watching another process's file: there is no event to await
             files = list(tmp_path.glob("*/soak.jsonl"))
             lines = files[0].read_text().splitlines() if files else []
             intervals = sum('"type": "interval"' in line for line in lines)
             recovered = any('"kind": "recovered"' in line for line in lines)
         assert intervals >= 4 and recovered, (tmp_path / "stderr.txt").read_text()[-2000:]
-        proc.send_signal(signal.SIGTERM)
-        returncode = await asyncio.to_thread(proc.wait, 20)
+        returncode = await soak.astop(signal.SIGTERM, 20)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        log.close()
+        await soak.astop()  # a no-op once it has exited; kills it when an assertion above failed
     assert returncode == 128 + signal.SIGTERM
     path = next(tmp_path.glob("*/soak.jsonl"))
     lines = path.read_text().splitlines()

@@ -32,6 +32,7 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 from tests.support import ROOT
 
@@ -86,12 +87,31 @@ class Started:
     file, so a chatty child can never block on a full pipe while nobody reads."""
 
     def __init__(self, cmd: Sequence[str], *, cwd: Path | str = ROOT, env: dict[str, str] | None = None,
-                 timeout: float = CHILD_TIMEOUT) -> None:
+                 timeout: float = CHILD_TIMEOUT, merge_stderr: bool = True, log: Path | None = None,
+                 new_session: bool = False) -> None:
+        """merge_stderr=False: stderr is collected apart (result().stderr), for a test that parses stdout.
+        log: the output goes to this file, which a test may read while the child runs.
+        new_session: the child leads its own session (a signal test: no terminal signal reaches it)."""
         self.cmd = list(cmd)
         self.timeout = timeout
-        self._out = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen(self.cmd, cwd=cwd, env=env, stdout=self._out, stderr=subprocess.STDOUT)
+        self._log = log
+        out: IO[bytes] = log.open("wb") if log is not None else tempfile.TemporaryFile()
+        self._err: IO[bytes] | None = None if merge_stderr else tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(self.cmd, cwd=cwd, env=env, stdout=out, start_new_session=new_session,
+                                     stderr=subprocess.STDOUT if self._err is None else self._err)
+        self._out: IO[bytes] | None = out if log is None else None
+        if log is not None:
+            out.close()  # the child has its own descriptor; the log is read back by path
         self._result: subprocess.CompletedProcess[str] | None = None
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def send_signal(self, sig: int) -> None:
+        """Signal the child (a test of how it handles SIGINT/SIGTERM); collect it with result()."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
 
     def result(self) -> subprocess.CompletedProcess[str]:
         """Wait (bounded by the timeout given at start) and return exit code and combined output."""
@@ -101,16 +121,27 @@ class Started:
             except subprocess.TimeoutExpired:
                 self.kill()
                 raise
-            self._out.seek(0)
-            text = self._out.read().decode(errors="replace")
-            self._out.close()
-            self._result = subprocess.CompletedProcess(self.cmd, self.proc.returncode, text, "")
+            text = self._log.read_text(errors="replace") if self._log is not None else _drain(self._out)
+            self._result = subprocess.CompletedProcess(self.cmd, self.proc.returncode, text, _drain(self._err))
         return self._result
 
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(10)
+        for file in (self._out, self._err):
+            if file is not None:
+                file.close()
+
+
+def _drain(file: IO[bytes] | None) -> str:
+    """A child's output file read from the start and closed ("" for none)."""
+    if file is None:
+        return ""
+    file.seek(0)
+    text = file.read().decode(errors="replace")
+    file.close()
+    return text
 
 
 async def arun(cmd: Sequence[str], *, cwd: Path | str = ROOT, env: dict[str, str] | None = None,
@@ -149,13 +180,15 @@ class Spawned:
     `other` (a path) or nowhere."""
 
     def __init__(self, cmd: Sequence[str], *, cwd: Path | str = ROOT, env: dict[str, str] | None = None,
-                 stream: str = "stdout", other: Path | None = None) -> None:
+                 stream: str = "stdout", other: Path | None = None, stdin: bool = False) -> None:
+        """stdin=True: the child reads what send() writes (a worker driven over a line protocol)."""
         self.cmd = list(cmd)
         self._other = other.open("wb") if other is not None else None
         sink = self._other if self._other is not None else subprocess.DEVNULL
         out, err = {"stdout": (subprocess.PIPE, sink), "stderr": (sink, subprocess.PIPE),
                     "both": (subprocess.PIPE, subprocess.STDOUT)}[stream]
-        self.proc = subprocess.Popen(self.cmd, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
+        self.proc = subprocess.Popen(self.cmd, cwd=cwd, env=env, stdout=out, stderr=err, text=True,
+                                     stdin=subprocess.PIPE if stdin else None)
         self._pipe = self.proc.stderr if stream == "stderr" else self.proc.stdout
         self.lines: list[str] = []  # every line read so far
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -200,6 +233,33 @@ class Spawned:
         if self._other is not None:
             self._other.close()
         return self.proc.returncode
+
+    def send(self, text: str) -> None:
+        """Write text to the child's stdin (started with stdin=True) and flush it."""
+        assert self.proc.stdin is not None, "started without stdin=True"
+        self.proc.stdin.write(text)
+        self.proc.stdin.flush()
+
+    def close_stdin(self) -> None:
+        """End the child's input: a worker reading stdin sees its parent go away."""
+        if self.proc.stdin is not None:
+            self.proc.stdin.close()
+
+    def rest(self) -> str:
+        """The lines no wait_for() has read, once the child has ended (after stop()): what it
+        printed after the line a test waited for, e.g. its summary on the way out."""
+        rest: list[str] = []
+        while True:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if line is None:
+                self._queue.put(None)
+                break
+            rest.append(line)
+        self.lines.extend(rest)
+        return "".join(rest)
 
     async def astop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
         """stop() from an async test: the event loop keeps serving while the child exits."""
