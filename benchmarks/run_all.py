@@ -52,6 +52,7 @@ if str(ROOT) not in sys.path:
 import psutil  # noqa: E402
 
 from benchmarks import loadclient as lc  # noqa: E402
+from benchmarks import loadworker as lw  # noqa: E402
 
 BARE_SCRIPT = ROOT / "benchmarks" / "bare_server.py"
 START_TIMEOUT = 30.0
@@ -72,21 +73,33 @@ class Server:
     def __post_init__(self) -> None:
         self.ps = psutil.Process(self.proc.pid)
 
-    def cpu(self) -> float:
-        """CPU seconds of the server process: /proc/PID/task/*/schedstat
-        (nanoseconds on CPU, every thread) where Linux has it, else psutil's
-        user + system (10 ms ticks)."""
+    def _schedstat(self, column: int) -> float | None:
+        """Seconds summed over /proc/PID/task/*/schedstat's column (0: on a
+        CPU, 1: runnable but waiting for one), nanosecond resolution; None
+        where Linux does not have it."""
         total, found = 0, False
         with contextlib.suppress(OSError):
             for task in os.listdir(f"/proc/{self.proc.pid}/task"):
                 with contextlib.suppress(OSError, ValueError, IndexError):
                     with open(f"/proc/{self.proc.pid}/task/{task}/schedstat") as f:
-                        total += int(f.read().split()[0])
+                        total += int(f.read().split()[column])
                         found = True
-        if found:
-            return total / 1e9
+        return total / 1e9 if found else None
+
+    def cpu(self) -> float:
+        """CPU seconds of the server process (every thread): schedstat where
+        Linux has it, else psutil's user + system (10 ms ticks)."""
+        on_cpu = self._schedstat(0)
+        if on_cpu is not None:
+            return on_cpu
         t = self.ps.cpu_times()
         return t.user + t.system
+
+    def waited(self) -> float:
+        """Seconds the server was runnable but had no CPU (the machine's
+        share of its latency: other processes, our load workers); 0.0 where
+        schedstat is missing."""
+        return self._schedstat(1) or 0.0
 
     def rss(self) -> int:
         return int(self.ps.memory_info().rss)
@@ -209,22 +222,24 @@ async def sessions_row(server: Server, n: int, seconds: float, workers: int) -> 
     share = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
     procs: list[asyncio.subprocess.Process] = []
     first = SESSION_IDS
+    open_timeout = 60.0 + n / 20
     try:
         for i, count in enumerate(share):
             procs.append(await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "benchmarks.loadclient", "sessions", "--port", str(server.port), "--count",
+                sys.executable, "-m", "benchmarks.loadworker", "--port", str(server.port), "--count",
                 str(count), "--first-id", str(first), "--seconds", str(seconds), "--src-base", str(2 + 32 * i),
+                "--open-timeout", str(open_timeout),
                 stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT))
             first += count
         opened = failed_open = 0
         first_error = ""
         for p in procs:
-            parts = (await _line(p, "OPEN", 60.0 + n / 20)).split(" ", 2)
+            parts = (await _line(p, "OPEN", open_timeout + 30.0)).split(" ", 2)
             opened += int(parts[0])
             failed_open += int(parts[1])
             first_error = first_error or (json.loads(parts[2])[:1] or [""])[0]
         rss_open = server.rss()
-        cpu0 = server.cpu()
+        cpu0, wait0 = server.cpu(), server.waited()
         started = time.monotonic()
         for p in procs:
             assert p.stdin is not None
@@ -238,7 +253,7 @@ async def sessions_row(server: Server, n: int, seconds: float, workers: int) -> 
             if rss_1min is None and time.monotonic() - started >= 60.0:
                 rss_1min = server.rss()
         results = [json.loads(w.result()) for w in waits]
-        cpu = server.cpu() - cpu0
+        cpu, waited = server.cpu() - cpu0, server.waited() - wait0
         wall = time.monotonic() - started
         rss_end = server.rss()
     finally:
@@ -253,9 +268,15 @@ async def sessions_row(server: Server, n: int, seconds: float, workers: int) -> 
                 with contextlib.suppress(ProcessLookupError):
                     p.kill()
                 await p.wait()
-    pct = lc.merge_percentiles([r["hist"] for r in results])
     return {"sessions": n, "open": opened, "open_failed": failed_open, "first_open_error": first_error,
-            "seconds": seconds, "pings": pct, "missed": sum(r["missed"] for r in results),
+            "seconds": seconds, "workers": workers,
+            "pings": lw.merge_percentiles([r["hist"] for r in results]),  # from the due time (loadworker's doc)
+            "pings_from_send": lw.merge_percentiles([r["hist_send"] for r in results]),
+            "send_lag": lw.merge_percentiles([r["hist_lag"] for r in results]),
+            "client_cpu_share": round(max(r["cpu_s"] / r["wall_s"] for r in results), 3) if results else None,
+            "client_wait_share": round(max(r["wait_s"] / r["wall_s"] for r in results), 3) if results else None,
+            "server_wait_share": round(waited / wall, 3) if wall else None,
+            "missed": sum(r["missed"] for r in results),
             "late": sum(r["late"] for r in results), "failed": sum(r["failed"] for r in results),
             "cpu_share": round(cpu / wall, 3) if wall else None,
             "rss_before_mib": round(rss_before / 2**20, 1), "rss_open_mib": round(rss_open / 2**20, 1),
@@ -294,6 +315,10 @@ def _f(value: Any, spec: str = "") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def _pct(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.0f}%"
+
+
 def render(report: dict[str, Any]) -> str:
     rows: list[tuple[str, str, str]] = []
     cpu = report.get("cpu") or {}
@@ -311,11 +336,18 @@ def render(report: dict[str, Any]) -> str:
                          f"{what}s each, {cpu[k]['hs_failed' if what == 'handshake' else 'ping_failed']} failed"))
     for s in report["sessions"]:
         p = s["pings"]
+        ps, lag = s["pings_from_send"], s["send_lag"]
         rows.append((f"{s['sessions']} sessions on {s['server']}, 1 ping/s, {s['seconds']:g} s",
                      f"p50 {_f(p['p50_ms'])} p99 {_f(p['p99_ms'])} max {_f(p['max_ms'])} ms",
-                     f"{s['open']}/{s['sessions']} open, {p['count']} pings, {s['missed']} missed, {s['late']} late "
-                     f"(>100 ms), {s['failed']} failed; server CPU {100 * (s['cpu_share'] or 0):.0f}% of a core; "
+                     f"from the due time (goal p99 < 50 ms); {s['open']}/{s['sessions']} open, {p['count']} pings, "
+                     f"{s['missed']} missed, {s['late']} late (sent >100 ms after due), {s['failed']} failed; "
+                     f"server CPU {_pct(s['cpu_share'])} of a core, waited for a CPU {_pct(s['server_wait_share'])}; "
                      f"RSS {s['rss_open_mib']} -> {_f(s['rss_1min_mib'])} (1 min) -> {s['rss_end_mib']} MiB"))
+        rows.append((f"  client side, {s['sessions']} on {s['server']}",
+                     f"from send p99 {_f(ps['p99_ms'])} max {_f(ps['max_ms'])} ms",
+                     f"send lag (sent - due) p50 {_f(lag['p50_ms'])} p99 {_f(lag['p99_ms'])} max {_f(lag['max_ms'])} ms; "
+                     f"{s['workers']} load worker(s), busiest at {_pct(s['client_cpu_share'])} CPU, "
+                     f"waited for a CPU {_pct(s['client_wait_share'])}"))
         rows.append((f"  memory per session, {s['sessions']} on {s['server']}",
                      f"idle {s['idle_kib_per_session']} KiB, busy {s['busy_kib_per_session']} KiB",
                      f"RSS before {s['rss_before_mib']} MiB; idle goal <= 16 KiB"))
