@@ -192,7 +192,7 @@ def open_sessions(port: int, count: int, first_id: int, src_base: int | None, de
 
 
 def paced(socks: list[socket.socket], bufs: list[bytearray], seconds: float,
-          stop_fd: int | None = None) -> dict[str, Any]:
+          stop_fd: int | None = None, drain_s: float = DRAIN_S) -> dict[str, Any]:
     """Every session pings once a second at its uniform phase for `seconds` (see the module doc)."""
     n = len(socks)
     from_due, from_send, lag = Histogram(), Histogram(), Histogram()
@@ -247,7 +247,7 @@ def paced(socks: list[socket.socket], bufs: list[bytearray], seconds: float,
                 sent_at[i] = t
                 due_at[i] = due
             if j >= total and drain_until == math.inf:
-                drain_until = perf() + DRAIN_S
+                drain_until = perf() + drain_s
             if j >= total and (perf() > drain_until or not any(sent_at)):
                 break
             timeout = max(0.0, start + j * step - perf()) if j < total else 0.05

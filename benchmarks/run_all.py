@@ -15,11 +15,17 @@ What it measures, and why this way (issue 20):
   every server is measured in the same run, in interleaved blocks whose
   order rotates, so a loaded machine hits all alike: read the ratios;
 * the session rows: N sessions (default 1,000 and 10,000) held open on a
-  fresh server, each pinging once a second at its own phase for --seconds,
-  driven by benchmarks/loadclient.py (asyncio protocols, no decoding; worker
-  processes, source addresses spread over 127.0.0.x): p50/p99/max ping,
-  missed ticks, server CPU, RSS with the sessions open, after a minute and
-  at the end; memory per idle session (RSS with N open minus before, over N)
+  fresh server, each pinging once a second at a uniformly spread phase for
+  --seconds, driven by benchmarks/loadworker.py (worker processes on plain
+  sockets and epoll, no decoding; source addresses spread over 127.0.0.x):
+  p50/p99/max ping measured from the time each ping was DUE (a late send
+  cannot hide latency), missed pings (due while the previous was
+  unanswered), late sends; server CPU and the share of the run it waited
+  for a CPU (schedstat: the machine's load, not the server's code); the
+  client side beside it (latency from the send, send lag, the busiest
+  worker's CPU and wait), so a reader sees whether the client or the
+  machine made the tail; RSS with the sessions open, after a minute and at
+  the end; memory per idle session (RSS with N open minus before, over N)
   and per busy session (RSS at the end minus before, over N).
 No test suite runs here (benchmarks/suite_timing.py times it on its own).
 Bounded: every phase has a deadline, the servers and workers are stopped
@@ -124,12 +130,41 @@ def server_kinds(include_uvloop: bool) -> dict[str, tuple[list[str], dict[str, s
     return kinds
 
 
-async def start(kind: str, spec: tuple[list[str], dict[str, str]], logdir: Path) -> Server:
+def autogroup_enabled() -> bool:
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as f:
+            return int(f.read().strip()) == 1
+    return False
+
+
+def set_priority(pid: int, nice: int) -> str:
+    """Give a child (started in its own session) the scheduling weight `nice`:
+    the nice of its session's autogroup, where Linux groups by session (CFS
+    then shares the CPUs between sessions first, so a per-process nice alone
+    changes nothing against other sessions), and its own nice. '' when done,
+    else why not (the run goes on at the default weight)."""
+    try:
+        if autogroup_enabled():
+            with open(f"/proc/{pid}/autogroup", "w") as f:
+                f.write(str(nice))
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
+    except OSError as exc:
+        return f"could not set nice {nice} on pid {pid}: {exc.strerror or exc}"
+    return ""
+
+
+async def start(kind: str, spec: tuple[list[str], dict[str, str]], logdir: Path, nice: int = 0) -> Server:
+    """The server in its own session (so its own autogroup: it does not share
+    one CPU share with the benchmark and its load workers, as a real
+    Gateway does not share one with its clients)."""
     cmd, extra = spec
     log = open(logdir / f"{kind}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115 - closed in stop()
     proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                                                stderr=log, env={**os.environ, **extra}, cwd=ROOT)
+                                                stderr=log, env={**os.environ, **extra}, cwd=ROOT,
+                                                start_new_session=True)
     try:
+        if nice and (why := set_priority(proc.pid, nice)):
+            raise RuntimeError(why + "; hint: --nice needs root or CAP_SYS_NICE for a negative value, or drop it")
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)).decode(errors="replace")
         found = re.search(r"PORT (\d+)|listening on [^ ]+:(\d+)", line)
@@ -217,7 +252,7 @@ async def _line(proc: asyncio.subprocess.Process, prefix: str, timeout: float) -
             return text[len(prefix):].strip()
 
 
-async def sessions_row(server: Server, n: int, seconds: float, workers: int) -> dict[str, Any]:
+async def sessions_row(server: Server, n: int, seconds: float, workers: int, nice: int = 0) -> dict[str, Any]:
     rss_before = server.rss()
     share = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
     procs: list[asyncio.subprocess.Process] = []
@@ -228,9 +263,11 @@ async def sessions_row(server: Server, n: int, seconds: float, workers: int) -> 
             procs.append(await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "benchmarks.loadworker", "--port", str(server.port), "--count",
                 str(count), "--first-id", str(first), "--seconds", str(seconds), "--src-base", str(2 + 32 * i),
-                "--open-timeout", str(open_timeout),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT))
+                "--open-timeout", str(open_timeout), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                cwd=ROOT, start_new_session=True))  # own session: its own CPU share, not the server's
             first += count
+            if nice and (why := set_priority(procs[-1].pid, nice)):
+                raise RuntimeError(why)
         opened = failed_open = 0
         first_error = ""
         for p in procs:
@@ -294,16 +331,16 @@ async def measure(args: argparse.Namespace, report: dict[str, Any], logdir: Path
     servers: dict[str, Server] = {}
     try:
         for k, spec in kinds.items():
-            servers[k] = await start(k, spec, logdir)
+            servers[k] = await start(k, spec, logdir, args.nice)
         report["cpu"] = await cpu_costs(servers, args)
     finally:
         for s in servers.values():
             await stop(s)
     for n in args.sizes:
         for k in args.session_servers:  # interleaved: each size on the mock, then on the bare server
-            server = await start(k, kinds[k], logdir)
+            server = await start(k, kinds[k], logdir, args.nice)
             try:
-                row = await sessions_row(server, n, args.seconds, workers=1 if n <= 2000 else 2)
+                row = await sessions_row(server, n, args.seconds, workers=1 if n <= 2000 else 2, nice=args.nice)
                 report["sessions"].append({"server": k, **row})
             except Exception as exc:  # noqa: BLE001 - reported; the next row still runs
                 report["errors"].append(f"{n} sessions on {k}: {type(exc).__name__}: {exc}")
@@ -356,7 +393,10 @@ def render(report: dict[str, Any]) -> str:
     env = report["environment"]
     lines = [f"ibgw-harness benchmarks ({env['python']}, {env['cpus']} CPUs, {env['platform']}); not pass/fail",
              f"machine load (1/5/15 min) at start {env['load_start']}, at end {env.get('load_end')}; "
-             "CPU figures are noisy on a shared machine: read the ratios (interleaved in one run)", ""]
+             "CPU figures are noisy on a shared machine: read the ratios (interleaved in one run)",
+             f"scheduling: each server and load worker in its own session; nice {env.get('nice', 0)} "
+             f"({'autogroup' if env.get('autogroup') else 'per process'}); 'waited for a CPU' = runnable but "
+             "not running (other processes' load), from /proc/PID/schedstat", ""]
     lines.append(f"{'measure':<{w0}}  {'value':<{w1}}  detail")
     lines.append(f"{'-' * w0}  {'-' * w1}  {'-' * 40}")
     lines += [f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows]
@@ -382,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="skip the uvloop rows (they run only when uvloop is installed)")
     p.add_argument("--session-servers", default="mock,bare",
                    help="servers the session rows run on (default mock,bare; e.g. mock for a long RSS run)")
+    p.add_argument("--nice", type=int, default=0,
+                   help="scheduling weight of the servers and load workers (default 0; e.g. -10 on a shared "
+                        "machine, as root: measures the server rather than the neighbours; said in the header)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write every number as JSON")
     args = p.parse_args(argv)
     if args.minutes is not None:
@@ -397,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         args.sizes = [n for n in args.sizes if n not in too_big]
     started = time.monotonic()
     report: dict[str, Any] = {"environment": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                                              "platform": platform.platform(terse=True), "load_start": _load()},
+                                              "platform": platform.platform(terse=True), "load_start": _load(),
+                                              "nice": args.nice, "autogroup": autogroup_enabled()},
                               "sessions": [], "errors": [], "notes": notes}
     budget = 600.0 + len(args.sizes) * 2 * (args.seconds + 300.0)
     with tempfile.TemporaryDirectory(prefix="ibgw-bench-") as tmp:
