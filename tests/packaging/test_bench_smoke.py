@@ -43,3 +43,10 @@ def test_make_bench_entry_point_prints_every_row_at_tiny_sizes(tmp_path: Path) -
         assert s["client_cpu_share"] is not None and s["server_wait_share"] is not None
     leaked = {p.pid for p in psutil.Process().children(recursive=True)} - before
     assert not leaked  # every server and load worker stopped
+
+
+def test_a_priority_that_cannot_be_set_says_why() -> None:
+    from benchmarks.run_all import set_priority
+
+    why = set_priority(2**22 + 1, 1)  # above Linux's largest pid_max: no such process
+    assert why.startswith("could not set nice 1 on pid")
