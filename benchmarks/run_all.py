@@ -15,11 +15,17 @@ What it measures, and why this way (issue 20):
   every server is measured in the same run, in interleaved blocks whose
   order rotates, so a loaded machine hits all alike: read the ratios;
 * the session rows: N sessions (default 1,000 and 10,000) held open on a
-  fresh server, each pinging once a second at its own phase for --seconds,
-  driven by benchmarks/loadclient.py (asyncio protocols, no decoding; worker
-  processes, source addresses spread over 127.0.0.x): p50/p99/max ping,
-  missed ticks, server CPU, RSS with the sessions open, after a minute and
-  at the end; memory per idle session (RSS with N open minus before, over N)
+  fresh server, each pinging once a second at a uniformly spread phase for
+  --seconds, driven by benchmarks/loadworker.py (worker processes on plain
+  sockets and epoll, no decoding; source addresses spread over 127.0.0.x):
+  p50/p99/max ping measured from the time each ping was DUE (a late send
+  cannot hide latency), missed pings (due while the previous was
+  unanswered), late sends; server CPU and the share of the run it waited
+  for a CPU (schedstat: the machine's load, not the server's code); the
+  client side beside it (latency from the send, send lag, the busiest
+  worker's CPU and wait), so a reader sees whether the client or the
+  machine made the tail; RSS with the sessions open, after a minute and at
+  the end; memory per idle session (RSS with N open minus before, over N)
   and per busy session (RSS at the end minus before, over N).
 No test suite runs here (benchmarks/suite_timing.py times it on its own).
 Bounded: every phase has a deadline, the servers and workers are stopped
@@ -52,6 +58,7 @@ if str(ROOT) not in sys.path:
 import psutil  # noqa: E402
 
 from benchmarks import loadclient as lc  # noqa: E402
+from benchmarks import loadworker as lw  # noqa: E402
 
 BARE_SCRIPT = ROOT / "benchmarks" / "bare_server.py"
 START_TIMEOUT = 30.0
@@ -72,21 +79,33 @@ class Server:
     def __post_init__(self) -> None:
         self.ps = psutil.Process(self.proc.pid)
 
-    def cpu(self) -> float:
-        """CPU seconds of the server process: /proc/PID/task/*/schedstat
-        (nanoseconds on CPU, every thread) where Linux has it, else psutil's
-        user + system (10 ms ticks)."""
+    def _schedstat(self, column: int) -> float | None:
+        """Seconds summed over /proc/PID/task/*/schedstat's column (0: on a
+        CPU, 1: runnable but waiting for one), nanosecond resolution; None
+        where Linux does not have it."""
         total, found = 0, False
         with contextlib.suppress(OSError):
             for task in os.listdir(f"/proc/{self.proc.pid}/task"):
                 with contextlib.suppress(OSError, ValueError, IndexError):
                     with open(f"/proc/{self.proc.pid}/task/{task}/schedstat") as f:
-                        total += int(f.read().split()[0])
+                        total += int(f.read().split()[column])
                         found = True
-        if found:
-            return total / 1e9
+        return total / 1e9 if found else None
+
+    def cpu(self) -> float:
+        """CPU seconds of the server process (every thread): schedstat where
+        Linux has it, else psutil's user + system (10 ms ticks)."""
+        on_cpu = self._schedstat(0)
+        if on_cpu is not None:
+            return on_cpu
         t = self.ps.cpu_times()
         return t.user + t.system
+
+    def waited(self) -> float:
+        """Seconds the server was runnable but had no CPU (the machine's
+        share of its latency: other processes, our load workers); 0.0 where
+        schedstat is missing."""
+        return self._schedstat(1) or 0.0
 
     def rss(self) -> int:
         return int(self.ps.memory_info().rss)
@@ -111,12 +130,41 @@ def server_kinds(include_uvloop: bool) -> dict[str, tuple[list[str], dict[str, s
     return kinds
 
 
-async def start(kind: str, spec: tuple[list[str], dict[str, str]], logdir: Path) -> Server:
+def autogroup_enabled() -> bool:
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as f:
+            return int(f.read().strip()) == 1
+    return False
+
+
+def set_priority(pid: int, nice: int) -> str:
+    """Give a child (started in its own session) the scheduling weight `nice`:
+    the nice of its session's autogroup, where Linux groups by session (CFS
+    then shares the CPUs between sessions first, so a per-process nice alone
+    changes nothing against other sessions), and its own nice. '' when done,
+    else why not (the run goes on at the default weight)."""
+    try:
+        if autogroup_enabled():
+            with open(f"/proc/{pid}/autogroup", "w") as f:
+                f.write(str(nice))
+        os.setpriority(os.PRIO_PROCESS, pid, nice)
+    except OSError as exc:
+        return f"could not set nice {nice} on pid {pid}: {exc.strerror or exc}"
+    return ""
+
+
+async def start(kind: str, spec: tuple[list[str], dict[str, str]], logdir: Path, nice: int = 0) -> Server:
+    """The server in its own session (so its own autogroup: it does not share
+    one CPU share with the benchmark and its load workers, as a real
+    Gateway does not share one with its clients)."""
     cmd, extra = spec
     log = open(logdir / f"{kind}-{time.monotonic_ns()}.log", "wb")  # noqa: SIM115 - closed in stop()
     proc = await asyncio.create_subprocess_exec(*cmd, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-                                                stderr=log, env={**os.environ, **extra}, cwd=ROOT)
+                                                stderr=log, env={**os.environ, **extra}, cwd=ROOT,
+                                                start_new_session=True)
     try:
+        if nice and (why := set_priority(proc.pid, nice)):
+            raise RuntimeError(why + "; hint: --nice needs root or CAP_SYS_NICE for a negative value, or drop it")
         assert proc.stdout is not None
         line = (await asyncio.wait_for(proc.stdout.readline(), START_TIMEOUT)).decode(errors="replace")
         found = re.search(r"PORT (\d+)|listening on [^ ]+:(\d+)", line)
@@ -204,27 +252,31 @@ async def _line(proc: asyncio.subprocess.Process, prefix: str, timeout: float) -
             return text[len(prefix):].strip()
 
 
-async def sessions_row(server: Server, n: int, seconds: float, workers: int) -> dict[str, Any]:
+async def sessions_row(server: Server, n: int, seconds: float, workers: int, nice: int = 0) -> dict[str, Any]:
     rss_before = server.rss()
     share = [n // workers + (1 if i < n % workers else 0) for i in range(workers)]
     procs: list[asyncio.subprocess.Process] = []
     first = SESSION_IDS
+    open_timeout = 60.0 + n / 20
     try:
         for i, count in enumerate(share):
             procs.append(await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "benchmarks.loadclient", "sessions", "--port", str(server.port), "--count",
+                sys.executable, "-m", "benchmarks.loadworker", "--port", str(server.port), "--count",
                 str(count), "--first-id", str(first), "--seconds", str(seconds), "--src-base", str(2 + 32 * i),
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=ROOT))
+                "--open-timeout", str(open_timeout), stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+                cwd=ROOT, start_new_session=True))  # own session: its own CPU share, not the server's
             first += count
+            if nice and (why := set_priority(procs[-1].pid, nice)):
+                raise RuntimeError(why)
         opened = failed_open = 0
         first_error = ""
         for p in procs:
-            parts = (await _line(p, "OPEN", 60.0 + n / 20)).split(" ", 2)
+            parts = (await _line(p, "OPEN", open_timeout + 30.0)).split(" ", 2)
             opened += int(parts[0])
             failed_open += int(parts[1])
             first_error = first_error or (json.loads(parts[2])[:1] or [""])[0]
         rss_open = server.rss()
-        cpu0 = server.cpu()
+        cpu0, wait0 = server.cpu(), server.waited()
         started = time.monotonic()
         for p in procs:
             assert p.stdin is not None
@@ -238,7 +290,7 @@ async def sessions_row(server: Server, n: int, seconds: float, workers: int) -> 
             if rss_1min is None and time.monotonic() - started >= 60.0:
                 rss_1min = server.rss()
         results = [json.loads(w.result()) for w in waits]
-        cpu = server.cpu() - cpu0
+        cpu, waited = server.cpu() - cpu0, server.waited() - wait0
         wall = time.monotonic() - started
         rss_end = server.rss()
     finally:
@@ -253,9 +305,15 @@ async def sessions_row(server: Server, n: int, seconds: float, workers: int) -> 
                 with contextlib.suppress(ProcessLookupError):
                     p.kill()
                 await p.wait()
-    pct = lc.merge_percentiles([r["hist"] for r in results])
     return {"sessions": n, "open": opened, "open_failed": failed_open, "first_open_error": first_error,
-            "seconds": seconds, "pings": pct, "missed": sum(r["missed"] for r in results),
+            "seconds": seconds, "workers": workers,
+            "pings": lw.merge_percentiles([r["hist"] for r in results]),  # from the due time (loadworker's doc)
+            "pings_from_send": lw.merge_percentiles([r["hist_send"] for r in results]),
+            "send_lag": lw.merge_percentiles([r["hist_lag"] for r in results]),
+            "client_cpu_share": round(max(r["cpu_s"] / r["wall_s"] for r in results), 3) if results else None,
+            "client_wait_share": round(max(r["wait_s"] / r["wall_s"] for r in results), 3) if results else None,
+            "server_wait_share": round(waited / wall, 3) if wall else None,
+            "missed": sum(r["missed"] for r in results),
             "late": sum(r["late"] for r in results), "failed": sum(r["failed"] for r in results),
             "cpu_share": round(cpu / wall, 3) if wall else None,
             "rss_before_mib": round(rss_before / 2**20, 1), "rss_open_mib": round(rss_open / 2**20, 1),
@@ -273,16 +331,16 @@ async def measure(args: argparse.Namespace, report: dict[str, Any], logdir: Path
     servers: dict[str, Server] = {}
     try:
         for k, spec in kinds.items():
-            servers[k] = await start(k, spec, logdir)
+            servers[k] = await start(k, spec, logdir, args.nice)
         report["cpu"] = await cpu_costs(servers, args)
     finally:
         for s in servers.values():
             await stop(s)
     for n in args.sizes:
         for k in args.session_servers:  # interleaved: each size on the mock, then on the bare server
-            server = await start(k, kinds[k], logdir)
+            server = await start(k, kinds[k], logdir, args.nice)
             try:
-                row = await sessions_row(server, n, args.seconds, workers=1 if n <= 2000 else 2)
+                row = await sessions_row(server, n, args.seconds, workers=1 if n <= 2000 else 2, nice=args.nice)
                 report["sessions"].append({"server": k, **row})
             except Exception as exc:  # noqa: BLE001 - reported; the next row still runs
                 report["errors"].append(f"{n} sessions on {k}: {type(exc).__name__}: {exc}")
@@ -292,6 +350,10 @@ async def measure(args: argparse.Namespace, report: dict[str, Any], logdir: Path
 
 def _f(value: Any, spec: str = "") -> str:
     return "-" if value is None else format(value, spec)
+
+
+def _pct(share: float | None) -> str:
+    return "-" if share is None else f"{100 * share:.0f}%"
 
 
 def render(report: dict[str, Any]) -> str:
@@ -311,11 +373,18 @@ def render(report: dict[str, Any]) -> str:
                          f"{what}s each, {cpu[k]['hs_failed' if what == 'handshake' else 'ping_failed']} failed"))
     for s in report["sessions"]:
         p = s["pings"]
+        ps, lag = s["pings_from_send"], s["send_lag"]
         rows.append((f"{s['sessions']} sessions on {s['server']}, 1 ping/s, {s['seconds']:g} s",
                      f"p50 {_f(p['p50_ms'])} p99 {_f(p['p99_ms'])} max {_f(p['max_ms'])} ms",
-                     f"{s['open']}/{s['sessions']} open, {p['count']} pings, {s['missed']} missed, {s['late']} late "
-                     f"(>100 ms), {s['failed']} failed; server CPU {100 * (s['cpu_share'] or 0):.0f}% of a core; "
+                     f"from the due time (goal p99 < 50 ms); {s['open']}/{s['sessions']} open, {p['count']} pings, "
+                     f"{s['missed']} missed, {s['late']} late (sent >100 ms after due), {s['failed']} failed; "
+                     f"server CPU {_pct(s['cpu_share'])} of a core, waited for a CPU {_pct(s['server_wait_share'])}; "
                      f"RSS {s['rss_open_mib']} -> {_f(s['rss_1min_mib'])} (1 min) -> {s['rss_end_mib']} MiB"))
+        rows.append((f"  client side, {s['sessions']} on {s['server']}",
+                     f"from send p99 {_f(ps['p99_ms'])} max {_f(ps['max_ms'])} ms",
+                     f"send lag (sent - due) p50 {_f(lag['p50_ms'])} p99 {_f(lag['p99_ms'])} max {_f(lag['max_ms'])} ms; "
+                     f"{s['workers']} load worker(s), busiest at {_pct(s['client_cpu_share'])} CPU, "
+                     f"waited for a CPU {_pct(s['client_wait_share'])}"))
         rows.append((f"  memory per session, {s['sessions']} on {s['server']}",
                      f"idle {s['idle_kib_per_session']} KiB, busy {s['busy_kib_per_session']} KiB",
                      f"RSS before {s['rss_before_mib']} MiB; idle goal <= 16 KiB"))
@@ -324,7 +393,10 @@ def render(report: dict[str, Any]) -> str:
     env = report["environment"]
     lines = [f"ibgw-harness benchmarks ({env['python']}, {env['cpus']} CPUs, {env['platform']}); not pass/fail",
              f"machine load (1/5/15 min) at start {env['load_start']}, at end {env.get('load_end')}; "
-             "CPU figures are noisy on a shared machine: read the ratios (interleaved in one run)", ""]
+             "CPU figures are noisy on a shared machine: read the ratios (interleaved in one run)",
+             f"scheduling: each server and load worker in its own session; nice {env.get('nice', 0)} "
+             f"({'autogroup' if env.get('autogroup') else 'per process'}); 'waited for a CPU' = runnable but "
+             "not running (other processes' load), from /proc/PID/schedstat", ""]
     lines.append(f"{'measure':<{w0}}  {'value':<{w1}}  detail")
     lines.append(f"{'-' * w0}  {'-' * w1}  {'-' * 40}")
     lines += [f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows]
@@ -350,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="skip the uvloop rows (they run only when uvloop is installed)")
     p.add_argument("--session-servers", default="mock,bare",
                    help="servers the session rows run on (default mock,bare; e.g. mock for a long RSS run)")
+    p.add_argument("--nice", type=int, default=0,
+                   help="scheduling weight of the servers and load workers (default 0; e.g. -10 on a shared "
+                        "machine, as root: measures the server rather than the neighbours; said in the header)")
     p.add_argument("--json", type=Path, metavar="PATH", help="also write every number as JSON")
     args = p.parse_args(argv)
     if args.minutes is not None:
@@ -365,7 +440,8 @@ def main(argv: list[str] | None = None) -> int:
         args.sizes = [n for n in args.sizes if n not in too_big]
     started = time.monotonic()
     report: dict[str, Any] = {"environment": {"python": platform.python_version(), "cpus": os.cpu_count(),
-                                              "platform": platform.platform(terse=True), "load_start": _load()},
+                                              "platform": platform.platform(terse=True), "load_start": _load(),
+                                              "nice": args.nice, "autogroup": autogroup_enabled()},
                               "sessions": [], "errors": [], "notes": notes}
     budget = 600.0 + len(args.sizes) * 2 * (args.seconds + 300.0)
     with tempfile.TemporaryDirectory(prefix="ibgw-bench-") as tmp:
