@@ -324,13 +324,25 @@ def render(report: dict[str, Any]) -> str:
     env = report["environment"]
     lines = [f"ibgw-harness benchmarks ({env['python']}, {env['cpus']} CPUs, {env['platform']}); not pass/fail",
              f"machine load (1/5/15 min) at start {env['load_start']}, at end {env.get('load_end')}; "
-             "CPU figures are noisy on a shared machine: read the ratios (interleaved in one run)", ""]
+             "CPU figures are noisy on a shared machine: read the ratios (interleaved in one run)",
+             env.get("loops", ""), ""]
     lines.append(f"{'measure':<{w0}}  {'value':<{w1}}  detail")
     lines.append(f"{'-' * w0}  {'-' * w1}  {'-' * 40}")
     lines += [f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows]
     lines += [f"ERROR: {e}" for e in report["errors"]]
     lines.append(f"\ntotal {report['run_s']:.0f} s")
     return "\n".join(lines)
+
+
+def _loops_line(found: bool, measured: bool) -> str:
+    """What the table says about uvloop: its rows come by themselves when it is installed."""
+    if measured:
+        from importlib.metadata import version
+
+        return f"event loops: asyncio and uvloop {version('uvloop')} (installed, so its rows are measured too)"
+    if found:
+        return "event loops: asyncio only (uvloop installed, rows skipped by --no-uvloop)"
+    return "event loops: asyncio only (uvloop not installed: pip install 'ibgw-harness[fast]' adds its rows)"
 
 
 def _load() -> str:
@@ -356,7 +368,8 @@ def main(argv: list[str] | None = None) -> int:
         args.seconds = args.minutes * 60
     args.sizes = [int(x) for x in str(args.sizes).split(",") if x.strip()]
     args.session_servers = [k for k in ("mock", "bare") if k in str(args.session_servers).split(",")]
-    args.uvloop = args.uvloop and importlib.util.find_spec("uvloop") is not None
+    uvloop_found = importlib.util.find_spec("uvloop") is not None
+    args.uvloop = args.uvloop and uvloop_found
     notes: list[str] = []
     limit = lc.raise_fd_limit(max(args.sizes, default=0) * 2 + 1024)  # the servers inherit it
     too_big = [n for n in args.sizes if n > min(MAX_MOCK_CLIENTS, limit - 512)]
@@ -367,6 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     report: dict[str, Any] = {"environment": {"python": platform.python_version(), "cpus": os.cpu_count(),
                                               "platform": platform.platform(terse=True), "load_start": _load()},
                               "sessions": [], "errors": [], "notes": notes}
+    report["environment"]["loops"] = _loops_line(uvloop_found, args.uvloop)
     budget = 600.0 + len(args.sizes) * 2 * (args.seconds + 300.0)
     with tempfile.TemporaryDirectory(prefix="ibgw-bench-") as tmp:
         try:

@@ -26,6 +26,7 @@ coroutine then closes with the cause and line it always gave.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any
 
 from ..protocol.handshake import API_PREFIX
@@ -69,7 +70,6 @@ class Connection(asyncio.Protocol):
         self.session: Session | None = None
         self.stage = PREFIX
         self.got = b""  # the API\0 prefix so far
-        self.timer: asyncio.TimerHandle | None = None
         self.write_paused = False
         self.in_data = False
         self.done = False  # ended here, or handed over to the stream coroutine
@@ -89,9 +89,8 @@ class Connection(asyncio.Protocol):
         session.conn = self
         self.session = session
         gw._pending[session] = self.drop
-        deadline = gw.handshake_timeout
-        if deadline is not None:
-            self.timer = asyncio.get_running_loop().call_later(deadline, self._on_deadline)
+        if gw.handshake_timeout is not None and gw._deadlines is None:
+            arm_deadlines(gw, gw.handshake_timeout)
 
     def data_received(self, data: bytes) -> None:
         if self.done:
@@ -136,7 +135,6 @@ class Connection(asyncio.Protocol):
                     start = s._before_start_api(frame)
                     if start is None:
                         continue
-                    self._cancel_timer()
                     in_use = s._start_api(start)
                     s._flush()
                     self.stage = API
@@ -195,13 +193,8 @@ class Connection(asyncio.Protocol):
 
     # ------------------------------------------------------------ ending, handing over
 
-    def _cancel_timer(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-
-    def _on_deadline(self) -> None:
-        self.timer = None
+    def on_deadline(self) -> None:
+        """The handshake deadline passed before startApi (check_deadlines)."""
         if not self.done and self.stage < API:
             self._hand_over(exc=Refused(f"handshake deadline: no startApi within {self.gw.handshake_timeout:g} s "
                                         "of accept"))
@@ -209,7 +202,6 @@ class Connection(asyncio.Protocol):
     def _end(self, cause: str) -> None:
         """The session's close, here: the same record, line and bookkeeping."""
         self.done = True
-        self._cancel_timer()
         s = self.session
         assert s is not None
         try:
@@ -223,7 +215,6 @@ class Connection(asyncio.Protocol):
         session's coroutine from this connection's step, with the bytes not
         consumed here (and the EOF, or the loss) fed to its StreamReader."""
         self.done = True
-        self._cancel_timer()
         gw, s, transport = self.gw, self.session, self.transport
         assert transport is not None
         if self.got:  # a prefix begun: the coroutine reads it again
@@ -248,3 +239,30 @@ class Connection(asyncio.Protocol):
         if lost:
             protocol.connection_lost(lost_exc)
 
+
+# ---------------------------------------------------------------- the handshake deadline
+
+def arm_deadlines(gw: MockGateway, after: float) -> None:
+    """One timer per gateway, not one per connection: at the oldest
+    callback handshake's deadline (the pending table is in accept order)."""
+    gw._deadlines = asyncio.get_running_loop().call_later(after, check_deadlines, gw)
+
+
+def check_deadlines(gw: MockGateway) -> None:
+    """Hand every callback handshake past gateway.handshake_timeout to the
+    coroutine with the deadline's refusal, then wait for the next one's.
+    A handshake on the stream path keeps its own asyncio.timeout."""
+    gw._deadlines = None
+    deadline = gw.handshake_timeout
+    if deadline is None or not gw.listening:
+        return
+    now = time.monotonic()
+    for session in list(gw._pending):
+        conn = session.conn
+        if conn is None or conn.done:
+            continue
+        left = session.record.accepted_at + deadline - now
+        if left > 0:
+            arm_deadlines(gw, left)
+            return
+        conn.on_deadline()

@@ -135,6 +135,7 @@ class MockGateway:
         self.restarts = 0
         self.jitter = random.Random(0)  # latency jitter: deterministic from run to run
         self._timers: dict[str, asyncio.Task[None]] = {}
+        self._deadlines: asyncio.TimerHandle | None = None  # the callback handshakes' deadline (accept.py)
         # A profile's regression fixture (its default faults) first, so an
         # explicit fault of the same name replaces it.
         for text in (*self.profile.default_faults, *(faults or [])):
@@ -169,6 +170,9 @@ class MockGateway:
         wait_closed(): from Python 3.12 on it waits for every client
         connection, so awaiting it first would hang with a client attached."""
         server, self._server = self._server, None
+        if self._deadlines is not None:
+            self._deadlines.cancel()
+            self._deadlines = None
         if server is not None:
             server.close()
         await self.drop_all(cause)
