@@ -20,6 +20,7 @@ import struct
 import time
 import types
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -32,6 +33,7 @@ from harness.protocol.handshake import encode_hello, start_api_frame
 from harness.protocol.messages import Out
 from harness.protocol.wire import encode_request
 from tests.support.mockclient import TIMEOUT, until
+from tests.support.processes import MockServe
 
 HOST = "127.0.0.1"
 FROZEN = 1_780_000_000.25  # the server's time.time() in these tests
@@ -193,3 +195,69 @@ async def test_real_clients_get_the_same_answers_on_both_paths(client: IbAsyncCl
     assert fast_result.server_version == slow_result.server_version == faulted_result.server_version
     assert fast == slow == faulted
     assert fast[0][0] == "serverVersion" and any(name == "managedAccounts" for name, _ in fast)
+
+
+# ---------------------------------------------------------------- `ibgw mock serve` on uvloop
+
+
+def _shape(sent: bytes) -> list[bytes]:
+    """The frames, with what the clock writes masked: the version reply's
+    connection time and currentTime's seconds."""
+    frames, pos = [], 0
+    while pos < len(sent):
+        size = struct.unpack_from(">I", sent, pos)[0]
+        fields = sent[pos + 4:pos + 4 + size].split(b"\0")
+        if pos == 0 or fields[0] == b"49":
+            fields = fields[:1] + [b"<time>" if f else f for f in fields[1:]]
+        frames.append(b"\0".join(fields))
+        pos += 4 + size
+    return frames
+
+
+async def _served_conversation(port: int) -> bytes:
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        writer.write(encode_hello(100, 176))
+        hello = await _read_frame(reader)
+        writer.write(start_api_frame(7, 176) + b"".join(encode_request(176, f)[0] for f in REQUESTS))
+        writer.write_eof()
+        rest = b""
+        while chunk := await asyncio.wait_for(reader.read(), TIMEOUT):
+            rest += chunk
+    finally:
+        writer.close()
+    return hello + rest
+
+
+async def _bad_prefix_closes(port: int) -> None:
+    """A wrong prefix: the callback hands over, the coroutine closes."""
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        writer.write(b"XPI\0")
+        assert await asyncio.wait_for(reader.read(), TIMEOUT) == b""
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("fault", [None, NO_OP_FAULT])
+async def test_served_mock_on_uvloop_answers_as_on_asyncio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                            fault: str | None) -> None:
+    """IBGW_MOCK_LOOP=uvloop: the callback path (no fault) and the stream
+    path with lean.py after startApi (a fault) send what the standard
+    loop's mock sends, and a wrong prefix handed to the coroutine closes."""
+    pytest.importorskip("uvloop")
+    args = ["--profile", "10.19", *(["--fault", fault] if fault else [])]
+    shapes = {}
+    for loop in ("asyncio", "uvloop"):
+        monkeypatch.setenv("IBGW_MOCK_LOOP", loop)
+        served = MockServe(tmp_path / f"{loop}.log", *args)
+        try:
+            shapes[loop] = _shape(await _served_conversation(served.port))
+            await _bad_prefix_closes(served.port)
+        finally:
+            served.close()
+        log = served.stderr
+        assert ("event loop: uvloop" in log) == (loop == "uvloop"), log
+        assert "connection did not start with API" in log and "internal error" not in log, log
+    assert shapes["uvloop"] == shapes["asyncio"]
+    assert len(shapes["asyncio"]) > 2 + len(REQUESTS)
