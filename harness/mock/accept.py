@@ -93,8 +93,51 @@ class Connection(asyncio.Protocol):
             arm_deadlines(gw, gw.handshake_timeout)
 
     def data_received(self, data: bytes) -> None:
-        if self.done:
+        if self.stage == API and not self.done:
+            self._requests(data)
+        elif not self.done:
+            self._handshake(data)
+
+    def _requests(self, data: bytes) -> None:
+        """After startApi: each request answered as lean.py answers it."""
+        s, gw = self.session, self.gw
+        assert s is not None
+        if gw.faults.objects or gw.wedged is not None:
+            self._hand_over(data=data)
             return
+        try:
+            frames = s.frames.feed(data)
+        except Exception as exc:  # noqa: BLE001 - raised in the coroutine, which closes with its cause
+            self._hand_over(exc=exc)
+            return
+        self._answer_all(frames)
+
+    def _answer_all(self, frames: list[bytes]) -> None:
+        s, gw, t = self.session, self.gw, self.transport
+        assert s is not None and t is not None
+        self.in_data = True
+        try:
+            for i, frame in enumerate(frames):
+                request, _form, fields = s._decode(frame)
+                s.record.add_request(frame)
+                s._answer(request, fields, frame)
+                s._flush()
+                if self.write_paused or t.is_closing() or gw.faults.objects or gw.wedged is not None:
+                    # Backpressure, a write that failed (the client reset: the coroutine's
+                    # drain() names it) or a fault: the coroutine answers the rest.
+                    s.pending.extend(frames[i + 1:])
+                    break
+        except Exception as exc:  # noqa: BLE001 - raised in the coroutine, which closes with its cause
+            self.in_data = False
+            self._hand_over(exc=exc)
+            return
+        self.in_data = False
+        if self.write_paused or s.pending or t.is_closing() or gw.faults.objects or gw.wedged is not None:
+            self._hand_over()
+
+    def _handshake(self, data: bytes) -> None:
+        """Before startApi: the prefix, the version range, startApi (and
+        whatever requests share its segment)."""
         s = self.session
         assert s is not None
         if not applies(self.gw):
@@ -115,23 +158,10 @@ class Connection(asyncio.Protocol):
             if not data:
                 return
         self.in_data = True
-        t = self.transport
-        assert t is not None
         try:
             frames = s.frames.feed(data)
             for i, frame in enumerate(frames):
-                stage = self.stage
-                if stage == API:
-                    request, _form, fields = s._decode(frame)
-                    s.record.add_request(frame)
-                    s._answer(request, fields, frame)
-                    s._flush()
-                    if self.write_paused or t.is_closing() or not applies(self.gw):
-                        # Backpressure, a write that failed (the client reset: the coroutine's
-                        # drain() names it) or a fault: the coroutine answers the rest.
-                        s.pending.extend(frames[i + 1:])
-                        break
-                elif stage == START:
+                if self.stage == START:
                     start = s._before_start_api(frame)
                     if start is None:
                         continue
@@ -140,18 +170,19 @@ class Connection(asyncio.Protocol):
                     self.stage = API
                     if in_use:
                         raise ConnectionClosed(in_use)  # the coroutine closes with it, as after its drain
-                else:  # HELLO; applies() means no fault or red API blocks it (handshake_blocked)
-                    blocked = s._answer_hello(frame)
-                    if blocked:
-                        raise ConnectionClosed(f"handshake left unanswered: {blocked}")
-                    self.stage = START
+                    self.in_data = False
+                    self._answer_all(frames[i + 1:])  # requests in startApi's segment (and a full buffer)
+                    return
+                # HELLO; applies() means no fault or red API blocks it (handshake_blocked)
+                blocked = s._answer_hello(frame)
+                if blocked:
+                    raise ConnectionClosed(f"handshake left unanswered: {blocked}")
+                self.stage = START
         except Exception as exc:  # noqa: BLE001 - raised in the coroutine, which closes with its cause
             self.in_data = False
             self._hand_over(exc=exc)
             return
         self.in_data = False
-        if self.write_paused or s.pending or (self.stage == API and t.is_closing()):
-            self._hand_over()
 
     def eof_received(self) -> bool | None:
         if self.done:
