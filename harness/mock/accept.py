@@ -93,20 +93,17 @@ class Connection(asyncio.Protocol):
             arm_deadlines(gw, gw.handshake_timeout)
 
     def data_received(self, data: bytes) -> None:
-        if self.stage == API and not self.done:
-            self._requests(data)
-        elif not self.done:
-            self._handshake(data)
-
-    def _requests(self, data: bytes) -> None:
-        """After startApi: each request answered as lean.py answers it."""
-        s, gw = self.session, self.gw
-        assert s is not None
+        if self.stage != API or self.done:
+            if not self.done:
+                self._handshake(data)
+            return
+        # After startApi: each request answered as lean.py answers it.
+        gw = self.gw
         if gw.faults.objects or gw.wedged is not None:
             self._hand_over(data=data)
             return
         try:
-            frames = s.frames.feed(data)
+            frames = self.session.frames.feed(data)  # type: ignore[union-attr]
         except Exception as exc:  # noqa: BLE001 - raised in the coroutine, which closes with its cause
             self._hand_over(exc=exc)
             return
@@ -116,6 +113,7 @@ class Connection(asyncio.Protocol):
         s, gw, t = self.session, self.gw, self.transport
         assert s is not None and t is not None
         self.in_data = True
+        stop = False
         try:
             for i, frame in enumerate(frames):
                 request, _form, fields = s._decode(frame)
@@ -126,13 +124,14 @@ class Connection(asyncio.Protocol):
                     # Backpressure, a write that failed (the client reset: the coroutine's
                     # drain() names it) or a fault: the coroutine answers the rest.
                     s.pending.extend(frames[i + 1:])
+                    stop = True
                     break
         except Exception as exc:  # noqa: BLE001 - raised in the coroutine, which closes with its cause
             self.in_data = False
             self._hand_over(exc=exc)
             return
         self.in_data = False
-        if self.write_paused or s.pending or t.is_closing() or gw.faults.objects or gw.wedged is not None:
+        if stop or self.write_paused:
             self._hand_over()
 
     def _handshake(self, data: bytes) -> None:
