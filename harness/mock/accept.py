@@ -66,8 +66,9 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, gw: MockGateway) -> None:
         self.gw = gw
-        self.transport: asyncio.Transport | None = None
-        self.session: Session | None = None
+        # Set by connection_made (the session: once admitted); None before.
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.session: Session = None  # type: ignore[assignment]
         self.stage = PREFIX
         self.got = b""  # the API\0 prefix so far
         self.write_paused = False
@@ -98,16 +99,30 @@ class Connection(asyncio.Protocol):
                 self._handshake(data)
             return
         # After startApi: each request answered as lean.py answers it.
-        gw = self.gw
+        s, gw = self.session, self.gw
         if gw.faults.objects or gw.wedged is not None:
             self._hand_over(data=data)
             return
+        self.in_data = True
         try:
-            frames = self.session.frames.feed(data)  # type: ignore[union-attr]
+            frames = s.frames.feed(data)
+            for i, frame in enumerate(frames):
+                request, _form, fields = s._decode(frame)
+                s.record.add_request(frame)
+                s._answer(request, fields, frame)
+                s._flush()
+                if self.write_paused or gw.faults.objects or gw.wedged is not None or self.transport.is_closing():
+                    # Backpressure, a fault, or a write that failed (the client reset: the
+                    # coroutine's drain() names it): the coroutine answers the rest.
+                    s.pending.extend(frames[i + 1:])
+                    self.in_data = False
+                    self._hand_over()
+                    return
         except Exception as exc:  # noqa: BLE001 - raised in the coroutine, which closes with its cause
+            self.in_data = False
             self._hand_over(exc=exc)
             return
-        self._answer_all(frames)
+        self.in_data = False
 
     def _answer_all(self, frames: list[bytes]) -> None:
         s, gw, t = self.session, self.gw, self.transport

@@ -179,6 +179,19 @@ class ConnectionRecord:
         """Messages written in one go (sent_entry's forms, e.g. a cached
         start-up burst): kept as add_sent keeps each, with one time."""
         at = time.monotonic()
+        budget = self.budget
+        if not self.head_closed and len(self._head) + len(entries) <= HEAD_MIN_ENTRIES:
+            # The common case, a start-up burst into a young head: the checks _keep makes
+            # per frame, made once for all (each would pass, as the sum does).
+            blobs = [_HEADER.pack(at - self.accepted_at, code, msg_id & 0xFFFF) + data
+                     for code, msg_id, data in entries if len(data) <= MAX_FRAME_BYTES]
+            cost = sum(map(len, blobs)) + ENTRY_OVERHEAD * len(blobs)
+            if (len(blobs) == len(entries) and self.head_bytes + cost <= _HALF_BYTES
+                    and budget.used + cost <= budget.limit):
+                self._head.extend(blobs)
+                self.head_bytes += cost
+                budget.used += cost
+                return
         for code, msg_id, data in entries:
             self._keep(code, msg_id, data, at)
 

@@ -124,10 +124,14 @@ class FaultSet:
         return version
 
     def on_client_id_released(self, gw: MockGateway, client_id: int) -> None:
+        if not self.objects:
+            return
         for fault in self._ordered():
             fault.on_client_id_released(gw, client_id)
 
     def on_api_session_end(self, gw: MockGateway) -> None:
+        if not self.objects:
+            return
         for fault in self._ordered():
             fault.on_api_session_end(gw)
 
