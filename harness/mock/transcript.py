@@ -172,8 +172,14 @@ class ConnectionRecord:
     def add_sent(self, data: bytes, form: str = "text", msg_id: int = 0, shown: list[str] | None = None,
                  server_hello: bool = False) -> None:
         """A framed message the mock wrote: text forms are kept as written;
-        protobuf as the shown `name=value` fields (the encoder made them)."""
-        self._keep(*sent_entry(data, form, msg_id, shown, server_hello))
+        protobuf as the shown `name=value` fields (the encoder made them);
+        sent_entry's forms, inline (every reply passes here)."""
+        if server_hello:
+            self._keep(K_SERVER_HELLO | SENT, 0, data)
+        elif form == "text":
+            self._keep(K_TEXT | SENT, msg_id, data)
+        else:
+            self._keep(*sent_entry(data, form, msg_id, shown))
 
     def add_entries(self, entries: list[tuple[int, int, bytes]]) -> None:
         """Messages written in one go (sent_entry's forms, e.g. a cached
@@ -203,11 +209,11 @@ class ConnectionRecord:
         body = name.encode("utf-8", "replace") + b"\x01" + "\0".join(fields).encode("utf-8", "replace")
         self._keep(K_NAMED | (SENT if direction == "send" else 0) | form_bits << _FORM_SHIFT, 0, body)
 
-    def _keep(self, code: int, msg_id: int, data: bytes, at: float | None = None) -> None:
+    def _keep(self, code: int, msg_id: int, data: bytes, at: float = 0.0) -> None:
         if len(data) > MAX_FRAME_BYTES:
             data = data[:MAX_FRAME_BYTES] + f"\0...(+{len(data) - MAX_FRAME_BYTES} bytes not kept)".encode()
             code |= _CUT
-        blob = _HEADER.pack((time.monotonic() if at is None else at) - self.accepted_at, code, msg_id & 0xFFFF) + data
+        blob = _HEADER.pack((at or time.monotonic()) - self.accepted_at, code, msg_id & 0xFFFF) + data
         cost = len(blob) + ENTRY_OVERHEAD
         budget = self.budget
         if budget.used + cost > budget.limit:
