@@ -112,9 +112,9 @@ async def serve(args: argparse.Namespace, cov: Any) -> None:
     class CountingGateway(MockGateway):
         accepted = 0
 
-        async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            CountingGateway.accepted += 1
-            await super()._accept(reader, writer)
+        def _admit(self, transport: asyncio.Transport, writer: asyncio.StreamWriter | None = None) -> Session | None:
+            CountingGateway.accepted += 1  # every connection, served from callbacks or through the streams
+            return super()._admit(transport, writer)
 
     gw = CountingGateway("127.0.0.1", 0, max_clients=args.max_clients, profile=args.profile,
                           idle_timeout=args.idle_timeout or None)
@@ -128,9 +128,10 @@ async def serve(args: argparse.Namespace, cov: Any) -> None:
             "open": gw.active_connections,
             "causes": dict(counter.causes.most_common()),
             "internal_errors": counter.internal,
-            "max_read_buffer": max((s.frames.pending + len(s.reader._buffer) for s in sessions), default=0),
-            "max_write_buffer": max((s.writer.transport.get_write_buffer_size() for s in sessions
-                                     if not s.writer.transport.is_closing()), default=0),
+            "max_read_buffer": max((s.frames.pending + (len(s.reader._buffer) if s.reader is not None else 0)
+                                    for s in sessions), default=0),
+            "max_write_buffer": max((s.transport.get_write_buffer_size() for s in sessions
+                                     if not s.transport.is_closing()), default=0),
             "rss": proc.memory_info().rss,
         }
 

@@ -396,13 +396,24 @@ def render(report: dict[str, Any]) -> str:
              "CPU figures are noisy on a shared machine: read the ratios (interleaved in one run)",
              f"scheduling: each server and load worker in its own session; nice {env.get('nice', 0)} "
              f"({'autogroup' if env.get('autogroup') else 'per process'}); 'waited for a CPU' = runnable but "
-             "not running (other processes' load), from /proc/PID/schedstat", ""]
+             "not running (other processes' load), from /proc/PID/schedstat", env.get("loops", ""), ""]
     lines.append(f"{'measure':<{w0}}  {'value':<{w1}}  detail")
     lines.append(f"{'-' * w0}  {'-' * w1}  {'-' * 40}")
     lines += [f"{a:<{w0}}  {b:<{w1}}  {c}" for a, b, c in rows]
     lines += [f"ERROR: {e}" for e in report["errors"]]
     lines.append(f"\ntotal {report['run_s']:.0f} s")
     return "\n".join(lines)
+
+
+def _loops_line(found: bool, measured: bool) -> str:
+    """What the table says about uvloop: its rows come by themselves when it is installed."""
+    if measured:
+        from importlib.metadata import version
+
+        return f"event loops: asyncio and uvloop {version('uvloop')} (installed, so its rows are measured too)"
+    if found:
+        return "event loops: asyncio only (uvloop installed, rows skipped by --no-uvloop)"
+    return "event loops: asyncio only (uvloop not installed: pip install 'ibgw-harness[fast]' adds its rows)"
 
 
 def _load() -> str:
@@ -431,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
         args.seconds = args.minutes * 60
     args.sizes = [int(x) for x in str(args.sizes).split(",") if x.strip()]
     args.session_servers = [k for k in ("mock", "bare") if k in str(args.session_servers).split(",")]
-    args.uvloop = args.uvloop and importlib.util.find_spec("uvloop") is not None
+    uvloop_found = importlib.util.find_spec("uvloop") is not None
+    args.uvloop = args.uvloop and uvloop_found
     notes: list[str] = []
     limit = lc.raise_fd_limit(max(args.sizes, default=0) * 2 + 1024)  # the servers inherit it
     too_big = [n for n in args.sizes if n > min(MAX_MOCK_CLIENTS, limit - 512)]
@@ -443,6 +455,7 @@ def main(argv: list[str] | None = None) -> int:
                                               "platform": platform.platform(terse=True), "load_start": _load(),
                                               "nice": args.nice, "autogroup": autogroup_enabled()},
                               "sessions": [], "errors": [], "notes": notes}
+    report["environment"]["loops"] = _loops_line(uvloop_found, args.uvloop)
     budget = 600.0 + len(args.sizes) * 2 * (args.seconds + 300.0)
     with tempfile.TemporaryDirectory(prefix="ibgw-bench-") as tmp:
         try:

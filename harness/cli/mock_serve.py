@@ -279,6 +279,8 @@ async def _serve(gw: MockGateway, control_port: int | None) -> int:
                 click.echo(_listen_error(gw.host, control_port, exc).replace("--port", "--control-port"), err=True)
                 return EXIT_CANNOT_LISTEN
         tune_for_serving()  # a long-running server's GC settings (harness/mock/gctune.py says why)
+        if type(loop).__module__.startswith("uvloop"):  # said once listening: a failed start stays one line
+            log.info("event loop: uvloop (IBGW_MOCK_LOOP=uvloop)")
         click.echo(f"mock Gateway listening on {gw.host}:{gw.port} "
                    f"(profile {gw.profile.name}, server version <= {gw.effective_max_server_version})"
                    + (f"; faults: {' '.join(gw.faults.describe())}" if gw.faults.active else ""))

@@ -18,6 +18,7 @@ from types import TracebackType
 from typing import Any, cast
 
 from ..protocol.framing import MAX_FRAME
+from . import accept
 from .connlog import ConnectionLog
 from .faults import UNTIL_RESTART, FaultSet
 from .faults.connection import RED_CAUSE
@@ -30,6 +31,7 @@ from .session import (
     CONNECTIVITY_RESTORED_LOST,
     FARMS_BROKEN,
     FARMS_INACTIVE,
+    PREFIX,
     Session,
 )
 from .transcript import ConnectionRecord, TranscriptBudget
@@ -97,17 +99,22 @@ class MockGateway:
         self.records: deque[ConnectionRecord] = deque(maxlen=RECORD_HISTORY)
         self.transcripts = TranscriptBudget()  # the bytes all records' frames may hold together
         # Routine per-connection lines: each at INFO at a human pace, a summary beyond (connlog.py).
-        self.connlog = ConnectionLog(log, lambda: len(self._tasks))
+        self.connlog = ConnectionLog(log, lambda: len(self._sessions))
         self._server: asyncio.base_events.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()  # the sessions' coroutines (the stream path)
         self._client_ids: dict[int, Session] = {}
         self._conn_ids = itertools.count(1)
         self._released = asyncio.Event()
         self._sessions: set[Session] = set()
         # Connections that completed startApi: the API slots the cap counts.
         self._api_clients: set[Session] = set()
-        # Connections still in the handshake, oldest first (dicts keep order).
-        self._pending: dict[Session, asyncio.Task[None]] = {}
+        # Connections still in the handshake, oldest first (dicts keep order),
+        # each with what closes it: its task's cancel(), or its callback's drop().
+        self._pending: dict[Session, Callable[[], object]] = {}
+        # False: every connection goes through the stream coroutine from
+        # accept on (accept.py: the callback path serves a handshake while
+        # nothing needs waiting); the tests compare the two.
+        self.callback_path = True
         self.faults = FaultSet()
         # Answers requests instead of the account model (a recording's replay).
         self.responder_factory = responder
@@ -115,18 +122,20 @@ class MockGateway:
         self.instrument_book: InstrumentBook | None = None  # the request desk's, built on first use
         # Fault-driven state, all cleared by restart():
         self.red = False  # red-after-disconnect tripped
-        self.leaked: list[asyncio.StreamWriter] = []  # close-wait-leak: sockets we never closed
+        # close-wait-leak: sockets we never closed (a session that leaks runs its coroutine: it has a writer)
+        self.leaked: list[asyncio.StreamWriter | None] = []
         self.stuck_ids: dict[int, float] = {}  # client-id-stuck: id -> monotonic release time
         self.in_outage = False  # connectivity-loss between 1100 and 1102
         # api-wedge: the mode once the API thread has wedged, the API sessions
         # ended so far (the wedge's trigger), and sockets accepted but never read.
         self.wedged: str | None = None
         self.api_sessions_ended = 0
-        self.unread: list[asyncio.StreamWriter] = []
+        self.unread: list[asyncio.StreamWriter | asyncio.BaseTransport] = []
         self.last_api_leave: float | None = None  # closed-after-start-api counts from here
         self.restarts = 0
         self.jitter = random.Random(0)  # latency jitter: deterministic from run to run
         self._timers: dict[str, asyncio.Task[None]] = {}
+        self._deadlines: asyncio.TimerHandle | None = None  # the callback handshakes' deadline (accept.py)
         # A profile's regression fixture (its default faults) first, so an
         # explicit fault of the same name replaces it.
         for text in (*self.profile.default_faults, *(faults or [])):
@@ -143,7 +152,8 @@ class MockGateway:
         return self
 
     async def _listen(self) -> None:
-        self._server = await asyncio.start_server(self._accept, self.host, self.requested_port)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: accept.new_protocol(self), self.host, self.requested_port)
         # Remember the port so a restart comes back where clients expect it.
         self.requested_port = self.port
 
@@ -160,6 +170,9 @@ class MockGateway:
         wait_closed(): from Python 3.12 on it waits for every client
         connection, so awaiting it first would hang with a client attached."""
         server, self._server = self._server, None
+        if self._deadlines is not None:
+            self._deadlines.cancel()
+            self._deadlines = None
         if server is not None:
             server.close()
         await self.drop_all(cause)
@@ -170,6 +183,9 @@ class MockGateway:
         """Drop every connection (the leaked CLOSE_WAIT ones too); returns how many."""
         for session in list(self._sessions):
             session.drop_cause = cause
+        served = [s.conn for s in self._sessions if s.conn is not None and not s.conn.done]
+        for conn in served:  # connections served from callbacks close at once
+            conn.drop()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
@@ -178,8 +194,9 @@ class MockGateway:
         leaked, self.leaked = self.leaked, []
         unread, self.unread = self.unread, []
         for writer in (*leaked, *unread):
-            writer.close()
-        return len(tasks) + len(leaked) + len(unread)
+            if writer is not None:
+                writer.close()
+        return len(served) + len(tasks) + len(leaked) + len(unread)
 
     async def restart(self, down: float = 0.0) -> None:
         """The Gateway's restart: every connection dropped, the port refused
@@ -371,7 +388,7 @@ class MockGateway:
 
     @property
     def active_connections(self) -> int:
-        return len(self._tasks)
+        return len(self._sessions)
 
     @property
     def api_clients(self) -> int:
@@ -385,59 +402,80 @@ class MockGateway:
     # ------------------------------------------------------------ connections
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        record = ConnectionRecord(next(self._conn_ids), f"{peer[0]}:{peer[1]}" if peer else "?",
-                                  budget=self.transcripts)
-        self.records.append(record)
-        writer.transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
-        if self.wedged == "no-read":
-            # Accepted by the kernel's and Java's accept(), then never read:
-            # the client's bytes stay in Recv-Q and its close leaves CLOSE_WAIT.
-            cast(asyncio.Transport, writer.transport).pause_reading()  # a socket transport reads too
-            self.unread.append(writer)
-            record.close("fault api-wedge: accepted, never read (the API thread is wedged)")
-            log.warning("conn %d from %s: %s", record.conn_id, record.peer, record.close_cause)
+        """A connection through the streams from accept on (a fault, a
+        replay or an idle timeout applies; accept.py says when)."""
+        session = self._admit(cast(asyncio.Transport, writer.transport), writer)
+        if session is None:
             return
-        refused = self.faults.refuses_accept(self)
-        if refused:
-            record.close(refused)
-            log.warning("conn %d from %s: %s", record.conn_id, record.peer, record.close_cause)
-            writer.close()
-            return
-        if len(self._api_clients) >= self.effective_max_clients:
-            # Assumption (documented): over the cap the Gateway accepts and
-            # closes without a reply; clients see it as a handshake timeout.
-            record.close(f"connection cap of {self.effective_max_clients} clients reached")
-            log.warning("conn %d from %s refused: %s", record.conn_id, record.peer, record.close_cause)
-            writer.close()
-            return
-        if len(self._pending) >= self.max_pending:
-            self._evict_oldest_pending()
-        session = Session(self, reader, writer, record)
+        session.reader = reader
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
-        self._sessions.add(session)
-        self._pending[session] = task
+        self._pending[session] = task.cancel
+        await self._run(session)
+
+    async def _run(self, session: Session, stage: int = PREFIX, exc: Exception | None = None) -> None:
+        """The session's coroutine (from accept, or from where the callback
+        path handed over) and the bookkeeping when it ends."""
+        task = asyncio.current_task()
         try:
-            await session.run()
+            await session.run(stage, exc)
         except asyncio.CancelledError:
             # Our own stop() cancelled it. Ending the callback task normally
             # keeps asyncio's stream machinery from logging a spurious error.
             pass
         finally:
             self._tasks.discard(task)
-            self._sessions.discard(session)
-            self._pending.pop(session, None)
-            self._api_clients.discard(session)
+            self._forget(session)
+
+    def _admit(self, transport: asyncio.Transport, writer: asyncio.StreamWriter | None = None) -> Session | None:
+        """A new connection's record, and its session unless it is closed
+        at once (a wedged API, a fault, the client cap); both paths."""
+        peer = transport.get_extra_info("peername")
+        record = ConnectionRecord(next(self._conn_ids), f"{peer[0]}:{peer[1]}" if peer else "?",
+                                  budget=self.transcripts)
+        self.records.append(record)
+        transport.set_write_buffer_limits(high=WRITE_HIGH_WATER)
+        if self.wedged == "no-read":
+            # Accepted by the kernel's and Java's accept(), then never read:
+            # the client's bytes stay in Recv-Q and its close leaves CLOSE_WAIT.
+            transport.pause_reading()
+            self.unread.append(writer if writer is not None else transport)
+            record.close("fault api-wedge: accepted, never read (the API thread is wedged)")
+            log.warning("conn %d from %s: %s", record.conn_id, record.peer, record.close_cause)
+            return None
+        refused = self.faults.refuses_accept(self) if self.faults.objects else None
+        if refused:
+            record.close(refused)
+            log.warning("conn %d from %s: %s", record.conn_id, record.peer, record.close_cause)
+            transport.close()
+            return None
+        if len(self._api_clients) >= self.effective_max_clients:
+            # Assumption (documented): over the cap the Gateway accepts and
+            # closes without a reply; clients see it as a handshake timeout.
+            record.close(f"connection cap of {self.effective_max_clients} clients reached")
+            log.warning("conn %d from %s refused: %s", record.conn_id, record.peer, record.close_cause)
+            transport.close()
+            return None
+        if len(self._pending) >= self.max_pending:
+            self._evict_oldest_pending()
+        session = Session(self, transport, record, writer=writer)
+        self._sessions.add(session)
+        return session
+
+    def _forget(self, session: Session) -> None:
+        """A session has ended: out of every set that counts it."""
+        self._sessions.discard(session)
+        self._pending.pop(session, None)
+        self._api_clients.discard(session)
 
     def _evict_oldest_pending(self) -> None:
         """Close the connection that has waited longest in the handshake."""
-        session, task = next(iter(self._pending.items()))
+        session, close = next(iter(self._pending.items()))
         del self._pending[session]
         session.drop_cause = f"{self.max_pending} connections mid-handshake: the oldest is closed"
         log.warning("conn %d from %s closed: %s", session.record.conn_id, session.record.peer, session.drop_cause)
-        task.cancel()
+        close()
 
     def _admit_api_client(self, session: Session) -> bool:
         """Give a connection that sent startApi an API slot; False over the cap."""

@@ -16,6 +16,10 @@ client not reading (backpressure: drain() must stop us), the client's EOF
 or a lost connection (the stream reports them as it always did), a
 malformed frame or a refused request (raised in the coroutine, which closes
 the connection with its cause as before).
+
+A connection accepted while nothing needs the coroutine never meets this
+module: accept.py serves it from callbacks from accept on. LeanReader is
+for the sessions that went through the coroutine (a fault, since cleared).
 """
 
 from __future__ import annotations

@@ -9,12 +9,13 @@ cause, never the server.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..protocol import messages as m
 from ..protocol.era import Form, get_reply_model
@@ -27,7 +28,7 @@ from ..protocol.versions import CURRENT_TIME_IN_MILLIS, ERROR_TIME, PROTOBUF
 from ..protocol.wire import decode_client_frame, encode_in_form
 from . import lean, requests_market
 from .faults.startup import END_MESSAGES
-from .transcript import ConnectionRecord
+from .transcript import ConnectionRecord, sent_entry
 
 if TYPE_CHECKING:
     from .gateway import MockGateway
@@ -36,6 +37,10 @@ log = logging.getLogger("harness.mock")
 T = TypeVar("T")
 
 READ_CHUNK = 65536
+# Where a session's coroutine starts: at accept (PREFIX), or where the
+# callback path (accept.py) handed the connection over: the hello frame,
+# the frames up to startApi, or the API's requests.
+PREFIX, HELLO, START, API = 0, 1, 2, 3
 
 # Error codes the mock sends, with the texts real Gateways use.
 CLIENT_ID_IN_USE = (326, "Unable to connect as the client id is already in use. Retry with a unique client id.")
@@ -73,11 +78,16 @@ class Refused(ConnectionClosed):
 
 
 class Session:
-    def __init__(self, gateway: MockGateway, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                 record: ConnectionRecord) -> None:
+    def __init__(self, gateway: MockGateway, transport: asyncio.Transport, record: ConnectionRecord,
+                 reader: asyncio.StreamReader | None = None, writer: asyncio.StreamWriter | None = None) -> None:
         self.gw = gateway
+        self.transport = transport
+        # The streams the coroutine reads and drains through: from accept
+        # (gateway._accept), or made when the callback path hands over;
+        # None while accept.Connection serves the session from callbacks.
         self.reader = reader
         self.writer = writer
+        self.conn: Any = None  # accept.Connection while it serves (or served) this session from callbacks
         self.record = record
         self.frames = FrameReader(limit=gateway.frame_limit)
         self.pending: list[bytes] = []
@@ -90,13 +100,24 @@ class Session:
         self._later: set[asyncio.Task[None]] = set()  # delayed replies (faults)
         self._origin: int | None = None  # the request being answered: picks the reply form at >= 201
         self._deadline: asyncio.Timeout | None = None  # the handshake deadline, until startApi
+        self._out_of_range = ""  # why the negotiated version is below the client's minimum, if it is
         self.reply_model = get_reply_model(gateway.profile.reply_model)
         # Who answers after startApi: None = the account model handlers below;
         # a replay responder (harness/recording/replay.py) otherwise. The
         # handshake, the order refusal and every fault stay here either way.
         factory = getattr(gateway, "responder_factory", None)
         self.responder = factory(self) if factory is not None else None
-        self._handlers: dict[int, Callable[[Message], None]] = {
+        # Contracts, bars, quotes, PnL, the market data type and every other
+        # request's answer: the market desk's ~110 handlers, installed on the
+        # first request the table above lacks (about 20 KiB a session that
+        # 10,000 idle sessions would otherwise hold).
+        self.desk: object | None = None
+
+    @functools.cached_property
+    def _handlers(self) -> dict[int, Callable[[Message], None]]:
+        """The account flow's handlers, made on the first request (a
+        handshake that ends before one never builds the table)."""
+        return {
             Out.REQ_IDS: self._on_req_ids,
             Out.REQ_MANAGED_ACCTS: self._on_req_managed_accts,
             Out.REQ_CURRENT_TIME: self._on_req_current_time,
@@ -114,44 +135,57 @@ class Session:
             Out.CANCEL_ACCOUNT_SUMMARY: self._ignore,
             Out.REQ_EXECUTIONS: self._on_req_executions,
         }
-        # Contracts, bars, quotes, PnL, the market data type and every other
-        # request's answer: the market desk's ~110 handlers, installed on the
-        # first request the table above lacks (about 20 KiB a session that
-        # 10,000 idle sessions would otherwise hold).
-        self.desk: object | None = None
 
     # ------------------------------------------------------------ lifecycle
 
-    async def run(self) -> None:
+    async def run(self, stage: int = PREFIX, exc: Exception | None = None) -> None:
+        """The connection from `stage` to its close: from accept, or from
+        where the callback path handed over (raising what it raised there,
+        so the close cause and its line are the ones this coroutine gives)."""
         cause = "client closed the connection"
         try:
-            await self._handshake_within_deadline()
+            if exc is not None:
+                raise exc
+            if stage < API:
+                await self._handshake_within_deadline(stage)
+            else:
+                await self._drain()  # as after the start-up burst: a client not reading holds us here
             await self._serve_requests()
-        except ConnectionClosed as exc:
-            cause = str(exc)
-            if isinstance(exc, Refused):
-                log.warning("conn %d from %s closed: %s", self.record.conn_id, self.record.peer, cause)
-        except ProtocolError as exc:
-            cause = f"protocol error: {exc}"
-            log.warning("conn %d from %s closed: %s", self.record.conn_id, self.record.peer, cause)
-        except (ConnectionError, asyncio.IncompleteReadError) as exc:
-            cause = f"client connection lost: {type(exc).__name__}"
         except asyncio.CancelledError:
             cause = self.drop_cause or "mock shutting down"
             raise
-        except Exception as exc:  # a mock bug must end one connection, not the server
-            cause = f"internal error: {type(exc).__name__}: {exc}"
-            log.exception("conn %d: internal error", self.record.conn_id)
+        except Exception as error:  # a refusal, bad bytes, a lost client, or a mock bug: this connection alone ends
+            cause = self._cause_of(error)
         finally:
-            self.record.close(cause)
-            # A routine close (the client's, the mock's own stop) is rate-bounded
-            # (connlog.py); any other cause gets its line.
-            level = self.gw.connlog.level(started=False) if cause in _ROUTINE_CLOSES else logging.INFO
-            if level and log.isEnabledFor(level):
-                log.log(level, "conn %d closed: %s", self.record.conn_id, cause)
-            await self._close()
+            unsent = self._end(cause)
+            if unsent is not None:
+                await self._wait_closed(unsent)
 
-    async def _close(self) -> None:
+    def _cause_of(self, exc: Exception) -> str:
+        """The close cause an ending exception gives, with the line it gets."""
+        if isinstance(exc, ConnectionClosed):
+            if isinstance(exc, Refused):
+                log.warning("conn %d from %s closed: %s", self.record.conn_id, self.record.peer, exc)
+            return str(exc)
+        if isinstance(exc, ProtocolError):
+            cause = f"protocol error: {exc}"
+            log.warning("conn %d from %s closed: %s", self.record.conn_id, self.record.peer, cause)
+            return cause
+        if isinstance(exc, (ConnectionError, asyncio.IncompleteReadError)):
+            return f"client connection lost: {type(exc).__name__}"
+        log.error("conn %d: internal error", self.record.conn_id, exc_info=exc)
+        return f"internal error: {type(exc).__name__}: {exc}"
+
+    def _end(self, cause: str) -> int | None:
+        """Close the record with its cause and line, and the connection:
+        the bytes still unsent when the socket was closed (the coroutine
+        waits for them, bounded), None when a fault keeps it open."""
+        self.record.close(cause)
+        # A routine close (the client's, the mock's own stop) is rate-bounded
+        # (connlog.py); any other cause gets its line.
+        level = self.gw.connlog.level(started=False) if cause in _ROUTINE_CLOSES else logging.INFO
+        if level and log.isEnabledFor(level):
+            log.log(level, "conn %d closed: %s", self.record.conn_id, cause)
         self._flush()  # what a refused request had answered before the refusal still goes out
         for task in self._later:
             task.cancel()
@@ -160,17 +194,21 @@ class Session:
             self.holds_client_id = False
         if self.gw.wedged is not None and self.drop_cause is None:
             # A wedged API never closes anything: the socket stays until restart.
-            self.gw.unread.append(self.writer)
-            return
+            self.gw.unread.append(self.writer if self.writer is not None else self.transport)
+            return None
         if self.record.started_api and self.drop_cause is None:
             self.gw.note_api_session_end()
         left_open = self.gw.faults.on_client_close(self)
         if left_open:  # a fault keeps our side open (close-wait-leak)
             self.record.close_cause = f"{self.record.close_cause}; {left_open}"
+            return None
+        unsent = self.transport.get_write_buffer_size()
+        self.transport.close()
+        return unsent
+
+    async def _wait_closed(self, unsent: int) -> None:
+        if self.writer is None:
             return
-        transport = self.writer.transport
-        unsent = transport.get_write_buffer_size()
-        self.writer.close()
         try:
             if unsent:  # the close waits for the client to read: bounded
                 await asyncio.wait_for(self.writer.wait_closed(), timeout=1.0)
@@ -182,11 +220,12 @@ class Session:
     def wedge(self) -> None:
         """The API thread wedged (fault api-wedge): stop reading this
         client and answering it; what it sends stays unread in Recv-Q."""
-        cast(asyncio.Transport, self.writer.transport).pause_reading()  # a socket transport reads too
+        self.transport.pause_reading()
 
     # ------------------------------------------------------------ reading
 
     async def _read_some(self) -> None:
+        assert self.reader is not None  # the coroutine runs with its streams
         if self.gw.idle_timeout:
             data = await self._idle(self.reader.read(READ_CHUNK), "no bytes from the client")
         else:  # the default: no wrapper coroutine per read
@@ -222,6 +261,7 @@ class Session:
         replies exceed the write high-water mark: the client, not the mock,
         then holds the backlog (in the kernel's socket buffers)."""
         self._flush()
+        assert self.writer is not None  # the coroutine runs with its streams
         if not self.gw.idle_timeout:
             await self.writer.drain()
             return
@@ -229,6 +269,7 @@ class Session:
 
     async def _read_prefix(self) -> None:
         got = b""
+        assert self.reader is not None  # the coroutine runs with its streams
         while len(got) < len(API_PREFIX):
             read = self.reader.read(len(API_PREFIX) - len(got))
             chunk = await (self._idle(read, "no bytes from the client") if self.gw.idle_timeout else read)
@@ -240,64 +281,97 @@ class Session:
 
     # ------------------------------------------------------------ handshake
 
-    async def _handshake_within_deadline(self) -> None:
+    async def _handshake_within_deadline(self, stage: int = PREFIX) -> None:
         """The handshake, bounded by the gateway's handshake_timeout (from
-        accept to startApi; gateway.DEFAULT_HANDSHAKE_TIMEOUT says why)."""
+        accept to startApi; gateway.DEFAULT_HANDSHAKE_TIMEOUT says why). A
+        handshake the callback path handed over keeps what is left of it."""
         deadline = getattr(self.gw, "handshake_timeout", None)
         if deadline is None:
-            await self._handshake()
+            await self._handshake(stage)
             return
+        left = deadline if self.conn is None else deadline - (time.monotonic() - self.record.accepted_at)
         try:
-            async with asyncio.timeout(deadline) as self._deadline:
-                await self._handshake()
+            async with asyncio.timeout(left) as self._deadline:
+                await self._handshake(stage)
         except TimeoutError:
             raise Refused(f"handshake deadline: no startApi within {deadline:g} s of accept") from None
 
-    async def _handshake(self) -> None:
-        await self._read_prefix()
-        payload = await self._next_frame()
-        hello = parse_hello(payload)
-        self.record.client_range = (hello.min_version, hello.max_version)
-        self.record.add_hello(payload)
-        profile = self.gw.profile
-        blocked = self.gw.handshake_blocked()
-        if blocked:
-            await self._swallow_until_eof()
-            raise ConnectionClosed(f"handshake left unanswered: {blocked}")
-        supported = self.gw.effective_max_server_version
-        version = min(supported, hello.max_version)
-        out_of_range = ""
-        if version < hello.min_version:
-            # A real Gateway answers with its own version and leaves the
-            # verdict to the client (the official clients raise 506
-            # "Unsupported version", ib_async and rust-ibapi check their
-            # floor after the reply), so the client, not the mock, closes.
-            version = supported
-            out_of_range = (f"client needs server version >= {hello.min_version}, this Gateway supports at most "
-                            f"{supported}")
-            log.info("conn %d: %s; replying with %d for the client to judge", self.record.conn_id, out_of_range,
-                     version)
-            named = getattr(self.responder, "out_of_range", None)  # a replay names the recorded versions
-            if named is not None:
-                named(hello.min_version, hello.max_version, version)
-        self.server_version = version
-        self.record.server_version = version
-        self._write(_server_hello(version, profile.time_zone, profile.iana_zone), server_hello=True)
-        await self._drain()
+    async def _handshake(self, stage: int = PREFIX) -> None:
+        """From `stage` on: the API\\0 prefix, the version exchange, then
+        startApi and the start-up burst. The steps that need no waiting are
+        the methods below, which the callback path (accept.py) calls too."""
+        if stage == PREFIX:
+            await self._read_prefix()
+        if stage <= HELLO:
+            blocked = self._answer_hello(await self._next_frame())
+            if blocked:
+                await self._swallow_until_eof()
+                raise ConnectionClosed(f"handshake left unanswered: {blocked}")
+            await self._drain()
         # Nothing more until startApi: the official client drops anything
         # that shares a segment with the version reply.
         while True:
             try:
                 frame = await self._next_frame()
             except ConnectionClosed:
-                if out_of_range:
-                    raise ConnectionClosed(f"{out_of_range}: replied with {version}, the client closed") from None
+                if self._out_of_range:
+                    raise ConnectionClosed(f"{self._out_of_range}: replied with {self.server_version}, "
+                                           "the client closed") from None
                 raise
-            request, form, fields = self._decode(frame)
-            self.record.add_request(frame)
-            if request.msg_id == Out.START_API:
+            request = self._before_start_api(frame)
+            if request is not None:
                 break
-            log.info("conn %d: %s before startApi ignored", self.record.conn_id, request.name)
+        in_use = self._start_api(request)
+        await self._drain()
+        if in_use:
+            raise ConnectionClosed(in_use)
+
+    def _answer_hello(self, payload: bytes) -> str | None:
+        """The client's version range: recorded, then answered with the
+        negotiated version (written); or why the handshake must go
+        unanswered (a fault, a red API), with nothing written."""
+        hello = parse_hello(payload)
+        self.record.client_range = (hello.min_version, hello.max_version)
+        self.record.add_hello(payload)
+        profile = self.gw.profile
+        blocked = self.gw.handshake_blocked()
+        if blocked:
+            return blocked
+        supported = self.gw.effective_max_server_version
+        version = min(supported, hello.max_version)
+        if version < hello.min_version:
+            # A real Gateway answers with its own version and leaves the
+            # verdict to the client (the official clients raise 506
+            # "Unsupported version", ib_async and rust-ibapi check their
+            # floor after the reply), so the client, not the mock, closes.
+            version = supported
+            self._out_of_range = (f"client needs server version >= {hello.min_version}, this Gateway supports at "
+                                  f"most {supported}")
+            log.info("conn %d: %s; replying with %d for the client to judge", self.record.conn_id,
+                     self._out_of_range, version)
+            named = getattr(self.responder, "out_of_range", None)  # a replay names the recorded versions
+            if named is not None:
+                named(hello.min_version, hello.max_version, version)
+        self.server_version = version
+        self.record.server_version = version
+        self._write(_server_hello(version, profile.time_zone, profile.iana_zone), server_hello=True)
+        return None
+
+    def _before_start_api(self, frame: bytes) -> Message | None:
+        """A frame after the version reply: startApi's request, or None
+        (anything else before startApi is recorded and ignored)."""
+        request, _form, _fields = self._decode(frame)
+        self.record.add_request(frame)
+        if request.msg_id == Out.START_API:
+            return request
+        log.info("conn %d: %s before startApi ignored", self.record.conn_id, request.name)
+        return None
+
+    def _start_api(self, request: Message) -> str | None:
+        """startApi: the client id claimed and the start-up burst built
+        (flushed by the caller, as one write); raises when the connection
+        is refused; the close cause when the id is in use (error 326
+        written, the caller closes after flushing it)."""
         self.client_id = self._java_int(request, "client_id")
         self.record.client_id = self.client_id
         if self._deadline is not None:
@@ -308,30 +382,55 @@ class Session:
         if not self.gw._admit_api_client(self):
             raise Refused(f"connection cap of {self.gw.effective_max_clients} clients reached")
         if not self.gw._claim_client_id(self.client_id, self):
-            self._send(m.error(version, -1, *CLIENT_ID_IN_USE, error_time_ms=_now_ms()))
-            await self._drain()
-            raise ConnectionClosed(f"client id {self.client_id} already in use (326)")
+            self._send(m.error(self.server_version, -1, *CLIENT_ID_IN_USE, error_time_ms=_now_ms()))
+            return f"client id {self.client_id} already in use (326)"
         self.holds_client_id = True
         self.record.started_api = True
         level = self.gw.connlog.level(started=True)
         if level:
             log.log(level, "conn %d from %s: client id %d started the API at server version %d", self.record.conn_id,
-                    self.record.peer, self.client_id, version)
+                    self.record.peer, self.client_id, self.server_version)
         if self.responder is not None:
             self.responder.start()
         else:
             self._out = []  # the start-up burst leaves in one write
             self._send_startup()
-        await self._drain()
+        return None
 
     async def _swallow_until_eof(self) -> None:
         """Read and drop whatever the client sends until it gives up: what a
         client sees from a Gateway whose API layer is not answering."""
+        assert self.reader is not None  # the coroutine runs with its streams
         while await self._idle(self.reader.read(READ_CHUNK), "no bytes from the client"):
             pass
         self.client_eof = True
 
     def _send_startup(self) -> None:
+        gw = self.gw
+        if gw.faults.objects or gw.in_outage or gw.wedged is not None or self.server_version >= ERROR_TIME:
+            self._send_startup_each()
+            return
+        # Nothing changes the burst but what the key names: the same bytes
+        # and transcript entries for every connection, made once.
+        profile = gw.profile
+        key = (self.reply_model.name, self.server_version, profile.accounts_first, profile.farm_notices,
+               tuple(gw.model.account_ids), gw.model.next_order_id)
+        burst = _BURSTS.get(key)
+        if burst is None:
+            accounts = m.managed_accounts(gw.model.account_ids)
+            next_id = m.next_valid_id(gw.model.next_order_id)
+            ordered = (accounts, next_id) if profile.accounts_first else (next_id, accounts)
+            hits = [self._encoded(fields, Out.START_API) for fields in ordered]
+            hits += [self._encoded(m.error(self.server_version, -1, code, text)) for code, text in profile.farm_notices]
+            burst = ([sent_entry(*hit) for hit in hits], b"".join(hit[0] for hit in hits))
+            if len(_BURSTS) < _BURSTS_MAX:
+                _BURSTS[key] = burst
+        self.record.add_entries(burst[0])
+        self._emit(burst[1])
+
+    def _send_startup_each(self) -> None:
+        """The start-up burst message by message: what a fault (a delay, a
+        withheld message, a changed farm notice) or an outage changes."""
         profile, faults = self.gw.profile, self.gw.faults
         accounts = m.managed_accounts(self.gw.model.account_ids)
         next_id = None if faults.withholds(In.NEXT_VALID_ID) else m.next_valid_id(self.gw.model.next_order_id)
@@ -601,6 +700,10 @@ class Session:
         connection (the start-up burst: nextValidId, managedAccounts, the
         farm notices): encoded once per server version, reply model and
         request, then the same bytes (and transcript entry) every time."""
+        self._write(*self._encoded(fields, origin))
+
+    def _encoded(self, fields: list[Field], origin: int | None = None) -> tuple[bytes, str, int, list[str] | None]:
+        """_send_cached's encoding: (bytes, form, message id, shown fields), from the cache."""
         origin = self._origin if origin is None else origin
         key = (self.reply_model.name, self.server_version, origin, *fields)
         hit = _ENCODED.get(key)
@@ -614,7 +717,7 @@ class Session:
                 hit = (payload, form.value, msg_id, shown if form is Form.PROTOBUF else None)
             if len(_ENCODED) < _ENCODED_MAX:
                 _ENCODED[key] = hit
-        self._write(*hit)
+        return hit
 
     def _send_raw(self, data: bytes, fields: list[str], name: str | None = None, form: str = "text") -> None:
         """Bytes someone else encoded (a replay), recorded with their shown fields."""
@@ -635,12 +738,12 @@ class Session:
         if self._out is not None:
             self._out.append(data)
         else:
-            self.writer.write(data)
+            self.transport.write(data)
 
     def _flush(self) -> None:
         out, self._out = self._out, None
         if out:
-            self.writer.write(out[0] if len(out) == 1 else b"".join(out))
+            self.transport.write(out[0] if len(out) == 1 else b"".join(out))
 
 
 def _now_ms() -> int:
@@ -659,6 +762,9 @@ _DECODED: dict[tuple[int, bytes], tuple[Message, Form, list[str]]] = {}
 # Encoded start-up messages (Session._send_cached), bounded the same way.
 _ENCODED_MAX = 1024
 _ENCODED: dict[tuple[object, ...], tuple[bytes, str, int, list[str] | None]] = {}
+# Whole start-up bursts (Session._send_startup): their transcript entries and bytes.
+_BURSTS_MAX = 64
+_BURSTS: dict[tuple[object, ...], tuple[list[tuple[int, int, bytes]], bytes]] = {}
 # The text-era currentTime reply of the current second, per server version.
 _CURRENT_TIME: dict[int, tuple[int, bytes]] = {}
 _HELLO: dict[tuple[int, str, str], tuple[int, bytes]] = {}

@@ -172,14 +172,34 @@ class ConnectionRecord:
     def add_sent(self, data: bytes, form: str = "text", msg_id: int = 0, shown: list[str] | None = None,
                  server_hello: bool = False) -> None:
         """A framed message the mock wrote: text forms are kept as written;
-        protobuf as the shown `name=value` fields (the encoder made them)."""
-        form_bits = _FORMS.index(form) if form in _FORMS else 0
+        protobuf as the shown `name=value` fields (the encoder made them);
+        sent_entry's forms, inline (every reply passes here)."""
         if server_hello:
             self._keep(K_SERVER_HELLO | SENT, 0, data)
-        elif shown is not None and form_bits == 2:
-            self._keep(K_SHOWN | SENT | form_bits << _FORM_SHIFT, msg_id, "\0".join(shown).encode("utf-8", "replace"))
+        elif form == "text":
+            self._keep(K_TEXT | SENT, msg_id, data)
         else:
-            self._keep((K_BINARY_ID if form_bits == 1 else K_TEXT) | SENT | form_bits << _FORM_SHIFT, msg_id, data)
+            self._keep(*sent_entry(data, form, msg_id, shown))
+
+    def add_entries(self, entries: list[tuple[int, int, bytes]]) -> None:
+        """Messages written in one go (sent_entry's forms, e.g. a cached
+        start-up burst): kept as add_sent keeps each, with one time."""
+        at = time.monotonic()
+        budget = self.budget
+        if not self.head_closed and len(self._head) + len(entries) <= HEAD_MIN_ENTRIES:
+            # The common case, a start-up burst into a young head: the checks _keep makes
+            # per frame, made once for all (each would pass, as the sum does).
+            blobs = [_HEADER.pack(at - self.accepted_at, code, msg_id & 0xFFFF) + data
+                     for code, msg_id, data in entries if len(data) <= MAX_FRAME_BYTES]
+            cost = sum(map(len, blobs)) + ENTRY_OVERHEAD * len(blobs)
+            if (len(blobs) == len(entries) and self.head_bytes + cost <= _HALF_BYTES
+                    and budget.used + cost <= budget.limit):
+                self._head.extend(blobs)
+                self.head_bytes += cost
+                budget.used += cost
+                return
+        for code, msg_id, data in entries:
+            self._keep(code, msg_id, data, at)
 
     def add(self, direction: str, fields: list[str], name: str | None = None, form: str = "text") -> None:
         """Any caller's own fields (the general form; the session uses the raw ones above)."""
@@ -189,11 +209,11 @@ class ConnectionRecord:
         body = name.encode("utf-8", "replace") + b"\x01" + "\0".join(fields).encode("utf-8", "replace")
         self._keep(K_NAMED | (SENT if direction == "send" else 0) | form_bits << _FORM_SHIFT, 0, body)
 
-    def _keep(self, code: int, msg_id: int, data: bytes) -> None:
+    def _keep(self, code: int, msg_id: int, data: bytes, at: float = 0.0) -> None:
         if len(data) > MAX_FRAME_BYTES:
             data = data[:MAX_FRAME_BYTES] + f"\0...(+{len(data) - MAX_FRAME_BYTES} bytes not kept)".encode()
             code |= _CUT
-        blob = _HEADER.pack(time.monotonic() - self.accepted_at, code, msg_id & 0xFFFF) + data
+        blob = _HEADER.pack((at or time.monotonic()) - self.accepted_at, code, msg_id & 0xFFFF) + data
         cost = len(blob) + ENTRY_OVERHEAD
         budget = self.budget
         if budget.used + cost > budget.limit:
@@ -311,6 +331,18 @@ class ConnectionRecord:
         if self.close_cause:
             lines.append(f"# closed: {self.close_cause}")
         return "\n".join(lines)
+
+
+def sent_entry(data: bytes, form: str = "text", msg_id: int = 0, shown: list[str] | None = None,
+               server_hello: bool = False) -> tuple[int, int, bytes]:
+    """How a message the mock wrote is kept: (kind code, message id, bytes);
+    text forms as written, protobuf as the shown `name=value` fields."""
+    form_bits = _FORMS.index(form) if form in _FORMS else 0
+    if server_hello:
+        return K_SERVER_HELLO | SENT, 0, data
+    if shown is not None and form_bits == 2:
+        return K_SHOWN | SENT | form_bits << _FORM_SHIFT, msg_id, "\0".join(shown).encode("utf-8", "replace")
+    return (K_BINARY_ID if form_bits == 1 else K_TEXT) | SENT | form_bits << _FORM_SHIFT, msg_id, data
 
 
 def _decode(kind: int, data: bytes, msg_id: int, sent: bool, server_version: int | None,

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from harness.core.redact import SECRET_MASK, redact_text, secret_values
-from harness.mock import MockGateway, lean
+from harness.mock import MockGateway, accept, lean
 from harness.mock.connlog import ConnectionLog
 from harness.protocol import encode_frame
 from harness.protocol import messages as m
@@ -157,6 +157,11 @@ def test_secret_values_follow_the_environment(monkeypatch: pytest.MonkeyPatch) -
     assert "other3333" not in secret_values() and os.environ.get("PLANTED_TEST_PASSWORD") is None
 
 
+# Served from the transport's callbacks: from accept (accept.Connection), or
+# after the coroutine handed a session back (lean.LeanReader).
+CALLBACK_PROTOCOLS = (accept.Connection, lean.LeanReader)
+
+
 def _live_session(gw: MockGateway, client_id: int):  # type: ignore[no-untyped-def]
     return next(s for s in gw._sessions if s.client_id == client_id)  # test-only look at the live session
 
@@ -169,7 +174,7 @@ async def test_requests_are_answered_from_the_callback_until_a_fault_needs_the_c
     client = await MockClient.connect(gw.port, 1)
     assert await client.ping() > 0
     session = _live_session(gw, 1)
-    await until(lambda: isinstance(session.writer.transport.get_protocol(), lean.LeanReader))
+    await until(lambda: isinstance(session.transport.get_protocol(), CALLBACK_PROTOCOLS))
     before = len(session.record.entries)
     await client.send_raw(encode_message([Out.REQ_CURRENT_TIME, 1]) * 50)  # one segment, 50 requests
     for _ in range(50):
@@ -179,11 +184,11 @@ async def test_requests_are_answered_from_the_callback_until_a_fault_needs_the_c
     gw.set_fault("read-only-api")
     frames = await client.request(m.req_open_orders(), lambda f: f[0] == str(In.ERR_MSG))
     assert frames[-1][3] == "321", frames  # the fault answered, through the coroutine
-    assert not isinstance(session.writer.transport.get_protocol(), lean.LeanReader)
+    assert not isinstance(session.transport.get_protocol(), CALLBACK_PROTOCOLS)
     gw.clear_fault("read-only-api")
     frames = await client.request(m.req_open_orders(), is_msg(In.OPEN_ORDER_END))
     assert frames[-1][0] == str(In.OPEN_ORDER_END)
-    await until(lambda: isinstance(session.writer.transport.get_protocol(), lean.LeanReader))
+    await until(lambda: isinstance(session.transport.get_protocol(), CALLBACK_PROTOCOLS))
     assert await client.ping() > 0
     await client.close()
     record = session.record
@@ -194,7 +199,7 @@ async def test_requests_are_answered_from_the_callback_until_a_fault_needs_the_c
 async def test_a_malformed_frame_in_the_callback_closes_with_the_coroutines_cause(gw: MockGateway) -> None:
     client = await MockClient.connect(gw.port, 1)
     session = _live_session(gw, 1)
-    await until(lambda: isinstance(session.writer.transport.get_protocol(), lean.LeanReader))
+    await until(lambda: isinstance(session.transport.get_protocol(), CALLBACK_PROTOCOLS))
     assert await client.ping() > 0
     await client.send_raw(b"\x00\x00\x00\x00")  # a zero-length frame
     assert await client.read_to_eof() == b""

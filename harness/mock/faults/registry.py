@@ -99,12 +99,18 @@ class FaultSet:
         return fault.arm(gw) if fault is not None else None
 
     def refuses_accept(self, gw: MockGateway) -> str | None:
+        if not self.objects:  # no fault set: asked on every connection
+            return None
         return next((c for f in self._ordered() if (c := f.refuses_accept(gw))), None)
 
     def blocks_handshake(self, gw: MockGateway) -> str | None:
+        if not self.objects:  # no fault set: asked on every connection
+            return None
         return next((c for f in self._ordered() if (c := f.blocks_handshake(gw))), None)
 
     def closes_after_start_api(self, gw: MockGateway) -> str | None:
+        if not self.objects:  # no fault set: asked on every connection
+            return None
         return next((c for f in self._ordered() if (c := f.closes_after_start_api(gw))), None)
 
     def max_clients(self, limit: int) -> int:
@@ -118,15 +124,21 @@ class FaultSet:
         return version
 
     def on_client_id_released(self, gw: MockGateway, client_id: int) -> None:
+        if not self.objects:
+            return
         for fault in self._ordered():
             fault.on_client_id_released(gw, client_id)
 
     def on_api_session_end(self, gw: MockGateway) -> None:
+        if not self.objects:
+            return
         for fault in self._ordered():
             fault.on_api_session_end(gw)
 
     def on_client_close(self, session: Session) -> str | None:
         """Every fault hears the close; the first note (a socket left open) wins."""
+        if not self.objects:
+            return None
         notes = [note for fault in self._ordered() if (note := fault.on_client_close(session))]
         return notes[0] if notes else None
 
