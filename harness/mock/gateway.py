@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import os
 import random
 import time
 from collections import deque
@@ -136,6 +137,7 @@ class MockGateway:
         self.jitter = random.Random(0)  # latency jitter: deterministic from run to run
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._deadlines: asyncio.TimerHandle | None = None  # the callback handshakes' deadline (accept.py)
+        self._wedged_listeners: list[int] = []  # dup'ed listening fds while wedged no-accept (see wedge())
         # A profile's regression fixture (its default faults) first, so an
         # explicit fault of the same name replaces it.
         for text in (*self.profile.default_faults, *(faults or [])):
@@ -175,6 +177,7 @@ class MockGateway:
             self._deadlines = None
         if server is not None:
             server.close()
+        self._release_wedged_listeners()
         await self.drop_all(cause)
         if server is not None:
             await server.wait_closed()
@@ -276,11 +279,19 @@ class MockGateway:
         log.warning("fault api-wedge: the API thread is wedged (%s) after %d API session(s)", mode,
                     self.api_sessions_ended)
         if mode == "no-accept" and self._server is not None:
-            loop = asyncio.get_running_loop()
-            for sock in self._server.sockets:
-                loop.remove_reader(sock.fileno())  # still listening; accept() is simply never called
+            # A duplicate of each listening descriptor keeps the kernel's socket listening (its accept
+            # queue fills, Recv-Q grows) once the server closes its own, so accept() is never called on
+            # any event loop: removing the loop's reader did that on asyncio's own loop only, uvloop
+            # kept accepting. The server object stays (self.listening); restart() releases the dups.
+            self._wedged_listeners += [os.dup(sock.fileno()) for sock in self._server.sockets]
+            self._server.close()
         for session in list(self._sessions):
             session.wedge()
+
+    def _release_wedged_listeners(self) -> None:
+        held, self._wedged_listeners = self._wedged_listeners, []
+        for fd in held:
+            os.close(fd)
 
     async def connectivity_loss(self, at: float, duration: float) -> None:
         """IB's connectivity lost AT s from now for FOR s (fault connectivity-loss)."""
@@ -368,10 +379,11 @@ class MockGateway:
         await self.stop()
 
     async def serve_forever(self) -> None:
+        """Serve until cancelled. Not the server's own serve_forever(): a restart
+        or a no-accept wedge closes that server, which would end it."""
         if self._server is None:
             await self.start()
-        assert self._server is not None
-        await self._server.serve_forever()
+        await asyncio.get_running_loop().create_future()  # resolved by nothing: ends when cancelled
 
     @property
     def port(self) -> int:

@@ -13,6 +13,8 @@ CLOSE_WAIT grows with the client's own disconnects while the API answers.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from typing import cast
 
 import pytest
 
@@ -71,7 +73,22 @@ def test_parse_bad(text: str, message: str) -> None:
         parse_fault(text)
 
 
-async def test_no_accept_keeps_listening_while_the_accept_queue_grows() -> None:
+def _loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop]:
+    if name == "asyncio":
+        return asyncio.new_event_loop
+    uvloop = pytest.importorskip("uvloop", reason="uvloop is not installed (the optional [fast] extra)")
+    return cast("Callable[[], asyncio.AbstractEventLoop]", uvloop.new_event_loop)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_no_accept_keeps_listening_while_the_accept_queue_grows(loop: str) -> None:
+    """On asyncio's loop and on uvloop (IBGW_MOCK_LOOP=uvloop): once the listener's own
+    descriptor is closed, neither loop has anything left to accept() on."""
+    with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
+        runner.run(_no_accept_keeps_listening())
+
+
+async def _no_accept_keeps_listening() -> None:
     async with MockGateway(HOST, 0, faults=["api-wedge=no-accept,1"]) as gw:
         await _session(gw, 31)  # answered; its end wedges the API
         assert gw.wedged == "no-accept"
