@@ -9,14 +9,21 @@ REPORTS := reports
 ALLURE_TOOLS := tools/allure
 ALLURE_STAMP := $(ALLURE_TOOLS)/node_modules/.installed
 PYTEST_ARGS ?=
-# pytest-xdist workers for `make test` and `make report` (auto: one per core; WORKERS=0: serial).
+# pytest-xdist workers for `make test` and `make report` (WORKERS=N for both; WORKERS=0: serial).
 # --dist loadfile keeps each test file on one worker: module fixtures (the version matrix's
 # targets and its matrix directory, test_report's nested pytest run) and module-level state
 # (the matrix's pinning check reads what its own cells wrote) assume one process per file. The
 # repository's conftest.py refines it (tests/support/balance.py): files of independent long tests
-# (the zombie suite, the soak and interrupt tests) are shared by both workers.
+# (the zombie suite, the soak and interrupt tests) are shared by the workers.
+# `make report` runs one worker per core (auto): its matrix cells are CPU work with timeouts.
+# `make test` runs two per core (TEST_WORKERS): most of the harness's own tests wait (sockets,
+# timeouts, child processes), so a third and fourth worker overlap that waiting; the nested suite
+# runs among them still take one core each at most (tests/support/slots.py).
 WORKERS ?= auto
+CORES := $(shell nproc 2>/dev/null || echo 1)
+TEST_WORKERS ?= $(if $(filter command line environment,$(origin WORKERS)),$(WORKERS),$(shell echo $$((2 * $(CORES)))))
 XDIST_ARGS = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
+TEST_XDIST_ARGS = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
 .PHONY: help venv lint test test-live report report-tools mock bench soak clean
 
@@ -36,7 +43,7 @@ help:
 	@echo "make venv     create .venv and install the harness (every target does this on first use)"
 	@echo "make clean    remove generated reports and caches"
 	@echo "PYTEST_ARGS='...' passes extra pytest options to test, test-live, report and soak"
-	@echo "WORKERS=N    pytest-xdist workers for test and report (default auto: one per core; 0: serial)"
+	@echo "WORKERS=N    pytest-xdist workers for test and report (default: test two per core, report one per core; 0: serial)"
 
 venv: $(STAMP)
 
@@ -50,7 +57,7 @@ $(STAMP): pyproject.toml
 # With npm present, the report tooling is installed first so the browser test
 # of the HTML report runs (without npm it skips, or fails under IBGW_REQUIRE_BROWSER=1).
 test: lint $(STAMP) $(if $(shell command -v npm 2>/dev/null),$(ALLURE_STAMP))
-	$(PY) -m pytest tests suites --expect-regressions $(XDIST_ARGS) $(PYTEST_ARGS)
+	$(PY) -m pytest tests suites --expect-regressions $(TEST_XDIST_ARGS) $(PYTEST_ARGS)
 
 # The checks that keep the layers as documented (configuration in pyproject.toml): lint and
 # import order, types on harness/, and the import-linter contracts (layer order; stdlib-only
