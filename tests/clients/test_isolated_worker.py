@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.processes import run_pytest
-from tests.support.slots import async_nested_run_slot
 
 SUITES = ("suites/test_handshake.py", "suites/test_account_sync.py", "suites/test_zombie.py",
           "suites/test_gateway_or_code.py")
@@ -35,10 +34,8 @@ async def test_example_worker_passes_the_ci_suites(tmp_path):
     # Every suite; the zombie suite without its disconnect-x10 rotating-ids cycles: the same-id cycles
     # drive the same worker through the same ten disconnects and are the stricter (the id must come
     # free each time), and the rotating ones were a fifth of this nested run.
-    async with async_nested_run_slot():  # one nested suite run per core across xdist workers (tests/support/slots.py)
-        code, out = await run_pytest(*SUITES, "--client", GOOD, "-k",
-                                     "isolated_worker and not disconnect-x10-rotating-ids", evidence_dir=tmp_path,
-                                     timeout=360)
+    code, out = await run_pytest(*SUITES, "--client", GOOD, "-k", "isolated_worker and not disconnect-x10-rotating-ids",
+                                 evidence_dir=tmp_path, timeout=360)
     assert code == 0, out[-3000:]
     # at least handshake 8, account sync 1, zombie 3, gateway-or-code 1: every one through the worker
     assert counts(out).get("passed", 0) >= 13 and "failed" not in counts(out), out[-2000:]
@@ -53,9 +50,8 @@ async def test_broken_copies_fail_the_ci_suites_and_the_verdict_names_them(tmp_p
     spec = f"examples.isolated_worker.broken:{factory}"
     # Every suite, the zombie suite by its process-exit cycles only (the
     # disconnect cycles fail the same way, just ten times over).
-    async with async_nested_run_slot():
-        code, out = await run_pytest(*SUITES, "--client", spec, "-k", "isolated_worker and not disconnect-x10",
-                                     "--tb=line", evidence_dir=tmp_path)
+    code, out = await run_pytest(*SUITES, "--client", spec, "-k", "isolated_worker and not disconnect-x10", "--tb=line",
+                                 evidence_dir=tmp_path)
     assert code == 1, out[-3000:]
     assert counts(out).get("failed", 0) >= 12 and "passed" not in counts(out), out[-2000:]
     details = verdict(tmp_path)

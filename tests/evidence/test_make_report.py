@@ -21,7 +21,6 @@ from pathlib import Path
 import pytest
 
 from tests.support.processes import run
-from tests.support.slots import nested_run_slot
 
 SLICE = "test_handshake_completes and raw-id1-readonly or test_matrix_cell or test_version_probe or pin_never"
 
@@ -50,9 +49,8 @@ def test_make_report_without_npm_names_npm_once_and_makes_every_other_artifact(
            "IBGW_MATRIX_RUNS": "1"}
     env.pop("IBGW_GATEWAY", None)
     env.pop("MAKEFLAGS", None)
-    with nested_run_slot():  # one nested suite run per core across the xdist workers (tests/support/slots.py)
-        proc = run(["make", "--no-print-directory", "report", f"REPORTS={reports}",
-                    f"PYTEST_ARGS=-k '{SLICE}' -p no:cacheprovider -q"], env=env, timeout=600)
+    proc = run(["make", "--no-print-directory", "report", f"REPORTS={reports}",
+                f"PYTEST_ARGS=-k '{SLICE}' -p no:cacheprovider -q"], env=env, timeout=600)
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
     npm_lines = [line for line in out.splitlines() if re.search(r"\bnpm\b", line)]

@@ -28,7 +28,6 @@ from harness.evidence.html_report import generate, tooling_installed
 from harness.mock import MockGateway
 from tests.support import ROOT
 from tests.support.processes import child_env, pytest_cmd, run, run_pytest
-from tests.support.slots import nested_run_slot
 
 FIXTURE = ROOT / "tests" / "report_fixtures" / "leaky_failing.py"
 # Planted ids; each is searched for by its digits, so no prefix or case hides a leak.
@@ -50,8 +49,7 @@ def planted_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
                      "-rA", "--gateway", "mock:10.50", "--client", "ibapi", "--log-level=DEBUG",
                      f"--alluredir={out / 'allure-results'}", "--clean-alluredir", f"--junitxml={out / 'junit.xml'}",
                      evidence_dir=out / "evidence")
-    with nested_run_slot():  # one nested suite run per core across the xdist workers (tests/support/slots.py)
-        proc = run(cmd, env=env, timeout=RUN_TIMEOUT_S)
+    proc = run(cmd, env=env, timeout=RUN_TIMEOUT_S)
     terminal = proc.stdout + proc.stderr
     # Exit 1: the deliberate failure; anything else is the harness breaking.
     assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"

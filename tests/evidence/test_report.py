@@ -41,7 +41,6 @@ from harness.mock.profiles import get_profile
 from harness.targets import MockTarget
 from tests.support import ROOT
 from tests.support.processes import pytest_cmd, run, run_cli
-from tests.support.slots import nested_run_slot
 
 FAILING = ROOT / "tests" / "report_fixtures" / "failing_scenarios.py"
 PASSING = [f"suites/test_handshake.py::test_handshake_completes[{c}-id1-readonly]" for c in ("raw", "ib_async", "ibapi")]
@@ -76,8 +75,7 @@ def _suites_cmd(out: Path, tests: list[str]) -> tuple[list[str], dict[str, str]]
 
 def _run_suites(out: Path, tests: list[str]) -> subprocess.CompletedProcess[str]:
     cmd, env = _suites_cmd(out, tests)
-    with nested_run_slot():  # one nested suite run per core across the xdist workers (tests/support/slots.py)
-        return run(cmd, env=env, timeout=RUN_TIMEOUT_S)
+    return run(cmd, env=env, timeout=RUN_TIMEOUT_S)
 
 
 @pytest.fixture(scope="module")
@@ -319,8 +317,7 @@ def run_m(tmp_path_factory: pytest.TempPathFactory) -> Path:
     what `make report` does, small."""
     out = tmp_path_factory.mktemp("report-run-matrix")
     cmd, env = _matrix_cmd(out)
-    with nested_run_slot():
-        proc = run(cmd, env=env, timeout=RUN_TIMEOUT_S)
+    proc = run(cmd, env=env, timeout=RUN_TIMEOUT_S)
     # Exit 1: the regressed builds' cells fail, as the convention says.
     assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
     pin = run_cli("pin", str(out / "evidence" / "matrix"), "--out", str(out))

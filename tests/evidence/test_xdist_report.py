@@ -35,7 +35,6 @@ import pytest
 from harness.pytest_plugin.workers import split_range
 from tests.support import ROOT
 from tests.support.processes import Started, pytest_cmd, run, run_cli
-from tests.support.slots import nested_run_slot
 
 SLICE = ["suites/test_version_matrix.py",
          *[f"suites/test_handshake.py::test_handshake_completes[{c}-id1-readonly]" for c in ("raw", "ib_async", "ibapi")]]
@@ -76,15 +75,13 @@ def _finished(out: Path, step: Started) -> Path:
 @pytest.fixture(scope="module")
 def serial(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report-serial")
-    with nested_run_slot():  # one nested suite run per core across the xdist workers (tests/support/slots.py)
-        return _finished(out, _report_step(out, 0))
+    return _finished(out, _report_step(out, 0))
 
 
 @pytest.fixture(scope="module")
 def parallel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report-xdist")
-    with nested_run_slot():
-        return _finished(out, _report_step(out, 2))
+    return _finished(out, _report_step(out, 2))
 
 
 def _summary(out: Path) -> str:

@@ -8,8 +8,7 @@ tests (the zombie suite, the soak and interrupt tests: minutes each), and
 as one unit each they left a worker busy alone at the end of the run while
 the others sat idle. So, only for `--dist loadfile`: SPREAD files have no
 module fixture and no module state, and each of their tests is its own unit
-of work, shared by all workers (`make test` runs two per core; the nested
-suite runs among the tests take a core each through tests/support/slots.py).
+of work, shared by all workers.
 
 Tried and dropped: handing the heaviest files out first. It started every
 nested report run (test_report, test_xdist_report, test_redaction_planted,
