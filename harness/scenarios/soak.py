@@ -395,6 +395,7 @@ class Soak:
                 log.exception("soak fault %s failed", step.text())
             step.ended = self.t()
             self._fault_event("fault_end", step, step.error or "")
+            raise_if_cancelled()
 
     async def _interval_loop(self, end: float) -> None:
         n = 0
