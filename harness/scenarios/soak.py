@@ -56,6 +56,22 @@ CONFIG_PHASE = "soak configuration"
 PROBE_ID_RANGE = (700, 899)  # fresh-probe client ids, cycled; persistent ids stay below
 
 
+def raise_if_cancelled() -> None:
+    """Raise CancelledError when this task was cancelled but an await swallowed it.
+
+    Why: on Python 3.11 asyncio.wait_for returns the awaited result instead of
+    raising when the reply and the cancellation land in the same loop
+    iteration (CPython bpo-42130, gh-86296; wait_for was rewritten in 3.12).
+    Every client's ping is a wait_for on a reply, so on a loaded machine a
+    SIGTERM could vanish inside one and the ping loop ran on to the end of
+    --duration: the soak ignored SIGTERM (killed with -9 by whoever waited).
+    A loop that checks this after each round trip stops at once instead.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 @dataclass
 class SoakConfig:
     """What to run and what counts as passing. Defaults suit the one-hour soak."""
@@ -329,6 +345,7 @@ class Soak:
                 run.record_ping(started, None, type(exc).__name__)
             else:
                 run.record_ping(started, latency)
+            raise_if_cancelled()
 
     async def _probe_loop(self, end: float) -> None:
         cfg = self.config
@@ -354,6 +371,7 @@ class Soak:
                     await client.disconnect()
             self.probes.append(probe)
             self._interval_probes.append(probe)
+            raise_if_cancelled()
             if not probe.ok:
                 self.jsonl.write({"type": "event", "t": probe.at, "wall": _now_iso(), "kind": "probe_failed",
                                   "client": name, "client_id": client_id, "detail": probe.cause})
@@ -377,6 +395,7 @@ class Soak:
                 log.exception("soak fault %s failed", step.text())
             step.ended = self.t()
             self._fault_event("fault_end", step, step.error or "")
+            raise_if_cancelled()
 
     async def _interval_loop(self, end: float) -> None:
         n = 0

@@ -2,9 +2,12 @@
 made, a non-zero exit (the HTML report is missing), and a last line that
 says what the run found.
 
-A slice of the suites runs (one handshake, the 10.41 and 10.50 matrix rows
+A slice of the suites runs (one handshake, the 10.30 and 10.50 matrix rows
 with one zombie run each) so the test takes seconds, not the full run's
-minutes; the recipe is the real one. PATH holds every tool the machine has
+minutes; the recipe is the real one. 10.30 is the regression row because
+its cells fail at once (closed after startApi); 10.41's wedge made every
+cell sit out handshake timeouts (40 s of this test under load) and says
+nothing more about the recipe. PATH holds every tool the machine has
 except npm and npx.
 """
 
@@ -42,7 +45,7 @@ def test_make_report_without_npm_names_npm_once_and_makes_every_other_artifact(
         tmp_path_factory: pytest.TempPathFactory) -> None:
     tmp_path = tmp_path_factory.mktemp("mkreport")  # a path that does not itself say "npm"
     reports = tmp_path / "reports"
-    env = {**os.environ, "PATH": _path_without_npm(tmp_path), "IBGW_MATRIX_VERSIONS": "10.41,10.50",
+    env = {**os.environ, "PATH": _path_without_npm(tmp_path), "IBGW_MATRIX_VERSIONS": "10.30,10.50",
            "IBGW_MATRIX_RUNS": "1"}
     env.pop("IBGW_GATEWAY", None)
     env.pop("MAKEFLAGS", None)
@@ -60,5 +63,5 @@ def test_make_report_without_npm_names_npm_once_and_makes_every_other_artifact(
     assert not (reports / "html").exists()
     last = out.strip().splitlines()
     final = next(line for line in reversed(last) if line.startswith("make report: "))
-    assert "regressions found in 10.41" in final and "pinning recommends 10.50" in final, final
+    assert "regressions found in 10.30" in final and "pinning recommends 10.50" in final, final
     assert "HTML report missing" in final and final.endswith("(exit 1)"), final

@@ -17,7 +17,7 @@ import pytest
 
 from harness.evidence.soak_plot import plot_timeline, read_jsonl
 from harness.mock import MockGateway
-from harness.scenarios.soak import SoakConfig, run_soak
+from harness.scenarios.soak import SoakConfig, raise_if_cancelled, run_soak
 from harness.scenarios.soak_schedule import ScheduleError, default_schedule, parse_schedule
 from harness.targets.base import Endpoint
 from tests.support import ROOT
@@ -161,6 +161,25 @@ async def test_soak_killed_by_sigterm_leaves_readable_json_lines(tmp_path: Path)
     assert ("raw", "recovered") in {(r.get("client"), r["kind"]) for r in records if r["type"] == "event"}
     assert records[-1]["type"] == "summary" and records[-1]["aborted"].startswith("cancelled")
     assert (path.parent / "timeline.png").is_file()
+
+
+async def test_a_cancellation_swallowed_by_wait_for_still_stops_a_soak_loop() -> None:
+    """The cause of a soak that ignored SIGTERM under load: on Python 3.11 a wait_for whose reply and
+    cancellation land in the same loop iteration returns the reply (bpo-42130); the soak's loops check
+    raise_if_cancelled() after each round trip, so they stop all the same."""
+    reply: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def one_round_trip() -> str:
+        await asyncio.wait_for(reply, 5)  # a ping: wait_for on the reply
+        raise_if_cancelled()
+        return "ran on after the cancellation"
+
+    task = asyncio.create_task(one_round_trip())
+    await asyncio.sleep(0)  # the task now waits on the reply
+    reply.set_result(1)  # the reply and the cancellation in the same iteration
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
 
 
 def test_backoff_grows_to_its_cap_and_rejects_nonsense() -> None:

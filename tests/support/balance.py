@@ -6,9 +6,9 @@ module-level state (the matrix's pinning check reads what its own cells
 wrote) stay in one process. But a few files are long runs of independent
 tests (the zombie suite, the soak and interrupt tests: minutes each), and
 as one unit each they left a worker busy alone at the end of the run while
-the other sat idle. So, only for `--dist loadfile`: SPREAD files have no
+the others sat idle. So, only for `--dist loadfile`: SPREAD files have no
 module fixture and no module state, and each of their tests is its own unit
-of work, shared by both workers.
+of work, shared by all workers.
 
 Tried and dropped: handing the heaviest files out first. It started every
 nested report run (test_report, test_xdist_report, test_redaction_planted,
