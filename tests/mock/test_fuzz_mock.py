@@ -7,7 +7,7 @@ before and during the handshake, oversized length prefixes, floods, slowloris,
 clients that never read) and checks the mock in its own process: it stays
 up, a healthy client's pings are all answered, every connection ends with a
 logged cause, no internal error, buffers and RSS bounded. CI runs
-IBGW_FUZZ_INPUTS of them (default 4000; `make test` runs 2000, which reach
+IBGW_FUZZ_INPUTS of them (default 2000, which reach
 the same coverage bars); the full run is `make fuzz` (100000 inputs).
 
 Plus regression tests for what the fuzzer found: 5,000-digit numbers where
