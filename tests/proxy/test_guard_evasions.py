@@ -176,6 +176,8 @@ class Relay:
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: int) -> None:
         try:
+            if not upstream:
+                raise ConnectionRefusedError("no test is using the relay")
             up_reader, up_writer = await asyncio.open_connection(HOST, upstream)
         except OSError:
             writer.close()  # as a Gateway that is not there: the child sees the connection end
@@ -252,14 +254,20 @@ async def _shared_child(command: str, upstream_port: int, allow_orders: bool, al
 async def cli_proxy(upstream_port: int, allow_orders: bool = False, allow_config: bool = False
                     ) -> AsyncIterator[int]:
     """`ibgw proxy` as a subprocess (this module's shared one for these options)."""
-    yield await _shared_child("proxy", upstream_port, allow_orders, allow_config)
+    try:
+        yield await _shared_child("proxy", upstream_port, allow_orders, allow_config)
+    finally:
+        _RELAY[0].upstream = 0  # a late connection after the test reaches no port, not another's mock
 
 
 @contextlib.asynccontextmanager
 async def cli_record(upstream_port: int, allow_orders: bool = False) -> AsyncIterator[int]:
     """`ibgw record` as a subprocess (it has no option to allow anything; this module's shared one)."""
     assert not allow_orders
-    yield await _shared_child("record", upstream_port, False, False)
+    try:
+        yield await _shared_child("record", upstream_port, False, False)
+    finally:
+        _RELAY[0].upstream = 0  # a late connection after the test reaches no port, not another's mock
 
 
 @contextlib.asynccontextmanager
