@@ -26,8 +26,11 @@ async def test_the_kernel_table_and_psutil_agree_on_a_close_wait() -> None:
         accepted, _ = server.accept()
         with accepted:
             client.close()  # the server side never closes: CLOSE_WAIT, the zombie signature
-            await poll_until(lambda: sockets.close_wait_count(port) == 1, timeout=10.0,
-                             what="the accepted socket to reach CLOSE_WAIT")
+            # Both ends settled (the client's side leaves FIN_WAIT1 when its FIN is acked), so the
+            # two reads below, taken one after the other, see the same states.
+            await poll_until(lambda: sockets.close_wait_count(port) == 1 and "FIN_WAIT2" in {
+                row.status for row in sockets.port_states(port, either_end=True)}, timeout=10.0,
+                what="the accepted socket to reach CLOSE_WAIT and the client's FIN_WAIT2")
             fast = sockets.port_states(port, either_end=True)
             full = sockets.port_sockets(port, either_end=True)
     assert _view(fast) == _view(full)
