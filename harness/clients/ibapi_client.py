@@ -55,9 +55,9 @@ What each phase timestamp is derived from:
   the API is ready, and left subscribed, as ib_async's start-up does).
 
 ``timeout`` is one overall deadline for ``connect`` (ibapi has no timeouts of
-its own). Tearing down a stalled connect adds up to ~1 s for ibapi's threads
-to notice the closed socket, and every ``disconnect()`` takes up to ~1 s for
-the same reason (the ``EReader`` thread's ``recv`` poll).
+its own). Tearing down a stalled connect, and every ``disconnect()``, used to
+wait up to ~1 s for ibapi's threads to notice the closed socket (the ``recv``
+poll); ``_disconnect_now`` wakes that ``recv`` instead (see there).
 
 Known limit: ibapi's ``socket.connect`` has no timeout. Towards an address
 that drops SYNs (not 127.0.0.1), ``connect()`` still raises HandshakeError
@@ -69,8 +69,10 @@ gives up (about two minutes); ``lingering_threads`` then names it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -511,18 +513,46 @@ def _order_phases(clock: PhaseClock) -> None:
     clock.phases.update(ordered)
 
 
-def _shutdown(app: _App, run_thread: threading.Thread | None, timeout: float) -> list[str]:
-    """Runs on the call thread: disconnect, then wait for ibapi's threads.
+def _disconnect_now(app: _App) -> None:
+    """``EClient.disconnect()``, then wake the thread that sits in ``recv`` on its socket.
 
-    Returns the names of threads still alive after ``timeout`` (evidence of
-    a leak; expected to be empty).
+    Why: ibapi closes its socket while its ``EReader`` thread (or a stalled
+    ``connect`` loop) is inside ``recv`` with a 1 s timeout; the kernel keeps
+    the connection open until that call returns, so the FIN and the thread's
+    exit came up to 1 s later, on every disconnect. A duplicate of the
+    descriptor, taken before ibapi closes its own and shut down after, sends
+    the FIN at once and ends that ``recv`` with end-of-stream; ibapi, already
+    disconnected (``conn.socket`` cleared), then leaves its loop as it would
+    after the timeout. ibapi's code is unchanged and the Gateway sees the same
+    close, before ``disconnect()`` returns as before; only the wait is gone.
+    An application's own slow close (tests/clients/test_client_slow_close.py)
+    is unaffected: it never calls this.
     """
+    conn = getattr(app, "conn", None)
+    sock = getattr(conn, "socket", None)
+    try:
+        wake = sock.dup() if sock is not None else None
+    except OSError:
+        wake = None
     try:
         app.disconnect()
     except Exception:
         # EClient.run's own ``finally: disconnect()`` may race with ours and
         # find ``conn`` already cleared; the socket is closed either way.
         pass
+    if wake is not None:
+        with contextlib.suppress(OSError):
+            wake.shutdown(socket.SHUT_RDWR)
+        wake.close()
+
+
+def _shutdown(app: _App, run_thread: threading.Thread | None, timeout: float) -> list[str]:
+    """Runs on the call thread: disconnect, then wait for ibapi's threads.
+
+    Returns the names of threads still alive after ``timeout`` (evidence of
+    a leak; expected to be empty).
+    """
+    _disconnect_now(app)
     deadline = time.monotonic() + timeout
     threads = [
         t for t in threading.enumerate() if isinstance(t, EReader) and t.msg_queue is app.msg_queue
@@ -719,10 +749,7 @@ class IbapiClient:
 
     @staticmethod
     def _disconnect_from_loop(app: _App) -> None:
-        try:
-            app.disconnect()
-        except Exception:
-            pass
+        _disconnect_now(app)
 
     def _with_local_errors(self, cause: str) -> str:
         attempt = self._attempt

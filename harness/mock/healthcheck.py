@@ -103,7 +103,8 @@ def health_state(result: Readiness) -> str:
 async def check_api_ready(host: str, port: int, *, timeout: float = 5.0, client_id: int | None = None,
                           min_version: int = TEXT_PROTOCOL_MIN, max_version: int = TEXT_PROTOCOL_MAX,
                           graceful: bool = False, clean_close: bool = False, required_version: int = 0,
-                          before_close: Callable[[Readiness], Awaitable[None]] | None = None) -> Readiness:
+                          before_close: Callable[[Readiness], Awaitable[None]] | None = None,
+                          peer_close_timeout: float = CLOSE_WAIT_FOR_PEER_S) -> Readiness:
     """One handshake up to a non-empty managedAccounts; never raises for a Gateway failure.
 
     graceful: read what the Gateway still sends (until it is quiet for
@@ -122,7 +123,10 @@ async def check_api_ready(host: str, port: int, *, timeout: float = 5.0, client_
     client minimum; the hello still offers the full range so the reply names
     the Gateway's version). before_close: awaited with the result before a
     failed check closes (the watchdog reads the socket table there, while
-    the stalled connection still shows in it).
+    the stalled connection still shows in it). peer_close_timeout: the
+    clean close's wait for the Gateway's own close (a leaking Gateway never
+    closes, so against a mock fault a test may set it lower; the default is
+    for real Gateways).
     """
     reader: asyncio.StreamReader | None = None
     client_id = client_id if client_id is not None else random.randint(*HEALTH_ID_RANGE)
@@ -198,7 +202,7 @@ async def check_api_ready(host: str, port: int, *, timeout: float = 5.0, client_
             await before_close(state)
         if writer is not None and reader is not None and clean_close:
             state.close = await _close_cleanly(reader, writer, stalled=not state.ready and state.failure in (
-                "silent", "no_next_valid_id", "no_accounts", "not_tws"))
+                "silent", "no_next_valid_id", "no_accounts", "not_tws"), peer_close_timeout=peer_close_timeout)
         else:
             if graceful and reader is not None and writer is not None:
                 await _drain(reader)
@@ -211,14 +215,15 @@ async def check_api_ready(host: str, port: int, *, timeout: float = 5.0, client_
     return state
 
 
-async def _close_cleanly(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, stalled: bool) -> str:
+async def _close_cleanly(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, *, stalled: bool,
+                         peer_close_timeout: float = CLOSE_WAIT_FOR_PEER_S) -> str:
     """FIN, read to the Gateway's own close; reset when it does not close
     (or never answered). Returns "fin" or "reset"."""
     if not stalled:
         try:
             if writer.can_write_eof():
                 writer.write_eof()
-            async with asyncio.timeout(CLOSE_WAIT_FOR_PEER_S):
+            async with asyncio.timeout(peer_close_timeout):
                 while await reader.read(65536):
                     pass
             writer.close()

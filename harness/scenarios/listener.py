@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..targets.proc_net import PROC_TABLES, address, parse_proc_net_tcp, read_tables
+from ..targets.sock_diag import port_rows
 
 STATES = ("ESTABLISHED", "CLOSE_WAIT", "LISTEN")
 SETTLE_S = 0.3  # a reading, accepting server drains its queues far faster than this
@@ -75,12 +76,16 @@ class PortQueues:
 
 
 def _read(port: int) -> PortQueues | None:
-    """One reading of the tables; None when no table exists here."""
-    text = read_tables(PROC_TABLES)
-    if text is None:
-        return None
+    """One reading of the tables; None when no table exists here. The kernel's netlink dump first
+    (port-filtered: /proc formats every TIME_WAIT socket of the host, see targets/sock_diag.py)."""
+    rows = port_rows({port})
+    if rows is None:
+        text = read_tables(PROC_TABLES)
+        if text is None:
+            return None
+        rows = parse_proc_net_tcp(text)
     view = PortQueues(port, True)
-    for row in parse_proc_net_tcp(text):
+    for row in rows:
         if row.state not in STATES or row.local_port != port:
             continue
         if row.state == "LISTEN":

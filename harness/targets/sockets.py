@@ -24,6 +24,7 @@ import psutil
 
 from ..core.errors import HarnessError
 from .proc_net import address, parse_proc_net_tcp, read_tables
+from .sock_diag import port_rows
 
 
 @dataclass(frozen=True)
@@ -55,17 +56,23 @@ def close_wait_count(port: int | Collection[int], *, either_end: bool = False) -
 
 def port_states(port: int | Collection[int], *, either_end: bool = False) -> list[SocketRow]:
     """port_sockets() without the owning processes (pid and process are None), for the callers that
-    poll counts and peers: read from the kernel's table (proc_net.py) where this host has one.
+    poll counts and peers: the kernel's netlink dump of the live states (sock_diag.py), else its
+    /proc table (proc_net.py), where this host has one. TIME_WAIT rows are not returned.
 
     Why: psutil maps every socket to its process by walking each process's open files, about four
     times the cost of reading the table itself, and the zombie scenario polls the table every 20 ms
-    for each cycle; the counts are the same table either way."""
-    text = read_tables()
-    if text is None:
-        return port_sockets(port, either_end=either_end)
+    for each cycle; the /proc text in turn formats every socket of the host, TIME_WAIT included
+    (tens of thousands after a benchmark or a suite run), where the netlink dump has the kernel
+    filter by port and state. The counts are the same table either way."""
     ports = {port} if isinstance(port, int) else set(port)
+    live = port_rows(ports, either_end=either_end)
+    if live is None:
+        text = read_tables()
+        if text is None:
+            return port_sockets(port, either_end=either_end)
+        live = [row for row in parse_proc_net_tcp(text) if row.state != "TIME_WAIT"]
     rows = []
-    for row in parse_proc_net_tcp(text):
+    for row in live:
         if row.local_port in ports or (either_end and row.remote_port in ports):
             local, remote = address(row.local_hex), address(row.remote_hex)
             rows.append(SocketRow(f"{local[0]}:{local[1]}", f"{remote[0]}:{remote[1]}" if remote[1] else "",

@@ -32,7 +32,9 @@ IDLE = 0.3  # short, so the timeout tests stay fast
 # session may write at most one such burst past the high-water mark before
 # its drain() stops it.
 ONE_BURST_MAX = 64 * 1024
-STALL_DEADLINE = 15.0
+# A hang guard, not a measurement: the flood stalls in well under a second on a quiet machine, and
+# the loop's own exit is an observed state (the mock's frame count unchanged across 5 pings).
+STALL_GUARD_S = 90.0
 # The never-reads test shares the event loop with a 10,000-request flood: on a loaded machine the
 # healthy client's pings can reach the mock more than 0.3 s apart, so there the timeout is longer.
 FLOOD_IDLE = 2.0
@@ -122,10 +124,10 @@ async def _flood_without_reading(gw: MockGateway, healthy: MockClient, count: in
     seen, still = -1, 0
     # Bounded polling of the mock's state (how many requests it has read and
     # what it holds unsent), once per healthy ping, which is itself awaited.
-    deadline = time.monotonic() + STALL_DEADLINE
+    deadline = time.monotonic() + STALL_GUARD_S
     while still < 5:
-        assert time.monotonic() < deadline, "the mock neither finished nor stalled on the flood"
-        assert await healthy.ping(timeout=2.0) > 0  # others are served throughout
+        assert time.monotonic() < deadline, "the mock neither finished nor stalled on the flood (hang guard)"
+        assert await healthy.ping(timeout=10.0) > 0  # others are served throughout (10 s: a loaded machine)
         largest = max(largest, session.writer.transport.get_write_buffer_size())
         frames = len(record.entries) + record.dropped_entries
         still = still + 1 if frames == seen else 0
@@ -155,16 +157,21 @@ async def test_a_client_that_never_reads_cannot_grow_the_mocks_buffers() -> None
 
 
 async def test_a_client_that_never_reads_is_closed_when_asked() -> None:
+    """The close is awaited as an event (the record's close cause), with the healthy client's pings
+    going on meanwhile; the cause itself says the session's write buffer was full, i.e. the flood had
+    stalled the mock's session. The stall is not polled for first (the test above proves it): the
+    idle timer may close the flooder before the stall poll would end, and under load it did."""
     async with MockGateway(port=0, idle_timeout=FLOOD_IDLE) as gw:
         healthy = await MockClient.connect(gw.port, HEALTHY_ID)
-        flooder, _, _ = await _flood_without_reading(gw, healthy, 10_000)
-        session = _session(gw, QUIET_ID)
-        record = session.record
+        flooder = await MockClient.connect(gw.port, QUIET_ID)
+        flooder.writer.transport.set_write_buffer_limits(high=64 * 1024 * 1024)
+        record = _session(gw, QUIET_ID).record  # taken before the flood: the session may end any time after
+        flooder.writer.write(encode_message(m.req_account_updates(True, "")) * 10_000)
 
         async def closed() -> None:
             while record.close_cause is None:
-                assert await healthy.ping() > 0  # each ping is an awaited round trip
-        await asyncio.wait_for(closed(), FLOOD_IDLE + 5)
+                assert await healthy.ping(timeout=10.0) > 0  # others are served throughout (an awaited round trip)
+        await asyncio.wait_for(closed(), STALL_GUARD_S)  # a hang guard; the close itself is the event
         assert record.close_cause == f"idle timeout: client read nothing (write buffer full) for {FLOOD_IDLE:g} s"
         flooder.writer.transport.abort()
         await until(lambda: gw.active_connections == 1)

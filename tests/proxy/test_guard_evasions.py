@@ -140,36 +140,134 @@ async def _banner_port(proc: Spawned, pattern: str) -> int:
     return int((await asyncio.to_thread(proc.wait_for, pattern, 30)).group(1))
 
 
+class Relay:
+    """A byte pipe on a port that outlives the tests, to whichever mock the current test started.
+
+    Why: `ibgw proxy` / `ibgw record` children cost a Python start-up each (about 0.5-1.5 s under
+    load) and 108 of this module's tests ran one; the children take their upstream once, on the
+    command line, while every test has a mock of its own. So the children are started once per
+    module (per kind and allow-options), pointed at this relay, and each test points the relay at
+    its own mock. The relay sits behind the guard (client -> child -> relay -> mock), so what the
+    guard is fed, and how it is split, is unchanged; what reaches the mock is still read from that
+    test's own mock. The tests of this module run one after another (one module, one worker)."""
+
+    def __init__(self) -> None:
+        self.upstream = 0
+        self.port = 0
+        self._server: asyncio.AbstractServer | None = None
+        self._pipes: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, HOST, 0)
+        self.port = int(self._server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+        for task in list(self._pipes):
+            task.cancel()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+
+    def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.ensure_future(self._pipe(reader, writer, self.upstream))
+        self._pipes.add(task)
+        task.add_done_callback(self._pipes.discard)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, upstream: int) -> None:
+        try:
+            if not upstream:
+                raise ConnectionRefusedError("no test is using the relay")
+            up_reader, up_writer = await asyncio.open_connection(HOST, upstream)
+        except OSError:
+            writer.close()  # as a Gateway that is not there: the child sees the connection end
+            return
+        await asyncio.gather(self._copy(reader, up_writer), self._copy(up_reader, writer))
+
+    @staticmethod
+    async def _copy(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        try:
+            while data := await src.read(65536):
+                dst.write(data)
+                await dst.drain()
+        except OSError:
+            pass
+        finally:
+            dst.close()  # one side ended: end the other, as a direct connection would
+
+
+_RELAY: list[Relay] = []  # this module's relay, while its tests run
+_CHILDREN: dict[tuple[str, bool, bool], tuple[Spawned, int]] = {}  # (command, orders, config) -> child, port
+_RECORDINGS: list[tempfile.TemporaryDirectory[str]] = []  # the shared `ibgw record` child's output folder
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def shared_children() -> AsyncIterator[None]:
+    """The relay, and at the end every shared child stopped with its exit code checked: `ibgw proxy`
+    0; `ibgw record` 0, or 3 when it recorded no API session (what it says when the guard closed
+    every stream before its handshake: it never records an empty capture as a success)."""
+    relay = Relay()
+    await relay.start()
+    _RELAY.append(relay)
+    try:
+        yield
+    finally:
+        codes = {}
+        for (command, orders, config), (proc, _) in list(_CHILDREN.items()):
+            codes[(command, orders, config)] = await proc.astop(timeout=15)
+        _CHILDREN.clear()
+        _RELAY.clear()
+        await relay.stop()
+        while _RECORDINGS:
+            _RECORDINGS.pop().cleanup()
+    for (command, _, _), code in codes.items():
+        assert code in ((0, 3) if command == "record" else (0,)), (command, code)
+
+
+async def _shared_child(command: str, upstream_port: int, allow_orders: bool, allow_config: bool) -> int:
+    """The listening port of this module's `ibgw <command>` child for these options, started on first
+    use, with the relay pointed at `upstream_port` (this test's mock)."""
+    relay = _RELAY[0]
+    relay.upstream = upstream_port
+    key = (command, allow_orders, allow_config)
+    if key not in _CHILDREN:
+        options = (["--allow-orders"] if allow_orders else []) + (["--allow-config-changes"] if allow_config else [])
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if command == "proxy":
+            port = await _free_port()
+            proc = Spawned([*CLI, "proxy", "--listen", f"{HOST}:{port}", "--upstream", f"{HOST}:{relay.port}",
+                            *options], stream="stderr", env=env)
+            assert await _banner_port(proc, rf"proxy {HOST}:(\d+)") == port
+        else:
+            _RECORDINGS.append(tempfile.TemporaryDirectory(prefix="guard-evasions-"))
+            out = Path(_RECORDINGS[-1].name) / "rec.jsonl"
+            proc = Spawned([*CLI, "record", "--listen", f"{HOST}:0", "--upstream", f"{HOST}:{relay.port}",
+                            "--out", str(out)], stream="stderr", env=env)
+            port = await _banner_port(proc, rf"recording {HOST}:(\d+)")
+        _CHILDREN[key] = (proc, port)
+    proc, port = _CHILDREN[key]
+    assert proc.proc.poll() is None, f"the shared ibgw {command} child ended (exit {proc.proc.returncode})"
+    return port
+
+
 @contextlib.asynccontextmanager
 async def cli_proxy(upstream_port: int, allow_orders: bool = False, allow_config: bool = False
                     ) -> AsyncIterator[int]:
-    """`ibgw proxy` as a subprocess."""
-    port = await _free_port()
-    options = (["--allow-orders"] if allow_orders else []) + (["--allow-config-changes"] if allow_config else [])
-    proc = Spawned([*CLI, "proxy", "--listen", f"{HOST}:{port}", "--upstream", f"{HOST}:{upstream_port}", *options],
-                   stream="stderr", env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    """`ibgw proxy` as a subprocess (this module's shared one for these options)."""
     try:
-        assert await _banner_port(proc, rf"proxy {HOST}:(\d+)") == port
-        yield port
+        yield await _shared_child("proxy", upstream_port, allow_orders, allow_config)
     finally:
-        code = await proc.astop(timeout=15)
-    assert code == 0
+        _RELAY[0].upstream = 0  # a late connection after the test reaches no port, not another's mock
 
 
 @contextlib.asynccontextmanager
 async def cli_record(upstream_port: int, allow_orders: bool = False) -> AsyncIterator[int]:
-    """`ibgw record` as a subprocess (it has no option to allow anything)."""
+    """`ibgw record` as a subprocess (it has no option to allow anything; this module's shared one)."""
     assert not allow_orders
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = Spawned([*CLI, "record", "--listen", f"{HOST}:0", "--upstream", f"{HOST}:{upstream_port}",
-                        "--out", str(Path(tmp) / "rec.jsonl")], stream="stderr", env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        try:
-            yield await _banner_port(proc, rf"recording {HOST}:(\d+)")
-        finally:
-            code = await proc.astop(timeout=15)
-        # 0, or 3 when it recorded no API session: what `ibgw record` says when the guard closed every
-        # stream before its handshake (it never records an empty capture as a success).
-        assert code in (0, 3)
+    try:
+        yield await _shared_child("record", upstream_port, False, False)
+    finally:
+        _RELAY[0].upstream = 0  # a late connection after the test reaches no port, not another's mock
 
 
 @contextlib.asynccontextmanager

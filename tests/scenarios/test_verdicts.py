@@ -187,8 +187,15 @@ class GreetingServer:
                 self.served.set()
 
     def close(self) -> None:
+        # close() alone does not wake a thread blocked in accept() (Linux): the join used to sit out
+        # its whole 5 s bound. shutdown() ends the accept at once, so the join is an awaited exit.
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.sock.close()
         self._thread.join(5)
+        assert not self._thread.is_alive(), "the greeting server's accept loop did not end"
 
 
 SERVICES = {

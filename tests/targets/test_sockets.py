@@ -26,11 +26,46 @@ async def test_the_kernel_table_and_psutil_agree_on_a_close_wait() -> None:
         accepted, _ = server.accept()
         with accepted:
             client.close()  # the server side never closes: CLOSE_WAIT, the zombie signature
-            await poll_until(lambda: sockets.close_wait_count(port) == 1, timeout=10.0,
-                             what="the accepted socket to reach CLOSE_WAIT")
+            # Both ends settled (the client's side leaves FIN_WAIT1 when its FIN is acked), so the
+            # two reads below, taken one after the other, see the same states.
+            await poll_until(lambda: sockets.close_wait_count(port) == 1 and "FIN_WAIT2" in {
+                row.status for row in sockets.port_states(port, either_end=True)}, timeout=10.0,
+                what="the accepted socket to reach CLOSE_WAIT and the client's FIN_WAIT2")
             fast = sockets.port_states(port, either_end=True)
             full = sockets.port_sockets(port, either_end=True)
     assert _view(fast) == _view(full)
     assert {row.status for row in fast} >= {"LISTEN", "CLOSE_WAIT"}
     assert all(row.pid is None for row in fast)
     assert len(sockets.close_wait_sockets(port)) == 0  # closed by now: both readers see it go
+
+
+@pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="no kernel TCP table on this host (not Linux)")
+async def test_the_netlink_dump_matches_the_proc_table_without_time_wait() -> None:
+    """sock_diag.py (what port_states reads first) must give the /proc table's rows, queues included,
+    for IPv4 and IPv6, leaving out only TIME_WAIT."""
+    from harness.targets import sock_diag
+    from harness.targets.proc_net import parse_proc_net_tcp, read_tables
+
+    with socket.socket() as server, socket.socket(socket.AF_INET6) as server6:
+        server.bind(("127.0.0.1", 0))
+        server6.bind(("::1", 0))
+        server.listen()
+        server6.listen()
+        ports = {server.getsockname()[1], server6.getsockname()[1]}
+        with socket.create_connection(server.getsockname()) as unread, \
+                socket.create_connection(server6.getsockname()[:2]) as peer6:
+            accepted, _ = server.accept()
+            accepted6, _ = server6.accept()
+            with accepted, accepted6:
+                unread.sendall(b"never read")  # an ESTABLISHED row with rx_queue > 0
+                peer6.close()  # a CLOSE_WAIT row on the IPv6 side
+                await poll_until(lambda: sockets.close_wait_count(server6.getsockname()[1]) == 1, timeout=10.0,
+                                 what="the IPv6 accepted socket to reach CLOSE_WAIT")
+                await poll_until(lambda: any(r.rx_queue for r in sock_diag.port_rows(ports) or []), timeout=10.0,
+                                 what="the unread bytes to show in the accepted socket's queue")
+                fast = sock_diag.port_rows(ports)
+                text = read_tables()
+    assert fast is not None and text is not None
+    table = [row for row in parse_proc_net_tcp(text) if row.local_port in ports and row.state != "TIME_WAIT"]
+    assert sorted(fast, key=repr) == sorted(table, key=repr)
+    assert {row.state for row in fast} >= {"LISTEN", "ESTABLISHED", "CLOSE_WAIT"}

@@ -192,6 +192,7 @@ def test_the_proc_table_reader_decodes_listener_backlog_and_unread_bytes(tmp_pat
     ]
     table = tmp_path / "tcp6"
     table.write_text(header + "\n".join(f"   {r} 00:00000000 00000000 0 0 1 1" for r in rows) + "\n")
+    monkeypatch.setattr(listener, "port_rows", lambda ports: None)  # as where netlink is unavailable: /proc text
     monkeypatch.setattr(listener, "PROC_TABLES", (tmp_path / "missing", table))
     queues = listener.port_queues(4002)
     assert queues.visible and queues.listening and queues.accept_backlog == 37
