@@ -108,6 +108,29 @@ def port_sockets(port: int | Collection[int], *, either_end: bool = False) -> li
     return rows
 
 
+WILDCARDS = frozenset({"0.0.0.0", "::", "*"})
+
+
+def served_by_listener(rows: list[SocketRow]) -> list[SocketRow]:
+    """The rows that belong to the port's server: those whose local address a
+    listener on the port covers (all of them for a wildcard listener, or when
+    no listener is visible).
+
+    Why: a listener bound to 127.0.0.1:P shares its port number with any
+    client socket the kernel bound to another address, e.g. 127.0.0.7:P for
+    a connection elsewhere (load generators spread over 127.0.0.x do this
+    constantly). Those are not the server's connections, and counting them
+    named the client cap as a candidate for a Gateway nobody was connected to."""
+    listening = {_host(row.local) for row in rows if row.status == "LISTEN"}
+    if not listening or listening & WILDCARDS:
+        return rows
+    return [row for row in rows if _host(row.local) in listening]
+
+
+def _host(address: str) -> str:
+    return address.rsplit(":", 1)[0].strip("[]")
+
+
 def _addr(addr: Any) -> str:
     host = addr.ip.removeprefix("::ffff:")
     return f"{host}:{addr.port}"

@@ -69,3 +69,30 @@ async def test_the_netlink_dump_matches_the_proc_table_without_time_wait() -> No
     table = [row for row in parse_proc_net_tcp(text) if row.local_port in ports and row.state != "TIME_WAIT"]
     assert sorted(fast, key=repr) == sorted(table, key=repr)
     assert {row.state for row in fast} >= {"LISTEN", "ESTABLISHED", "CLOSE_WAIT"}
+
+
+def test_a_client_socket_sharing_the_listeners_port_number_is_not_the_servers() -> None:
+    """A listener on 127.0.0.1:P, a client socket the kernel (here: we) bound to
+    127.0.0.2:P for a connection elsewhere, and one real connection to the
+    listener: only the listener's own rows count as the server's."""
+    with socket.create_server(("127.0.0.1", 0)) as server, socket.create_server(("127.0.0.1", 0)) as elsewhere:
+        port = server.getsockname()[1]
+        with socket.socket() as stranger, socket.create_connection(("127.0.0.1", port)) as client:
+            stranger.bind(("127.0.0.2", port))
+            stranger.connect(elsewhere.getsockname())
+            accepted, _ = server.accept()
+            other, _ = elsewhere.accept()
+            with accepted, other:
+                rows = sockets.port_sockets(port)
+                assert any(r.local == f"127.0.0.2:{port}" for r in rows), rows  # the table does show it
+                served = sockets.served_by_listener(rows)
+                assert {r.status for r in served} == {"LISTEN", "ESTABLISHED"}, served
+                assert [r.local for r in served if r.status == "ESTABLISHED"] == [f"127.0.0.1:{port}"]
+                assert client.getsockname()[1] != port
+
+
+def test_a_wildcard_listener_keeps_every_row() -> None:
+    rows = [sockets.SocketRow("0.0.0.0:4002", "", "LISTEN", None, None),
+            sockets.SocketRow("127.0.0.9:4002", "127.0.0.1:50000", "ESTABLISHED", None, None)]
+    assert sockets.served_by_listener(rows) == rows
+    assert sockets.served_by_listener(rows[1:]) == rows[1:]  # no listener visible: nothing to judge by

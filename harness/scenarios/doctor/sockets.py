@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 
-from ...targets.sockets import SocketRow, SocketTableUnavailable, port_sockets
+from ...targets.sockets import SocketRow, SocketTableUnavailable, port_sockets, served_by_listener
 from ..zombie import settled_close_wait
 from .vocabulary import FORWARDERS
 
@@ -73,11 +73,11 @@ async def survey_sockets(host: str, port: int, settle: float) -> SocketSurvey:
     if not await _is_local(host, port):
         return SocketSurvey(False, f"{host} is not this host: its socket table is not visible here")
     try:
-        first = await asyncio.to_thread(port_sockets, port)
+        first = served_by_listener(await asyncio.to_thread(port_sockets, port))
         before = sum(1 for row in first if row.status == psutil.CONN_CLOSE_WAIT)
         if before:
             await settled_close_wait(port, 0, settle)
-        rows = await asyncio.to_thread(port_sockets, port) if before else first
+        rows = served_by_listener(await asyncio.to_thread(port_sockets, port)) if before else first
     except (SocketTableUnavailable, OSError, psutil.Error) as exc:
         return SocketSurvey(False, f"socket table unavailable: {exc}")
     close_wait = [row for row in rows if row.status == psutil.CONN_CLOSE_WAIT]
