@@ -19,6 +19,8 @@ import psutil
 import pytest
 
 from harness.mock import PROFILES
+from harness.protocol.framing import HEADER
+from harness.protocol.handshake import encode_hello
 from tests.support.processes import MockServe, run_cli
 
 
@@ -58,14 +60,28 @@ def test_port_0_prints_the_actual_port_and_serves(serve: list[MockServe], tmp_pa
         pass
 
 
+def _read_frame(sock: socket.socket) -> bytes:
+    def exactly(n: int) -> bytes:
+        data = b""
+        while len(data) < n:
+            chunk = sock.recv(n - len(data))
+            assert chunk, f"the mock closed after {len(data)} of {n} bytes"
+            data += chunk
+        return data
+    return exactly(HEADER.unpack(exactly(HEADER.size))[0])
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_stops_cleanly(serve: list[MockServe], tmp_path: Path, signum: int) -> None:
     server = start(serve, tmp_path)
     assert psutil.Process(server.proc.pid).children(recursive=True) == []
-    # An open API session, so the stop has a connection to drop.
+    # An open session the mock has read to the end (its hello answered), so the stop has a
+    # connection to drop and drops it with a FIN: bytes the mock never read would make the
+    # kernel answer the close with a reset instead (seen under load with a bare `API\0`).
     client = socket.create_connection(("127.0.0.1", server.port), timeout=5)
     try:
-        client.sendall(b"API\0")
+        client.sendall(encode_hello(100, 176))
+        _read_frame(client)  # the server's version and connection time
         server.proc.send_signal(signum)
         assert server.proc.wait(15) == 0, server.stderr
         client.settimeout(5)
