@@ -348,20 +348,52 @@ def _listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
+SWEEP_ATTEMPTS = 3
+
+
+def _gated_next_run(select: str, **env: str) -> subprocess.Popen[str]:
+    """The next run, started and held at its session start (tests/docker_victims/conftest.py)
+    until `_release` lets it sweep: the window in which a sibling worker's nested session
+    could sweep the orphan first shrinks from a Python start-up to milliseconds."""
+    nxt = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", str(VICTIM),
+                            "-k", select], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+                           env={**os.environ, "VICTIM_GATE": "1", **env})
+    assert nxt.stdout is not None
+    seen = []
+    for line in nxt.stdout:  # ends at the gate's line, or when the run exits without reaching it
+        if line.startswith("VICTIM-GATE-READY"):
+            return nxt
+        seen.append(line)
+    nxt.wait(timeout=10)
+    raise AssertionError(f"the next run never reached its session start: {''.join(seen)}")
+
+
+def _release(nxt: subprocess.Popen[str]) -> tuple[int, str]:
+    """Let the held run sweep and finish; its exit code and whole output."""
+    out, _ = nxt.communicate("go\n", timeout=120)
+    return nxt.returncode, out
+
+
 @pytest.mark.docker
 def test_a_sigkilled_run_leaves_no_container_after_the_next_runs_start(docker_engine):
-    proc, container_id, run_id = _victim(hold=60)
-    os.killpg(proc.pid, signal.SIGKILL)  # no handler runs: the container is orphaned
-    proc.wait(timeout=10)
-    orphans = _run_containers(docker_engine, run_id)
-    assert [c.id for c in orphans] == [container_id]
-    # The next run: a full pytest run of a container test, which sweeps at start-up.
-    nxt = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", str(VICTIM),
-                          "-k", "test_hold_a_container"],
-                         check=False, capture_output=True, text=True, cwd=ROOT, timeout=120, env={**os.environ, "VICTIM_HOLD": "0"})
-    assert nxt.returncode == 0, nxt.stdout + nxt.stderr
-    assert "left by dead runs" in nxt.stderr or "left by dead runs" in nxt.stdout
-    assert _run_containers(docker_engine, run_id) == []
+    """A full pytest run of a container test, started after a SIGKILLed one,
+    sweeps that run's container at start-up. A sibling worker's nested session
+    can still, rarely, take the orphan in the milliseconds after the release:
+    then the scenario is played again (at most SWEEP_ATTEMPTS times)."""
+    for _ in range(SWEEP_ATTEMPTS):
+        proc, container_id, run_id = _victim(hold=60)
+        nxt = _gated_next_run("test_hold_a_container", VICTIM_HOLD="0")
+        os.killpg(proc.pid, signal.SIGKILL)  # no handler runs: the container is orphaned
+        proc.wait(timeout=10)
+        orphans = _run_containers(docker_engine, run_id)
+        assert [c.id for c in orphans] == [container_id]
+        code, out = _release(nxt)
+        assert code == 0, out
+        assert _run_containers(docker_engine, run_id) == []
+        if "left by dead runs" in out:
+            return
+    pytest.fail(f"in {SWEEP_ATTEMPTS} attempts another session swept the orphan before this run's own sweep")
 
 
 @pytest.mark.docker
@@ -381,8 +413,6 @@ def test_a_signal_removes_the_runs_containers_and_a_live_run_is_never_swept(dock
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-SWEEP_ATTEMPTS = 3
-
 
 @pytest.mark.docker
 def test_a_plain_run_after_a_sigkilled_one_sweeps_its_container_at_session_start(docker_engine):
@@ -390,25 +420,25 @@ def test_a_plain_run_after_a_sigkilled_one_sweeps_its_container_at_session_start
     session start removes what the SIGKILLed run left, and with it the port
     its host-networking mock still listened on.
 
-    Any pytest session on this engine sweeps dead runs' containers, so under
-    `make test` a sibling worker's nested run can take the orphan first: then
-    the orphan is gone but this run had nothing to say, and the scenario is
-    played again (at most SWEEP_ATTEMPTS times). A broken sweep cannot pass
-    that way: the orphan would still be there after the next run."""
+    Any pytest session on this engine sweeps dead runs' containers, so the
+    next run is held at its session start until the kill (`_gated_next_run`).
+    If a sibling worker's nested run still takes the orphan first, the orphan
+    is gone but this run had nothing to say, and the scenario is played again
+    (at most SWEEP_ATTEMPTS times). A broken sweep cannot pass that way: the
+    orphan would still be there after the next run."""
     for _ in range(SWEEP_ATTEMPTS):
         proc, line, run_id = _victim_line(hold=60)
         container_id, port = line.split()[1], int(line.split()[5])
+        nxt = _gated_next_run("test_after_the_held_one")
         os.killpg(proc.pid, signal.SIGKILL)  # no handler runs: the container is orphaned
         proc.communicate(timeout=10)
         assert [c.id for c in _run_containers(docker_engine, run_id)] == [container_id]
         assert _listening(port), "the orphaned container's Gateway should still listen"
-        nxt = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", str(VICTIM),
-                              "-k", "test_after_the_held_one"],
-                             check=False, capture_output=True, text=True, cwd=ROOT, timeout=120)
-        assert nxt.returncode == 0 and "1 passed" in nxt.stdout, nxt.stdout + nxt.stderr
+        code, out = _release(nxt)
+        assert code == 0 and "1 passed" in out, out
         assert _run_containers(docker_engine, run_id) == []
         assert not _listening(port)
-        if "left by dead runs" in nxt.stderr + nxt.stdout:
+        if "left by dead runs" in out:
             return
     pytest.fail(f"in {SWEEP_ATTEMPTS} attempts another session swept the orphan before this run's own sweep")
 
