@@ -28,6 +28,11 @@ CLIENTS = {"ib_async": "2.0.1", "ibapi": "9.81.1.post1"}
 PIP_TIMEOUT = 300  # a cold cache downloads; a warm one takes seconds
 RUN_TIMEOUT = 60
 
+# The module's venv is built in the first test's setup: a venv and two pip installs, each bounded by
+# its own timeout above. pytest-timeout's default (120 s) counts that setup, and on a machine with
+# CPU hogs beside the suite it ran out while pip was still working; the steps' own bounds decide.
+pytestmark = pytest.mark.timeout(RUN_TIMEOUT + 2 * PIP_TIMEOUT + 60)
+
 
 def _run(*args: str, timeout: float = RUN_TIMEOUT, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return run(args, timeout=timeout, cwd=cwd or Path.cwd(),
