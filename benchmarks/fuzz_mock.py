@@ -86,6 +86,11 @@ HEALTHY_ID = 1
 PING_EVERY = 0.02
 PING_TIMEOUT = 5.0
 CLOSE_TIMEOUT = 5.0  # the mock must close a bad or FIN'd connection within this
+# The driver's own bound on one input, beyond CLOSE_TIMEOUT * 3 and the input's hold and pacing: per
+# write, since a 56 KB body sent a byte at a time is 56,000 writes, which beside two CPU hogs took
+# longer than the fixed 15 s (12 inputs "hung" with the mock healthy). A mock that never closes is still
+# caught by the CLOSE_TIMEOUT check inside the session; this bound only keeps the driver from hanging.
+WRITE_ALLOWANCE = 0.002
 SETTLE_TIMEOUT = 20.0  # after the last input, until the mock holds only the healthy client
 STATS_EVERY = 0.5
 ASYNCIO_READ_LIMIT = 2 * 64 * 1024  # StreamReader pauses reading at twice its 64 KiB limit
@@ -450,6 +455,12 @@ def start_api_for(client_id: int, hello_range: tuple[int, int], server_max: int)
     return start_api_frame(client_id, version if version >= lo else 178)  # no overlap: the mock refuses anyway
 
 
+def input_deadline(fi: FuzzInput) -> float:
+    """How long the driver gives one input: the close checks, the hold, and its writes' pacing."""
+    writes = -(-(len(fi.body) + 64) // (fi.chunk or len(fi.body) + 64))  # the hello and startApi: < 64 bytes
+    return CLOSE_TIMEOUT * 3 + fi.hold + writes * (fi.delay + WRITE_ALLOWANCE)
+
+
 class Runner:
     def __init__(self, server: Server, concurrency: int, results: Results, server_max: int) -> None:
         self.server_max = server_max
@@ -474,9 +485,9 @@ class Runner:
     async def _run(self, fi: FuzzInput) -> None:
         client_id = self.free_ids.pop()
         try:
-            await asyncio.wait_for(self._session(fi, client_id), CLOSE_TIMEOUT * 3 + fi.hold)
+            await asyncio.wait_for(self._session(fi, client_id), deadline := input_deadline(fi))
         except TimeoutError:
-            self.results.anomaly(f"input hung the fuzz client past its deadline: {fi.describe()}")
+            self.results.anomaly(f"input hung the fuzz client past its {deadline:.0f} s deadline: {fi.describe()}")
         except Exception as exc:  # a driver bug must not look like a mock bug, nor be lost
             self.results.anomaly(f"driver error {type(exc).__name__}: {exc}: {fi.describe()}")
         finally:
