@@ -153,6 +153,38 @@ def _own_run(runs: dict[str, Any], request: pytest.FixtureRequest) -> Any:
     return runs[request.node.name]
 
 
+@pytest.mark.timeout(60)
+async def test_soak_killed_by_sigterm_leaves_readable_json_lines(tmp_path: Path) -> None:
+    soak = Spawned([sys.executable, "-m", "harness.cli", "soak", "--duration", "60", "--client", "raw",
+                    "--interval", "1", "--ping-interval", "0.2", "--probe-interval", "2",
+                    "--schedule", "restart@1.5:0.5", "--out", str(tmp_path)],
+                   other=tmp_path / "stderr.txt", env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        # Until the file shows 4 intervals and the recovery from the restart (on a loaded machine
+        # the recovery may come after the 4th interval): the events the test needs, not a fixed wait.
+        deadline = time.monotonic() + 50
+        intervals, recovered = 0, False
+        while not (intervals >= 4 and recovered) and time.monotonic() < deadline and soak.proc.poll() is None:
+            await asyncio.sleep(0.2)  # watching another process's file: there is no event to await
+            files = list(tmp_path.glob("*/soak.jsonl"))
+            lines = files[0].read_text().splitlines() if files else []
+            intervals = sum('"type": "interval"' in line for line in lines)
+            recovered = any('"kind": "recovered"' in line for line in lines)
+        assert intervals >= 4 and recovered, (tmp_path / "stderr.txt").read_text()[-2000:]
+        returncode = await soak.astop(signal.SIGTERM, 20)
+    finally:
+        await soak.astop()  # a no-op once it has exited; kills it when an assertion above failed
+    assert returncode == 128 + signal.SIGTERM
+    path = next(tmp_path.glob("*/soak.jsonl"))
+    lines = path.read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # every line parses: nothing half-written
+    assert records[0]["type"] == "start"
+    assert sum(r["type"] == "interval" for r in records) >= 4
+    assert ("raw", "recovered") in {(r.get("client"), r["kind"]) for r in records if r["type"] == "event"}
+    assert records[-1]["type"] == "summary" and records[-1]["aborted"].startswith("cancelled")
+    assert (path.parent / "timeline.png").is_file()
+
+
 @pytest.mark.timeout(180)
 def test_ci_soak_recovers_from_restart_connectivity_loss_and_stuck_id(soak_runs: dict[str, Any],
                                                                        request: pytest.FixtureRequest) -> None:
@@ -206,38 +238,6 @@ def test_ci_soak_without_the_reconnecting_client_fails_for_the_right_cause(soak_
     assert "reconnect loop" in (evidence.hint or "")
     summary = read_jsonl(tmp_path / "soak.jsonl")[-1]
     assert summary["type"] == "summary" and summary["outcome"] == "failed"
-
-
-@pytest.mark.timeout(60)
-async def test_soak_killed_by_sigterm_leaves_readable_json_lines(tmp_path: Path) -> None:
-    soak = Spawned([sys.executable, "-m", "harness.cli", "soak", "--duration", "60", "--client", "raw",
-                    "--interval", "1", "--ping-interval", "0.2", "--probe-interval", "2",
-                    "--schedule", "restart@1.5:0.5", "--out", str(tmp_path)],
-                   other=tmp_path / "stderr.txt", env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        # Until the file shows 4 intervals and the recovery from the restart (on a loaded machine
-        # the recovery may come after the 4th interval): the events the test needs, not a fixed wait.
-        deadline = time.monotonic() + 50
-        intervals, recovered = 0, False
-        while not (intervals >= 4 and recovered) and time.monotonic() < deadline and soak.proc.poll() is None:
-            await asyncio.sleep(0.2)  # watching another process's file: there is no event to await
-            files = list(tmp_path.glob("*/soak.jsonl"))
-            lines = files[0].read_text().splitlines() if files else []
-            intervals = sum('"type": "interval"' in line for line in lines)
-            recovered = any('"kind": "recovered"' in line for line in lines)
-        assert intervals >= 4 and recovered, (tmp_path / "stderr.txt").read_text()[-2000:]
-        returncode = await soak.astop(signal.SIGTERM, 20)
-    finally:
-        await soak.astop()  # a no-op once it has exited; kills it when an assertion above failed
-    assert returncode == 128 + signal.SIGTERM
-    path = next(tmp_path.glob("*/soak.jsonl"))
-    lines = path.read_text().splitlines()
-    records = [json.loads(line) for line in lines]  # every line parses: nothing half-written
-    assert records[0]["type"] == "start"
-    assert sum(r["type"] == "interval" for r in records) >= 4
-    assert ("raw", "recovered") in {(r.get("client"), r["kind"]) for r in records if r["type"] == "event"}
-    assert records[-1]["type"] == "summary" and records[-1]["aborted"].startswith("cancelled")
-    assert (path.parent / "timeline.png").is_file()
 
 
 async def test_a_cancellation_swallowed_by_wait_for_still_stops_a_soak_loop() -> None:

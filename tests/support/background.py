@@ -7,6 +7,8 @@ A module-scoped fixture starts the runs its selected tests need side by side
 process through tests.support.processes.Started) and each test asserts on
 its own run's result: the module waits for the longest run, not the sum.
 Every run is bounded by its own timeout and stopped at the module's end.
+A module that uses this must stay one unit of work under xdist (not in
+tests/support/balance.SPREAD): spread, every worker would start its runs.
 """
 
 from __future__ import annotations
