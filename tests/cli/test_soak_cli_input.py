@@ -73,10 +73,11 @@ SHORT_SOAKS: dict[str, tuple[str, ...]] = {
 SOAK_TIMEOUT = 80.0  # each run's hard cap from its start (the longest needs ~35 s on a quiet machine)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", autouse=True)
 def short_soaks(request: pytest.FixtureRequest,
                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Started]]:
-    """The short soaks this run selected, started now, side by side; killed (if still running) at the end."""
+    """The short soaks this run selected, started side by side when the module starts; killed (if still
+    running) at its end."""
     selected = selected_tests(request)
     base = tmp_path_factory.mktemp("short-soaks")
     serve: MockServe | None = None
@@ -100,37 +101,6 @@ def short_soaks(request: pytest.FixtureRequest,
 
 def _short_soak(runs: dict[str, Started], request: pytest.FixtureRequest) -> subprocess.CompletedProcess[str]:
     return runs[request.node.name].result()
-
-
-@pytest.mark.timeout(90)
-def test_a_20_s_soak_against_the_mock_passes_and_says_what_it_dropped(
-        short_soaks: dict[str, Started], request: pytest.FixtureRequest) -> None:
-    """`ibgw soak --duration 20`: used to FAIL with ib_async 'never recovered'
-    after a stuck id at 15 s. A healthy mock must pass."""
-    proc = _short_soak(short_soaks, request)
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-    assert "passed" in proc.stdout
-    assert "schedule none (the default for 20 s); dropped restart, connectivity-loss, stuck-id: 20 s is too short " \
-           "to leave the recovery bound (15 s)" in proc.stderr
-
-
-@pytest.mark.timeout(90)
-def test_a_15_s_soak_through_the_proxy_passes(short_soaks: dict[str, Started], request: pytest.FixtureRequest) -> None:
-    """`ibgw soak --gateway 127.0.0.1:P --duration 15` used to FAIL after a proxy-reject at 11 s."""
-    proc = _short_soak(short_soaks, request)
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-    assert "dropped proxy-reset, proxy-blackhole, proxy-reject" in proc.stderr
-
-
-@pytest.mark.timeout(90)
-def test_a_short_soak_keeps_the_faults_that_fit_and_recovers_from_them(
-        short_soaks: dict[str, Started], request: pytest.FixtureRequest) -> None:
-    """30 s with a 5 s recovery bound: room for the restart and the
-    connectivity loss, not for the stuck id; both kept faults recovered.
-    (Its result is read after the 20 s and 15 s runs': the longest of the three.)"""
-    proc = _short_soak(short_soaks, request)
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-    assert "schedule restart@5.1:1.5,connectivity-loss@16.8:3 (the default for 30 s); dropped stuck-id" in proc.stderr
 
 
 def test_an_explicit_schedule_without_room_to_recover_is_refused_up_front(tmp_path: Path) -> None:
@@ -258,3 +228,38 @@ def test_plotting_a_file_that_is_not_a_soak_record_fails_and_writes_nothing(tmp_
     assert lines[0] == f"not a soak record: {notrec} has no soak start line", proc.stderr
     assert lines[1].startswith("hint: ") and len(lines) == 2, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notrec.jsonl"]
+
+
+# ------------------------------------------------------------------ the short soaks' verdicts
+# Last in the module: every test above runs while the short soaks (started with the module) do.
+
+
+@pytest.mark.timeout(90)
+def test_a_20_s_soak_against_the_mock_passes_and_says_what_it_dropped(
+        short_soaks: dict[str, Started], request: pytest.FixtureRequest) -> None:
+    """`ibgw soak --duration 20`: used to FAIL with ib_async 'never recovered'
+    after a stuck id at 15 s. A healthy mock must pass."""
+    proc = _short_soak(short_soaks, request)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert "passed" in proc.stdout
+    assert "schedule none (the default for 20 s); dropped restart, connectivity-loss, stuck-id: 20 s is too short " \
+           "to leave the recovery bound (15 s)" in proc.stderr
+
+
+@pytest.mark.timeout(90)
+def test_a_15_s_soak_through_the_proxy_passes(short_soaks: dict[str, Started], request: pytest.FixtureRequest) -> None:
+    """`ibgw soak --gateway 127.0.0.1:P --duration 15` used to FAIL after a proxy-reject at 11 s."""
+    proc = _short_soak(short_soaks, request)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert "dropped proxy-reset, proxy-blackhole, proxy-reject" in proc.stderr
+
+
+@pytest.mark.timeout(90)
+def test_a_short_soak_keeps_the_faults_that_fit_and_recovers_from_them(
+        short_soaks: dict[str, Started], request: pytest.FixtureRequest) -> None:
+    """30 s with a 5 s recovery bound: room for the restart and the
+    connectivity loss, not for the stuck id; both kept faults recovered.
+    (Its result is read after the 20 s and 15 s runs': the longest of the three.)"""
+    proc = _short_soak(short_soaks, request)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert "schedule restart@5.1:1.5,connectivity-loss@16.8:3 (the default for 30 s); dropped stuck-id" in proc.stderr
