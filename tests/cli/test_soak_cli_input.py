@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ from harness.mock import MockGateway
 from harness.scenarios.soak import CONFIG_PHASE, SoakConfig, run_soak
 from harness.scenarios.soak_schedule import LEAD_IN, RECOVERY_MARGIN, default_schedule, parse_schedule
 from harness.targets.base import Endpoint
-from tests.support.processes import MockServe, cli_env, run, run_cli
+from tests.support.background import selected_tests
+from tests.support.processes import CLI, MockServe, Started, cli_env, run, run_cli
 
 HOST = "127.0.0.1"
 FAST = ("--interval", "2", "--ping-interval", "0.5", "--probe-interval", "4", "--probe-timeout", "3")
@@ -57,38 +59,48 @@ def test_default_schedule_always_leaves_the_recovery_bound_after_each_fault() ->
     assert "(82 s or more runs all 3)" in short.describe()
 
 
-@pytest.mark.timeout(90)
-def test_a_20_s_soak_against_the_mock_passes_and_says_what_it_dropped(tmp_path: Path) -> None:
-    """`ibgw soak --duration 20`: used to FAIL with ib_async 'never recovered'
-    after a stuck id at 15 s. A healthy mock must pass."""
-    proc = run_cli("soak", "--duration", "20", "--out", str(tmp_path), *FAST, timeout=80)
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-    assert "passed" in proc.stdout
-    assert "schedule none (the default for 20 s); dropped restart, connectivity-loss, stuck-id: 20 s is too short " \
-           "to leave the recovery bound (15 s)" in proc.stderr
+# ------------------------------------------------------------------ the three short soaks, run side by side
+# Each is the real command for 15-30 s of mostly waiting (the soak's clock is wall time), so the module
+# starts the ones its selected tests need together, each in its own process with its own --out, and each
+# test reads its own run's result: the module waits for the longest (30 s), not for the sum (65 s).
+# The durations are the commands the defects were reported with, unchanged.
+SHORT_SOAKS: dict[str, tuple[str, ...]] = {
+    "test_a_20_s_soak_against_the_mock_passes_and_says_what_it_dropped": ("--duration", "20"),
+    "test_a_short_soak_keeps_the_faults_that_fit_and_recovers_from_them": (
+        "--duration", "30", "--recovery-bound", "5", "--backoff-cap", "1"),
+    "test_a_15_s_soak_through_the_proxy_passes": ("--gateway", "{serve}", "--duration", "15"),
+}
+SOAK_TIMEOUT = 80.0  # each run's hard cap from its start (the longest needs ~35 s on a quiet machine)
 
 
-@pytest.mark.timeout(90)
-def test_a_short_soak_keeps_the_faults_that_fit_and_recovers_from_them(tmp_path: Path) -> None:
-    """30 s with a 5 s recovery bound: room for the restart and the
-    connectivity loss, not for the stuck id; both kept faults recovered."""
-    proc = run_cli("soak", "--duration", "30", "--recovery-bound", "5", "--backoff-cap", "1", "--out", str(tmp_path),
-                   *FAST, timeout=80)
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-    assert "schedule restart@5.1:1.5,connectivity-loss@16.8:3 (the default for 30 s); dropped stuck-id" in proc.stderr
-
-
-@pytest.mark.timeout(90)
-def test_a_15_s_soak_through_the_proxy_passes(tmp_path: Path) -> None:
-    """`ibgw soak --gateway 127.0.0.1:P --duration 15` used to FAIL after a proxy-reject at 11 s."""
-    serve = MockServe(tmp_path / "serve.log")
+@pytest.fixture(scope="module", autouse=True)
+def short_soaks(request: pytest.FixtureRequest,
+                tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Started]]:
+    """The short soaks this run selected, started side by side when the module starts; killed (if still
+    running) at its end."""
+    selected = selected_tests(request)
+    base = tmp_path_factory.mktemp("short-soaks")
+    serve: MockServe | None = None
+    runs: dict[str, Started] = {}
     try:
-        proc = run_cli("soak", "--gateway", f"{HOST}:{serve.port}", "--duration", "15", "--out", str(tmp_path / "out"),
-                       *FAST, timeout=80)
+        for name, args in SHORT_SOAKS.items():
+            if name not in selected:
+                continue
+            if "{serve}" in args and serve is None:
+                serve = MockServe(base / "serve.log")
+            args = tuple(a.format(serve=f"{HOST}:{serve.port}") if serve is not None else a for a in args)
+            runs[name] = Started([*CLI, "soak", *args, "--out", str(base / name), *FAST], env=cli_env(),
+                                 timeout=SOAK_TIMEOUT, merge_stderr=False)
+        yield runs
     finally:
-        serve.close()
-    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-    assert "dropped proxy-reset, proxy-blackhole, proxy-reject" in proc.stderr
+        for started in runs.values():
+            started.kill()
+        if serve is not None:
+            serve.close()
+
+
+def _short_soak(runs: dict[str, Started], request: pytest.FixtureRequest) -> subprocess.CompletedProcess[str]:
+    return runs[request.node.name].result()
 
 
 def test_an_explicit_schedule_without_room_to_recover_is_refused_up_front(tmp_path: Path) -> None:
@@ -122,7 +134,8 @@ class _RestartOutlastingTheSoak:
 @pytest.mark.timeout(60)
 async def test_a_fault_that_outlasts_the_run_is_a_configuration_failure_not_never_recovered(tmp_path: Path) -> None:
     async with MockGateway(HOST, 0) as gw:
-        config = SoakConfig(duration=10, clients=("raw",), ping_interval=0.5, ping_timeout=1.0, probe_interval=1.0,
+        # The restart at 2 s (planned 0.5 s) ends 2.5 s in: the 5 s bound fits in 7.5 s.
+        config = SoakConfig(duration=7.5, clients=("raw",), ping_interval=0.5, ping_timeout=1.0, probe_interval=1.0,
                             probe_timeout=1.0, interval=2.0, connect_timeout=1.0, backoff_cap=0.5,
                             recovery_bound=5.0, schedule=parse_schedule("restart@2:0.5"))
         evidence = await run_soak(config, Endpoint("mock", HOST, gw.port, "mock:default"), tmp_path,
@@ -215,3 +228,38 @@ def test_plotting_a_file_that_is_not_a_soak_record_fails_and_writes_nothing(tmp_
     assert lines[0] == f"not a soak record: {notrec} has no soak start line", proc.stderr
     assert lines[1].startswith("hint: ") and len(lines) == 2, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notrec.jsonl"]
+
+
+# ------------------------------------------------------------------ the short soaks' verdicts
+# Last in the module: every test above runs while the short soaks (started with the module) do.
+
+
+@pytest.mark.timeout(90)
+def test_a_20_s_soak_against_the_mock_passes_and_says_what_it_dropped(
+        short_soaks: dict[str, Started], request: pytest.FixtureRequest) -> None:
+    """`ibgw soak --duration 20`: used to FAIL with ib_async 'never recovered'
+    after a stuck id at 15 s. A healthy mock must pass."""
+    proc = _short_soak(short_soaks, request)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert "passed" in proc.stdout
+    assert "schedule none (the default for 20 s); dropped restart, connectivity-loss, stuck-id: 20 s is too short " \
+           "to leave the recovery bound (15 s)" in proc.stderr
+
+
+@pytest.mark.timeout(90)
+def test_a_15_s_soak_through_the_proxy_passes(short_soaks: dict[str, Started], request: pytest.FixtureRequest) -> None:
+    """`ibgw soak --gateway 127.0.0.1:P --duration 15` used to FAIL after a proxy-reject at 11 s."""
+    proc = _short_soak(short_soaks, request)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert "dropped proxy-reset, proxy-blackhole, proxy-reject" in proc.stderr
+
+
+@pytest.mark.timeout(90)
+def test_a_short_soak_keeps_the_faults_that_fit_and_recovers_from_them(
+        short_soaks: dict[str, Started], request: pytest.FixtureRequest) -> None:
+    """30 s with a 5 s recovery bound: room for the restart and the
+    connectivity loss, not for the stuck id; both kept faults recovered.
+    (Its result is read after the 20 s and 15 s runs': the longest of the three.)"""
+    proc = _short_soak(short_soaks, request)
+    assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+    assert "schedule restart@5.1:1.5,connectivity-loss@16.8:3 (the default for 30 s); dropped stuck-id" in proc.stderr

@@ -172,13 +172,20 @@ def test_interrupted_soak_leaves_nothing_behind(sig: signal.Signals, tmp_path: P
     def jsonl() -> list[Path]:
         return sorted((tmp_path / "reports" / "soak").glob("*/soak.jsonl"))
 
-    _wait_for(lambda: bool(jsonl()) and jsonl()[0].read_text().count("\n") >= 3, "the soak's third record", child)
+    def underway() -> bool:
+        # The soak's persistent connection is up (its "connected" event follows the start record): from
+        # here its ping loop, mock and evidence file are all live, which is what the signal must interrupt.
+        # Signalled at that event, not after a fixed wait (the first interval record comes 10 s in).
+        return bool(jsonl()) and '"kind": "connected"' in jsonl()[0].read_text()
+
+    _wait_for(underway, "the soak's first connection", child)
     procs, ports = _owned(child.proc.pid)
     assert ports, "the soak's mock should be listening"
     _interrupt(child, sig)
     lines = jsonl()[0].read_text().splitlines()
     records = [json.loads(line) for line in lines]  # every line written so far parses
-    assert records[0]["type"] == "start" and len(records) >= 3
+    assert records[0]["type"] == "start" and len(records) >= 2
+    assert ("raw", "connected") in {(r.get("client"), r.get("kind")) for r in records}
     _assert_evidence_intact(tmp_path)
     if sig == signal.SIGKILL:
         _sweep_run(tmp_path)

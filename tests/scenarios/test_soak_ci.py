@@ -6,22 +6,27 @@ reconnecting client, the verdict, the JSON Lines that survive a kill)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import signal
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from harness.core.record import Evidence
 from harness.evidence.soak_plot import plot_timeline, read_jsonl
 from harness.mock import MockGateway
 from harness.scenarios.soak import SoakConfig, raise_if_cancelled, run_soak
 from harness.scenarios.soak_schedule import ScheduleError, default_schedule, parse_schedule
 from harness.targets.base import Endpoint
 from tests.support import ROOT
-from tests.support.processes import Spawned, pytest_cmd, run
+from tests.support.background import InThread, selected_tests
+from tests.support.processes import CLI, Spawned, Started, cli_env, pytest_cmd
 
 HOST = "127.0.0.1"
 # The CI soak plays realistic fault lengths (a 60 s restart, an 80 s connectivity loss, a 40 s
@@ -71,13 +76,122 @@ async def test_soak_refuses_mock_faults_without_the_mock(tmp_path: Path) -> None
         await run_soak(ci_config(10, "proxy-reset@2"), Endpoint("external", HOST, 1, "x"), tmp_path)
 
 
-@pytest.mark.timeout(180)
-async def test_ci_soak_recovers_from_restart_connectivity_loss_and_stuck_id(tmp_path: Path) -> None:
+async def _in_process_soak(config: SoakConfig, out_dir: Path) -> tuple[SoakConfig, Evidence]:
     async with MockGateway(HOST, 0) as gw:
-        # Each fault starts after the previous one's recovery bound has run out, the last ends a
-        # recovery bound before the soak does: 28 s (it was 45 s of fixed waits).
-        config = ci_config(28, "restart@3:60,connectivity-loss@10:80,stuck-id@18:40", interval=4.0)
-        evidence = await run_soak(config, endpoint_of(gw), tmp_path, mock=gw)
+        return config, await run_soak(config, endpoint_of(gw), out_dir, mock=gw)
+
+
+def _ci_soak(out_dir: Path) -> InThread[tuple[SoakConfig, Evidence]]:
+    # Each fault starts after the previous one's recovery bound has run out, the last ends a
+    # recovery bound before the soak does: 28 s (it was 45 s of fixed waits).
+    config = ci_config(28, "restart@3:60,connectivity-loss@10:80,stuck-id@18:40", interval=4.0)
+    return InThread(functools.partial(_in_process_soak, config, out_dir), timeout=150, name="ci-soak")
+
+
+def _no_reconnect_soak(out_dir: Path) -> InThread[tuple[SoakConfig, Evidence]]:
+    # 1 s down at the time scale; the bounds shortened with the run, so the 6 s of silence after the
+    # restart exceed the ping-gap bound (1 s outage + 3 s) and the recovery bound fits in 11 s. The
+    # restart comes after the default plans' lead-in (5 s): at 2 s a loaded machine had not yet
+    # connected both clients, the restart came before their first answered ping, and no gap was measured.
+    config = ci_config(11, "restart@5:20", reconnect=False, probe_interval=2.0, gap_margin=3.0, recovery_bound=5.0)
+    return InThread(functools.partial(_in_process_soak, config, out_dir), timeout=50, name="no-reconnect-soak")
+
+
+TEAM_CLIENT = "examples.isolated_worker.adapter:factory"
+
+
+def _teams_client_soak(out_dir: Path) -> Started:
+    # A 20 s restart played at the time scale (1 s down, ending at 6 s); the run goes on for the 7 s
+    # recovery bound after it (a worker process per connection reconnects slowly on a loaded machine).
+    # It starts after the default plans' lead-in (5 s): at 2 s a loaded machine had not yet connected
+    # the worker, so the restart passed before its connection and there was nothing to recover.
+    return Started([*CLI, "soak", "--client", TEAM_CLIENT, "--duration", "13", "--schedule", "restart@5:20",
+                    "--time-scale", str(TIME_SCALE), "--interval", "1",
+                    "--ping-interval", "0.2", "--probe-interval", "1", "--probe-timeout", "2", "--connect-timeout", "2",
+                    "--backoff-cap", "0.5", "--gap-margin", "7", "--recovery-bound", "7", "--out", str(out_dir)],
+                   env=cli_env(), timeout=90, merge_stderr=False)
+
+
+def _suite_soak(out_dir: Path) -> Started:
+    env = {**os.environ, "IBGW_SOAK_DURATION": "22", "IBGW_SOAK_SCHEDULE": "auto-restart@2",
+           "IBGW_SOAK_TIME_SCALE": str(TIME_SCALE), "IBGW_SOAK_CLIENTS": "raw"}
+    for name in ("IBGW_GATEWAY", "IBGW_RUN_OWNER", "IBGW_RUN_DIR", "PYTEST_XDIST_WORKER"):
+        env.pop(name, None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    suite = ROOT / "suites" / "test_soak.py"
+    return Started(pytest_cmd(str(suite), "-m", "soak", "-q", "--gateway", "mock", evidence_dir=out_dir / "evidence"),
+                   cwd=out_dir, env=env, timeout=140, merge_stderr=False)
+
+
+# The module's soaks (10-30 s of wall clock each, mostly waiting) start together when the module does,
+# each in its own thread or process with its own output directory; each test judges its own run.
+SOAKS: dict[str, Callable[[Path], InThread[tuple[SoakConfig, Evidence]] | Started]] = {
+    "test_ci_soak_recovers_from_restart_connectivity_loss_and_stuck_id": _ci_soak,
+    "test_ci_soak_without_the_reconnecting_client_fails_for_the_right_cause": _no_reconnect_soak,
+    "test_soak_command_runs_a_teams_own_client_through_a_restart": _teams_client_soak,
+    "test_the_soak_suite_plays_a_realistic_auto_restart_at_a_time_scale": _suite_soak,
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def soak_runs(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The soaks this run selected, started side by side at the module's start; stopped at its end."""
+    base = tmp_path_factory.mktemp("soak-runs")
+    runs: dict[str, Any] = {}
+    try:
+        for name in selected_tests(request):
+            if name in SOAKS:
+                runs[name] = (SOAKS[name](base / name), base / name)
+        yield runs
+    finally:
+        for started, _ in runs.values():
+            if isinstance(started, InThread):
+                started.close()
+            else:
+                started.kill()
+
+
+def _own_run(runs: dict[str, Any], request: pytest.FixtureRequest) -> Any:
+    return runs[request.node.name]
+
+
+@pytest.mark.timeout(100)  # it runs beside the module's soaks: on a loaded machine its child starts slowly
+async def test_soak_killed_by_sigterm_leaves_readable_json_lines(tmp_path: Path) -> None:
+    soak = Spawned([sys.executable, "-m", "harness.cli", "soak", "--duration", "60", "--client", "raw",
+                    "--interval", "1", "--ping-interval", "0.2", "--probe-interval", "2",
+                    "--schedule", "restart@1.5:0.5", "--out", str(tmp_path)],
+                   other=tmp_path / "stderr.txt", env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        # Until the file shows 4 intervals and the recovery from the restart (on a loaded machine
+        # the recovery may come after the 4th interval): the events the test needs, not a fixed wait.
+        deadline = time.monotonic() + 75
+        intervals, recovered = 0, False
+        while not (intervals >= 4 and recovered) and time.monotonic() < deadline and soak.proc.poll() is None:
+            await asyncio.sleep(0.2)  # watching another process's file: there is no event to await
+            files = list(tmp_path.glob("*/soak.jsonl"))
+            lines = files[0].read_text().splitlines() if files else []
+            intervals = sum('"type": "interval"' in line for line in lines)
+            recovered = any('"kind": "recovered"' in line for line in lines)
+        assert intervals >= 4 and recovered, (tmp_path / "stderr.txt").read_text()[-2000:]
+        returncode = await soak.astop(signal.SIGTERM, 20)
+    finally:
+        await soak.astop()  # a no-op once it has exited; kills it when an assertion above failed
+    assert returncode == 128 + signal.SIGTERM
+    path = next(tmp_path.glob("*/soak.jsonl"))
+    lines = path.read_text().splitlines()
+    records = [json.loads(line) for line in lines]  # every line parses: nothing half-written
+    assert records[0]["type"] == "start"
+    assert sum(r["type"] == "interval" for r in records) >= 4
+    assert ("raw", "recovered") in {(r.get("client"), r["kind"]) for r in records if r["type"] == "event"}
+    assert records[-1]["type"] == "summary" and records[-1]["aborted"].startswith("cancelled")
+    assert (path.parent / "timeline.png").is_file()
+
+
+@pytest.mark.timeout(180)
+def test_ci_soak_recovers_from_restart_connectivity_loss_and_stuck_id(soak_runs: dict[str, Any],
+                                                                       request: pytest.FixtureRequest) -> None:
+    started, tmp_path = _own_run(soak_runs, request)
+    config, evidence = started.result()
     assert evidence.ok, f"{evidence.cause} | checks {evidence.checks}"
     outages = evidence.details["outages"]
     for client in ("raw", "ib_async"):
@@ -112,14 +226,11 @@ async def test_ci_soak_recovers_from_restart_connectivity_loss_and_stuck_id(tmp_
     assert plot_timeline(tmp_path / "soak.jsonl", tmp_path / "timeline.png").stat().st_size > 10_000
 
 
-@pytest.mark.timeout(60)
-async def test_ci_soak_without_the_reconnecting_client_fails_for_the_right_cause(tmp_path: Path) -> None:
-    async with MockGateway(HOST, 0) as gw:
-        # 1 s down at the time scale; the bounds shortened with the run, so the 6 s of silence after the
-        # restart exceed the ping-gap bound (1 s outage + 3 s) and the recovery bound fits in 8 s.
-        config = ci_config(8, "restart@2:20", reconnect=False, probe_interval=2.0, gap_margin=3.0,
-                           recovery_bound=5.0)
-        evidence = await run_soak(config, endpoint_of(gw), tmp_path, mock=gw)
+@pytest.mark.timeout(90)
+def test_ci_soak_without_the_reconnecting_client_fails_for_the_right_cause(soak_runs: dict[str, Any],
+                                                                            request: pytest.FixtureRequest) -> None:
+    started, tmp_path = _own_run(soak_runs, request)
+    _, evidence = started.result()
     assert not evidence.ok
     assert evidence.checks["recovered"] is False and evidence.checks["ping_gap"] is False
     assert evidence.checks["fresh_probes"]  # the Gateway came back; only the persistent clients did not
@@ -129,38 +240,6 @@ async def test_ci_soak_without_the_reconnecting_client_fails_for_the_right_cause
     assert "reconnect loop" in (evidence.hint or "")
     summary = read_jsonl(tmp_path / "soak.jsonl")[-1]
     assert summary["type"] == "summary" and summary["outcome"] == "failed"
-
-
-@pytest.mark.timeout(60)
-async def test_soak_killed_by_sigterm_leaves_readable_json_lines(tmp_path: Path) -> None:
-    soak = Spawned([sys.executable, "-m", "harness.cli", "soak", "--duration", "60", "--client", "raw",
-                    "--interval", "1", "--ping-interval", "0.2", "--probe-interval", "2",
-                    "--schedule", "restart@1.5:0.5", "--out", str(tmp_path)],
-                   other=tmp_path / "stderr.txt", env={**os.environ, "PYTHONUNBUFFERED": "1"})
-    try:
-        # Until the file shows 4 intervals and the recovery from the restart (on a loaded machine
-        # the recovery may come after the 4th interval): the events the test needs, not a fixed wait.
-        deadline = time.monotonic() + 50
-        intervals, recovered = 0, False
-        while not (intervals >= 4 and recovered) and time.monotonic() < deadline and soak.proc.poll() is None:
-            await asyncio.sleep(0.2)  # watching another process's file: there is no event to await
-            files = list(tmp_path.glob("*/soak.jsonl"))
-            lines = files[0].read_text().splitlines() if files else []
-            intervals = sum('"type": "interval"' in line for line in lines)
-            recovered = any('"kind": "recovered"' in line for line in lines)
-        assert intervals >= 4 and recovered, (tmp_path / "stderr.txt").read_text()[-2000:]
-        returncode = await soak.astop(signal.SIGTERM, 20)
-    finally:
-        await soak.astop()  # a no-op once it has exited; kills it when an assertion above failed
-    assert returncode == 128 + signal.SIGTERM
-    path = next(tmp_path.glob("*/soak.jsonl"))
-    lines = path.read_text().splitlines()
-    records = [json.loads(line) for line in lines]  # every line parses: nothing half-written
-    assert records[0]["type"] == "start"
-    assert sum(r["type"] == "interval" for r in records) >= 4
-    assert ("raw", "recovered") in {(r.get("client"), r["kind"]) for r in records if r["type"] == "event"}
-    assert records[-1]["type"] == "summary" and records[-1]["aborted"].startswith("cancelled")
-    assert (path.parent / "timeline.png").is_file()
 
 
 async def test_a_cancellation_swallowed_by_wait_for_still_stops_a_soak_loop() -> None:
@@ -193,21 +272,14 @@ def test_backoff_grows_to_its_cap_and_rejects_nonsense() -> None:
         Backoff(initial=0)
 
 
-def test_soak_command_runs_a_teams_own_client_through_a_restart(tmp_path: Path) -> None:
+@pytest.mark.timeout(120)
+def test_soak_command_runs_a_teams_own_client_through_a_restart(soak_runs: dict[str, Any],
+                                                                request: pytest.FixtureRequest) -> None:
     """`ibgw soak --client module:factory`: the example isolated-worker adapter
     (a worker process per connection) is kept alive across a mock restart."""
-    from tests.support.processes import run_cli
-
-    spec = "examples.isolated_worker.adapter:factory"
-    # A 20 s restart played at the time scale (1 s down, ending at 6 s); the run goes on for the 7 s
-    # recovery bound after it (a worker process per connection reconnects slowly on a loaded machine).
-    # It starts after the default plans' lead-in (5 s): at 2 s a loaded machine had not yet connected
-    # the worker, so the restart passed before its connection and there was nothing to recover.
-    proc = run_cli("soak", "--client", spec, "--duration", "13", "--schedule", "restart@5:20",
-                   "--time-scale", str(TIME_SCALE), "--interval", "1",
-                   "--ping-interval", "0.2", "--probe-interval", "1", "--probe-timeout", "2", "--connect-timeout", "2",
-                   "--backoff-cap", "0.5", "--gap-margin", "7", "--recovery-bound", "7", "--out", str(tmp_path),
-                   timeout=90)
+    started, tmp_path = _own_run(soak_runs, request)
+    spec = TEAM_CLIENT
+    proc = started.result()
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"soak via {spec}: passed" in proc.stdout
     evidence = json.loads(next(tmp_path.glob("*/evidence.json")).read_text())
@@ -225,17 +297,13 @@ def test_soak_command_refuses_an_unloadable_client_in_one_line() -> None:
 
 
 @pytest.mark.timeout(150)
-def test_the_soak_suite_plays_a_realistic_auto_restart_at_a_time_scale(tmp_path: Path) -> None:
+def test_the_soak_suite_plays_a_realistic_auto_restart_at_a_time_scale(soak_runs: dict[str, Any],
+                                                                       request: pytest.FixtureRequest) -> None:
     """`make soak`'s suite with IBGW_SOAK_TIME_SCALE: the auto-restart at its
     realistic 75 s, played at 0.05 (3.75 s of refused port), is survived
     and the evidence records the scaled length; the run takes seconds."""
-    env = {**os.environ, "IBGW_SOAK_DURATION": "22", "IBGW_SOAK_SCHEDULE": "auto-restart@2",
-           "IBGW_SOAK_TIME_SCALE": str(TIME_SCALE), "IBGW_SOAK_CLIENTS": "raw"}
-    for name in ("IBGW_GATEWAY", "IBGW_RUN_OWNER", "IBGW_RUN_DIR", "PYTEST_XDIST_WORKER"):
-        env.pop(name, None)
-    suite = ROOT / "suites" / "test_soak.py"
-    proc = run(pytest_cmd(str(suite), "-m", "soak", "-q", "--gateway", "mock", evidence_dir=tmp_path / "evidence"),
-               cwd=tmp_path, env=env, timeout=140)
+    started, tmp_path = _own_run(soak_runs, request)
+    proc = started.result()
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     evidence = json.loads(next(tmp_path.glob("reports/soak/*/evidence.json")).read_text())
     assert evidence["outcome"] == "passed"

@@ -31,10 +31,10 @@ SPREAD = frozenset({
     "tests/plugin/test_interrupt_cleanup.py",
     "tests/clients/test_isolated_worker.py",
     "tests/mock/faults/test_nightly_reset.py",
-    "tests/scenarios/test_soak_ci.py",
-    "tests/cli/test_soak_cli_input.py",
     "tests/scenarios/test_verdicts.py",
 })
+# Not SPREAD: tests/scenarios/test_soak_ci.py and tests/cli/test_soak_cli_input.py start their soaks side
+# by side in a module fixture (tests/support/background.py); spread, each worker would start them all.
 
 
 def file_of(nodeid: str) -> str:

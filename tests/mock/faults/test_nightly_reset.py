@@ -63,8 +63,10 @@ async def test_a_connected_client_sees_the_reset_in_order(lost: bool, end_code: 
 @pytest.mark.timeout(120)
 async def test_the_reconnecting_client_survives_a_nightly_reset_and_an_auto_restart(tmp_path: Path) -> None:
     async with MockGateway(HOST, 0) as gw:
-        schedule = parse_schedule("nightly-reset@4,auto-restart@14", time_scale=SCALE)
-        config = SoakConfig(duration=30, clients=("raw", "ib_async"), ping_interval=0.5, ping_timeout=1.0,
+        # The reset (3 s) ends at 6 s; 2 s later (its 1102 is in, even on a loaded machine) the restart
+        # (3.75 s) ends at 11.75 s; the run goes on for the 8 s recovery bound after it (it was 30 s).
+        schedule = parse_schedule("nightly-reset@3,auto-restart@8", time_scale=SCALE)
+        config = SoakConfig(duration=20, clients=("raw", "ib_async"), ping_interval=0.5, ping_timeout=1.0,
                             probe_interval=4.0, probe_timeout=3.0, interval=5.0, connect_timeout=4.0,
                             backoff_cap=1.0, gap_margin=8.0, recovery_bound=8.0, schedule=schedule)
         evidence = await run_soak(config, Endpoint("mock", HOST, gw.port, "mock:default", profile="default"),
