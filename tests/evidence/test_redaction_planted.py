@@ -19,7 +19,6 @@ import base64
 import json
 import os
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +27,7 @@ from harness.core.redact import redact_account
 from harness.evidence.html_report import generate, tooling_installed
 from harness.mock import MockGateway
 from tests.support import ROOT
-from tests.support.processes import Started, child_env, pytest_cmd, run_pytest
+from tests.support.processes import child_env, pytest_cmd, run, run_pytest
 
 FIXTURE = ROOT / "tests" / "report_fixtures" / "leaky_failing.py"
 # Planted ids; each is searched for by its digits, so no prefix or case hides a leak.
@@ -41,13 +40,7 @@ def _digits(account: str) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def planted_started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Started]]:
-    """The planted run, started now and collected by `planted_run`.
-
-    Why apart: the live-path test (first in this module) runs its own nested
-    pytest while this one goes, so the module takes about as long as the longer
-    of the two instead of their sum; the two share nothing (their own mocks,
-    ports and output directories). Killed at the module's end if never collected."""
+def planted_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     out = tmp_path_factory.mktemp("planted-run")
     env = {**os.environ, "IBGW_MOCK_ACCOUNTS": ",".join(PLANTED), "IBGW_MATRIX_TARGET": "mock",
            "IBGW_MATRIX_VERSIONS": "10.50", "IBGW_MATRIX_RUNS": "1"}
@@ -56,18 +49,8 @@ def planted_started(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[
                      "-rA", "--gateway", "mock:10.50", "--client", "ibapi", "--log-level=DEBUG",
                      f"--alluredir={out / 'allure-results'}", "--clean-alluredir", f"--junitxml={out / 'junit.xml'}",
                      evidence_dir=out / "evidence")
-    child = Started(cmd, env=env, timeout=RUN_TIMEOUT_S)
-    try:
-        yield out, child
-    finally:
-        child.kill()
-
-
-@pytest.fixture(scope="module")
-def planted_run(planted_started: tuple[Path, Started]) -> tuple[Path, str]:
-    out, child = planted_started
-    proc = child.result()
-    terminal = proc.stdout  # stdout and stderr, as one stream
+    proc = run(cmd, env=env, timeout=RUN_TIMEOUT_S)
+    terminal = proc.stdout + proc.stderr
     # Exit 1: the deliberate failure; anything else is the harness breaking.
     assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-4000:]}\n{proc.stderr[-2000:]}"
     if tooling_installed():
@@ -86,27 +69,6 @@ def _decoded_blobs(data: bytes) -> list[bytes]:
         except ValueError:
             continue
     return blobs
-
-
-async def test_a_live_run_leaks_no_planted_account(tmp_path: Path, planted_started: tuple[Path, Started]) -> None:
-    """The same through the live path (a Gateway addressed as HOST:PORT: the
-    recording proxy, the paper-account check, live pacing), where the issue
-    saw the id in the terminal: a 10.50 mock with the planted accounts.
-
-    First in the module and asking for `planted_started`: the planted run
-    goes on beside this one."""
-    async with MockGateway(port=0, profile="10.50", accounts=list(PLANTED)) as gw:
-        code, terminal = await run_pytest(
-            "suites/test_account_sync.py", str(FIXTURE), "-rA", "--gateway", f"127.0.0.1:{gw.port}",
-            "--client", "ibapi", "--log-level=DEBUG", f"--alluredir={tmp_path / 'allure-results'}",
-            f"--junitxml={tmp_path / 'junit.xml'}", evidence_dir=tmp_path / "evidence", env=child_env(),
-            timeout=RUN_TIMEOUT_S)
-        assert code == 1, terminal[-4000:]
-        # the paper-account check, the account sync and the deliberate case each reached the Gateway
-        assert len([r for r in gw.records if r.started_api]) >= 3
-    assert "deliberate failure" in terminal and redact_account(PLANTED[0]) in terminal
-    leaks = _leaks(tmp_path, terminal)
-    assert not leaks, f"planted account digits found: {leaks}"
 
 
 def test_only_the_deliberate_case_failed(planted_run: tuple[Path, str]) -> None:
@@ -160,3 +122,21 @@ def test_the_search_is_not_vacuous(planted_run: tuple[Path, str]) -> None:
     if (out / "html" / "index.html").exists():
         embedded = b"".join(_decoded_blobs((out / "html" / "index.html").read_bytes()))
         assert masked.encode() in embedded or json.dumps(masked)[1:-1].encode() in embedded
+
+
+async def test_a_live_run_leaks_no_planted_account(tmp_path: Path) -> None:
+    """The same through the live path (a Gateway addressed as HOST:PORT: the
+    recording proxy, the paper-account check, live pacing), where the issue
+    saw the id in the terminal: a 10.50 mock with the planted accounts."""
+    async with MockGateway(port=0, profile="10.50", accounts=list(PLANTED)) as gw:
+        code, terminal = await run_pytest(
+            "suites/test_account_sync.py", str(FIXTURE), "-rA", "--gateway", f"127.0.0.1:{gw.port}",
+            "--client", "ibapi", "--log-level=DEBUG", f"--alluredir={tmp_path / 'allure-results'}",
+            f"--junitxml={tmp_path / 'junit.xml'}", evidence_dir=tmp_path / "evidence", env=child_env(),
+            timeout=RUN_TIMEOUT_S)
+        assert code == 1, terminal[-4000:]
+        # the paper-account check, the account sync and the deliberate case each reached the Gateway
+        assert len([r for r in gw.records if r.started_api]) >= 3
+    assert "deliberate failure" in terminal and redact_account(PLANTED[0]) in terminal
+    leaks = _leaks(tmp_path, terminal)
+    assert not leaks, f"planted account digits found: {leaks}"
