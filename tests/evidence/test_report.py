@@ -76,20 +76,24 @@ def _suites_cmd(out: Path, tests: list[str]) -> tuple[list[str], dict[str, str]]
 
 @pytest.fixture(scope="module")
 def nested(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Path, Started]]]:
-    """The module's three nested pytest runs (run A, the matrix slice, the
-    history's second run), all started the first time a test needs one.
+    """The module's nested pytest runs: run A and the matrix slice, both
+    started the first time a test needs one; the history's second run ("b")
+    is started by `run_a` once run A is done.
 
-    Why side by side: each is mostly waiting, not computing (run A's fault
+    Why side by side: both are mostly waiting, not computing (run A's fault
     cases sit out their connect timeouts, the matrix slice 10.41's wedge), so
-    together they take about as long as the longest instead of the sum. Nothing
+    together they take about as long as the longer instead of the sum. Nothing
     one run does reaches another: each has its own output directory, evidence
-    and in-process mocks on ports of their own. A run no selected test
+    and in-process mocks on ports of their own. Run B waits for run A so that
+    three child sessions never start at once beside the matrix's healthy
+    cells, whose in-process connect timeout is 2 s. A run no selected test
     collected is killed at the module's end."""
-    a, m, b = (tmp_path_factory.mktemp(name) for name in ("report-run-a", "report-run-matrix", "report-run-b"))
     started: dict[str, tuple[Path, Started]] = {}
     try:
-        for key, out, (cmd, env) in (("a", a, _suites_cmd(a, [*PASSING, str(FAILING)])), ("m", m, _matrix_cmd(m)),
-                                     ("b", b, _suites_cmd(b, PASSING[:2]))):
+        for key, name, make in (("a", "report-run-a", lambda out: _suites_cmd(out, [*PASSING, str(FAILING)])),
+                                ("m", "report-run-matrix", _matrix_cmd)):
+            out = tmp_path_factory.mktemp(name)
+            cmd, env = make(out)
             started[key] = (out, Started(cmd, env=env, timeout=RUN_TIMEOUT_S))
         yield started
     finally:
@@ -105,8 +109,11 @@ def _collect(nested: dict[str, tuple[Path, Started]], key: str) -> tuple[Path, s
 
 
 @pytest.fixture(scope="module")
-def run_a(nested: dict[str, tuple[Path, Started]]) -> Path:
+def run_a(nested: dict[str, tuple[Path, Started]], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out, proc = _collect(nested, "a")
+    run_b = tmp_path_factory.mktemp("report-run-b")
+    cmd, env = _suites_cmd(run_b, PASSING[:2])
+    nested["b"] = (run_b, Started(cmd, env=env, timeout=RUN_TIMEOUT_S))  # the history's second run, from now on
     # Exit 1: tests failed, as they must; anything else is the harness breaking.
     assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
     return out
@@ -261,7 +268,7 @@ def test_history_survives_a_second_run(run_a: Path, html_a: tuple[Path, Path], n
     index_a, chromium = html_a
     history = run_a / "history.jsonl"
     summary_a = json.loads((index_a.parent / "summary.json").read_text(encoding="utf-8"))
-    run_b, proc = _collect(nested, "b")  # started beside run A: the order of the two runs is not what is tested
+    run_b, proc = _collect(nested, "b")  # started when run A was done, while its report was rendered
     assert proc.returncode == 0, proc.stdout[-2000:]
     index_b = generate(run_b / "allure-results", run_b / "html", history)
     lines = [json.loads(line) for line in history.read_text(encoding="utf-8").splitlines() if line.strip()]
