@@ -28,6 +28,7 @@ import shutil
 import subprocess
 import xml.etree.ElementTree as ET
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from harness.evidence.html_report import TOOLS_DIR, generate, tooling_installed
 from harness.mock.profiles import get_profile
 from harness.targets import MockTarget
 from tests.support import ROOT
-from tests.support.processes import pytest_cmd, run, run_cli
+from tests.support.processes import Started, pytest_cmd, run, run_cli
 
 FAILING = ROOT / "tests" / "report_fixtures" / "failing_scenarios.py"
 PASSING = [f"suites/test_handshake.py::test_handshake_completes[{c}-id1-readonly]" for c in ("raw", "ib_async", "ibapi")]
@@ -73,16 +74,46 @@ def _suites_cmd(out: Path, tests: list[str]) -> tuple[list[str], dict[str, str]]
     return cmd, env
 
 
-def _run_suites(out: Path, tests: list[str]) -> subprocess.CompletedProcess[str]:
-    cmd, env = _suites_cmd(out, tests)
-    return run(cmd, env=env, timeout=RUN_TIMEOUT_S)
+@pytest.fixture(scope="module")
+def nested(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[Path, Started]]]:
+    """The module's nested pytest runs: run A and the matrix slice, both
+    started the first time a test needs one; the history's second run ("b")
+    is started by `run_a` once run A is done.
+
+    Why side by side: both are mostly waiting, not computing (run A's fault
+    cases sit out their connect timeouts, the matrix slice 10.41's wedge), so
+    together they take about as long as the longer instead of the sum. Nothing
+    one run does reaches another: each has its own output directory, evidence
+    and in-process mocks on ports of their own. Run B waits for run A so that
+    three child sessions never start at once beside the matrix's healthy
+    cells, whose in-process connect timeout is 2 s. A run no selected test
+    collected is killed at the module's end."""
+    started: dict[str, tuple[Path, Started]] = {}
+    try:
+        for key, name, make in (("a", "report-run-a", lambda out: _suites_cmd(out, [*PASSING, str(FAILING)])),
+                                ("m", "report-run-matrix", _matrix_cmd)):
+            out = tmp_path_factory.mktemp(name)
+            cmd, env = make(out)
+            started[key] = (out, Started(cmd, env=env, timeout=RUN_TIMEOUT_S))
+        yield started
+    finally:
+        for _, child in started.values():
+            child.kill()
+
+
+def _collect(nested: dict[str, tuple[Path, Started]], key: str) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    out, child = nested[key]
+    proc = child.result()
+    (out / "pytest.out").write_text(proc.stdout, encoding="utf-8")
+    return out, proc
 
 
 @pytest.fixture(scope="module")
-def run_a(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("report-run-a")
-    proc = _run_suites(out, [*PASSING, str(FAILING)])
-    (out / "pytest.out").write_text(proc.stdout + proc.stderr, encoding="utf-8")
+def run_a(nested: dict[str, tuple[Path, Started]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out, proc = _collect(nested, "a")
+    run_b = tmp_path_factory.mktemp("report-run-b")
+    cmd, env = _suites_cmd(run_b, PASSING[:2])
+    nested["b"] = (run_b, Started(cmd, env=env, timeout=RUN_TIMEOUT_S))  # the history's second run, from now on
     # Exit 1: tests failed, as they must; anything else is the harness breaking.
     assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
     return out
@@ -232,12 +263,12 @@ def test_rendered_report_matches_junit_and_shows_the_labels(run_a: Path, html_a:
     assert page["categories"] == dict(Counter(_expected_categories().values()))
 
 
-def test_history_survives_a_second_run(run_a: Path, html_a: tuple[Path, Path], tmp_path: Path) -> None:
+def test_history_survives_a_second_run(run_a: Path, html_a: tuple[Path, Path], nested: dict[str, tuple[Path, Started]],
+                                       tmp_path: Path) -> None:
     index_a, chromium = html_a
     history = run_a / "history.jsonl"
     summary_a = json.loads((index_a.parent / "summary.json").read_text(encoding="utf-8"))
-    run_b = tmp_path / "run-b"
-    proc = _run_suites(run_b, PASSING[:2])
+    run_b, proc = _collect(nested, "b")  # started when run A was done, while its report was rendered
     assert proc.returncode == 0, proc.stdout[-2000:]
     index_b = generate(run_b / "allure-results", run_b / "html", history)
     lines = [json.loads(line) for line in history.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -312,12 +343,10 @@ def _matrix_cmd(out: Path) -> tuple[list[str], dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def run_m(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def run_m(nested: dict[str, tuple[Path, Started]]) -> Path:
     """A slice of the version matrix and one fault test, then `ibgw pin`:
-    what `make report` does, small."""
-    out = tmp_path_factory.mktemp("report-run-matrix")
-    cmd, env = _matrix_cmd(out)
-    proc = run(cmd, env=env, timeout=RUN_TIMEOUT_S)
+    what `make report` does, small (started beside run A, see `nested`)."""
+    out, proc = _collect(nested, "m")
     # Exit 1: the regressed builds' cells fail, as the convention says.
     assert proc.returncode == 1, f"exit {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}"
     pin = run_cli("pin", str(out / "evidence" / "matrix"), "--out", str(out))
