@@ -157,8 +157,11 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     controller = workers.controller_hooks(session.config)
     if not is_active(session.config) and not (controller is not None and controller.workers_active):
         return
-    if cfg.record_suite_property is None and controller is not None:
+    if controller is not None:  # under xdist: the controller writes the JUnit file, with the workers' properties
         cfg.record_suite_property = _junit_global_property(session.config)
+        if cfg.record_suite_property is not None:
+            for name, value in controller.suite_properties.items():
+                cfg.record_suite_property(name, value)
     # Every Gateway the run judged (the session's mock or Gateway, each matrix
     # build), from the evidence it wrote: the JUnit suite property and the
     # allure environment describe what ran, not only the session's target.

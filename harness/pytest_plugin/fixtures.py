@@ -45,6 +45,7 @@ from ..targets import Endpoint, parse_target
 from .activation import activate
 from .state import LIVE_KEY, GatewayHandle, HarnessConfig, LiveRun
 from .terminal import say
+from .workers import suite_property_recorder
 
 # The id ibgw_client asks for against the mock; a live run maps it into --ibgw-client-ids.
 IB_CLIENT_ID = 42
@@ -111,13 +112,13 @@ async def ibgw_gateway(ibgw_config: HarnessConfig, record_testsuite_property: Ca
     if ibgw_config.declared_build:
         endpoint.build = ibgw_config.declared_build
     ibgw_config.gateway_build = endpoint.build
-    ibgw_config.record_suite_property = record_testsuite_property
+    record = ibgw_config.record_suite_property = suite_property_recorder(pytestconfig, record_testsuite_property)
     # JUnit XML: which Gateway this run judged, as suite properties: a mock
     # by its profile's name (it stands for no real build), else the build.
-    record_testsuite_property("gateway_version", endpoint.label if endpoint.kind == "mock" else endpoint.build)
+    record("gateway_version", endpoint.label if endpoint.kind == "mock" else endpoint.build)
     if endpoint.kind != "mock":
-        record_testsuite_property("gateway_build", endpoint.build)
-    record_testsuite_property("gateway_target", endpoint.kind)
+        record("gateway_build", endpoint.build)
+    record("gateway_target", endpoint.kind)
     try:
         opened = pytestconfig.hook.pytest_ibgw_open_gateway(config=pytestconfig, target=target, endpoint=endpoint)
         if opened is None:

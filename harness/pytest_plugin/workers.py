@@ -23,12 +23,14 @@ answers "not a worker, not a controller".
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 SEED_KEY = "ibgw_seed"  # workerinput: the controller's seed
 ACTIVE_KEY = "ibgw_active"  # workeroutput: this worker's plugin activated (a lazily activated run)
+SUITE_PROPERTIES_KEY = "ibgw_suite_properties"  # workeroutput: JUnit suite properties the worker recorded
 
 
 def workerinput(config: pytest.Config) -> dict[str, Any] | None:
@@ -41,8 +43,12 @@ def is_worker(config: pytest.Config) -> bool:
 
 
 def is_controller(config: pytest.Config) -> bool:
-    """The process that spawned workers (pytest -n N, N > 0)."""
-    return not is_worker(config) and config.pluginmanager.has_plugin("dsession")
+    """The process that spawns workers (pytest -n N, N > 0), known from the options xdist settled in
+    pytest_cmdline_main (its own test, `_is_distribution_mode`). Not from xdist's "dsession" plugin:
+    xdist registers that in a trylast pytest_configure, after ours, so asking for it there always
+    said no and the controller's hooks (the workers' seeds, their JUnit suite properties) never ran."""
+    return (not is_worker(config) and not config.getoption("collectonly", False)
+            and config.getoption("dist", "no") != "no" and bool(config.getoption("tx", None)))
 
 
 def worker_slot(config: pytest.Config) -> tuple[int, int]:
@@ -85,6 +91,7 @@ class ControllerHooks:
     def __init__(self, seed: int) -> None:
         self.seed = seed
         self.workers_active = False
+        self.suite_properties: dict[str, str] = {}  # from every worker, first value per name
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
@@ -92,8 +99,11 @@ class ControllerHooks:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
-        if getattr(node, "workeroutput", {}).get(ACTIVE_KEY):
+        output = getattr(node, "workeroutput", {})
+        if output.get(ACTIVE_KEY):
             self.workers_active = True
+        for name, value in output.get(SUITE_PROPERTIES_KEY, {}).items():
+            self.suite_properties.setdefault(name, value)
 
 
 CONTROLLER_PLUGIN_NAME = "ibgw_harness.xdist_controller"
@@ -111,5 +121,20 @@ def mark_worker_active(config: pytest.Config) -> None:
         output[ACTIVE_KEY] = True
 
 
+def suite_property_recorder(config: pytest.Config,
+                            record_testsuite_property: Callable[[str, object], None]) -> Callable[[str, object], None]:
+    """Where a JUnit suite property goes: pytest's own fixture in a serial run; under xdist a
+    worker writes no JUnit file (pytest's fixture is a no-op there), so the property travels in
+    the worker's output and the controller records it at the run's end (ControllerHooks)."""
+    output = getattr(config, "workeroutput", None)
+    if output is None:
+        return record_testsuite_property
+
+    def to_controller(name: str, value: object) -> None:
+        output.setdefault(SUITE_PROPERTIES_KEY, {})[name] = str(value)
+
+    return to_controller
+
+
 __all__ = ["CONTROLLER_PLUGIN_NAME", "ControllerHooks", "controller_hooks", "is_controller", "is_worker",
-           "mark_worker_active", "split_range", "worker_seed", "worker_slot"]
+           "mark_worker_active", "split_range", "suite_property_recorder", "worker_seed", "worker_slot"]

@@ -29,6 +29,7 @@ import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
@@ -110,6 +111,19 @@ def test_same_summary_counts(serial: Path, parallel: Path) -> None:
     # The same evidence files (one per test), wherever a worker wrote them.
     names = sorted(p.name for p in (serial / "evidence").rglob("*.json"))
     assert names == sorted(p.name for p in (parallel / "evidence").rglob("*.json"))
+
+
+def _suite_properties(out: Path) -> dict[str, str]:
+    root = ElementTree.parse(out / "junit.xml").getroot()
+    return {p.get("name", ""): p.get("value", "") for p in root.iter("property") if p.get("name", "").startswith("gateway_")}
+
+
+def test_same_junit_suite_properties(serial: Path, parallel: Path) -> None:
+    """Which Gateway the run judged, as JUnit suite properties: under xdist the workers record
+    them (pytest's own fixture does nothing in a worker) and the controller writes them."""
+    a = _suite_properties(serial)
+    assert {"gateway_version", "gateway_target", "gateway_versions"} <= a.keys(), a
+    assert a == _suite_properties(parallel)
 
 
 def test_same_pinning_decision(serial: Path, parallel: Path) -> None:
