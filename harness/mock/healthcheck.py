@@ -100,6 +100,9 @@ def health_state(result: Readiness) -> str:
     return STARTING  # refused, unreachable, closed before the version reply or right after startApi
 
 
+CLOSED_BEFORE_VERSION = "TCP accepted, then closed before the version reply (forwarder up, Gateway not)"
+
+
 async def check_api_ready(host: str, port: int, *, timeout: float = 5.0, client_id: int | None = None,
                           min_version: int = TEXT_PROTOCOL_MIN, max_version: int = TEXT_PROTOCOL_MAX,
                           graceful: bool = False, clean_close: bool = False, required_version: int = 0,
@@ -146,7 +149,13 @@ async def check_api_ready(host: str, port: int, *, timeout: float = 5.0, client_
                 reply = await exchange_versions(reader, writer, min_version, max_version)
             except ClosedBeforeVersion:
                 state.failure = "closed_before_version"
-                state.detail = "TCP accepted, then closed before the version reply (forwarder up, Gateway not)"
+                state.detail = CLOSED_BEFORE_VERSION
+                return state
+            except ConnectionResetError:
+                # The same close: a forwarder that drops the connection while our hello is still unread
+                # gets a reset from the kernel instead of a FIN; which one arrives is timing alone.
+                state.failure = "closed_before_version"
+                state.detail = f"{CLOSED_BEFORE_VERSION}; it came as a reset"
                 return state
             state.server_version, frames, pending = reply.server_version, reply.frames, reply.pending
             mark("server_version")

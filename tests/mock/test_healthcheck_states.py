@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import struct
 import subprocess
 import sys
 import time
@@ -152,3 +154,29 @@ async def test_checks_against_a_wedged_or_leaking_gateway_leave_no_close_wait(fa
         if fault.startswith(("close-wait-leak", "api-wedge=no-read")):  # the control: a plain FIN close leaves them
             await check_api_ready("127.0.0.1", gw.port, timeout=0.5, graceful=True)
             assert await asyncio.to_thread(close_wait_on, gw.port) >= 1
+
+
+async def test_a_forwarder_reset_before_the_version_reply_is_the_same_state_as_its_close() -> None:
+    """A forwarder (the gnzsnz image's socat) that drops the connection with our hello unread
+    makes the kernel send a reset instead of a FIN; which one the check sees is timing alone
+    (beside CPU hogs the stand-in test saw the reset). Both are closed_before_version, in one wording."""
+    hello_arrived = asyncio.Event()
+
+    async def drop_unread(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readexactly(4)  # "API\0" arrived
+        hello_arrived.set()
+        # The reset as the kernel sends it for unread bytes; SO_LINGER 0 makes it certain, since
+        # the stream reader may already have taken every byte out of the kernel's buffer.
+        writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    server = await asyncio.start_server(drop_unread, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        state = await check_api_ready("127.0.0.1", port, timeout=5)
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert hello_arrived.is_set()
+    assert state.failure == "closed_before_version", state
+    assert state.detail.startswith("TCP accepted, then closed before the version reply"), state.detail
