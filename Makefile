@@ -28,7 +28,7 @@ TEST_XDIST_ARGS = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist lo
 .PHONY: help venv lint test test-live report report-tools mock bench soak clean
 
 help:
-	@echo "make report   all CI suites and the version matrix against the mock (~75 s on 2 cores); reports/ and the pinning verdict (exit 0: only caught regressions)"
+	@echo "make report   all CI suites and the version matrix against the mock (~100 s on 2 cores from a fresh clone); reports/ and the pinning verdict (exit 0: only caught regressions)"
 	@echo "make lint     ruff, mypy on harness/ and the import-linter layer contracts (pyproject.toml; ~30 s); make lint-fix: ruff's safe fixes"
 	@echo "make test     make lint, then the harness's unit tests + the CI suites against the mock"
 	@echo "make test-live  the suites against a real paper Gateway: IBGW_HOST=127.0.0.1 IBGW_PORT=4002 (or GATEWAY=HOST:PORT|docker:IMAGE), CLIENT=module:factory"
@@ -102,7 +102,7 @@ $(ALLURE_STAMP): $(ALLURE_TOOLS)/package.json $(ALLURE_TOOLS)/package-lock.json
 MATRIX_TARGET = $(if $(filter docker,$(GATEWAY)),docker,mock)
 report: $(STAMP)
 	@mkdir -p $(REPORTS)
-	@echo "make report: all CI suites and the Gateway-version matrix against the mock (about 75 seconds on 2 cores)"
+	@echo "make report: all CI suites and the Gateway-version matrix against the mock (about 100 seconds on 2 cores from a fresh clone)"
 	@pytest_status=0; html_status=0; \
 	IBGW_MATRIX_TARGET=$(MATRIX_TARGET) IBGW_MATRIX_RUNS=$${IBGW_MATRIX_RUNS:-10} \
 	$(PY) -m pytest suites $(XDIST_ARGS) --alluredir=$(REPORTS)/allure-results --clean-alluredir \
