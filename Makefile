@@ -20,8 +20,7 @@ PYTEST_ARGS ?=
 # 500 s of wall time at one worker per core), so a second worker per core fills the waits.
 # `make report` stays at one per core: its timings are evidence. Measured in issue 20's note.
 WORKERS ?= auto
-CORES := $(shell python3 -c 'import os; print(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)' 2>/dev/null || echo 1)
-TEST_WORKERS ?= $(if $(filter auto,$(WORKERS)),$(shell python3 -c 'print(min(16, 2 * $(CORES)))' 2>/dev/null || echo 2),$(WORKERS))
+TEST_WORKERS ?= $(if $(filter auto,$(WORKERS)),$(shell python3 -c 'import os; print(min(16, 2 * (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)))' 2>/dev/null || echo 2),$(WORKERS))
 XDIST_ARGS = $(if $(filter 0,$(WORKERS)),,-n $(WORKERS) --dist loadfile)
 TEST_XDIST_ARGS = $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 
