@@ -100,9 +100,6 @@ def health_state(result: Readiness) -> str:
     return STARTING  # refused, unreachable, closed before the version reply or right after startApi
 
 
-CLOSED_BEFORE_VERSION = "TCP accepted, then closed before the version reply (forwarder up, Gateway not)"
-
-
 async def check_api_ready(host: str, port: int, *, timeout: float = 5.0, client_id: int | None = None,
                           min_version: int = TEXT_PROTOCOL_MIN, max_version: int = TEXT_PROTOCOL_MAX,
                           graceful: bool = False, clean_close: bool = False, required_version: int = 0,
@@ -147,15 +144,12 @@ async def check_api_ready(host: str, port: int, *, timeout: float = 5.0, client_
             state.phase = "server_version"
             try:
                 reply = await exchange_versions(reader, writer, min_version, max_version)
-            except ClosedBeforeVersion:
-                state.failure = "closed_before_version"
-                state.detail = CLOSED_BEFORE_VERSION
-                return state
-            except ConnectionResetError:
-                # The same close: a forwarder that drops the connection while our hello is still unread
+            except (ClosedBeforeVersion, ConnectionResetError) as exc:
+                # One close: a forwarder that drops the connection while our hello is still unread
                 # gets a reset from the kernel instead of a FIN; which one arrives is timing alone.
                 state.failure = "closed_before_version"
-                state.detail = f"{CLOSED_BEFORE_VERSION}; it came as a reset"
+                reset = "; it came as a reset" if isinstance(exc, ConnectionResetError) else ""
+                state.detail = f"TCP accepted, then closed before the version reply (forwarder up, Gateway not){reset}"
                 return state
             state.server_version, frames, pending = reply.server_version, reply.frames, reply.pending
             mark("server_version")

@@ -156,11 +156,11 @@ class _ClientRun:
         self.missed = 0
         self.missed_reasons: dict[str, int] = {}
         self.pings = 0
-        self.last_ok: float | None = None
-        # Where the first gap starts: the first ping's time. A client whose pings were never answered
-        # (never connected, or a Gateway that answers nothing after the handshake) has a gap from its first
-        # ping on; measured from the first answer only, it had none, and the ping-gap check passed for it.
-        self.first_ping_at: float | None = None
+        # Where the current gap began: the last answer, or the first ping before any answer. A client
+        # whose pings were never answered (never connected, or a Gateway that answers nothing after the
+        # handshake) has a gap from its first ping on; measured from the first answer only, it had none,
+        # and the ping-gap check passed for it.
+        self.gap_from: float | None = None
         self.max_gap = 0.0  # whole run, seconds between consecutive answered pings (or the first ping)
         self.interval_max_gap = 0.0
         self.gaps: list[tuple[float, float]] = []  # (start, end) soak-relative, gaps over 2 ping intervals
@@ -171,8 +171,8 @@ class _ClientRun:
     def record_ping(self, at: float, latency: float | None, reason: str = "") -> None:
         self.pings += 1
         self.total_pings += 1
-        if self.first_ping_at is None:
-            self.first_ping_at = at
+        if self.gap_from is None:
+            self.gap_from = at
         if latency is None:
             self.missed += 1
             self.total_missed += 1
@@ -180,17 +180,15 @@ class _ClientRun:
             return
         self.latencies.append(latency)
         now = at + latency
-        since = self.last_ok if self.last_ok is not None else self.first_ping_at
-        gap = now - (since if since is not None else at)  # the first answer: since the first ping
+        gap = now - self.gap_from
         self.max_gap = max(self.max_gap, gap)
         self.interval_max_gap = max(self.interval_max_gap, gap)
-        self.last_ok = now
+        self.gap_from = now
 
     def open_gap(self, now: float) -> float:
         """Seconds since the last answered ping, or since the first ping when none was answered
         (an outage still going on); 0 before any ping."""
-        since = self.last_ok if self.last_ok is not None else self.first_ping_at
-        return 0.0 if since is None else now - since
+        return 0.0 if self.gap_from is None else now - self.gap_from
 
     def interval_record(self, now: float, events: list[LinkEvent]) -> dict[str, Any]:
         lat = sorted(self.latencies)

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 
@@ -327,19 +328,27 @@ def _victim(hold: float, **env: str) -> tuple[subprocess.Popen[str], str, str]:
 def _victim_line(hold: float, **env: str) -> tuple[subprocess.Popen[str], str, str]:
     """The victim, its VICTIM-CONTAINER line (id, pid, port) and its run id."""
     run_id = f"victim{os.getpid()}{int(time.monotonic() * 1000) % 100000}"
-    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", str(VICTIM)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-                            env={**os.environ, "VICTIM_HOLD": str(hold), "IBGW_RUN_ID": run_id, **env},
-                            start_new_session=True)
+    proc, line = _victim_run(marker="VICTIM-CONTAINER", what="the victim never started its container",
+                             env={**os.environ, "VICTIM_HOLD": str(hold), "IBGW_RUN_ID": run_id, **env},
+                             start_new_session=True)
+    return proc, line, run_id
+
+
+def _victim_run(*args: str, marker: str, what: str, **popen: Any) -> tuple[subprocess.Popen[str], str]:
+    """`pytest VICTIM ARGS`, started now; it and its first line starting with `marker` (within 60 s)."""
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", str(VICTIM), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT, **popen)
     assert proc.stdout is not None
+    seen = []
     deadline = time.monotonic() + 60
-    for line in proc.stdout:  # ends when the victim prints its container id, or exits
-        if line.startswith("VICTIM-CONTAINER"):
-            return proc, line, run_id
+    for line in proc.stdout:  # ends at the marker, or when the run exits without printing it
+        if line.startswith(marker):
+            return proc, line
+        seen.append(line)
         if time.monotonic() > deadline:
             break
     proc.kill()
-    raise AssertionError(f"the victim never started its container: {proc.communicate()[0]}")
+    raise AssertionError(f"{what}: {''.join(seen)}{proc.communicate()[0]}")
 
 
 def _listening(port: int) -> bool:
@@ -355,18 +364,9 @@ def _gated_next_run(select: str, **env: str) -> subprocess.Popen[str]:
     """The next run, started and held at its session start (tests/docker_victims/conftest.py)
     until `_release` lets it sweep: the window in which a sibling worker's nested session
     could sweep the orphan first shrinks from a Python start-up to milliseconds."""
-    nxt = subprocess.Popen([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-s", str(VICTIM),
-                            "-k", select], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True, cwd=ROOT,
-                           env={**os.environ, "VICTIM_GATE": "1", **env})
-    assert nxt.stdout is not None
-    seen = []
-    for line in nxt.stdout:  # ends at the gate's line, or when the run exits without reaching it
-        if line.startswith("VICTIM-GATE-READY"):
-            return nxt
-        seen.append(line)
-    nxt.wait(timeout=10)
-    raise AssertionError(f"the next run never reached its session start: {''.join(seen)}")
+    nxt, _ = _victim_run("-k", select, marker="VICTIM-GATE-READY", what="the next run never reached its session start",
+                         stdin=subprocess.PIPE, env={**os.environ, "VICTIM_GATE": "1", **env})
+    return nxt
 
 
 def _release(nxt: subprocess.Popen[str]) -> tuple[int, str]:
